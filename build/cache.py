@@ -1,0 +1,103 @@
+"""The image cache: built images reused across runs and sessions by inputs digest and age.
+
+Layout: <cache>/images/<os>/<platform>/<digest>/{image.<fmt>, build.json}. An entry appears
+only by an atomic rename of a finished temporary folder, so a reader never sees half an image;
+its sha256 is checked again before reuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from harness.model import BuildResult
+
+CHUNK = 4 << 20
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    if head[:4] == b"QFI\xfb":
+        return "qcow2"
+    if head[257:262] == b"ustar" or path.suffix == ".xva":
+        return "xva"
+    return "raw"
+
+
+class ImageCache:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def slot(self, os_name: str, platform: str) -> Path:
+        return self.root / "images" / os_name / platform
+
+    def entry(self, os_name: str, platform: str, digest: str) -> Path:
+        return self.slot(os_name, platform) / digest
+
+    def lock_path(self, os_name: str, platform: str, digest: str) -> Path:
+        p = self.slot(os_name, platform) / f"{digest}.lock"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def new_tmp(self, os_name: str, platform: str, digest: str, run_id: str) -> Path:
+        tmp = self.slot(os_name, platform) / f".tmp-{digest[:12]}-{run_id}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        return tmp
+
+    def lookup(
+        self, os_name: str, platform: str, digest: str, max_age_s: float
+    ) -> tuple[BuildResult | None, str]:
+        """A reusable entry, or None and why not (shown in the build log)."""
+        entry = self.entry(os_name, platform, digest)
+        record = entry / "build.json"
+        if not record.is_file():
+            return None, "no cached image for these inputs"
+        try:
+            result = BuildResult.from_json(json.loads(record.read_text()))
+        except (ValueError, TypeError) as exc:
+            self.discard(entry, "unreadable build.json")
+            return None, f"cached record unreadable ({exc}); rebuilding"
+        age = time.time() - (result.built_at or 0)
+        if max_age_s <= 0 or age > max_age_s:
+            return None, f"cached image is {age / 3600:.1f}h old (limit {max_age_s / 3600:.1f}h)"
+        image = Path(result.artifact or "")
+        if not image.is_file() or image.stat().st_size != result.size:
+            self.discard(entry, "image missing or wrong size")
+            return None, "cached image missing or truncated; rebuilding"
+        if sha256_file(image) != result.sha256:
+            self.discard(entry, "sha256 mismatch")
+            return None, "cached image failed its sha256 check; rebuilding"
+        return result, "cache hit"
+
+    def commit(self, tmp: Path, os_name: str, platform: str, digest: str) -> Path:
+        """Rename a finished temporary folder into place; the old entry, if any, goes away."""
+        entry = self.entry(os_name, platform, digest)
+        if entry.exists():
+            self.discard(entry, "replaced by a rebuild")
+        os.rename(tmp, entry)
+        return entry
+
+    def discard(self, entry: Path, why: str) -> None:
+        if not entry.exists():
+            return
+        trash = entry.with_name(f".trash-{entry.name}-{os.getpid()}-{int(time.time())}")
+        with contextlib.suppress(OSError):
+            os.rename(entry, trash)
+            (trash / "DISCARDED").write_text(why + "\n")
+            shutil.rmtree(trash, ignore_errors=True)

@@ -1,0 +1,64 @@
+"""The inputs digest: what, if unchanged, lets a cached image be reused instead of rebuilt."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness.model import TemplateSpec
+
+INSTALLER_SUFFIXES = (".cfg", ".ks", ".seed", ".preseed")
+SKIP_PARTS = {".packer.d", "packer_cache", "__pycache__", "output"}
+
+
+def _files_under(folder: Path) -> Iterable[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not (set(p.relative_to(folder).parts) & SKIP_PARTS)
+    )
+
+
+def input_files(spec: TemplateSpec, platform: str, packer_dir: Path) -> list[Path]:
+    """Every file whose content shapes the image for this OS on this platform."""
+    tpl = spec.template_for(platform)
+    files: set[Path] = set(_files_under(tpl.path))
+    if spec.var_file is not None:
+        files.add(spec.var_file)
+    files.update(_files_under(packer_dir / "scripts"))
+    http = packer_dir / "http"
+    per_os = http / spec.name
+    files.update(_files_under(per_os if per_os.is_dir() else http))
+    for p in packer_dir.glob("*"):
+        if p.is_file() and p.suffix in INSTALLER_SUFFIXES:
+            files.add(p)
+    return sorted(files)
+
+
+def inputs_digest(
+    spec: TemplateSpec,
+    platform: str,
+    packer_dir: Path,
+    packer_version: str,
+    extra: dict[str, str] | None = None,
+) -> str:
+    """sha256 over file paths and contents, the Packer and plugin versions, and extra facts
+    (e.g. the local platform's base-disk recipe)."""
+    packer_dir = packer_dir.absolute()
+    h = hashlib.sha256()
+    h.update(f"os={spec.name}\nplatform={platform}\npacker={packer_version}\n".encode())
+    for name, version in sorted(spec.template_for(platform).plugins.items()):
+        h.update(f"plugin {name}={version}\n".encode())
+    for key, value in sorted((extra or {}).items()):
+        h.update(f"extra {key}={value}\n".encode())
+    for path in input_files(spec, platform, packer_dir):
+        try:
+            rel = path.relative_to(packer_dir)
+        except ValueError:
+            rel = path
+        fh = hashlib.sha256(path.read_bytes()).hexdigest()
+        h.update(f"file {rel} {fh}\n".encode())
+    return h.hexdigest()

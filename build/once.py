@@ -1,0 +1,95 @@
+"""Run a build once per session across all xdist workers.
+
+A session fixture runs once per *worker*. Coordination is a file lock plus a result file in the
+directory every worker of the session shares: the first worker builds, records its pid (and
+Packer's), then the result or the failure; the others wait on the lock and read the record,
+failing at once with the same message if the build failed. If a worker died mid-build, the
+lock is free again (flock dies with its owner); the next worker finds a "running" record whose
+owner is gone, stops that owner's Packer process group if it still runs, and builds again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from build.packer import kill_group
+from harness.model import BuildResult
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class OnceRecord:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def write(self, data: dict[str, Any]) -> None:
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def run_once(
+    shared_dir: Path,
+    key: str,
+    build: Callable[[Callable[[int], None]], BuildResult],
+    log: Callable[[str], None] = lambda _m: None,
+    grace_s: float = 60.0,
+) -> BuildResult:
+    """Return the session's result for `key`, building it here only if nobody has."""
+    shared_dir.mkdir(parents=True, exist_ok=True)
+    record = OnceRecord(shared_dir / f"build-{key}.json")
+    with FileLock(str(shared_dir / f"build-{key}.lock")):
+        prior = record.read()
+        if prior and prior.get("state") == "done":
+            return BuildResult.from_json(prior["result"])
+        if prior and prior.get("state") == "running":
+            owner = int(prior.get("owner_pid", 0))
+            packer = int(prior.get("packer_pid", 0) or 0)
+            log(f"previous builder (pid {owner}) died mid-build; taking over")
+            if packer and group_alive(packer) and not pid_alive(owner):
+                log(f"stopping the dead builder's Packer (process group {packer})")
+                kill_group(packer, grace_s)
+        state: dict[str, Any] = {"state": "running", "owner_pid": os.getpid(), "since": time.time()}
+        record.write(state)
+
+        def on_packer_start(pid: int) -> None:
+            record.write({**state, "packer_pid": pid})
+
+        try:
+            result = build(on_packer_start)
+        except BaseException as exc:
+            record.write({"state": "aborted", "error": type(exc).__name__, "since": time.time()})
+            raise
+        record.write({"state": "done", "result": result.to_json()})
+        return result

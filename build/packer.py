@@ -1,0 +1,272 @@
+"""Run Packer and read its machine-readable output.
+
+Secrets reach Packer only as PKR_VAR_* environment variables, never in argv; every line that
+reaches the build log passes through the redactor first. Packer runs in its own process group:
+on timeout or interrupt it first gets SIGINT and time to destroy its VM, then the whole group
+is killed. PR_SET_PDEATHSIG makes Packer receive SIGINT if the worker that started it dies, so a
+killed worker does not leave a second Packer building the same VM name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.model import InfrastructureError, UsageError
+from harness.redact import Redactor
+
+_COMMA = "%!(PACKER_COMMA)"
+PR_SET_PDEATHSIG = 1
+GRACE_SECONDS = 60.0
+
+
+@dataclass
+class MachineLine:
+    timestamp: str
+    target: str
+    type: str
+    data: list[str]
+
+
+def parse_machine_line(line: str) -> MachineLine | None:
+    """One `timestamp,target,type,data...` line; None for anything else (plain output)."""
+    parts = line.rstrip("\r\n").split(",")
+    if len(parts) < 3 or not parts[0].isdigit():
+        return None
+    data = [p.replace(_COMMA, ",").replace("\\n", "\n").replace("\\r", "\r") for p in parts[3:]]
+    return MachineLine(parts[0], parts[1], parts[2], data)
+
+
+@dataclass
+class PackerOutput:
+    """What a build said: artifact files per builder, errors, and the human-readable text."""
+
+    artifacts: dict[str, list[str]] = field(default_factory=dict)  # target -> files
+    errors: list[str] = field(default_factory=list)
+    error_count: int | None = None
+    ui: list[str] = field(default_factory=list)
+
+    def feed(self, ml: MachineLine) -> str | None:
+        """Record one line; return the text to show humans, if any."""
+        if ml.type == "ui" and len(ml.data) >= 2:
+            kind, text = ml.data[0], ml.data[1]
+            if kind == "error":
+                self.errors.append(text.strip())
+            self.ui.append(text)
+            return text
+        if ml.type == "artifact" and len(ml.data) >= 3 and ml.data[1] == "file":
+            self.artifacts.setdefault(ml.target or "build", []).append(
+                ml.data[3] if len(ml.data) > 3 else ml.data[2]
+            )
+            return None
+        if ml.type == "error-count" and ml.data:
+            with contextlib.suppress(ValueError):
+                self.error_count = int(ml.data[0])
+            return None
+        if ml.type == "error" and ml.data:
+            self.errors.append(ml.data[-1].strip())
+            return ml.data[-1]
+        return None
+
+    def files(self) -> list[str]:
+        return [f for fs in self.artifacts.values() for f in fs]
+
+
+def parse_machine_output(text: str) -> PackerOutput:
+    out = PackerOutput()
+    for line in text.splitlines():
+        ml = parse_machine_line(line)
+        if ml:
+            out.feed(ml)
+    return out
+
+
+@dataclass
+class PackerRun:
+    returncode: int
+    output: PackerOutput
+    duration_s: float
+    timed_out: bool = False
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.interrupted
+
+    def failure_message(self) -> str:
+        if self.timed_out:
+            return f"Packer build timed out after {self.duration_s:.0f}s"
+        if self.interrupted:
+            return "Packer build was interrupted"
+        last = next((e for e in reversed(self.output.errors) if e), None)
+        first_line = (last or "no error message").strip().splitlines()
+        detail = " / ".join(line.strip() for line in first_line[:3] if line.strip())
+        return f"Packer build failed (exit {self.returncode}): {detail}"
+
+
+def packer_version(packer_bin: str) -> str:
+    try:
+        out = subprocess.run(
+            [packer_bin, "version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except FileNotFoundError:
+        raise UsageError(
+            f"Packer not found ({packer_bin!r}); install it (apt-get install packer, or "
+            "HashiCorp's release) or pass --packer-bin / PACKER_BIN"
+        ) from None
+    m = re.search(r"(\d+\.\d+\.\d+)", out.stdout + out.stderr)
+    if out.returncode != 0 or not m:
+        raise UsageError(f"{packer_bin} version failed: {(out.stdout + out.stderr).strip()[:200]}")
+    return m.group(1)
+
+
+def _pdeathsig() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+def kill_group(pgid: int, grace: float, sig: int = signal.SIGINT) -> None:
+    """SIGINT a process group, wait up to `grace` seconds, then SIGKILL what is left."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def run_build(
+    packer_bin: str,
+    template_dir: Path,
+    *,
+    var_file: Path | None,
+    variables: dict[str, str],
+    log_path: Path,
+    timeout_s: float,
+    redactor: Redactor,
+    cwd: Path,
+    on_start: Callable[[int], None] | None = None,
+    on_text: Callable[[str], None] | None = None,
+    grace_s: float = GRACE_SECONDS,
+    extra_args: Sequence[str] = (),
+) -> PackerRun:
+    """`packer build -machine-readable`; variables go to the environment as PKR_VAR_*."""
+    argv = [packer_bin, "build", "-machine-readable", *extra_args]
+    if var_file is not None:
+        argv.append(f"-var-file={var_file}")
+    argv.append(str(template_dir))
+    env = dict(os.environ)
+    env.update({f"PKR_VAR_{k}": v for k, v in variables.items()})
+    env.setdefault("CHECKPOINT_DISABLE", "1")  # no phone-home from inside CI
+    env.setdefault("PACKER_NO_COLOR", "1")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = PackerOutput()
+    started = time.monotonic()
+    timed_out = interrupted = False
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(redactor(f"$ {' '.join(argv)}\n"))
+        log.flush()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+                preexec_fn=_pdeathsig,  # noqa: PLW1509 - prctl only, no locks taken
+            )
+        except FileNotFoundError:
+            raise UsageError(
+                f"Packer not found ({packer_bin!r}); install it or pass --packer-bin"
+            ) from None
+        if on_start:
+            on_start(proc.pid)
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                lines.put(raw)
+            lines.put(None)
+
+        reader = threading.Thread(target=pump, name="packer-output", daemon=True)
+        reader.start()
+        deadline = started + timeout_s
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    log.write(f"!! build timed out after {timeout_s:.0f}s: sending SIGINT\n")
+                    log.flush()
+                    kill_group(proc.pid, grace_s)
+                    break
+                try:
+                    raw = lines.get(timeout=min(remaining, 1.0))
+                except queue.Empty:
+                    continue
+                if raw is None:
+                    break
+                ml = parse_machine_line(raw)
+                text = out.feed(ml) if ml else raw
+                if text:
+                    clean = redactor(text.rstrip("\n"))
+                    stamp = time.strftime("%H:%M:%S")
+                    for piece in clean.splitlines() or [""]:
+                        log.write(f"{stamp} {piece}\n")
+                    log.flush()
+                    if on_text:
+                        on_text(clean)
+        except KeyboardInterrupt:
+            interrupted = True
+            log.write("!! interrupted: sending SIGINT to Packer so it removes its VM\n")
+            log.flush()
+            kill_group(proc.pid, grace_s)
+            raise
+        finally:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=grace_s if (timed_out or interrupted) else None)
+            if proc.poll() is None:
+                kill_group(proc.pid, 0, signal.SIGKILL)
+                proc.wait()
+            reader.join(timeout=5)
+        rc = proc.returncode if proc.returncode is not None else -1
+        log.write(f"!! packer exited {rc} after {time.monotonic() - started:.1f}s\n")
+    return PackerRun(rc, out, time.monotonic() - started, timed_out, interrupted)
+
+
+def run_init(packer_bin: str, template_dir: Path, log_path: Path, redactor: Redactor) -> None:
+    """`packer init` for templates that declare required_plugins (Packer >= 1.7)."""
+    proc = subprocess.run(
+        [packer_bin, "init", str(template_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(redactor(f"$ {packer_bin} init {template_dir}\n{proc.stdout}{proc.stderr}"))
+    if proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).strip().splitlines()
+        detail = redactor(said[-1] if said else "no output")
+        raise InfrastructureError(f"packer init {template_dir} failed: {detail}")

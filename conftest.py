@@ -1,0 +1,3 @@
+"""Registers the template harness; everything else lives in harness/."""
+
+pytest_plugins = ["harness.plugin"]

@@ -1,0 +1,149 @@
+"""The fixture chain of a template: spec -> build -> vm -> host (and image, read offline).
+
+All are session-scoped and parametrised by OS (the plugin parametrises `os_name`), so pytest
+keeps one OS's instance at a time and the scheduler keeps each OS on one worker: every OS is
+built once and booted once per session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build.builder import build_os
+from build.once import run_once
+from harness.model import BootedVM, BuildResult, TemplateSpec
+from harness.state import HARNESS_KEY, Harness
+
+
+class BuildFailed(Exception):
+    """The build of this OS failed; every test of it errors with this one message."""
+
+
+class BootFailed(Exception):
+    """The image could not be booted or reached; the checks cannot run."""
+
+
+def _harness(request: pytest.FixtureRequest) -> Harness:
+    h = request.config.stash.get(HARNESS_KEY, None)
+    if h is None or not h.active:
+        raise pytest.UsageError("template checks need an OS: pass --os NAME (see --list-os)")
+    return h
+
+
+@pytest.fixture(scope="session")
+def harness(request: pytest.FixtureRequest) -> Harness:
+    return _harness(request)
+
+
+@pytest.fixture(scope="session")
+def spec(os_name: str, harness: Harness) -> TemplateSpec:
+    return harness.specs[os_name]
+
+
+@pytest.fixture(scope="session")
+def build(spec: TemplateSpec, harness: Harness) -> BuildResult:
+    harness.board.set(spec.name, "build", "waiting for the build lock")
+    result = run_once(
+        harness.run_dir / "once",
+        spec.name,
+        lambda on_start: build_os(harness.build_context(), spec, on_start),
+        log=lambda m: harness.board.set(spec.name, "build", m),
+    )
+    if not result.ok:
+        harness.board.set(spec.name, "done", "build failed")
+        raise BuildFailed(f"{spec.name}: {result.message} (log: {result.log_path})")
+    harness.board.set(spec.name, "build", f"{result.status} in {result.duration_s:.0f}s")
+    return result
+
+
+@pytest.fixture(scope="session")
+def platform(harness: Harness) -> Any:
+    return harness.platform()
+
+
+@pytest.fixture(scope="session")
+def vm(
+    spec: TemplateSpec,
+    build: BuildResult,
+    platform: Any,
+    harness: Harness,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[BootedVM]:
+    workdir = tmp_path_factory.mktemp(f"vm-{spec.name}")
+    harness.board.set(spec.name, "boot", f"on {platform.name}")
+    try:
+        cm = platform.boot(spec, build, workdir)
+        booted = cm.__enter__()
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        harness.board.set(spec.name, "done", "boot failed")
+        raise BootFailed(f"{spec.name}: boot failed: {exc}") from exc
+    harness.board.set(spec.name, "validate", f"{booted.address}:{booted.port}")
+    exc_info: tuple[Any, Any, Any] = (None, None, None)
+    try:
+        yield booted
+    except BaseException as exc:  # pragma: no cover - generator fixtures rarely see this
+        exc_info = (type(exc), exc, exc.__traceback__)
+        raise
+    finally:
+        keep = harness.settings.keep_vm
+        booted.facts["keep"] = keep == "always" or (
+            keep == "on-failure" and spec.name in harness.failed_os
+        )
+        harness.board.set(spec.name, "teardown", "keeping the VM" if booted.facts["keep"] else "")
+        cm.__exit__(*exc_info)
+        harness.board.set(spec.name, "done", "failed" if spec.name in harness.failed_os else "")
+
+
+@pytest.fixture(scope="session")
+def host(vm: BootedVM, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """testinfra over OpenSSH: the client agrees with the hardened server's algorithms, trusts
+    only the host key the seed installed, and reuses one connection (ControlPersist)."""
+    import testinfra
+
+    control = tmp_path_factory.mktemp(f"ssh-{vm.os_name}", numbered=True)
+    args = [
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ServerAliveInterval=15",
+        "-o",
+        f"ControlPath={control}/cm-%C",
+    ]
+    if vm.known_hosts:
+        args += ["-o", f"UserKnownHostsFile={vm.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+    else:  # pragma: no cover - every platform writes one
+        args += ["-o", "StrictHostKeyChecking=accept-new"]
+    return testinfra.get_host(
+        f"ssh://{vm.user}@{vm.address}:{vm.port}",
+        ssh_identity_file=str(vm.key_path),
+        ssh_extra_args=shlex.join(args),
+        controlpersist=600,
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="session")
+def image(
+    build: BuildResult, tmp_path_factory: pytest.TempPathFactory, harness: Harness
+) -> Iterator[Any]:
+    """The built artifact opened read-only, offline, for hygiene checks that a boot would hide."""
+    from validations.offline import open_image
+
+    workdir = tmp_path_factory.mktemp(f"image-{build.os_name}")
+    with open_image(build, workdir) as img:
+        yield img
+    with contextlib.suppress(OSError):
+        for p in sorted(Path(workdir).rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()

@@ -1,0 +1,39 @@
+"""Keep every test of one OS on one xdist worker, so each OS is built once and booted once.
+
+`--dist loadgroup` with `xdist_group` marks is silently ignored by pytest 9.2 with xdist 3.8
+(pytest-xdist issue #1386), so the harness brings its own scheduler: xdist's LoadScope
+scheduling with the OS, read from the test id, as the scope. tests/integration/test_scheduling.py
+fails if this ever stops holding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from xdist.scheduler import LoadScopeScheduling
+
+
+def os_of_nodeid(nodeid: str, names: Sequence[str]) -> str | None:
+    """The OS a test id belongs to: its parameter ids contain the OS name as a whole part."""
+    m = re.search(r"\[(.*)\]$", nodeid)
+    if not m:
+        return None
+    params = m.group(1)
+    for name in sorted(names, key=len, reverse=True):
+        if re.search(rf"(^|-){re.escape(name)}(-|$)", params):
+            return name
+    return None
+
+
+class OSScheduling(LoadScopeScheduling):
+    """LoadScope with one scope per OS; tests without an OS keep xdist's module scope."""
+
+    def __init__(self, config: Any, log: Any = None, os_names: Sequence[str] = ()):
+        super().__init__(config, log)
+        self.os_names = list(os_names)
+
+    def _split_scope(self, nodeid: str) -> str:
+        name = os_of_nodeid(nodeid, self.os_names)
+        return f"os:{name}" if name else super()._split_scope(nodeid)

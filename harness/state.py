@@ -1,0 +1,108 @@
+"""Per-process state of a harness session, kept in the pytest config stash."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build.builder import BuildContext
+from build.cache import ImageCache
+from build.catalog import Catalog
+from harness.model import TemplateSpec
+from harness.options import Settings, parse_duration
+from harness.progress import StatusBoard
+from harness.redact import Redactor
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def git_state(root: Path) -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(root), *args],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    rev = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"revision": rev, "dirty": None if status is None else bool(status)}
+
+
+@dataclass
+class Harness:
+    config: pytest.Config
+    settings: Settings
+    repo_root: Path
+    active: bool = False
+    catalog: Catalog | None = None
+    specs: dict[str, TemplateSpec] = field(default_factory=dict)  # selected, by name
+    run_id: str = ""
+    run_dir: Path = Path()
+    _board: StatusBoard | None = None
+    redactor: Redactor = field(default_factory=Redactor)
+    failed_os: set[str] = field(default_factory=set)
+    started_at: float = field(default_factory=time.time)
+    _platform: Any = None
+    _build_ctx: BuildContext | None = None
+
+    @property
+    def board(self) -> StatusBoard:
+        if self._board is None:
+            self._board = StatusBoard(self.run_dir)
+        return self._board
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    @property
+    def platform_name(self) -> str:
+        return str(self.settings.platform)
+
+    def platform(self) -> Any:
+        if self._platform is None:
+            from platforms.base import get_platform
+
+            self._platform = get_platform(self.platform_name, self.settings, self.run_id)
+        return self._platform
+
+    def build_context(self) -> BuildContext:
+        if self._build_ctx is None:
+            s = self.settings
+            xva = s.get("xva")
+            board = self.board
+            self._build_ctx = BuildContext(
+                platform_name=self.platform_name,
+                platform=self.platform(),
+                run_id=self.run_id,
+                packer_bin=s.packer_bin,
+                packer_dir=s.path("packer_dir"),
+                repo_root=self.repo_root,
+                artifacts_dir=s.path("artifacts_dir"),
+                cache=ImageCache(s.path("cache_dir")),
+                timeout_s=parse_duration(s.build_timeout, "--build-timeout"),
+                max_age_s=parse_duration(s.max_image_age, "--max-image-age"),
+                rebuild=s.flag("rebuild"),
+                redactor=self.redactor,
+                provided_artifact=Path(xva).expanduser().absolute() if xva else None,
+                status=board.set,
+            )
+        return self._build_ctx
+
+
+HARNESS_KEY = pytest.StashKey[Harness]()
