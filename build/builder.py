@@ -201,6 +201,7 @@ def build_os(
                     "run_id": ctx.run_id,
                 }
             )
+            note(f"Packer VM name {pvars['vm_name']} (the janitor finds leftovers by run id)")
             declared = set(tpl.declared)
             passed = {k: v for k, v in pvars.items() if k in declared}
             skipped = sorted(set(pvars) - declared)

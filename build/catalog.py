@@ -345,7 +345,10 @@ def load_catalog(packer_dir: Path) -> Catalog:
             else:
                 continue  # a template only for var files of other families
         for var_file, vals in pairs:
-            values = {**tpl.defaults, **{k: v for k, v in vals.items() if is_literal(v)}}
+            values = {
+                **tpl.defaults,
+                **{k: v for k, v in vals.items() if is_literal(v) or k in IDENTITY},
+            }
             ident, inferred = _identity(tpl, var_file, values)
             name = ident["os_name"]
             entry = found.setdefault(

@@ -3,7 +3,7 @@
 Secrets reach Packer only as PKR_VAR_* environment variables, never in argv; every line that
 reaches the build log passes through the redactor first. Packer runs in its own process group:
 on timeout or interrupt it first gets SIGINT and time to destroy its VM, then the whole group
-is killed. PR_SET_PDEATHSIG makes Packer receive SIGINT if the worker that started it dies, so a
+is killed. PR_SET_PDEATHSIG makes Packer receive SIGTERM if the worker that started it dies, so a
 killed worker does not leave a second Packer building the same VM name.
 """
 
@@ -132,15 +132,24 @@ def packer_version(packer_bin: str) -> str:
 
 def _pdeathsig() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+        # SIGTERM, not SIGINT: Packer's panicwrap parent ignores SIGINT sent to it alone (a
+        # terminal signals the whole group) but forwards SIGTERM, which cancels the build.
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
-def kill_group(pgid: int, grace: float, sig: int = signal.SIGINT) -> None:
-    """SIGINT a process group, wait up to `grace` seconds, then SIGKILL what is left."""
+def kill_group(
+    pgid: int, grace: float, sig: int = signal.SIGINT, proc: subprocess.Popen[str] | None = None
+) -> None:
+    """SIGINT a process group, wait up to `grace` seconds, then SIGKILL what is left.
+
+    `proc`, our own child leading the group, is reaped while waiting: a zombie still counts as
+    a member of its group."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        if proc is not None:
+            proc.poll()
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
@@ -218,7 +227,7 @@ def run_build(
                     timed_out = True
                     log.write(f"!! build timed out after {timeout_s:.0f}s: sending SIGINT\n")
                     log.flush()
-                    kill_group(proc.pid, grace_s)
+                    kill_group(proc.pid, grace_s, proc=proc)
                     break
                 try:
                     raw = lines.get(timeout=min(remaining, 1.0))
@@ -240,13 +249,13 @@ def run_build(
             interrupted = True
             log.write("!! interrupted: sending SIGINT to Packer so it removes its VM\n")
             log.flush()
-            kill_group(proc.pid, grace_s)
+            kill_group(proc.pid, grace_s, proc=proc)
             raise
         finally:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=grace_s if (timed_out or interrupted) else None)
             if proc.poll() is None:
-                kill_group(proc.pid, 0, signal.SIGKILL)
+                kill_group(proc.pid, 0, signal.SIGKILL, proc=proc)
                 proc.wait()
             reader.join(timeout=5)
         rc = proc.returncode if proc.returncode is not None else -1

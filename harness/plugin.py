@@ -34,15 +34,43 @@ from harness.reports import (
 from harness.scheduling import OSScheduling, os_of_nodeid
 from harness.signals import install_sigterm_as_interrupt
 from harness.state import HARNESS_KEY, Harness, git_state, new_run_id
-from harness.verdict import TestRecord, session_verdict
+from harness.verdict import CheckRecord, session_verdict
 
 pytest_plugins = ["harness.fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MARKERS = (
+    "check(id, rationale): a template check with a stable id",
+    "slow: takes more than ~20 s",
+    "e2e: end-to-end run with a real build and a real VM",
+    "mutation: a broken image per concern, run by the test command",
+    "mutation_full: the rest of the mutation table (see README)",
+    "benchmark: runs a benchmark script at a tiny size",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from harness import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_harness_expected_checks(family: str) -> tuple[str, ...]:
+    from validations.expected import expected_checks
+
+    return tuple(expected_checks(family))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_harness_make_platform(name: str, settings: Settings, run_id: str) -> Any:
+    from platforms.base import get_platform
+
+    return get_platform(name, settings, run_id)
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -92,6 +120,8 @@ def _validations_requested(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     settings = _settings(config)
     h = Harness(config=config, settings=settings, repo_root=REPO_ROOT)
     config.stash[HARNESS_KEY] = h
@@ -243,7 +273,7 @@ class _Recorder:
     """Registered on the controller (or the only process): sees every report of the session."""
 
     def __init__(self) -> None:
-        self.records: list[TestRecord] = []
+        self.records: list[CheckRecord] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = to_record(report)
@@ -251,7 +281,7 @@ class _Recorder:
             self.records.append(record)
 
 
-def to_record(report: pytest.TestReport) -> TestRecord | None:
+def to_record(report: pytest.TestReport) -> CheckRecord | None:
     props = dict(report.user_properties)
     os_name = props.get("os")
     if os_name is None:
@@ -264,7 +294,7 @@ def to_record(report: pytest.TestReport) -> TestRecord | None:
         message = report.longreprtext if report.outcome != "passed" else None
         if report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
-        return TestRecord(
+        return CheckRecord(
             nodeid=report.nodeid,
             os=str(os_name),
             check_id=_str_or_none(props.get("check_id")),
@@ -322,7 +352,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     display = session.config.stash.get(_DISPLAY_KEY, None)
     if display is not None:
         display.stop()
-    from validations.expected import expected_checks
+
+    def expected_checks(family: str) -> tuple[str, ...]:
+        return tuple(session.config.hook.pytest_harness_expected_checks(family=family) or ())
 
     recorder = session.config.stash.get(_RECORDS_KEY, None)
     records = recorder.records if recorder is not None else []

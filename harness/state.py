@@ -76,9 +76,9 @@ class Harness:
 
     def platform(self) -> Any:
         if self._platform is None:
-            from platforms.base import get_platform
-
-            self._platform = get_platform(self.platform_name, self.settings, self.run_id)
+            self._platform = self.config.hook.pytest_harness_make_platform(
+                name=self.platform_name, settings=self.settings, run_id=self.run_id
+            )
         return self._platform
 
     def build_context(self) -> BuildContext:

@@ -21,7 +21,7 @@ ALLOWED_SKIPS: dict[str, frozenset[str]] = {
 
 
 @dataclass
-class TestRecord:
+class CheckRecord:
     nodeid: str
     os: str | None
     check_id: str | None
@@ -33,10 +33,10 @@ class TestRecord:
     skip_code: str | None
 
 
-def merge_reports(records: Iterable[TestRecord]) -> list[TestRecord]:
+def merge_reports(records: Iterable[CheckRecord]) -> list[CheckRecord]:
     """One record per test: the worst of its phases (error in setup beats a pass in call)."""
     rank = {"error": 3, "failed": 2, "skipped": 1, "passed": 0}
-    by_id: dict[str, TestRecord] = {}
+    by_id: dict[str, CheckRecord] = {}
     for r in records:
         cur = by_id.get(r.nodeid)
         if cur is None or rank[r.outcome] > rank[cur.outcome]:
@@ -60,14 +60,14 @@ def _first_line(text: str | None) -> str:
 def os_verdict(
     spec: TemplateSpec,
     build: dict[str, Any] | None,
-    tests: list[TestRecord],
+    tests: list[CheckRecord],
     expected: tuple[str, ...],
     platform: str,
 ) -> dict[str, Any]:
     allowed = ALLOWED_SKIPS.get(platform, frozenset())
     reasons: list[tuple[str, str]] = []  # (class, line)
     build = build or {"status": "not-run", "duration_s": 0.0}
-    by_check: dict[str, list[TestRecord]] = defaultdict(list)
+    by_check: dict[str, list[CheckRecord]] = defaultdict(list)
     for t in tests:
         if t.check_id:
             by_check[t.check_id].append(t)
@@ -150,12 +150,12 @@ def os_verdict(
 def session_verdict(
     specs: list[TemplateSpec],
     builds: dict[str, dict[str, Any] | None],
-    records: Iterable[TestRecord],
+    records: Iterable[CheckRecord],
     expected_for: Callable[[str], tuple[str, ...]],
     platform: str,
 ) -> dict[str, dict[str, Any]]:
     tests = merge_reports(records)
-    per_os: dict[str, list[TestRecord]] = defaultdict(list)
+    per_os: dict[str, list[CheckRecord]] = defaultdict(list)
     for t in tests:
         if t.os:
             per_os[t.os].append(t)

@@ -1,0 +1,19 @@
+"""Hooks a conftest can implement to adapt the harness (the harness's own tests use them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.options import Settings
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_harness_expected_checks(family: str) -> tuple[str, ...] | None:
+    """The check ids every OS of `family` must pass (default: validations/expected.py)."""
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_harness_make_platform(name: str, settings: Settings, run_id: str) -> Any:
+    """The platform object for `name` (default: platforms.base.get_platform)."""
