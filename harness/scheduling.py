@@ -34,6 +34,22 @@ class OSScheduling(LoadScopeScheduling):
         super().__init__(config, log)
         self.os_names = list(os_names)
 
+    def _reschedule(self, node: Any) -> None:
+        """Give a worker its next OS only when it is on the last test of the current one.
+
+        xdist's LoadScope tops a worker up to two scopes while it has two or fewer tests pending,
+        which would queue a second OS behind a long build instead of on an idle worker. A worker
+        holds back its last test until it gets more work or is shut down, so "one pending" is
+        the earliest point at which it can take the next OS."""
+        if node.shutting_down:
+            return
+        if not self.workqueue:
+            node.shutdown()
+            return
+        if self._pending_of(self.assigned_work[node]) > 1:
+            return
+        self._assign_work_unit(node)
+
     def _split_scope(self, nodeid: str) -> str:
         name = os_of_nodeid(nodeid, self.os_names)
         return f"os:{name}" if name else super()._split_scope(nodeid)
