@@ -144,7 +144,7 @@ def add_options(parser: pytest.Parser) -> None:
     for o in OPTIONS:
         env_note = f" [env {o.env}" + (f", default {o.default}]" if o.default else "]")
         if o.secret:
-            env_note = f" [env {o.env}; prefer the environment for secrets]"
+            env_note = f" [env {o.env} only: secrets are refused on the command line]"
         if o.kind == "flag":
             group.addoption(o.flag, action="store_true", default=None, help=o.help + env_note)
         elif o.kind == "choice":
@@ -210,6 +210,13 @@ def _resolve(o: Opt, cli: Any, env: dict[str, str]) -> Any:
         if cli:
             return True
         return env.get(o.env, "").strip().lower() in ("1", "true", "yes", "on")
+    if cli not in (None, "") and o.secret:
+        from harness.model import UsageError
+
+        raise UsageError(
+            f"{o.flag} is a secret: set {o.env} in the environment instead (a command line is "
+            "visible to every user of the machine and lands in shell history)"
+        )
     if cli not in (None, ""):
         return cli
     if env.get(o.env, "") != "":
@@ -252,3 +259,13 @@ def parse_size(text: str, what: str) -> int:
         return int(t)
     except ValueError:
         raise UsageError(f"{what}: {text!r} is not a size; write e.g. 8G or 512M") from None
+
+
+def markdown_table() -> str:
+    """The README's configuration table (tests/unit/test_readme.py keeps them in step)."""
+    rows = ["| option | environment | default | what |", "|---|---|---|---|"]
+    for o in OPTIONS:
+        default = "" if o.default is None else f"`{o.default}`"
+        what = o.help + (" (secret: environment only)" if o.secret else "")
+        rows.append(f"| `{o.flag}` | `{o.env}` | {default} | {what} |")
+    return "\n".join(rows)

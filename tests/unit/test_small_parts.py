@@ -88,3 +88,8 @@ def test_durations_and_sizes() -> None:
     assert parse_size("8G", "x") == 8 << 30
     with pytest.raises(UsageError, match="not a duration"):
         parse_duration("soon", "--build-timeout")
+
+
+def test_secret_on_the_command_line_is_refused() -> None:
+    with pytest.raises(UsageError, match="set XCPNG_PASSWORD in the environment"):
+        Settings.from_env({}, xcpng_password="hunter22")
