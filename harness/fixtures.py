@@ -102,8 +102,28 @@ def vm(
         harness.board.set(spec.name, "done", "failed" if spec.name in harness.failed_os else "")
 
 
+PACKAGE_QUERY = {
+    "debian": "dpkg-query -W -f='${Package}=${Version}\\n'",
+    "el": "rpm -qa --qf '%{NAME}=%{VERSION}-%{RELEASE}\\n'",
+}
+
+
+def record_packages(host: Any, spec: TemplateSpec, harness: Harness) -> None:
+    """The installed package list, for the published metadata (best effort, never a check)."""
+    query = PACKAGE_QUERY.get(spec.family)
+    if query is None:
+        return
+    out = host.run(query)
+    if out.rc == 0 and out.stdout.strip():
+        path = harness.settings.path("artifacts_dir") / spec.name / "packages.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(sorted(out.stdout.split())) + "\n")
+
+
 @pytest.fixture(scope="session")
-def host(vm: BootedVM, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def host(
+    vm: BootedVM, spec: TemplateSpec, harness: Harness, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
     """testinfra over OpenSSH: the client agrees with the hardened server's algorithms, trusts
     only the host key the seed installed, and reuses one connection (ControlPersist)."""
     import testinfra
@@ -125,13 +145,16 @@ def host(vm: BootedVM, tmp_path_factory: pytest.TempPathFactory) -> Any:
         args += ["-o", f"UserKnownHostsFile={vm.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
     else:  # pragma: no cover - every platform writes one
         args += ["-o", "StrictHostKeyChecking=accept-new"]
-    return testinfra.get_host(
+    connection = testinfra.get_host(
         f"ssh://{vm.user}@{vm.address}:{vm.port}",
         ssh_identity_file=str(vm.key_path),
         ssh_extra_args=shlex.join(args),
         controlpersist=600,
         timeout=30,
     )
+    with contextlib.suppress(Exception):
+        record_packages(connection, spec, harness)
+    return connection
 
 
 @pytest.fixture(scope="session")

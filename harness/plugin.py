@@ -376,6 +376,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         r["validated_platform"] = h.platform_name
         r["junit"] = f"junit-{name}.xml"
         r["build"] = _clean_build(r["build"])
+        r["packages"] = _packages(h, name)
         for t in r["tests"]:
             t["message"] = h.redactor(t["message"]) if t.get("message") else t.get("message")
         r["reasons"] = [h.redactor(x) for x in r["reasons"]]
@@ -406,6 +407,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if h.settings.flag("publish"):
         _publish(session, h, reports_dir / "results.json")
+
+
+def _packages(h: Harness, name: str) -> list[str] | None:
+    path = h.settings.path("artifacts_dir") / name / "packages.txt"
+    if not path.is_file() or path.stat().st_mtime < h.started_at:
+        return None
+    return path.read_text().split()
 
 
 def _built_this_run(h: Harness, name: str) -> bool:

@@ -1,0 +1,168 @@
+"""End to end on the local platform: a real Debian 12 build with Packer (or a cache hit), a QEMU
+boot from the image's own disk (UEFI, no -kernel), every validation, the verdict, the reports
+and a publish to a local folder; then teardown proven after a failing run and a SIGTERM.
+
+The image cache is the operator's default (~/.cache/xcpng-templates), so a second run on the
+same machine reuses the image; the first run on a new machine builds it (see README timings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def harness_cmd(tmp: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+        "--os", "debian12", "--platform", "local",
+        f"--artifacts-dir={tmp / 'artifacts'}", f"--reports-dir={tmp / 'reports'}",
+        f"--basetemp={tmp / 'basetemp'}", *extra,
+    ]
+
+
+def env() -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEMPLATE_"))}
+    e["PYTHONPATH"] = str(REPO)
+    return e
+
+
+def qemu_processes(marker: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if Path(argv[0]).name.startswith("qemu-system") and any(marker in a for a in argv):
+            pids.append(int(proc.name))
+    return pids
+
+
+def leftovers(tmp: Path) -> list[str]:
+    """Overlays, seeds and firmware copies left under the session's temporary folders."""
+    base = tmp / "basetemp"
+    if not base.exists():
+        return []
+    return sorted(
+        str(p.relative_to(base))
+        for p in base.rglob("*")
+        if p.is_file() and (p.suffix in (".qcow2", ".img", ".fd", ".raw") or "seed" in p.name)
+    )
+
+
+def results(tmp: Path) -> dict[str, Any]:
+    return json.loads((tmp / "reports" / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def passing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    tmp = tmp_path_factory.mktemp("e2e-pass")
+    started = time.monotonic()
+    proc = subprocess.run(
+        harness_cmd(tmp, "--publish", f"--publish-to={tmp / 'published'}"),
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=75 * 60, check=False,
+    )
+    (tmp / "duration").write_text(f"{time.monotonic() - started:.0f}\n")
+    sys.stderr.write(proc.stdout[-6000:])
+    return tmp, proc
+
+
+def test_debian12_passes_every_check(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    tmp, proc = passing_run
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    r = results(tmp)
+    deb = r["os"]["debian12"]
+    assert deb["verdict"] == "passed", deb["reasons"]
+    assert deb["build"]["status"] in ("built", "cached")
+    assert deb["checks"]["missing"] == [] and deb["checks"]["failed"] == []
+    assert set(deb["checks"]["passed"]) | {s["id"] for s in deb["checks"]["skipped"]} >= set(
+        deb["expected_checks"]
+    )
+    assert all(s["code"] in ("platform-has-no-xen", "build-has-no-guest-tools")
+               for s in deb["checks"]["skipped"])
+    assert r["partial"] is False
+    junit = (tmp / "reports" / "junit-debian12.xml").read_text()
+    assert "[debian12]" in junit
+
+
+def test_booted_from_its_own_disk_not_kernel(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    tmp, _ = passing_run
+    console = (tmp / "artifacts" / "debian12" / "console.log").read_text(errors="replace")
+    assert "Linux version" in console  # the kernel the disk's bootloader loaded
+    cmdline = tmp / "artifacts" / "debian12" / "qemu-cmdline.txt"
+    if cmdline.exists():
+        assert "-kernel" not in cmdline.read_text()
+
+
+def test_published_to_the_local_store(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    tmp, _ = passing_run
+    latest = tmp / "published" / "debian12" / "latest.json"
+    assert latest.is_file(), sorted(str(p) for p in (tmp / "published").rglob("*"))
+    index = json.loads((tmp / "published" / "index.json").read_text())
+    assert "debian12" in json.dumps(index)
+
+
+def test_no_qemu_or_files_left_after_passing_run(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    tmp, _ = passing_run
+    assert qemu_processes(str(tmp)) == []
+    assert leftovers(tmp) == []
+
+
+def test_failing_boot_cleans_up(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.raw"
+    with broken.open("wb") as fh:  # a disk with no partition table: firmware finds nothing to boot
+        fh.truncate(64 << 20)
+    proc = subprocess.run(
+        harness_cmd(tmp_path, f"--xva={broken}", "--boot-timeout=90s"),
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=20 * 60, check=False,
+    )
+    assert proc.returncode == 1, proc.stdout[-4000:]
+    deb = results(tmp_path)["os"]["debian12"]
+    assert deb["verdict"] == "failed"
+    assert any("boot failed" in r or "could not run" in r for r in deb["reasons"])
+    assert qemu_processes(str(tmp_path)) == []
+    assert leftovers(tmp_path) == []
+
+
+def test_sigterm_during_checks_cleans_up(
+    tmp_path: Path, passing_run: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    """A cancelled job: SIGTERM while the VM runs; QEMU and its files must be gone after."""
+    _, first = passing_run
+    assert first.returncode == 0
+    proc = subprocess.Popen(
+        harness_cmd(tmp_path), cwd=REPO, env=env(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 15 * 60
+    booted = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = list((tmp_path / "artifacts" / ".runs").glob("*/status/debian12.json"))
+        if status and json.loads(status[0].read_text())["phase"] == "validate":
+            booted = True
+            break
+        time.sleep(1)
+    assert booted, "the VM never reached the checks"
+    assert qemu_processes(str(tmp_path))
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 30
+    while qemu_processes(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert qemu_processes(str(tmp_path)) == [], out[-3000:]
+    assert leftovers(tmp_path) == []
