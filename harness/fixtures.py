@@ -94,9 +94,9 @@ def vm(
         raise
     finally:
         keep = harness.settings.keep_vm
-        booted.facts["keep"] = keep == "always" or (
-            keep == "on-failure" and spec.name in harness.failed_os
-        )
+        failed = spec.name in harness.failed_os
+        booted.facts["checks_failed"] = failed
+        booted.facts["keep"] = keep == "always" or (keep == "on-failure" and failed)
         harness.board.set(spec.name, "teardown", "keeping the VM" if booted.facts["keep"] else "")
         cm.__exit__(*exc_info)
         harness.board.set(spec.name, "done", "failed" if spec.name in harness.failed_os else "")

@@ -101,6 +101,12 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--xcpng-password", "XCPNG_PASSWORD", "pool password", secret=True, needed_by=("xcpng",)),
     Opt("--xcpng-sr", "XCPNG_SR", "storage repository name (default: pool default SR)"),
     Opt("--xcpng-network", "XCPNG_NETWORK", "network name for the VM", needed_by=("xcpng",)),
+    Opt(
+        "--xcpng-ssh-port",
+        "XCPNG_SSH_PORT",
+        "SSH port of booted VMs (22 on a pool; tests point it at a stand-in)",
+        default="22",
+    ),
     Opt("--xcpng-tls-verify", "XCPNG_TLS_VERIFY", "verify the pool's TLS certificate", default="1"),
     Opt("--xcpng-ca-bundle", "XCPNG_CA_BUNDLE", "CA bundle for the pool's certificate"),
     # S3-compatible store

@@ -1,0 +1,58 @@
+"""`python -m platforms.xcpng cleanup [--run-id ID | --older-than AGE] [--dry-run]`.
+
+Connects with the same XCPNG_* environment as the harness and removes the VMs and disks a run
+left on the pool (see cleanup.py for what is selected). Exit 0 when everything selected is
+gone, 1 when something could not be removed, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from harness.model import InfrastructureError, UsageError
+from harness.options import Settings, parse_duration
+from platforms.xcpng import signals
+from platforms.xcpng.cleanup import cleanup
+from platforms.xcpng.platform import connect, ledger_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m platforms.xcpng", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("cleanup", help="remove VMs and disks left by killed or kept runs")
+    which = c.add_mutually_exclusive_group()
+    which.add_argument("--run-id", help="everything of this run (ledger and tags)")
+    which.add_argument("--older-than", help="everything created longer ago, e.g. 12h, 7d")
+    c.add_argument("--dry-run", action="store_true", help="list, do not remove")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    signals.sigterm_as_keyboard_interrupt()
+    try:
+        older = parse_duration(args.older_than, "--older-than") if args.older_than else None
+        settings = Settings.from_env()
+        xapi = connect(settings)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except InfrastructureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        report = cleanup(
+            xapi, ledger_path(settings), run_id=args.run_id, older_than=older, dry_run=args.dry_run
+        )
+    finally:
+        xapi.logout()
+    for line in report.removed:
+        print(line)
+    for line in report.problems:
+        print(f"error: {line}", file=sys.stderr)
+    if not report.removed and not report.problems:
+        print("nothing to remove")
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

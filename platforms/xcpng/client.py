@@ -1,0 +1,244 @@
+"""A XAPI connection: login with TLS verified by default, bounded retries of transient faults,
+and redaction of the password and every session id from anything we print.
+
+The `XenAPI` package is used unmodified: it sends `X.y(session, *args)` and re-logs in by itself
+on `SESSION_INVALID`. Authentication failures are never retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import re
+import socket
+import ssl
+import xmlrpc.client
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import tenacity
+import XenAPI
+
+from harness.model import InfrastructureError, UsageError
+
+log = logging.getLogger("platforms.xcpng")
+T = TypeVar("T")
+
+# XAPI codes that mean "try again shortly" (xen-api api_errors.ml)
+TRANSIENT_CODES = frozenset(
+    {
+        "OTHER_OPERATION_IN_PROGRESS",
+        "TOO_BUSY",
+        "TOO_MANY_PENDING_TASKS",
+        "HOST_STILL_BOOTING",
+        "VDI_IN_USE",
+    }
+)
+AUTH_CODES = frozenset(
+    {"SESSION_AUTHENTICATION_FAILED", "SESSION_AUTHORIZATION_FAILED", "RBAC_PERMISSION_DENIED"}
+)
+ORIGINATOR = "xcpng-golden"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of every retry loop; tests shrink the waits."""
+
+    attempts: int = 5
+    max_delay: float = 120.0
+    wait_min: float = 1.0
+    wait_max: float = 15.0
+
+    def retrying(self, what: str, redact: Callable[[str], str]) -> tenacity.Retrying:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "%s: transient fault (%s), retry %d of %d",
+                what,
+                redact(describe(exc)),
+                state.attempt_number,
+                self.attempts - 1,
+            )
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_transient),
+            stop=tenacity.stop_after_attempt(self.attempts)
+            | tenacity.stop_after_delay(self.max_delay),
+            wait=tenacity.wait_exponential(multiplier=self.wait_min, max=self.wait_max)
+            + tenacity.wait_random(0, self.wait_min),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+
+class UploadInterrupted(ConnectionError):
+    """The connection broke while a disk was being sent: the whole upload is retried."""
+
+
+class SessionRejected(Exception):
+    """An HTTP handler refused our session id (expired): log in again, then retry."""
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    if isinstance(exc, XenAPI.Failure):
+        return bool(exc.details) and str(exc.details[0]) in TRANSIENT_CODES
+    if isinstance(exc, xmlrpc.client.ProtocolError):
+        return exc.errcode >= 500 or exc.errcode in (408, 429)
+    if isinstance(exc, xmlrpc.client.Fault):
+        return exc.faultCode in (500, 503, 504)  # XenAPI's own: timed out, session retries
+    if isinstance(exc, ssl.SSLCertVerificationError | socket.gaierror):
+        return False
+    return isinstance(
+        exc,
+        ConnectionError | TimeoutError | http.client.HTTPException | SessionRejected,
+    )
+
+
+def describe(exc: BaseException | None) -> str:
+    if isinstance(exc, XenAPI.Failure):
+        return " ".join(str(d) for d in exc.details)
+    if isinstance(exc, xmlrpc.client.ProtocolError):
+        return f"HTTP {exc.errcode} {exc.errmsg}"
+    return f"{type(exc).__name__}: {exc}" if exc else "unknown error"
+
+
+def failure_code(exc: BaseException) -> str:
+    return str(exc.details[0]) if isinstance(exc, XenAPI.Failure) and exc.details else ""
+
+
+class Xapi:
+    """One logged-in session to a pool master."""
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        tls_verify: bool = True,
+        ca_bundle: str | None = None,
+        policy: RetryPolicy | None = None,
+    ):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                f"XCPNG_URL={url!r} is not a pool URL; write https://<pool-master-address>"
+            )
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self.username = username
+        self._password = password
+        self.policy = policy or RetryPolicy()
+        self._handles: set[str] = set()
+        self.ssl_context: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            if tls_verify:
+                self.ssl_context = ssl.create_default_context(cafile=ca_bundle or None)
+            else:
+                log.warning(
+                    "TLS verification of %s is OFF (XCPNG_TLS_VERIFY=0): anyone on the path "
+                    "can impersonate the pool and read its password; set XCPNG_CA_BUNDLE instead",
+                    self.url,
+                )
+                self.ssl_context = ssl._create_unverified_context()  # noqa: S323  # asked for
+        self.session: Any = None
+
+    # -- secrets ------------------------------------------------------------------------
+    def redact(self, text: str) -> str:
+        for secret in sorted({self._password, *self._handles} - {""}, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return re.sub(r"(session_id=)[^&\s]+", r"\1***", text)
+
+    @property
+    def handle(self) -> str:
+        """The current session id (changes when XenAPI re-logs in); never print it."""
+        h = str(self.session.handle) if self.session is not None else ""
+        if h:
+            self._handles.add(h)
+        return h
+
+    # -- login ----------------------------------------------------------------------------
+    def login(self) -> Xapi:
+        transport = None
+        if self.ssl_context is not None:
+            transport = xmlrpc.client.SafeTransport(context=self.ssl_context)
+        self.session = XenAPI.Session(self.url, transport=transport)
+        try:
+            self._login_once()
+        except BaseException:
+            self.close()
+            raise
+        _ = self.handle
+        return self
+
+    def _login_once(self) -> None:
+        try:
+            self.policy.retrying("login", self.redact)(
+                self.session.xenapi.login_with_password,
+                self.username,
+                self._password,
+                "2.21",
+                ORIGINATOR,
+            )
+        except XenAPI.Failure as exc:
+            code = failure_code(exc)
+            if code in AUTH_CODES:
+                raise InfrastructureError(
+                    f"XCP-ng login to {self.url} as {self.username!r} was refused ({code}); "
+                    "check XCPNG_USERNAME and XCPNG_PASSWORD"
+                ) from None
+            if code == "HOST_IS_SLAVE":
+                raise InfrastructureError(
+                    f"{self.url} is a pool member, not the master; set XCPNG_URL to "
+                    f"https://{exc.details[1]}"
+                ) from None
+            raise InfrastructureError(
+                f"XCP-ng login to {self.url} failed: {self.redact(describe(exc))}"
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise InfrastructureError(
+                f"the TLS certificate of {self.url} is not trusted ({exc.verify_message}); "
+                "set XCPNG_CA_BUNDLE to the pool's CA file (or XCPNG_TLS_VERIFY=0 to skip the "
+                "check, not recommended)"
+            ) from None
+        except (OSError, http.client.HTTPException, xmlrpc.client.Error) as exc:
+            raise InfrastructureError(
+                f"cannot reach the XCP-ng pool at {self.url}: {self.redact(describe(exc))}; "
+                "check XCPNG_URL and the network"
+            ) from None
+
+    def relogin(self) -> None:
+        """Log in again after an HTTP handler refused our session."""
+        self.session.xenapi.login_with_password(self.username, self._password, "2.21", ORIGINATOR)
+        _ = self.handle
+
+    def logout(self) -> None:
+        if self.session is not None:
+            try:
+                self.session.xenapi.session.logout()
+            except Exception as exc:  # the pool may be gone; nothing to undo
+                log.debug("logout: %s", self.redact(describe(exc)))
+            self.close()
+
+    def close(self) -> None:
+        """Close the HTTP connection the XML-RPC transport keeps open."""
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session("close")()
+            self.session = None
+
+    # -- calls ----------------------------------------------------------------------------
+    def call(self, method: str, *args: Any) -> Any:
+        """`method` like "VM.get_record", retried when the fault is transient."""
+        fn: Any = self.session.xenapi
+        for part in method.split("."):
+            fn = getattr(fn, part)
+        result = self.policy.retrying(method, self.redact)(fn, *args)
+        _ = self.handle  # remember a session XenAPI may have renewed
+        return result
+
+    def attempt(self, what: str, fn: Callable[[], T]) -> T:
+        """Run a multi-step operation under the retry policy."""
+        return self.policy.retrying(what, self.redact)(fn)

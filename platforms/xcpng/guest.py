@@ -1,0 +1,101 @@
+"""Waiting for a started VM: an IP from its guest metrics, then an SSH banner on that IP.
+
+Guest metrics are published by the guest tools (xe-guest-utilities or xen-guest-agent) through
+xenstore; a VM without them never reports, so that is what a timeout blames. Link-local
+addresses (169.254.*) are ignored: they mean DHCP has not answered yet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import time
+from typing import Any
+
+import tenacity
+
+from harness.model import ImageDefect, InfrastructureError
+from platforms.xcpng.client import Xapi
+
+log = logging.getLogger("platforms.xcpng")
+NULL = "OpaqueRef:NULL"
+
+
+def usable_ip(networks: dict[str, str]) -> str | None:
+    """The first non-link-local address, IPv4 keys first (`0/ip`, `0/ipv4/0`, then IPv6)."""
+    keys = sorted(networks, key=lambda k: ("ipv6" in k, k))
+    for key in keys:
+        try:
+            addr = ipaddress.ip_address(str(networks[key]).strip())
+        except ValueError:
+            continue
+        if not addr.is_link_local and not addr.is_unspecified:
+            return str(addr)
+    return None
+
+
+def guest_facts(xapi: Xapi, vm: str) -> dict[str, Any]:
+    gm = xapi.call("VM.get_guest_metrics", vm)
+    if gm == NULL:
+        return {"PV_drivers_version": {}, "os_version": {}, "networks": {}}
+    rec = xapi.call("VM_guest_metrics.get_record", gm)
+    return {k: dict(rec.get(k) or {}) for k in ("PV_drivers_version", "os_version", "networks")}
+
+
+def wait_for_ip(xapi: Xapi, vm: str, name: str, timeout: float, poll: float = 2.0) -> str:
+    deadline = time.monotonic() + timeout
+    seen_metrics = False
+    seen: dict[str, str] = {}
+    while True:
+        gm = xapi.call("VM.get_guest_metrics", vm)
+        if gm != NULL:
+            seen_metrics = True
+            seen = dict(xapi.call("VM_guest_metrics.get_networks", gm) or {})
+            ip = usable_ip(seen)
+            if ip:
+                return ip
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
+    if not seen_metrics:
+        raise ImageDefect(
+            f"{name}: no guest metrics after {timeout:.0f}s, so no IP: the guest tools "
+            "(xe-guest-utilities or xen-guest-agent) are not running in the image, or it did "
+            "not boot; check the template's Xen tools step and the VM console"
+        )
+    raise InfrastructureError(
+        f"{name}: the guest tools report only {sorted(seen.values()) or 'no addresses'} after "
+        f"{timeout:.0f}s (169.254.* is link-local): DHCP did not answer on the VM's network; "
+        "check XCPNG_NETWORK"
+    )
+
+
+def ssh_banner(address: str, port: int, timeout: float = 5.0) -> str:
+    """Connect and read the server's identification line (RFC 4253 §4.2)."""
+    with socket.create_connection((address, port), timeout=timeout) as sock:
+        data = b""
+        while b"\n" not in data and len(data) < 1024:
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            data += chunk
+    for line in data.split(b"\n"):
+        if line.startswith(b"SSH-"):
+            return line.strip().decode("ascii", errors="replace")
+    raise ConnectionError(f"{address}:{port} answered without an SSH banner")
+
+
+def wait_for_ssh(address: str, port: int, name: str, timeout: float, poll: float = 2.0) -> str:
+    try:
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(OSError),
+            stop=tenacity.stop_after_delay(timeout),
+            wait=tenacity.wait_fixed(poll),
+            reraise=True,
+        )(ssh_banner, address, port)
+    except OSError as exc:
+        raise ImageDefect(
+            f"{name}: SSH on {address}:{port} not up after {timeout:.0f}s ({exc}); the image's "
+            "sshd did not start or its firewall blocks port 22"
+        ) from None

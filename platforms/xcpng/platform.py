@@ -1,0 +1,458 @@
+"""XCP-ng through XAPI: preflight, Packer variables, and the boot of a built artifact.
+
+A boot imports the XVA (`task.create` + `PUT /import`), turns the imported template into a
+startable VM, gives it a VIF on the configured network and its own NoCloud seed disk, starts
+it, waits for an IP from guest metrics and an SSH banner, and on the way out (failure, Ctrl-C,
+SIGTERM) removes the VM and every disk. Each object is written to the ledger before it exists.
+
+The SSH port is 22 on a real pool; a test stand-in can set `xcpng_ssh_port` (setting) or
+`XCPNG_SSH_PORT` (environment) to point the wait and known_hosts at another port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import XenAPI
+
+from harness.model import (
+    BootedVM,
+    BuildResult,
+    ImageDefect,
+    InfrastructureError,
+    TemplateSpec,
+    UsageError,
+)
+from harness.options import Settings, parse_duration, parse_size
+from platforms.seed import SEED_SIZE, make_seed
+from platforms.xcpng import guest, objects, signals
+from platforms.xcpng.client import (
+    RetryPolicy,
+    SessionRejected,
+    UploadInterrupted,
+    Xapi,
+    describe,
+    failure_code,
+)
+from platforms.xcpng.ledger import LEDGER_NAME, Ledger
+from platforms.xcpng.transfer import put_file, result_ref, wait_task
+from platforms.xva import XvaError
+from platforms.xva.writer import raw_to_xva
+
+log = logging.getLogger("platforms.xcpng")
+MIN_FREE_MEMORY = 2 << 30  # a check VM needs 1-2 GiB; less free than this and boots will fail
+VM_PREFIX = "golden"
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.path("artifacts_dir") / LEDGER_NAME
+
+
+def connect(settings: Settings, policy: RetryPolicy | None = None) -> Xapi:
+    """A logged-in XAPI session from the xcpng_* settings."""
+    missing = [
+        env
+        for name, env in (
+            ("xcpng_url", "XCPNG_URL"),
+            ("xcpng_username", "XCPNG_USERNAME"),
+            ("xcpng_password", "XCPNG_PASSWORD"),
+        )
+        if not settings.get(name)
+    ]
+    if missing:
+        raise UsageError(f"XCP-ng settings missing: {', '.join(missing)}; set them in the env")
+    return Xapi(
+        settings.get("xcpng_url"),
+        settings.get("xcpng_username"),
+        settings.get("xcpng_password"),
+        tls_verify=settings.truthy("xcpng_tls_verify"),
+        ca_bundle=settings.get("xcpng_ca_bundle"),
+        policy=policy,
+    ).login()
+
+
+class XcpngPlatform:
+    name = "xcpng"
+    has_xen = True
+
+    def __init__(
+        self,
+        settings: Settings,
+        run_id: str,
+        *,
+        policy: RetryPolicy | None = None,
+        ip_poll: float = 2.0,
+        ssh_port: int | None = None,
+    ):
+        self.settings = settings
+        self.run_id = run_id
+        self.policy = policy or RetryPolicy()
+        self.ip_poll = ip_poll
+        port = ssh_port or getattr(settings, "xcpng_ssh_port", None)
+        self.ssh_port = int(port or os.environ.get("XCPNG_SSH_PORT") or 22)
+        self.ledger = Ledger(ledger_path(settings), run_id)
+
+    # -- preflight --------------------------------------------------------------------------
+    def preflight(self) -> list[str]:
+        try:
+            xapi = connect(self.settings, self.policy)
+        except (UsageError, InfrastructureError) as exc:
+            return [str(exc)]
+        problems: list[str] = []
+        try:
+            try:
+                sr = objects.find_sr(xapi, self.settings.get("xcpng_sr"))
+                rec = xapi.call("SR.get_record", sr)
+                free = int(rec["physical_size"]) - int(rec["physical_utilisation"])
+                need = parse_size(self.settings.get("min_free_disk"), "--min-free-disk")
+                if free < need:
+                    problems.append(
+                        f"SR {rec.get('name_label')!r} has {free >> 30} GiB free, less than "
+                        f"{need >> 30} GiB (--min-free-disk); free space or choose XCPNG_SR"
+                    )
+            except InfrastructureError as exc:
+                problems.append(str(exc))
+            try:
+                objects.find_network(xapi, self.settings.get("xcpng_network"))
+            except InfrastructureError as exc:
+                problems.append(str(exc))
+            free_mem = max(
+                int(xapi.call("host.compute_free_memory", h)) for h in xapi.call("host.get_all")
+            )
+            if free_mem < MIN_FREE_MEMORY:
+                problems.append(
+                    f"no host has {MIN_FREE_MEMORY >> 30} GiB of free memory "
+                    f"(best: {free_mem >> 20} MiB); stop some VMs"
+                )
+        except (XenAPI.Failure, OSError) as exc:
+            problems.append(f"XCP-ng preflight failed: {xapi.redact(describe(exc))}")
+        finally:
+            xapi.logout()
+        return problems
+
+    # -- build ---------------------------------------------------------------------------------
+    def vm_name(self, os_name: str) -> str:
+        return f"{VM_PREFIX}-{os_name}-{self.run_id}"
+
+    def build_vars(
+        self, spec: TemplateSpec, workdir: Path, log: Callable[[str], None]
+    ) -> dict[str, str]:
+        """Packer's xenserver-iso variables; the build VM's name is ledgered first so that
+        `cleanup --run-id` finds a VM a killed Packer left behind."""
+        url = urlsplit(str(self.settings.get("xcpng_url") or ""))
+        name = self.vm_name(spec.name)
+        self.ledger.record("intent", "packer-vm", f"packer-vm:{name}", name=name)
+        values = {
+            "remote_host": url.hostname or "",
+            "remote_username": self.settings.get("xcpng_username") or "",
+            "remote_password": self.settings.get("xcpng_password") or "",
+            "sr_name": self.settings.get("xcpng_sr") or "",
+            "network_name": self.settings.get("xcpng_network") or "",
+            "vm_name": name,
+        }
+        log(f"xcpng: Packer builds VM {name!r} on {url.hostname}")
+        return {k: v for k, v in values.items() if v}
+
+    # -- boot ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def boot(self, spec: TemplateSpec, build: BuildResult, workdir: Path) -> Iterator[BootedVM]:
+        signals.sigterm_as_keyboard_interrupt()
+        if not build.artifact:
+            raise UsageError(f"{spec.name}: the build produced no artifact to boot")
+        workdir.mkdir(parents=True, exist_ok=True)
+        timeout = parse_duration(self.settings.get("boot_timeout"), "--boot-timeout")
+        ttl = parse_duration(self.settings.get("keep_vm_ttl"), "--keep-vm-ttl")
+        name = f"{self.vm_name(spec.name)}-{secrets.token_hex(3)}"
+        xapi = connect(self.settings, self.policy)
+        state: dict[str, Any] = {"vm": None, "vdis": [], "tasks": [], "keys": {}}
+        failed = True
+        vm_facts: dict[str, Any] = {}
+        try:
+            xva = self._as_xva(Path(build.artifact), build.artifact_format, workdir, name)
+            sr = objects.find_sr(xapi, self.settings.get("xcpng_sr"))
+            network = objects.find_network(xapi, self.settings.get("xcpng_network"))
+            vm = self._import(xapi, xva, sr, name=name, ttl=ttl, state=state)
+            uuid = str(xapi.call("VM.get_uuid", vm))
+            self._prepare(xapi, vm, network, name)
+            seed = make_seed(workdir / "seed", spec.name, self.run_id, instance_id=uuid)
+            self._attach_seed(xapi, vm, sr, seed.image, name=name, ttl=ttl, state=state)
+            self._start(xapi, vm, name)
+            deadline = time.monotonic() + timeout
+            address = guest.wait_for_ip(xapi, vm, name, timeout, poll=self.ip_poll)
+            log.info(
+                "%s: guest reports %s; waiting for SSH on port %d", name, address, self.ssh_port
+            )
+            left = max(deadline - time.monotonic(), self.ip_poll)
+            guest.wait_for_ssh(address, self.ssh_port, name, left, poll=self.ip_poll)
+            vm_facts = {
+                "vm_ref": vm,
+                "vm_uuid": uuid,
+                "vm_name": name,
+                "guest_metrics": guest.guest_facts(xapi, vm),
+            }
+            booted = BootedVM(
+                os_name=spec.name,
+                platform=self.name,
+                address=address,
+                port=self.ssh_port,
+                user=seed.user,
+                key_path=seed.key_path,
+                known_hosts=seed.known_hosts(workdir / "known_hosts", address, self.ssh_port),
+                instance_id=seed.instance_id,
+                hostname=seed.hostname,
+                marker=seed.marker,
+                facts=vm_facts,
+            )
+            yield booted
+            failed = bool(booted.facts.get("checks_failed"))
+        finally:
+            with signals.deferred():
+                kept = self._leave(xapi, state, name, failed, ttl)
+                (workdir / "image.xva").unlink(missing_ok=True)
+                if not kept:  # a kept VM's key stays, so that someone can log in
+                    shutil.rmtree(workdir / "seed", ignore_errors=True)
+
+    # -- steps -------------------------------------------------------------------------------------
+    def _as_xva(self, artifact: Path, fmt: str | None, workdir: Path, name: str) -> Path:
+        if not artifact.is_file():
+            raise UsageError(f"artifact {artifact} does not exist; rebuild or fix --xva")
+        if fmt == "xva" or (fmt is None and artifact.suffix == ".xva"):
+            return artifact
+        raw = artifact
+        try:
+            if fmt == "qcow2":
+                raw = workdir / "disk.raw"
+                subprocess.run(
+                    ["qemu-img", "convert", "-O", "raw", str(artifact), str(raw)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+            xva = workdir / "image.xva"
+            log.info("%s: converting %s to XVA for import", name, artifact.name)
+            raw_to_xva(raw, xva, name)
+        except subprocess.CalledProcessError as exc:
+            detail = exc.stderr.strip()
+            raise ImageDefect(f"{artifact}: qemu-img cannot read it: {detail}") from None
+        except XvaError as exc:
+            raise ImageDefect(f"{artifact}: {exc}") from None
+        finally:
+            if raw != artifact:
+                raw.unlink(missing_ok=True)
+        return xva
+
+    def _import(
+        self, xapi: Xapi, xva: Path, sr: str, *, name: str, ttl: float, state: dict[str, Any]
+    ) -> str:
+        def attempt() -> str:
+            task = str(xapi.call("task.create", "xcpng-golden import", name))
+            state["tasks"].append(task)
+            self._note(state, "intent", "vm", f"import:{task}", task=task, name=name)
+            try:
+                put_file(
+                    xapi, "/import", {"task_id": task, "sr_id": sr}, xva, label=f"import {name}"
+                )
+                vm = result_ref(wait_task(xapi, task, f"import {name}"))
+            except SessionRejected:
+                xapi.relogin()
+                self._drop_import(xapi, task, state)
+                raise
+            except BaseException:
+                self._drop_import(xapi, task, state)
+                raise
+            state["vm"] = vm
+            self._note(state, "created", "vm", f"import:{task}", ref=vm, name=name)
+            objects.forget_task(xapi, task)
+            state["tasks"].remove(task)
+            return vm
+
+        try:
+            vm = xapi.attempt(f"import {name}", attempt)
+        except XenAPI.Failure as exc:
+            code = failure_code(exc)
+            kind = ImageDefect if code.startswith("IMPORT_ERROR") else InfrastructureError
+            raise kind(
+                f"{name}: import of {xva.name} failed: {xapi.redact(describe(exc))}"
+            ) from None
+        except (UploadInterrupted, SessionRejected, OSError, TimeoutError) as exc:
+            raise InfrastructureError(
+                f"{name}: import of {xva.name} failed after retries: {xapi.redact(str(exc))}"
+            ) from None
+        expires = time.time() + ttl
+        objects.tag(xapi, "VM", vm, self.run_id, expires)
+        for vdi in objects.disk_vdis(xapi, vm):
+            objects.tag(xapi, "VDI", vdi, self.run_id, expires)
+            state["vdis"].append(vdi)
+            self._note(state, "created", "vdi", f"vdi:{vdi}", ref=vdi, vm=vm)
+        return vm
+
+    def _drop_import(self, xapi: Xapi, task: str, state: dict[str, Any]) -> None:
+        """Undo an import attempt: any VM its task created, then the task; the ledger entry
+        is closed only when nothing of it is left."""
+        try:
+            leftovers = []
+            for vm in objects.vms_of_task(xapi, task):
+                leftovers += objects.destroy_vm(xapi, vm)
+        except (XenAPI.Failure, OSError) as exc:
+            leftovers = [describe(exc)]
+        objects.forget_task(xapi, task)
+        if task in state["tasks"]:
+            state["tasks"].remove(task)
+        if not leftovers:
+            self.ledger.record("destroyed", "vm", f"import:{task}")
+
+    def _note(self, state: dict[str, Any], what: str, kind: str, key: str, **fields: Any) -> None:
+        self.ledger.record(what, kind, key, **fields)
+        state["keys"][key] = kind
+
+    def _prepare(self, xapi: Xapi, vm: str, network: str, name: str) -> None:
+        """A startable VM: not a template, named for the run, one VIF on our network."""
+        if xapi.call("VM.get_is_a_template", vm):
+            xapi.call("VM.set_is_a_template", vm, False)
+        xapi.call("VM.set_name_label", vm, name)
+        for vif in xapi.call("VM.get_VIFs", vm):
+            xapi.call("VIF.destroy", vif)
+        xapi.call(
+            "VIF.create",
+            {
+                "device": "0",
+                "network": network,
+                "VM": vm,
+                "MAC": "",
+                "MTU": "1500",
+                "other_config": {},
+                "qos_algorithm_type": "",
+                "qos_algorithm_params": {},
+            },
+        )
+
+    def _attach_seed(
+        self,
+        xapi: Xapi,
+        vm: str,
+        sr: str,
+        image: Path,
+        *,
+        name: str,
+        ttl: float,
+        state: dict[str, Any],
+    ) -> None:
+        label = f"{name}-cidata"
+        self._note(state, "intent", "vdi", f"seed:{label}", name=label)
+        vdi = str(
+            xapi.call(
+                "VDI.create",
+                {
+                    "name_label": label,
+                    "name_description": "NoCloud seed of a template check",
+                    "SR": sr,
+                    "virtual_size": str(SEED_SIZE),
+                    "type": "user",
+                    "sharable": False,
+                    "read_only": False,
+                    "other_config": {},
+                    "xenstore_data": {},
+                    "sm_config": {},
+                    "tags": [],
+                },
+            )
+        )
+        state["vdis"].append(vdi)
+        self._note(state, "created", "vdi", f"seed:{label}", ref=vdi, name=label)
+        objects.tag(xapi, "VDI", vdi, self.run_id, time.time() + ttl)
+
+        def upload() -> None:
+            task = str(xapi.call("task.create", "xcpng-golden seed", label))
+            try:
+                put_file(
+                    xapi,
+                    "/import_raw_vdi",
+                    {"task_id": task, "vdi": vdi, "format": "raw"},
+                    image,
+                    label=f"seed {label}",
+                )
+                wait_task(xapi, task, f"seed {label}")
+            except SessionRejected:
+                xapi.relogin()
+                raise
+            finally:
+                objects.forget_task(xapi, task)
+
+        xapi.attempt(f"seed {label}", upload)
+        used = {str(xapi.call("VBD.get_userdevice", vbd)) for vbd in xapi.call("VM.get_VBDs", vm)}
+        device = next(str(n) for n in range(1, 16) if str(n) not in used)
+        xapi.call(
+            "VBD.create",
+            {
+                "VM": vm,
+                "VDI": vdi,
+                "userdevice": device,
+                "bootable": False,
+                "mode": "RO",
+                "type": "Disk",
+                "empty": False,
+                "unpluggable": False,
+                "other_config": {},
+                "qos_algorithm_type": "",
+                "qos_algorithm_params": {},
+            },
+        )
+
+    def _start(self, xapi: Xapi, vm: str, name: str) -> None:
+        try:
+            xapi.call("VM.start", vm, False, False)
+        except XenAPI.Failure as exc:
+            code = failure_code(exc)
+            if code == "VM_BAD_POWER_STATE" and str(exc.details[-1]).lower() == "running":
+                return  # started by a retried call whose answer was lost
+            detail = xapi.redact(describe(exc))
+            raise InfrastructureError(f"{name}: VM.start failed: {detail}") from None
+
+    def _leave(
+        self, xapi: Xapi, state: dict[str, Any], name: str, failed: bool, ttl: float
+    ) -> bool:
+        """Tear down (or keep, per --keep-vm); True when the VM was kept."""
+        try:
+            keep = self.settings.get("keep_vm")
+            vm = state["vm"]
+            if vm and (keep == "always" or (keep == "on-failure" and failed)):
+                expires = time.time() + ttl
+                for cls, ref in [("VM", vm), *(("VDI", v) for v in state["vdis"])]:
+                    objects.tag(xapi, cls, ref, self.run_id, expires, first=False)
+                for key, kind in state["keys"].items():
+                    self.ledger.record("kept", kind, key, expires=expires)
+                log.warning(
+                    "%s: kept (--keep-vm %s) until %s; remove it with "
+                    "`python -m platforms.xcpng cleanup --run-id %s`",
+                    name,
+                    keep,
+                    time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires)),
+                    self.run_id,
+                )
+                return True
+            for task in list(state["tasks"]):
+                self._drop_import(xapi, task, state)
+            if vm:
+                problems = objects.destroy_vm(xapi, vm, state["vdis"])
+            else:
+                problems = [p for vdi in state["vdis"] for p in objects.destroy_vdi(xapi, vdi)]
+            if problems:
+                raise InfrastructureError(
+                    f"{name}: teardown left objects behind ({'; '.join(problems)}); run "
+                    f"`python -m platforms.xcpng cleanup --run-id {self.run_id}`"
+                )
+            for key, kind in state["keys"].items():
+                self.ledger.record("destroyed", kind, key)
+            return False
+        finally:
+            xapi.logout()

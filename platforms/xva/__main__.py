@@ -1,0 +1,110 @@
+"""Operator command line: `python -m platforms.xva info|verify|to-raw|from-raw`.
+
+Exit 0 on success, 1 when the XVA (or raw disk) is bad, with one line naming the member at
+fault, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness.model import UsageError
+from harness.options import parse_size
+from platforms.xva import XvaError, ovaxml
+from platforms.xva.reader import header_only, verify, xva_to_raw
+from platforms.xva.writer import raw_to_xva
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m platforms.xva", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    info = sub.add_parser("info", help="show the VM and disks an XVA describes (reads ova.xml)")
+    info.add_argument("xva", type=Path)
+    info.add_argument("--json", action="store_true")
+    ver = sub.add_parser("verify", help="check order, checksums and completeness of every chunk")
+    ver.add_argument("xva", type=Path)
+    ver.add_argument("--json", action="store_true")
+    to = sub.add_parser("to-raw", help="verify and write one disk as a sparse raw image")
+    to.add_argument("xva", type=Path)
+    to.add_argument("raw", type=Path)
+    to.add_argument("--disk", help="the disk's Ref:N (default: the boot disk)")
+    fr = sub.add_parser("from-raw", help="make an importable XVA from a raw disk image")
+    fr.add_argument("raw", type=Path)
+    fr.add_argument("xva", type=Path)
+    fr.add_argument("--name", required=True, help="the VM's name_label")
+    fr.add_argument("--memory", default="1G", help="VM memory (default 1G)")
+    fr.add_argument("--vcpus", type=int, default=1)
+    fr.add_argument("--firmware", choices=("bios", "uefi"), default="bios")
+    fr.add_argument("--template", action="store_true", help="import as a template")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "info":
+            header = header_only(args.xva)
+            out: dict[str, object] = {
+                "vm": ovaxml.vm_summary(header),
+                "disks": [d.__dict__ for d in ovaxml.disks(header)],
+            }
+            _show(out, args.json)
+        elif args.cmd == "verify":
+            info = verify(args.xva)
+            _show(info.to_json(), args.json)
+            if not args.json:
+                print(f"{args.xva}: OK")
+        elif args.cmd == "to-raw":
+            xva_to_raw(args.xva, args.raw, disk=args.disk)
+            print(f"{args.raw}: written from {args.xva}")
+        else:
+            memory = parse_size(args.memory, "--memory")
+            raw_to_xva(
+                args.raw,
+                args.xva,
+                args.name,
+                memory=memory,
+                vcpus=args.vcpus,
+                firmware=args.firmware,
+                template=args.template,
+            )
+            print(f"{args.xva}: written from {args.raw}")
+    except XvaError as exc:
+        if args.cmd == "from-raw":
+            src, fix = args.raw, "give the path of a raw disk image (qemu-img convert -O raw)"
+        else:
+            src, fix = args.xva, "re-export or re-download it (a partial copy or bad medium)"
+        print(f"error: {src}: {exc}; fix: {fix}", file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _show(data: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    vm = data["vm"]
+    assert isinstance(vm, dict)
+    kind = "template" if vm.get("is_a_template") else "VM"
+    print(f"{kind} {vm.get('name')!r} (export_vsn {vm.get('export_vsn')})")
+    disks = data["disks"]
+    assert isinstance(disks, list)
+    for d in disks:
+        size = d.get("virtual_size", d.get("size"))
+        stored = (
+            f", {d['chunks']} chunks, {d['stored_bytes']} bytes stored" if "chunks" in d else ""
+        )
+        print(f"  disk {d['ref']} userdevice {d.get('userdevice')}: {size} bytes{stored}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

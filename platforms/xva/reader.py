@@ -1,0 +1,272 @@
+"""Streaming XVA reader: verifies member order and checksums and rebuilds raw disks.
+
+It reads the tar once, front to back (gzip/xz/bz2-compressed XVAs too), and follows xen-api's
+`Stream_vdi.recv_all_vdi`: disks come in VDI-ref order; within a disk, chunk numbers strictly
+increase, a gap counts as that many zero chunks of the first chunk's length, a disk ends once
+its `virtual_size` is reached (so its last chunk is always present), and each chunk is followed
+by `<chunk>.xxhash` (XXH64, 16 hex digits) or `<chunk>.checksum` (SHA-1). Any deviation raises
+`XvaError` naming the member at fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+import xxhash
+
+from platforms.xva import MAX_MEMBER, XvaError, atomic_output, ovaxml
+from platforms.xva.ovaxml import Disk
+
+ChunkSink = Callable[[Disk, int, bytes], None]  # (disk, offset, data)
+
+
+@dataclass
+class DiskStats:
+    disk: Disk
+    chunks: int = 0  # chunk members read (data actually present in the file)
+    stored_bytes: int = 0
+
+
+@dataclass
+class XvaInfo:
+    """What a verified XVA holds."""
+
+    vm: dict[str, Any]
+    disks: list[DiskStats] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vm": self.vm,
+            "disks": [
+                {
+                    "ref": s.disk.ref,
+                    "name": s.disk.name,
+                    "userdevice": s.disk.userdevice,
+                    "virtual_size": s.disk.size,
+                    "chunks": s.chunks,
+                    "stored_bytes": s.stored_bytes,
+                }
+                for s in self.disks
+            ],
+        }
+
+
+class _Members:
+    """Tar members one at a time, with their data, keeping memory flat (tarfile's stream mode
+    otherwise keeps every TarInfo it has seen)."""
+
+    def __init__(self, fileobj: IO[bytes]):
+        try:
+            self.tar = tarfile.open(fileobj=fileobj, mode="r|*", bufsize=1 << 20)  # noqa: SIM115  # closed by owner
+        except tarfile.ReadError as exc:
+            raise XvaError(f"not a tar archive ({exc})") from None
+        self.last: str | None = None
+
+    def next(self) -> tarfile.TarInfo | None:
+        try:
+            member = self.tar.next()
+        except (tarfile.ReadError, EOFError, OSError) as exc:
+            after = f" after member {self.last!r}" if self.last else ""
+            raise XvaError(f"truncated or corrupt tar data{after} ({exc})", self.last) from None
+        cast(Any, self.tar).members.clear()
+        if member is not None:
+            self.last = member.name
+        return member
+
+    def read(self, member: tarfile.TarInfo) -> bytes:
+        if not member.isfile():
+            raise XvaError(f"{member.name}: not a regular file", member.name)
+        if member.size > MAX_MEMBER:
+            raise XvaError(
+                f"{member.name}: {member.size} bytes, larger than any XVA chunk", member.name
+            )
+        fh = self.tar.extractfile(member)
+        assert fh is not None
+        try:
+            data = fh.read()
+        except (tarfile.ReadError, EOFError, OSError) as exc:
+            raise XvaError(
+                f"{member.name}: truncated, the archive ends inside this member ({exc})",
+                member.name,
+            ) from None
+        if len(data) != member.size:
+            raise XvaError(
+                f"{member.name}: truncated, {len(data)} of {member.size} bytes", member.name
+            )
+        return data
+
+
+def _checksum_ok(kind: str, text: bytes, data: bytes) -> tuple[bool, str, str]:
+    claimed = text.decode("ascii", errors="replace").strip()
+    if kind == ".xxhash":
+        actual = xxhash.xxh64(data).hexdigest().upper()
+        return claimed.upper() == actual, claimed, actual
+    actual = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    return claimed.lower() == actual, claimed, actual
+
+
+def read_header(members: _Members) -> dict[str, Any]:
+    first = members.next()
+    if first is None:
+        raise XvaError("empty archive: an XVA starts with ova.xml")
+    if first.name != "ova.xml":
+        raise XvaError(
+            f"first member is {first.name!r}, not ova.xml (XAPI: IMPORT_ERROR_UNEXPECTED_FILE)",
+            first.name,
+        )
+    if first.size > ovaxml.MAX_HEADER:
+        raise XvaError(f"ova.xml is {first.size} bytes: too large for a header", "ova.xml")
+    fh = members.tar.extractfile(first)
+    assert fh is not None
+    try:
+        data = fh.read()
+    except (tarfile.ReadError, EOFError, OSError):
+        data = b""
+    if len(data) != first.size:
+        raise XvaError("ova.xml: truncated", "ova.xml")
+    return ovaxml.parse(data)
+
+
+def _read_disk(members: _Members, disk: Disk, sink: ChunkSink | None, stats: DiskStats) -> None:
+    prefix = disk.ref + "/"
+    offset, last_no, last_name, first_len = 0, -1, None, -1
+    while offset < disk.size:
+        member = members.next()
+        if member is None:
+            at = f" after {last_name}" if last_name else ""
+            raise XvaError(
+                f"{disk.ref}: archive ends{at} at byte {offset} of {disk.size}: truncated "
+                "(a complete XVA always carries its last chunk)",
+                last_name or disk.ref,
+            )
+        name = member.name
+        suffix = name[len(prefix) :] if name.startswith(prefix) else ""
+        if not suffix.isdigit():
+            raise XvaError(
+                f"{name}: expected a chunk of {disk.ref} here (after {last_name or 'ova.xml'}): "
+                "misordered or foreign member",
+                name,
+            )
+        number = int(suffix)
+        if number <= last_no:
+            raise XvaError(
+                f"{name}: chunk numbers must increase, but it comes after {last_name}: misordered",
+                name,
+            )
+        data = members.read(member)
+        if first_len < 0:
+            first_len = len(data)
+        offset += (number - last_no - 1) * first_len  # gaps are zero chunks
+        if offset + len(data) > disk.size:
+            raise XvaError(
+                f"{name}: ends at byte {offset + len(data)}, past the end of {disk.ref} "
+                f"({disk.size} bytes)",
+                name,
+            )
+        check = members.next()
+        kind = os.path.splitext(check.name)[1] if check is not None else ""
+        if check is None or check.name != name + kind or kind not in (".xxhash", ".checksum"):
+            found = repr(check.name) if check is not None else "the end of the archive"
+            raise XvaError(
+                f"{name}: no checksum member follows it (expected {name}.xxhash or "
+                f"{name}.checksum, found {found})",
+                name,
+            )
+        ok, claimed, actual = _checksum_ok(kind, members.read(check), data)
+        if not ok:
+            raise XvaError(
+                f"{name}: checksum mismatch ({check.name} says {claimed!r}, data hashes to "
+                f"{actual!r}): the chunk or its checksum is corrupt",
+                name,
+            )
+        if sink is not None:
+            sink(disk, offset, data)
+        stats.chunks += 1
+        stats.stored_bytes += len(data)
+        offset += len(data)
+        last_no, last_name = number, name
+
+
+def scan(fileobj: IO[bytes], sink: ChunkSink | None = None) -> XvaInfo:
+    """Read and verify a whole XVA stream, handing each verified chunk to `sink`."""
+    members = _Members(fileobj)
+    header = read_header(members)
+    info = XvaInfo(vm=ovaxml.vm_summary(header))
+    for disk in ovaxml.disks(header):
+        stats = DiskStats(disk)
+        _read_disk(members, disk, sink, stats)
+        info.disks.append(stats)
+    extra = members.next()
+    if extra is not None:
+        raise XvaError(
+            f"{extra.name}: unexpected member after the last disk's last chunk", extra.name
+        )
+    return info
+
+
+def header_only(xva_path: Path) -> dict[str, Any]:
+    """Parse ova.xml without reading the disks (cheap, for `info`)."""
+    with _open(xva_path) as fh:
+        return read_header(_Members(fh))
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise XvaError(f"cannot open {path}: {exc.strerror}") from None
+    with fh:
+        yield fh
+
+
+def verify(xva_path: Path) -> XvaInfo:
+    """Check a whole XVA (order, checksums, completeness) without writing anything."""
+    with _open(xva_path) as fh:
+        return scan(fh)
+
+
+class _SparseWriter:
+    """Writes one disk's chunks into a raw file, seeking over zeros so the output stays sparse."""
+
+    def __init__(self, fh: IO[bytes], ref: str):
+        self.fh, self.ref = fh, ref
+        self._zero = bytes(1 << 20)
+
+    def __call__(self, disk: Disk, offset: int, data: bytes) -> None:
+        if disk.ref != self.ref:
+            return
+        zero = self._zero if len(data) == len(self._zero) else bytes(len(data))
+        if data != zero:
+            self.fh.seek(offset)
+            self.fh.write(data)
+
+
+def xva_to_raw(xva_path: Path, raw_path: Path, disk: str | None = None) -> None:
+    """Verify `xva_path` and write one disk (the boot disk by default) to `raw_path`, sparse.
+
+    The raw file appears only once the whole XVA verified; on any error nothing is left behind.
+    """
+    header = header_only(xva_path)
+    found = ovaxml.disks(header)
+    if not found:
+        raise XvaError(f"{xva_path}: ova.xml describes no disk to extract", "ova.xml")
+    if disk is None:
+        chosen = min(found, key=lambda d: (not d.userdevice.isdigit(), d.userdevice, d.ref))
+    else:
+        matches = [d for d in found if d.ref == disk]
+        if not matches:
+            have = ", ".join(d.ref for d in found)
+            raise XvaError(f"{xva_path}: no disk {disk!r}; disks: {have}")
+        chosen = matches[0]
+    raw_path = Path(raw_path)
+    with atomic_output(raw_path) as out, _open(xva_path) as fh:
+        scan(fh, _SparseWriter(out, chosen.ref))
+        out.truncate(chosen.size)

@@ -1,0 +1,138 @@
+"""Helpers for tests that run the XCP-ng platform against the twin: an SSH-banner endpoint for
+the guest to "be", settings pointing at the twin, a small XVA and its BuildResult."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.model import BuildResult, TemplateSpec
+from harness.options import Settings
+from platforms.xva.writer import raw_to_xva
+from tests.twins.xapi.server import XapiTwin
+
+NETWORK = "Pool-wide network associated with eth0"
+BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+
+
+@contextlib.contextmanager
+def ssh_banner_endpoint() -> Iterator[tuple[str, int]]:
+    """A TCP listener on 127.0.0.1 that greets like sshd (enough for the platform's SSH wait)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.sendall(BANNER)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield srv.getsockname()[:2]
+    finally:
+        stop.set()
+        srv.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def twin_env(twin: XapiTwin, artifacts: Path, **extra: str) -> dict[str, str]:
+    """The environment a harness run (or the cleanup command) would have against the twin."""
+    return {
+        "XCPNG_URL": twin.url,
+        "XCPNG_USERNAME": twin.username,
+        "XCPNG_PASSWORD": twin.password,
+        "XCPNG_NETWORK": NETWORK,
+        "TEMPLATE_ARTIFACTS_DIR": str(artifacts),
+        **extra,
+    }
+
+
+def twin_settings(twin: XapiTwin, artifacts: Path, **overrides: Any) -> Settings:
+    """Settings as a run against the twin has them (secrets come from the env, as in real use)."""
+    values = {"boot_timeout": "10s", **overrides}
+    return Settings.from_env(env=twin_env(twin, artifacts), **values)
+
+
+def small_xva(path: Path, name: str = "debian12", template: bool = True) -> Path:
+    """A 6 MiB disk with data at both ends, as an XVA (a template, like Packer's exports)."""
+    raw = path.with_suffix(".raw")
+    with raw.open("wb") as fh:
+        fh.write(os.urandom(1 << 20))
+        fh.truncate(6 << 20)
+        fh.seek((5 << 20) + 100)
+        fh.write(b"the end")
+    raw_to_xva(raw, path, name, template=template)
+    raw.unlink()
+    return path
+
+
+def spec(name: str = "debian12") -> TemplateSpec:
+    return TemplateSpec(name=name, family="debian", version="12", templates={})
+
+
+def build_of(artifact: Path, fmt: str = "xva", name: str = "debian12") -> BuildResult:
+    return BuildResult(
+        os_name=name,
+        status="provided",
+        artifact=str(artifact),
+        artifact_format=fmt,
+        sha256=None,
+        size=artifact.stat().st_size,
+        log_path=None,
+        duration_s=0.0,
+        packer_version=None,
+        plugins={},
+        inputs_digest=None,
+        template=None,
+        var_file=None,
+        built_at=None,
+        platform="xcpng",
+    )
+
+
+def self_signed(dirpath: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (with its IP SAN) and its key, made with openssl."""
+    cert, key = dirpath / "twin.crt", dirpath / "twin.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
