@@ -221,6 +221,8 @@ def build_os(
                 redactor=ctx.redactor,
                 cwd=ctx.repo_root,
                 on_start=on_packer_start,
+                # ISO and disk downloads are cached beside the images, never in the repository
+                extra_env={"PACKER_CACHE_DIR": str(ctx.cache.root / "packer_cache")},
                 on_text=lambda t: (
                     ctx.status(spec.name, "build", t.strip().splitlines()[-1][:80])
                     if t.strip()

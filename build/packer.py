@@ -173,6 +173,7 @@ def run_build(
     on_text: Callable[[str], None] | None = None,
     grace_s: float = GRACE_SECONDS,
     extra_args: Sequence[str] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> PackerRun:
     """`packer build -machine-readable`; variables go to the environment as PKR_VAR_*."""
     argv = [packer_bin, "build", "-machine-readable", *extra_args]
@@ -180,6 +181,7 @@ def run_build(
         argv.append(f"-var-file={var_file}")
     argv.append(str(template_dir))
     env = dict(os.environ)
+    env.update(extra_env or {})
     env.update({f"PKR_VAR_{k}": v for k, v in variables.items()})
     env.setdefault("CHECKPOINT_DISABLE", "1")  # no phone-home from inside CI
     env.setdefault("PACKER_NO_COLOR", "1")
