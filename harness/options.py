@@ -131,6 +131,15 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt("--s3-tls-verify", "S3_TLS_VERIFY", "verify the store's TLS certificate", default="1"),
     Opt("--s3-ca-bundle", "S3_CA_BUNDLE", "CA bundle for the store's certificate"),
+    Opt(
+        "--s3-multipart-chunksize",
+        "S3_MULTIPART_CHUNKSIZE",
+        "S3 multipart part size and threshold (min 5M)",
+        default="8M",
+    ),
+    Opt(
+        "--s3-max-concurrency", "S3_MAX_CONCURRENCY", "parallel part uploads per file", default="10"
+    ),
     Opt("--s3-acl", "S3_ACL", "canned ACL of published objects", default="private"),
     Opt("--aws-access-key-id", "AWS_ACCESS_KEY_ID", "S3 access key", needed_by=("s3",)),
     Opt(

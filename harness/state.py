@@ -40,7 +40,12 @@ def git_state(root: Path) -> dict[str, Any]:
 
     rev = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"revision": rev, "dirty": None if status is None else bool(status)}
+    committed = git("show", "-s", "--format=%ct", "HEAD") if rev else None
+    return {
+        "revision": rev,
+        "dirty": None if status is None else bool(status),
+        "committed_at": int(committed) if committed and committed.isdigit() else None,
+    }
 
 
 @dataclass

@@ -25,10 +25,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def harness_cmd(tmp: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-        "--os", "debian12", "--platform", "local",
-        f"--artifacts-dir={tmp / 'artifacts'}", f"--reports-dir={tmp / 'reports'}",
-        f"--basetemp={tmp / 'basetemp'}", *extra,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--os",
+        "debian12",
+        "--platform",
+        "local",
+        f"--artifacts-dir={tmp / 'artifacts'}",
+        f"--reports-dir={tmp / 'reports'}",
+        f"--basetemp={tmp / 'basetemp'}",
+        *extra,
     ]
 
 
@@ -69,19 +78,28 @@ def results(tmp: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def passing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def passing_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     tmp = tmp_path_factory.mktemp("e2e-pass")
     started = time.monotonic()
     proc = subprocess.run(
         harness_cmd(tmp, "--publish", f"--publish-to={tmp / 'published'}"),
-        cwd=REPO, env=env(), capture_output=True, text=True, timeout=75 * 60, check=False,
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=75 * 60,
+        check=False,
     )
     (tmp / "duration").write_text(f"{time.monotonic() - started:.0f}\n")
     sys.stderr.write(proc.stdout[-6000:])
     return tmp, proc
 
 
-def test_debian12_passes_every_check(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_debian12_passes_every_check(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     tmp, proc = passing_run
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     r = results(tmp)
@@ -92,14 +110,18 @@ def test_debian12_passes_every_check(passing_run: tuple[Path, subprocess.Complet
     assert set(deb["checks"]["passed"]) | {s["id"] for s in deb["checks"]["skipped"]} >= set(
         deb["expected_checks"]
     )
-    assert all(s["code"] in ("platform-has-no-xen", "build-has-no-guest-tools")
-               for s in deb["checks"]["skipped"])
+    assert all(
+        s["code"] in ("platform-has-no-xen", "build-has-no-guest-tools")
+        for s in deb["checks"]["skipped"]
+    )
     assert r["partial"] is False
     junit = (tmp / "reports" / "junit-debian12.xml").read_text()
     assert "[debian12]" in junit
 
 
-def test_booted_from_its_own_disk_not_kernel(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_booted_from_its_own_disk_not_kernel(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     tmp, _ = passing_run
     console = (tmp / "artifacts" / "debian12" / "console.log").read_text(errors="replace")
     assert "Linux version" in console  # the kernel the disk's bootloader loaded
@@ -108,7 +130,9 @@ def test_booted_from_its_own_disk_not_kernel(passing_run: tuple[Path, subprocess
         assert "-kernel" not in cmdline.read_text()
 
 
-def test_published_to_the_local_store(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_published_to_the_local_store(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     tmp, _ = passing_run
     latest = tmp / "published" / "debian12" / "latest.json"
     assert latest.is_file(), sorted(str(p) for p in (tmp / "published").rglob("*"))
@@ -116,7 +140,9 @@ def test_published_to_the_local_store(passing_run: tuple[Path, subprocess.Comple
     assert "debian12" in json.dumps(index)
 
 
-def test_no_qemu_or_files_left_after_passing_run(passing_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_no_qemu_or_files_left_after_passing_run(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     tmp, _ = passing_run
     assert qemu_processes(str(tmp)) == []
     assert leftovers(tmp) == []
@@ -128,7 +154,12 @@ def test_failing_boot_cleans_up(tmp_path: Path) -> None:
         fh.truncate(64 << 20)
     proc = subprocess.run(
         harness_cmd(tmp_path, f"--xva={broken}", "--boot-timeout=90s"),
-        cwd=REPO, env=env(), capture_output=True, text=True, timeout=20 * 60, check=False,
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=20 * 60,
+        check=False,
     )
     assert proc.returncode == 1, proc.stdout[-4000:]
     deb = results(tmp_path)["os"]["debian12"]
@@ -145,8 +176,12 @@ def test_sigterm_during_checks_cleans_up(
     _, first = passing_run
     assert first.returncode == 0
     proc = subprocess.Popen(
-        harness_cmd(tmp_path), cwd=REPO, env=env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        harness_cmd(tmp_path),
+        cwd=REPO,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 15 * 60
     booted = False

@@ -1,0 +1,7 @@
+"""`python -m publish`: see publish.cli."""
+
+import sys
+
+from publish.cli import main
+
+sys.exit(main())

@@ -1,0 +1,131 @@
+"""Entry points shared by `python -m publish` and the pytest plugin's `--publish`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.model import InfrastructureError, UsageError
+from harness.options import Settings
+from publish.gating import Candidate, gate, required_platform
+from publish.pointers import rebuild_index
+from publish.publisher import Planned, Published, plan, publish_one
+from publish.redact import Redactor
+from publish.results import load_results
+from publish.stores import open_store
+from publish.stores.base import IntegrityError, Store
+
+
+@dataclass
+class PublishReport:
+    destination: str
+    dry_run: bool
+    published: list[Published] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)  # "<os> -> <folder>" (dry run too)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # gated out: (os, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # upload failed: (os, why)
+    index: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Everything that passed the gate is published (or would be, in a dry run)."""
+        return not self.failed and bool(self.planned)
+
+    def lines(self) -> list[str]:
+        out = [f"publish to {self.destination}{' (dry run)' if self.dry_run else ''}:"]
+        out += [f"  refused {o}: {why}" for o, why in self.refused]
+        if self.dry_run:
+            out += [f"  would publish {p}" for p in self.planned]
+        out += [
+            f"  published {p.os_name} {p.build_id}"
+            f"{' (already there, verified)' if p.reused else ''}; {p.latest_message}"
+            for p in self.published
+        ]
+        out += [f"  FAILED {o}: {why}" for o, why in self.failed]
+        if not self.planned:
+            out.append("  nothing to publish")
+        return out
+
+
+def publish_results(
+    results: list[Path],
+    to: str,
+    settings: Settings,
+    dry_run: bool = False,
+    log: Callable[[str], None] = print,
+    *,
+    store: Store | None = None,
+) -> PublishReport:
+    """Publish every OS that passed; raises UsageError (bad input, nothing written)."""
+    redactor = _redactor(settings)
+
+    def say(msg: str) -> None:
+        log(redactor.text(msg))
+
+    if not results:
+        raise UsageError("no results file given: pass --results reports/results.json")
+    loaded = [load_results(Path(p)) for p in results]  # every file is valid before any upload
+    require = required_platform(to, settings.get("publish_require_platform"))
+    report = PublishReport(destination=to, dry_run=dry_run)
+    accepted: dict[str, Candidate] = {}
+    for r in loaded:
+        g = gate(r, require)
+        report.refused += [(name, redactor.text(why)) for name, why in g.refused]
+        for c in g.accepted:
+            prior = accepted.get(c.os_name)
+            if prior is not None and prior.build["sha256"] != c.build["sha256"]:
+                raise UsageError(
+                    f"{c.os_name} passed in both {prior.results.path} and {c.results.path} with "
+                    "different artifacts; publish them in separate runs"
+                )
+            accepted.setdefault(c.os_name, c)
+    store = store or open_store(to, settings)
+    plans: list[Planned] = []
+    for c in accepted.values():
+        p = plan(c, store)
+        if p.digests.sha256 != c.build["sha256"]:
+            report.refused.append(
+                (c.os_name, f"artifact {c.artifact} changed since the build (sha256 differs)")
+            )
+            continue
+        plans.append(p)
+        report.planned.append(f"{c.os_name} -> {store.describe(p.folder)}/")
+    for os_name, why in report.refused:
+        say(f"{os_name}: not published: {why}")
+    if dry_run:
+        for line in report.planned:
+            say(f"would publish {line}")
+        return report
+    for p in plans:
+        try:
+            report.published.append(publish_one(p, store, redactor, say))
+        except (InfrastructureError, IntegrityError) as e:
+            report.failed.append((p.candidate.os_name, redactor.text(str(e))))
+            say(f"{p.candidate.os_name}: publish FAILED, latest.json untouched: {e}")
+    if plans:
+        try:
+            report.index = rebuild_index(store)
+            say(f"index.json lists {len(report.index['os'])} OS(es)")
+        except InfrastructureError as e:
+            report.failed.append(("index.json", redactor.text(str(e))))
+            say(f"index.json not rebuilt: {e}")
+    return report
+
+
+def preflight(to: str, settings: Settings) -> list[str]:
+    """Write and delete a probe object at the destination: one line per problem, [] if fine."""
+    redactor = _redactor(settings)
+    try:
+        required_platform(to, settings.get("publish_require_platform"))
+        problems = open_store(to, settings).probe()
+    except (UsageError, InfrastructureError) as e:
+        problems = [str(e)]
+    return [redactor.text(p) for p in problems]
+
+
+def _redactor(settings: Settings) -> Redactor:
+    """Secrets of the settings, plus an AWS session token boto3 may pick up from the env."""
+    return Redactor([*settings.secrets(), os.environ.get("AWS_SESSION_TOKEN", "")])

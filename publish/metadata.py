@@ -1,0 +1,84 @@
+"""`metadata.json` of a published build, built from the results and validated by its schema."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from publish import __version__
+from publish.gating import Candidate
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "metadata.schema.json"
+SCHEMA_ID = "xcpng-templates/metadata/v1"
+
+
+@cache
+def metadata_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_metadata(
+    c: Candidate,
+    *,
+    build_id: str,
+    artifact_name: str,
+    files: dict[str, dict[str, Any]],
+    commit_time: float | None,
+    order: list[float],
+    published_at: float,
+) -> dict[str, Any]:
+    rec, build, data = c.record, c.build, c.results.data
+    meta = {
+        "schema": SCHEMA_ID,
+        "os": {"name": c.os_name, "family": rec["family"], "version": rec["version"]},
+        "build_id": build_id,
+        "created_at": iso(build["built_at"]),
+        "published_at": iso(published_at),
+        "git": {
+            "revision": data["git"]["revision"],
+            "dirty": data["git"]["dirty"],
+            "committed_at": commit_time,
+        },
+        "packer": {
+            "version": build.get("packer_version"),
+            "plugins": dict(build.get("plugins") or {}),
+            "template": rec.get("template"),
+            "var_file": rec.get("var_file"),
+        },
+        "inputs_digest": build.get("inputs_digest"),
+        "artifact": {
+            "name": artifact_name,
+            "format": build.get("artifact_format"),
+            "size": build["size"],
+            "sha256": build["sha256"],
+        },
+        "packages": rec.get("packages"),
+        "validation": {
+            "platform": c.platform,
+            "run_id": data["run_id"],
+            "checks": {
+                "passed": list(rec["checks"]["passed"]),
+                "failed": list(rec["checks"]["failed"]),
+                "skipped": [dict(s) for s in rec["checks"]["skipped"]],
+            },
+        },
+        "files": files,
+        "harness_version": data["harness_version"],
+        "publisher_version": __version__,
+        "order": order,
+    }
+    validate_metadata(meta)
+    return meta
+
+
+def validate_metadata(meta: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator(metadata_schema()).validate(meta)

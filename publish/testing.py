@@ -1,0 +1,206 @@
+"""Test support: fake harness results and a signature-checking moto S3 server.
+
+Lives in the package (not a conftest) so that unit tests, integration tests and the benchmark
+share it whatever pytest's import mode; moto is imported only when a server is started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness.options import Settings
+from publish.results import results_schema
+
+FAKE_SECRET = "FAKEsecretKEY/never-in-output+0123456789"  # noqa: S105 - a test value
+CHECKS = ["ssh-01", "ssh-02", "hyg-01", "xen-01"]
+
+
+def fake_os(
+    root: Path,
+    name: str,
+    *,
+    verdict: str = "passed",
+    size: int = 4096,
+    built_at: float = 1_763_900_000.0,
+    version: str = "12",
+    log_text: str = "packer: ok\n",
+    content: bytes | None = None,
+) -> dict[str, Any]:
+    """One OS record plus its artifact, build log and JUnit file under root."""
+    art_dir = root / "artifacts" / name
+    art_dir.mkdir(parents=True, exist_ok=True)
+    artifact = art_dir / f"{name}.xva"
+    data = content if content is not None else hashlib.shake_256(name.encode()).digest(size)
+    artifact.write_bytes(data)
+    log = art_dir / "build.log"
+    log.write_text(log_text)
+    junit_dir = root / "reports" / "junit"
+    junit_dir.mkdir(parents=True, exist_ok=True)
+    (junit_dir / f"{name}.xml").write_text(
+        f'<testsuite name="{name}" tests="{len(CHECKS)}" failures="0"/>\n'
+    )
+    passed = verdict == "passed"
+    return {
+        "name": name,
+        "family": "debian",
+        "version": version,
+        "template": f"packer/{name}",
+        "var_file": None,
+        "build": {
+            "status": "built",
+            "artifact": str(artifact),
+            "artifact_format": "xva",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "log_path": str(log),
+            "duration_s": 1.0,
+            "packer_version": "1.11.2",
+            "plugins": {"github.com/vatesfr/xenserver": "v0.7.3"},
+            "inputs_digest": "xxh3:" + name,
+            "built_at": built_at,
+        },
+        "checks": {
+            "passed": CHECKS if passed else CHECKS[1:],
+            "failed": [] if passed else CHECKS[:1],
+            "skipped": [],
+            "missing": [],
+        },
+        "expected_checks": CHECKS,
+        "tests": [],
+        "verdict": verdict,
+        "failure_class": None if passed else "image-defect",
+        "reasons": [] if passed else ["ssh-01 failed"],
+        "junit": f"junit/{name}.xml",
+        "validated_platform": None,
+        "packages": ["openssh-server=1:9.2p1-2"],
+    }
+
+
+def write_results(
+    root: Path,
+    oses: list[dict[str, Any]],
+    *,
+    platform: str = "xcpng",
+    partial: bool = False,
+    revision: str = "0123456789abcdef0123",
+    committed_at: float | None = 1_763_800_000.0,
+    name: str = "results.json",
+) -> Path:
+    """reports/<name>, validated against the harness's results schema."""
+    data: dict[str, Any] = {
+        "schema": "xcpng-templates/results/v1",
+        "run_id": "run-" + uuid.uuid4().hex[:8],
+        "started_at": "2026-11-23T10:00:00Z",
+        "finished_at": "2026-11-23T11:00:00Z",
+        "harness_version": "0.1.0",
+        "git": {"revision": revision, "dirty": False},
+        "platform": platform,
+        "partial": partial,
+        "partial_reasons": ["-k ssh"] if partial else [],
+        "selected_os": [o["name"] for o in oses],
+        "os": {o["name"]: o for o in oses},
+    }
+    if committed_at is not None:
+        data["git"]["committed_at"] = committed_at
+    jsonschema.Draft202012Validator(results_schema()).validate(data)
+    path = root / "reports" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+@dataclass
+class MotoS3:
+    """A moto S3 server over real HTTP that checks SigV4 signatures against one IAM key."""
+
+    endpoint: str
+    key_id: str
+    secret: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "S3_ENDPOINT_URL": self.endpoint,
+            "S3_ADDRESSING_STYLE": "path",
+            "AWS_ACCESS_KEY_ID": self.key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        env.update(extra)
+        return env
+
+    def settings(self, **extra: str) -> Settings:
+        return Settings.from_env(env=self.env(**extra))
+
+    def client(self, secret: str | None = None) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=secret or self.secret,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def bucket(self) -> str:
+        name = "pub-" + uuid.uuid4().hex[:12]
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@contextmanager
+def moto_s3() -> Iterator[MotoS3]:
+    """Start ThreadedMotoServer, create an IAM user and key, then switch authentication on
+    (POST /moto-api/reset-auth 0): every later request must carry a valid SigV4 signature of
+    that key, or moto answers SignatureDoesNotMatch / InvalidAccessKeyId."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bootstrap",
+            aws_secret_access_key="bootstrap",  # noqa: S106 - before auth is switched on
+        )
+        user = "publisher-" + uuid.uuid4().hex[:6]
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
+        _reset_auth(endpoint, "0")
+        yield MotoS3(endpoint=endpoint, key_id=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    finally:
+        _reset_auth(endpoint, "inf")
+        server.stop()
+
+
+def _reset_auth(endpoint: str, count: str) -> None:
+    url = f"{endpoint}/moto-api/reset-auth"  # http://127.0.0.1 only
+    req = urllib.request.Request(  # noqa: S310
+        url, data=count.encode(), headers={"Content-Type": "text/plain"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+        r.read()

@@ -1,0 +1,243 @@
+"""The whole publish phase against the local-folder store, faults included."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.model import InfrastructureError
+from harness.options import Settings
+from publish import api
+from publish.prune import prune
+from publish.stores import open_store
+from publish.stores.local import LocalStore
+from publish.testing import FAKE_SECRET, fake_os, write_results
+from publish.verify import verify_tree
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def settings() -> Settings:
+    return Settings.from_env(env={"AWS_SECRET_ACCESS_KEY": FAKE_SECRET})
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+class Faulty(LocalStore):
+    """Raises once a chosen operation reaches a chosen key: a crash at an upload boundary."""
+
+    def __init__(self, root: Path, method: str, key_part: str):
+        super().__init__(root)
+        self.method, self.key_part = method, key_part
+
+    def _maybe_fail(self, method: str, key: str) -> None:
+        if method == self.method and self.key_part in key:
+            raise InfrastructureError(f"injected fault at {method} {key}")
+
+    def put_file(self, key: str, *a: Any) -> None:
+        self._maybe_fail("put_file", key)
+        super().put_file(key, *a)
+
+    def put_bytes(self, key: str, *a: Any) -> None:
+        self._maybe_fail("put_bytes", key)
+        super().put_bytes(key, *a)
+
+    def put_if(self, key: str, *a: Any) -> bool:
+        self._maybe_fail("put_if", key)
+        return super().put_if(key, *a)
+
+
+def latest(root: Path, os_name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((root / os_name / "latest.json").read_text())
+    return doc
+
+
+def test_publish_layout_metadata_and_rerun(tmp_path: Path) -> None:
+    path = write_results(tmp_path, [fake_os(tmp_path, "debian12"), fake_os(tmp_path, "alma9")])
+    pub = tmp_path / "pub"
+    report = api.publish_results([path], str(pub), settings(), log=quiet)
+    assert report.ok and {p.os_name for p in report.published} == {"debian12", "alma9"}
+    doc = latest(pub, "debian12")
+    folder = pub / doc["folder"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "build.log",
+        "debian12.xva",
+        "junit.xml",
+        "metadata.json",
+    ]
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["os"] == {"name": "debian12", "family": "debian", "version": "12"}
+    assert meta["git"]["revision"] == "0123456789abcdef0123"
+    assert meta["build_id"].endswith("-0123456789ab")
+    assert meta["validation"]["platform"] == "xcpng"
+    assert meta["packages"] == ["openssh-server=1:9.2p1-2"]
+    index = json.loads((pub / "index.json").read_text())
+    assert set(index["os"]) == {"debian12", "alma9"}
+    assert verify_tree(open_store(str(pub), settings()), deep=True) == []
+    mtime = (folder / "debian12.xva").stat().st_mtime_ns
+    again = api.publish_results([path], str(pub), settings(), log=quiet)
+    assert again.ok and all(p.reused for p in again.published)
+    assert (folder / "debian12.xva").stat().st_mtime_ns == mtime
+    assert len(list((pub / "debian12" / "12").iterdir())) == 1
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    path = write_results(tmp_path, [fake_os(tmp_path, "debian12")])
+    lines: list[str] = []
+    report = api.publish_results([path], str(tmp_path / "pub"), settings(), True, lines.append)
+    assert report.dry_run and report.planned and not report.published
+    assert any("would publish debian12" in line for line in lines)
+    assert not (tmp_path / "pub").exists()
+
+
+def test_failed_run_publishes_nothing(tmp_path: Path) -> None:
+    path = write_results(tmp_path, [fake_os(tmp_path, "debian12", verdict="failed")])
+    report = api.publish_results([path], str(tmp_path / "pub"), settings(), log=quiet)
+    assert not report.ok and report.lines()[-1] == "  nothing to publish"
+    assert not (tmp_path / "pub").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "key_part"),
+    [
+        ("put_file", ".xva"),  # before the artifact
+        ("put_file", "build.log"),  # between artifact and metadata
+        ("put_bytes", "metadata.json"),  # last object of the build folder
+        ("put_if", "latest.json"),  # before latest.json
+    ],
+)
+def test_fault_at_each_boundary_leaves_pointers_on_complete_builds(
+    tmp_path: Path, method: str, key_part: str
+) -> None:
+    pub = tmp_path / "pub"
+    old = write_results(tmp_path / "old", [fake_os(tmp_path / "old", "debian12", built_at=1e9)])
+    assert api.publish_results([old], str(pub), settings(), log=quiet).ok
+    before = latest(pub, "debian12")
+    new = write_results(tmp_path / "new", [fake_os(tmp_path / "new", "debian12", size=999)])
+    report = api.publish_results(
+        [new], str(pub), settings(), log=quiet, store=Faulty(pub, method, key_part)
+    )
+    assert not report.ok and "injected fault" in report.failed[0][1]
+    assert latest(pub, "debian12") == before
+    assert verify_tree(LocalStore(pub), deep=True) == []
+    # a clean re-run completes the interrupted build and moves latest forward
+    assert api.publish_results([new], str(pub), settings(), log=quiet).ok
+    assert latest(pub, "debian12")["build_id"] != before["build_id"]
+    assert verify_tree(LocalStore(pub), deep=True) == []
+
+
+def test_older_build_never_replaces_newer_latest(tmp_path: Path) -> None:
+    pub = tmp_path / "pub"
+    new = write_results(
+        tmp_path / "n", [fake_os(tmp_path / "n", "debian12", size=10)], committed_at=2e9
+    )
+    # an old commit, rebuilt later (built_at newer) must still not win
+    old = write_results(
+        tmp_path / "o",
+        [fake_os(tmp_path / "o", "debian12", size=20, built_at=1.8e9)],
+        committed_at=1e9,
+        revision="fedcba9876543210",
+    )
+    assert api.publish_results([new], str(pub), settings(), log=quiet).ok
+    winner = latest(pub, "debian12")["build_id"]
+    report = api.publish_results([old], str(pub), settings(), log=quiet)
+    assert report.ok and not report.published[0].latest_changed
+    assert "kept at newer build" in report.published[0].latest_message
+    assert latest(pub, "debian12")["build_id"] == winner
+    assert json.loads((pub / "index.json").read_text())["os"]["debian12"]["build_id"] == winner
+
+
+def test_secret_redacted_everywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = fake_os(tmp_path, "debian12", log_text=f"export AWS_SECRET_ACCESS_KEY={FAKE_SECRET}\n")
+    path = write_results(tmp_path, [rec])
+    pub = tmp_path / "pub"
+    report = api.publish_results([path], str(pub), settings())
+    assert report.ok
+    out = capsys.readouterr()
+    assert FAKE_SECRET not in out.out + out.err
+    for f in pub.rglob("*"):
+        if f.is_file():
+            assert FAKE_SECRET.encode() not in f.read_bytes(), f
+    log = next(pub.rglob("build.log")).read_text()
+    assert "AWS_SECRET_ACCESS_KEY=***" in log
+
+
+def test_prune_keeps_newest_and_latest_target(tmp_path: Path) -> None:
+    pub = tmp_path / "pub"
+    for i in range(4):
+        d = tmp_path / f"r{i}"
+        r = write_results(d, [fake_os(d, "debian12", size=10 + i, built_at=1e9 + i * 3600)])
+        assert api.publish_results([r], str(pub), settings(), log=quiet).ok
+    incomplete = pub / "debian12" / "12" / "19990101T000000Z-dead"
+    incomplete.mkdir()
+    (incomplete / "debian12.xva").write_bytes(b"partial")
+    os.utime(incomplete / "debian12.xva", (1e9, 1e9))
+    foreign = pub / "debian12" / "12" / "notes"
+    foreign.mkdir()
+    (foreign / "readme.txt").write_text("kept")
+    os.utime(foreign / "readme.txt", (1e9, 1e9))
+    store = LocalStore(pub)
+    dry = prune(store, keep=2, dry_run=True, log=quiet)
+    assert len(dry.deleted) == 3 and len(list((pub / "debian12" / "12").iterdir())) == 6
+    report = prune(store, keep=2, log=quiet)
+    assert len(report.kept) == 2 and len(report.deleted) == 3
+    left = sorted(p.name for p in (pub / "debian12" / "12").iterdir() if p.name != "notes")
+    assert len(left) == 2 and latest(pub, "debian12")["build_id"] == left[-1]
+    assert (foreign / "readme.txt").read_text() == "kept"
+    assert verify_tree(store, deep=True) == []
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "publish", *args],
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_publish_verify_prune(tmp_path: Path) -> None:
+    rec = fake_os(tmp_path, "debian12", log_text=f"token {FAKE_SECRET}\n")
+    path = write_results(tmp_path, [rec])
+    pub = str(tmp_path / "pub")
+    env = {"AWS_SECRET_ACCESS_KEY": FAKE_SECRET}
+    dry = run_cli("--results", str(path), "--to", pub, "--dry-run", env=env)
+    assert dry.returncode == 0 and "would publish debian12" in dry.stdout
+    done = run_cli("--results", str(path), "--to", pub, env=env)
+    assert done.returncode == 0, done.stderr
+    assert FAKE_SECRET not in done.stdout + done.stderr
+    assert run_cli("verify", "--to", pub, "--deep").returncode == 0
+    assert run_cli("prune", "--keep", "1", "--to", pub).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--results", "/nonexistent/results.json"], 2, "results file not found"),
+        (["prune", "--keep", "0"], 2, "keep at least 1"),
+        (["--results", "x.json", "--to", "ftp://host/x"], 2, "unsupported destination"),
+    ],
+)
+def test_cli_bad_input_is_one_line(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    if "x.json" in args:
+        args[args.index("x.json")] = str(write_results(tmp_path, [fake_os(tmp_path, "debian12")]))
+    if "--to" not in args:
+        args += ["--to", str(tmp_path / "pub")]
+    r = run_cli(*args)
+    assert r.returncode == code
+    assert r.stderr.startswith("error: ") and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "pub").exists()

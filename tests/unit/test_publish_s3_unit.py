@@ -1,0 +1,184 @@
+"""S3 store logic without a server: retries, one-line errors, checksum choice, CAS loops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
+from tenacity import wait_none
+
+from harness.model import InfrastructureError, UsageError
+from harness.options import Settings
+from publish.pointers import LATEST_SCHEMA, rebuild_index, update_latest
+from publish.stores import open_store
+from publish.stores.local import LocalStore
+from publish.stores.s3 import S3Store, parse_s3_url
+from publish.stores.s3errors import explain, is_transient
+
+SECRET = "unit-secret-value-123"
+
+
+def store(**env: str) -> S3Store:
+    base = {
+        "AWS_ACCESS_KEY_ID": "AKIAUNITTEST",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "S3_ENDPOINT_URL": "http://127.0.0.1:1",
+    }
+    s = open_store("s3://my-bucket/golden/", Settings.from_env(env={**base, **env}))
+    assert isinstance(s, S3Store)
+    s.retry_wait = wait_none()
+    return s
+
+
+def config_of(s: S3Store) -> Any:
+    return s.client.meta.config
+
+
+def client_error(code: str, op: str = "PutObject") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}}, op)
+
+
+def test_parse_url() -> None:
+    assert parse_s3_url("s3://bucket/a/b/") == ("bucket", "a/b")
+    with pytest.raises(UsageError, match="not a valid S3 destination"):
+        parse_s3_url("s3://B/x")
+
+
+def test_transient_errors_are_retried_then_succeed() -> None:
+    s = store()
+    calls = mock.Mock(
+        side_effect=[client_error("SlowDown"), EndpointConnectionError(endpoint_url="x"), "ok"]
+    )
+    assert s._call("writing", calls) == "ok"
+    assert calls.call_count == 3
+
+
+def test_permanent_error_is_not_retried_and_is_one_line() -> None:
+    s = store()
+    calls = mock.Mock(side_effect=client_error("SignatureDoesNotMatch"))
+    with pytest.raises(InfrastructureError) as e:
+        s._call("writing x", calls)
+    assert calls.call_count == 1
+    msg = str(e.value)
+    assert "\n" not in msg and SECRET not in msg and "S3_CHECKSUM_MODE=when_required" in msg
+    assert "AKIA..." in msg and "AKIAUNITTEST" not in msg
+
+
+def test_retries_are_bounded() -> None:
+    s = store()
+    calls = mock.Mock(side_effect=client_error("ServiceUnavailable"))
+    with pytest.raises(InfrastructureError, match="ServiceUnavailable"):
+        s._call("writing", calls)
+    assert calls.call_count == s.retry_attempts
+
+
+@pytest.mark.parametrize(
+    ("err", "expect"),
+    [
+        (client_error("NoSuchBucket"), "does not exist"),
+        (client_error("InvalidAccessKeyId"), "check AWS_ACCESS_KEY_ID"),
+        (client_error("AccessDenied"), "s3:PutObject"),
+        (client_error("XAmzContentSHA256Mismatch"), "S3_CHECKSUM_MODE=when_required"),
+        (client_error("AuthorizationHeaderMalformed"), "S3_REGION"),
+        (SSLError(endpoint_url="x", error=Exception("bad cert")), "S3_CA_BUNDLE"),
+        (EndpointConnectionError(endpoint_url="x"), "S3_ENDPOINT_URL"),
+    ],
+)
+def test_explain(err: Exception, expect: str) -> None:
+    assert expect in explain(err, "b", "p", "http://e", "AKIAXXXX")
+    assert not is_transient(err) or isinstance(err, EndpointConnectionError)
+
+
+def test_checksum_mode_chooses_crc_or_md5(tmp_path: Path) -> None:
+    assert store().wants_md5 and not store().wants_crc
+    s = store(S3_CHECKSUM_MODE="when_supported")
+    assert s.wants_crc and config_of(s).request_checksum_calculation == "when_supported"
+    f = tmp_path / "a"
+    f.write_bytes(b"x" * 10)
+    from publish.digests import digest_file
+
+    d = digest_file(f, s.threshold, s.chunksize)
+    with mock.patch("publish.stores.s3.TransferManager") as tm, mock.patch.object(s, "verify_file"):
+        s.put_file("k", f, d, lambda _m: None)
+    extra = tm.return_value.__enter__.return_value.upload.call_args.kwargs["extra_args"]
+    assert extra["ChecksumAlgorithm"] == "CRC32"
+    # never a precomputed SHA: s3transfer would mark it FULL_OBJECT, which AWS rejects
+    assert not any(k.startswith("ChecksumSHA") for k in extra) and "ChecksumType" not in extra
+
+
+def test_half_set_credentials_are_a_usage_error() -> None:
+    with pytest.raises(
+        UsageError, match="AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"
+    ):
+        open_store("s3://my-bucket/x", Settings.from_env(env={"AWS_ACCESS_KEY_ID": "AKIAX"}))
+
+
+def test_private_acl_sends_no_header_other_acl_does() -> None:
+    assert store().acl is None
+    assert store(S3_ACL="public-read").acl == "public-read"
+
+
+def test_tls_settings_reach_the_client(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+
+    def verify_of(s: S3Store) -> object:
+        client: Any = s.client
+        return client._endpoint.http_session._verify
+
+    assert verify_of(store(S3_CA_BUNDLE=str(ca))) == str(ca)
+    assert verify_of(store(S3_TLS_VERIFY="0")) is False
+
+
+def test_conditional_put_falls_back_on_stores_without_it() -> None:
+    s = store()
+    with mock.patch.object(s, "client") as client:
+        client.put_object.side_effect = [client_error("NotImplemented"), {}]
+        assert s.put_if("x/latest.json", b"{}", None)
+    first, second = (c.kwargs for c in client.put_object.call_args_list)
+    assert first["IfNoneMatch"] == "*" and "IfNoneMatch" not in second
+    assert not s.conditional_writes
+    with mock.patch.object(s, "client") as client:
+        client.put_object.side_effect = client_error("PreconditionFailed")
+        s.conditional_writes = True
+        assert s.put_if("x/latest.json", b"{}", '"etag"') is False
+    assert client.put_object.call_args.kwargs["IfMatch"] == '"etag"'
+
+
+def test_update_latest_retries_when_another_publisher_wins(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path)
+    doc: dict[str, Any] = {
+        "schema": LATEST_SCHEMA,
+        "os": "debian12",
+        "build_id": "b",
+        "order": [2, 2],
+    }
+    real_put_if = s.put_if
+    raced = {"done": False}
+
+    def racing_put_if(key: str, data: bytes, token: str | None) -> bool:
+        if not raced["done"]:  # someone else writes a newer build just before us
+            raced["done"] = True
+            newer = {**doc, "build_id": "c", "order": [3, 3]}
+            assert real_put_if(key, json.dumps(newer).encode(), None)
+        return real_put_if(key, data, token)
+
+    with mock.patch.object(s, "put_if", side_effect=racing_put_if):
+        changed, message = update_latest(s, doc)
+    assert not changed and "kept at newer build c" in message
+    assert json.loads((tmp_path / "debian12" / "latest.json").read_text())["build_id"] == "c"
+
+
+def test_index_is_rebuilt_from_latest_files(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path)
+    for name in ("debian12", "rocky9"):
+        doc = {"schema": LATEST_SCHEMA, "os": name, "build_id": name + "-1", "order": [1, 1]}
+        assert update_latest(s, doc)[0]
+    (tmp_path / "index.json").write_text(json.dumps({"os": {"ghost": {}}}))  # stale, ignored
+    index = rebuild_index(s)
+    assert set(index["os"]) == {"debian12", "rocky9"}
+    assert json.loads((tmp_path / "index.json").read_text())["os"] == index["os"]
