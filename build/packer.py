@@ -260,6 +260,8 @@ def run_build(
                 kill_group(proc.pid, 0, signal.SIGKILL, proc=proc)
                 proc.wait()
             reader.join(timeout=5)
+            if proc.stdout is not None:
+                proc.stdout.close()
         rc = proc.returncode if proc.returncode is not None else -1
         log.write(f"!! packer exited {rc} after {time.monotonic() - started:.1f}s\n")
     return PackerRun(rc, out, time.monotonic() - started, timed_out, interrupted)

@@ -80,9 +80,9 @@ def make_seed(workdir: Path, os_name: str, run_id: str, instance_id: str | None 
         },
         indent=1,
     )
-    network = "version: 2\nethernets:\n  all:\n    match: {name: 'e*'}\n    dhcp4: true\n"
-
-    files = {"meta-data": meta, "user-data": user_data + "\n", "network-config": network}
+    # No network-config: cloud-init's fallback (DHCP on the first NIC) works with every
+    # renderer; a v2 `match` stanza is rendered by ifupdown as an interface named after its key.
+    files = {"meta-data": meta, "user-data": user_data + "\n"}
     for name, text in files.items():
         (workdir / name).write_text(text)
 

@@ -201,3 +201,26 @@ def test_sigterm_during_checks_cleans_up(
         time.sleep(0.5)
     assert qemu_processes(str(tmp_path)) == [], out[-3000:]
     assert leftovers(tmp_path) == []
+
+
+def test_image_is_bootable_like_a_real_template(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """GPT with an ESP holding GRUB and an ext4 root: the raw disk boots as-is inside an XVA."""
+    tmp, _ = passing_run
+    raw = Path(results(tmp)["os"]["debian12"]["build"]["artifact"])
+    table = json.loads(
+        subprocess.run(
+            ["sfdisk", "--json", str(raw)], check=True, capture_output=True, text=True
+        ).stdout
+    )["partitiontable"]
+    assert table["label"] == "gpt"
+    parts = table["partitions"]
+    assert [p.get("name") for p in parts] == ["ESP", "rootfs"]
+    esp = subprocess.run(
+        ["mdir", "-i", f"{raw}@@{parts[0]['start'] * 512}", "::/EFI/BOOT"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "BOOTX64" in esp.upper()

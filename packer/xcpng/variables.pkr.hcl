@@ -1,0 +1,131 @@
+# Variables of the production (XCP-ng) template, shared by every OS: the per-OS values come
+# from packer/os/<os_name>.pkrvars.hcl. No `supported_families` variable: it serves them all.
+#
+# The pool's host, credentials, SR and network have no default and are never written in a
+# file: the harness's XCP-ng platform passes them as PKR_VAR_* environment variables.
+
+# --- OS identity and the shared var file ---------------------------------------------
+variable "os_name" {
+  type = string
+}
+variable "os_family" {
+  type = string
+}
+variable "os_version" {
+  type = string
+}
+variable "disk_size_mb" {
+  type    = number
+  default = 8192
+}
+variable "iso_url" {
+  type = string
+}
+variable "iso_checksum" {
+  # A pinned value ("sha256:...") or the release's checksum file ("file:https://.../SHA256SUMS").
+  type = string
+}
+variable "boot_command" {
+  # Keys up to the kernel arguments; the template appends the build account and the suffix.
+  type = list(string)
+}
+variable "boot_command_suffix" {
+  type    = list(string)
+  default = ["<enter>"]
+}
+variable "boot_wait" {
+  type    = string
+  default = "10s"
+}
+variable "install_config_path" {
+  # preseed / kickstart / autoinstall file under packer/http/, served by Packer's HTTP server.
+  type = string
+}
+variable "xen_clone_template" {
+  type    = string
+  default = "Other install media"
+}
+variable "firmware" {
+  type    = string
+  default = "bios"
+}
+variable "vm_memory_mb" {
+  type    = number
+  default = 2048
+}
+variable "vm_cpus" {
+  type    = number
+  default = 2
+}
+variable "guest_tools_source" {
+  # iso | package | xen-guest-agent | none, read by packer/scripts/40-xen-guest-tools.sh.
+  type    = string
+  default = "iso"
+}
+variable "local_guest_tools_source" {
+  # Only used by packer/local; declared so one var file fits both folders.
+  type    = string
+  default = "none"
+}
+
+# --- set by the runner -------------------------------------------------------------------
+variable "vm_name" {
+  # Carries the run id, so a re-run never clashes with a leftover template (plugin #75, #110).
+  type = string
+}
+variable "output_directory" {
+  type = string
+}
+variable "run_id" {
+  type = string
+}
+
+# --- set by the XCP-ng platform (build_vars), from XCPNG_* settings ------------------------
+variable "remote_host" {
+  type      = string
+  sensitive = true
+}
+variable "remote_username" {
+  type      = string
+  sensitive = true
+}
+variable "remote_password" {
+  type      = string
+  sensitive = true
+}
+variable "sr_name" {
+  type    = string
+  default = ""
+}
+variable "sr_iso_name" {
+  type    = string
+  default = ""
+}
+variable "network_name" {
+  type = string
+}
+variable "tools_iso_name" {
+  # The XCP-ng guest tools ISO in the pool's ISO library (attached for 40-xen-guest-tools.sh).
+  type    = string
+  default = "guest-tools.iso"
+}
+variable "build_username" {
+  # The installer creates it; 90-seal.sh deletes it at the end of the build.
+  type    = string
+  default = "packer"
+}
+variable "build_password" {
+  # Random per build (XCP-ng platform build_vars); typed at the installer's boot prompt.
+  type      = string
+  sensitive = true
+}
+
+# --- waits, long on purpose (see the comments in xenserver.pkr.hcl) -----------------------
+variable "ssh_wait_timeout" {
+  type    = string
+  default = "60m"
+}
+variable "install_timeout" {
+  type    = string
+  default = "90m"
+}

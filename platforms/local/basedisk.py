@@ -1,0 +1,191 @@
+"""The Debian base disk the local Packer build starts from, cached by recipe digest and age.
+
+Debian's installer cannot run here (the registry serves no .udeb), so the local build starts
+from an mmdebstrap root made into a UEFI-bootable GPT disk by basedisk.sh. Making it takes a
+few minutes, so it is built once per machine, in a temporary directory renamed into place,
+under a file lock so parallel workers or sessions never build it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from harness.model import InfrastructureError, TemplateSpec
+
+SCRIPT = Path(__file__).with_name("basedisk.sh")
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org"
+DEFAULT_SIZE_MB = 6144
+MIN_SIZE_MB = 2048
+# What the image needs to boot, be reached by Packer and cloud-init, and run the scripts.
+PACKAGES = (
+    "linux-image-amd64",
+    "initramfs-tools",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "openssh-server",
+    "openssh-client",
+    "cloud-init",
+    "cloud-guest-utils",
+    "sudo",
+    "netplan.io",
+    "systemd-resolved",
+    "iproute2",
+    "netbase",
+    "ca-certificates",
+    "e2fsprogs",
+    "procps",
+    "less",
+    "locales",  # cloud-init's locale module fails without update-locale
+)
+LOCK_TIMEOUT_S = 3600.0
+META = "meta.json"
+IMAGE = "base.qcow2"
+
+
+@dataclass(frozen=True)
+class BaseDisk:
+    path: Path
+    sha256: str
+    built_at: float
+    digest: str
+    size_mb: int
+    cached: bool
+
+
+def size_for(spec: TemplateSpec) -> int:
+    """Root disk size: the OS var file's disk_size_mb, else the default; at least the minimum."""
+    size = spec.disk_size_mb or spec.variables.get("disk_size_mb") or DEFAULT_SIZE_MB
+    return max(int(size), MIN_SIZE_MB)
+
+
+def recipe_digest(size_mb: int) -> str:
+    """Digest of everything that shapes the disk: a changed recipe means a new cache entry."""
+    h = hashlib.sha256()
+    h.update(SCRIPT.read_bytes())
+    h.update(json.dumps([SUITE, MIRROR, sorted(PACKAGES), size_mb]).encode())
+    return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(entry: Path, max_age_s: float) -> BaseDisk | None:
+    """The cached disk if complete and young enough (max_age_s <= 0 means never reuse)."""
+    try:
+        meta = json.loads((entry / META).read_text())
+        image = entry / IMAGE
+        if not image.is_file() or max_age_s <= 0:
+            return None
+        if time.time() - float(meta["built_at"]) > max_age_s:
+            return None
+        return BaseDisk(
+            image, meta["sha256"], float(meta["built_at"]), meta["digest"], meta["size_mb"], True
+        )
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _run(argv: list[str], log: Callable[[str], None], env: dict[str, str]) -> None:
+    tail: deque[str] = deque(maxlen=30)
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            tail.append(line)
+            log(line)
+    if proc.returncode != 0:
+        raise InfrastructureError(
+            f"building the Debian base disk failed (exit {proc.returncode}); last output:\n"
+            + "\n".join(tail)
+            + "\nfix: check network access to the Debian registry and the tools preflight lists"
+        )
+
+
+def ensure_base_disk(
+    cache_dir: Path,
+    log: Callable[[str], None],
+    size_mb: int | None = None,
+    max_age_s: float = 7 * 86400,
+) -> BaseDisk:
+    """Return the cached base disk for this recipe, building it first if absent or too old."""
+    size_mb = max(int(size_mb or DEFAULT_SIZE_MB), MIN_SIZE_MB)
+    digest = recipe_digest(size_mb)
+    base = cache_dir / "base"
+    base.mkdir(parents=True, exist_ok=True)
+    entry = base / digest[:20]
+    with FileLock(str(base / f"{digest[:20]}.lock"), timeout=LOCK_TIMEOUT_S):
+        found = _load(entry, max_age_s)
+        if found:
+            log(f"base disk: cache hit {found.path}")
+            return found
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+        try:
+            started = time.monotonic()
+            log(f"base disk: building {SUITE} ({size_mb} MiB) into {tmp}")
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PKR_VAR_")}
+            work = tmp / "work"
+            _run(
+                [
+                    "bash",
+                    str(SCRIPT),
+                    str(tmp / IMAGE),
+                    str(size_mb),
+                    str(work),
+                    SUITE,
+                    MIRROR,
+                    ",".join(PACKAGES),
+                ],
+                log,
+                env,
+            )
+            shutil.rmtree(work, ignore_errors=True)
+            built_at = time.time()
+            sha = _sha256(tmp / IMAGE)
+            meta = {
+                "digest": digest,
+                "sha256": sha,
+                "built_at": built_at,
+                "size_mb": size_mb,
+                "suite": SUITE,
+                "packages": list(PACKAGES),
+                "seconds": round(time.monotonic() - started, 1),
+            }
+            (tmp / META).write_text(json.dumps(meta, indent=1))
+            old = None
+            if entry.exists():
+                old = base / f".old-{digest[:20]}-{os.getpid()}"
+                entry.rename(old)
+            tmp.rename(entry)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+            log(f"base disk: built in {meta['seconds']} s: {entry / IMAGE}")
+            return BaseDisk(entry / IMAGE, sha, built_at, digest, size_mb, False)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
