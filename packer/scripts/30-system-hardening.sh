@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Harden the kernel and file permissions and remove legacy cleartext network services, the
+# linux-baseline controls that fit a template. validations/test_system.py checks the result.
+set -euo pipefail
+
+# shellcheck source=/dev/null
+. /etc/os-release
+family=unknown
+case " ${ID:-} ${ID_LIKE:-} " in
+  *" debian "* | *" ubuntu "*) family=debian ;;
+  *" rhel "* | *" fedora "* | *" centos "*) family=el ;;
+esac
+
+cat >/etc/sysctl.d/90-template-hardening.conf <<'CONF'
+# Managed by packer/scripts/30-system-hardening.sh
+net.ipv4.ip_forward = 0
+net.ipv4.conf.all.rp_filter = 1
+net.ipv4.conf.default.rp_filter = 1
+net.ipv4.conf.all.accept_redirects = 0
+net.ipv4.conf.default.accept_redirects = 0
+net.ipv4.conf.all.secure_redirects = 0
+net.ipv4.conf.all.send_redirects = 0
+net.ipv4.conf.default.send_redirects = 0
+net.ipv4.conf.all.accept_source_route = 0
+net.ipv4.conf.default.accept_source_route = 0
+net.ipv4.conf.all.log_martians = 1
+net.ipv4.tcp_syncookies = 1
+net.ipv4.icmp_echo_ignore_broadcasts = 1
+net.ipv6.conf.all.accept_redirects = 0
+net.ipv6.conf.default.accept_redirects = 0
+net.ipv6.conf.all.accept_source_route = 0
+kernel.randomize_va_space = 2
+kernel.sysrq = 0
+kernel.kptr_restrict = 1
+kernel.dmesg_restrict = 1
+fs.protected_hardlinks = 1
+fs.protected_symlinks = 1
+fs.suid_dumpable = 0
+CONF
+chmod 0644 /etc/sysctl.d/90-template-hardening.conf
+# Apply now where possible; the file is what matters for the clone's boots.
+sysctl -q -p /etc/sysctl.d/90-template-hardening.conf >/dev/null ||
+  echo "WARNING: 30-system-hardening.sh: some sysctl keys could not be applied now" >&2
+
+# Legacy cleartext services: none may be installed.
+case "$family" in
+  debian)
+    legacy=(telnetd inetutils-telnetd telnetd-ssl rsh-server rsh-redone-server tftpd tftpd-hpa
+      atftpd xinetd openbsd-inetd inetutils-inetd nis talkd rwho rwhod)
+    present=()
+    for p in "${legacy[@]}"; do
+      if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        present+=("$p")
+      fi
+    done
+    if ((${#present[@]})); then
+      DEBIAN_FRONTEND=noninteractive apt-get -y -q purge "${present[@]}"
+    fi
+    shadow_group=shadow shadow_mode=0640
+    ;;
+  el)
+    legacy=(telnet-server rsh-server tftp-server xinetd ypserv ypbind talk-server)
+    present=()
+    for p in "${legacy[@]}"; do
+      if rpm -q "$p" >/dev/null 2>&1; then present+=("$p"); fi
+    done
+    if ((${#present[@]})); then dnf -y -q remove "${present[@]}"; fi
+    shadow_group=root shadow_mode=0000
+    ;;
+  *)
+    echo "30-system-hardening.sh: unsupported OS ID=${ID:-?} ID_LIKE=${ID_LIKE:-?}" >&2
+    exit 1
+    ;;
+esac
+
+# Account databases: owned by root, shadow files unreadable by others.
+chown root:root /etc/passwd /etc/group
+chmod 0644 /etc/passwd /etc/group
+for f in /etc/shadow /etc/gshadow; do
+  if [[ -e "$f" ]]; then
+    chown "root:$shadow_group" "$f"
+    chmod "$shadow_mode" "$f"
+  fi
+done
+
+# Host-based trust files have no place in a template.
+rm -f /etc/hosts.equiv /etc/shosts.equiv /root/.rhosts /root/.shosts /root/.netrc
+
+echo "30-system-hardening.sh: $family system hardened"

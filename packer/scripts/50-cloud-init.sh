@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Configure cloud-init so each clone takes its identity from a NoCloud seed (local, XCP-ng
+# cloud-config drive) or a ConfigDrive, and remove installer leftovers that would override it.
+# validations/test_cloud_init.py checks the result.
+set -euo pipefail
+
+# shellcheck source=/dev/null
+. /etc/os-release
+family=unknown
+case " ${ID:-} ${ID_LIKE:-} " in
+  *" debian "* | *" ubuntu "*) family=debian ;;
+  *" rhel "* | *" fedora "* | *" centos "*) family=el ;;
+esac
+
+if ! command -v cloud-init >/dev/null; then
+  case "$family" in
+    debian) DEBIAN_FRONTEND=noninteractive apt-get -y -q install cloud-init cloud-guest-utils ;;
+    el) dnf -y -q install cloud-init cloud-utils-growpart ;;
+    *)
+      echo "50-cloud-init.sh: unsupported OS ID=${ID:-?} ID_LIKE=${ID_LIKE:-?}" >&2
+      exit 1
+      ;;
+  esac
+fi
+
+# cloud-init's locale module runs update-locale on every new instance; without the locales
+# package (minimal Debian roots) it fails and marks each clone's first boot as an error.
+# Configure the locale now, so the clone's boot finds it done.
+LOCALE=${TEMPLATE_LOCALE:-en_US.UTF-8}
+if [[ "$family" == debian ]]; then
+  if ! dpkg-query -W -f='${Status}' locales 2>/dev/null | grep -q 'install ok installed'; then
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q install locales
+  fi
+  if ! grep -qxF "LANG=$LOCALE" /etc/default/locale 2>/dev/null; then
+    sed -i "s/^# *\($LOCALE\)/\1/" /etc/locale.gen
+    grep -q "^$LOCALE" /etc/locale.gen || echo "$LOCALE ${LOCALE#*.}" >>/etc/locale.gen
+    locale-gen
+    update-locale "LANG=$LOCALE"
+  fi
+fi
+
+# Installer leftovers: they disable cloud-init, its networking, or pin the installer's datasource.
+rm -f /etc/cloud/cloud-init.disabled \
+  /etc/cloud/cloud.cfg.d/99-installer.cfg \
+  /etc/cloud/cloud.cfg.d/90-installer-network.cfg \
+  /etc/cloud/cloud.cfg.d/subiquity-disable-cloudinit-networking.cfg \
+  /etc/cloud/cloud.cfg.d/curtin-preserve-sources.cfg \
+  /etc/cloud/cloud.cfg.d/99-disable-network-config.cfg
+
+install -d -m 0755 /etc/cloud/cloud.cfg.d
+# Sorts after Debian's 90_dpkg.cfg, so this list is the one that counts.
+cat >/etc/cloud/cloud.cfg.d/95-template-datasources.cfg <<'CONF'
+# Managed by packer/scripts/50-cloud-init.sh
+datasource_list: [ NoCloud, ConfigDrive ]
+CONF
+cat >/etc/cloud/cloud.cfg.d/95-template-settings.cfg <<'CONF'
+# Managed by packer/scripts/50-cloud-init.sh
+# A new instance gets new host keys and no password login; the image ships none.
+ssh_deletekeys: true
+ssh_genkeytypes: [ ed25519, ecdsa, rsa ]
+ssh_pwauth: false
+disable_root: true
+preserve_hostname: false
+CONF
+chmod 0644 /etc/cloud/cloud.cfg.d/95-template-*.cfg
+
+# Enable whichever generation of units this cloud-init ships.
+for unit in cloud-init-local.service cloud-init.service cloud-init-main.service \
+  cloud-init-network.service cloud-config.service cloud-final.service; do
+  if [[ -n "$(systemctl list-unit-files --no-legend "$unit" 2>/dev/null)" ]] &&
+    ! systemctl is-enabled --quiet "$unit"; then
+    systemctl enable "$unit"
+  fi
+done
+
+cloud-init --version
+echo "50-cloud-init.sh: datasources NoCloud, ConfigDrive"

@@ -1,0 +1,429 @@
+"""The mutation table: single defects applied offline to a copy of the good image, and the
+check ids each must fail (and only those).
+
+A defect that leaves the clone unreachable (cloud-init gone, NoCloud not searched) cannot
+leave the booted checks passing: for those `boot_fails` is set and every booted check is
+expected to fail too, while the offline check names the cause.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from diskedit import DiskEditor
+
+from validations.expected import expected_checks
+
+# Checks that read the artifact offline (the `image` fixture only): they run even when the
+# clone cannot be reached.
+OFFLINE_CHECKS = frozenset(
+    {
+        "cloud-init-installed",
+        "cloud-init-datasources",
+        "hygiene-host-keys",
+        "hygiene-machine-id",
+        "hygiene-cloud-init-state",
+        "hygiene-shell-history",
+        "hygiene-build-user",
+        "hygiene-sudoers",
+        "hygiene-installer-files",
+        "hygiene-network-state",
+        "hygiene-caches-logs",
+    }
+)
+# Checks no offline defect can fail on the local platform, and why that is acceptable.
+NOT_MUTABLE_LOCALLY = {
+    "guest-agent-reporting": (
+        "needs Xen guest metrics; skipped locally with platform-has-no-xen, and proven against "
+        "the XAPI twin's metrics in tests/ (empty PV_drivers_version, wrong distro)"
+    ),
+}
+# Skips a good local run may report, by check id.
+ALLOWED_SKIPS = {
+    "guest-agent-single": "build-has-no-guest-tools",
+    "guest-agent-reporting": "platform-has-no-xen",
+}
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    concern: str  # ssh, system, guest-tools, cloud-init, hygiene, identity
+    description: str
+    apply: Callable[[DiskEditor], None]
+    fails: tuple[str, ...]
+    probe: Callable[[DiskEditor], bool]  # True once the defect is in the image
+    ci: bool = False  # one per concern runs in the test command
+    boot_fails: bool = False
+
+    def expected_failures(self, family: str = "debian") -> frozenset[str]:
+        if not self.boot_fails:
+            return frozenset(self.fails)
+        booted = set(expected_checks(family)) - OFFLINE_CHECKS - set(NOT_MUTABLE_LOCALLY)
+        return frozenset(self.fails) | booted
+
+
+def _dropin(name: str, text: str) -> Callable[[DiskEditor], None]:
+    def apply(d: DiskEditor) -> None:
+        d.write(f"/etc/ssh/sshd_config.d/{name}", text, mode=0o600)
+
+    return apply
+
+
+def _exists(path: str) -> Callable[[DiskEditor], bool]:
+    return lambda d: d.exists(path)
+
+
+def _contains(path: str, needle: str) -> Callable[[DiskEditor], bool]:
+    return lambda d: d.exists(path) and needle in d.read_text(path)
+
+
+def _mode(path: str, mode: int) -> Callable[[DiskEditor], bool]:
+    return lambda d: d.exists(path) and d.reader().lstat(path).perms == mode
+
+
+def _match_block(d: DiskEditor) -> None:
+    d.append(
+        "/etc/ssh/sshd_config",
+        "\n# added late by a 'temporary' fix\nMatch Address 10.0.0.0/8\n    PasswordAuthentication yes\n",
+    )
+
+
+def _weak_moduli(d: DiskEditor) -> None:
+    d.append(
+        "/etc/ssh/moduli",
+        "20200101000000 2 6 100 1023 2 " + "F" * 256 + "\n",
+    )
+
+
+def _telnet(d: DiskEditor) -> None:
+    d.write(
+        "/etc/systemd/system/telnet@.service",
+        "[Unit]\nDescription=telnet\n[Service]\nExecStart=-/bin/cat\nStandardInput=socket\n",
+    )
+    d.enable_unit(
+        "telnet.socket",
+        "[Unit]\nDescription=telnet\n[Socket]\nListenStream=23\nAccept=yes\n"
+        "[Install]\nWantedBy=sockets.target\n",
+        target="sockets.target",
+    )
+
+
+def _unlock_root(d: DiskEditor) -> None:
+    text = d.read_text("/etc/shadow")
+    rows = []
+    for line in text.splitlines():
+        fields = line.split(":")
+        if fields[0] == "root":
+            fields[1] = "$6$mutation$" + "x" * 86  # a SHA-512 crypt-shaped hash
+        rows.append(":".join(fields))
+    st = d.reader().stat("/etc/shadow")
+    d.write("/etc/shadow", "\n".join(rows) + "\n", st.perms, st.uid, st.gid)
+
+
+_AGENT_UNIT = "[Unit]\nDescription={0}\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"
+
+
+def _two_agents(d: DiskEditor) -> None:
+    d.enable_unit("xe-daemon.service", _AGENT_UNIT.format("xe-daemon"))
+    d.enable_unit("xen-guest-agent.service", _AGENT_UNIT.format("xen-guest-agent"))
+
+
+def _host_keys(d: DiskEditor) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "ssh_host_ed25519_key"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "baked", "-f", str(key)],
+            check=True,
+        )
+        d.write("/etc/ssh/ssh_host_ed25519_key", key.read_bytes(), mode=0o600)
+        d.write("/etc/ssh/ssh_host_ed25519_key.pub", key.with_suffix(".pub").read_bytes())
+
+
+def _cloud_instance(d: DiskEditor) -> None:
+    old = "i-build-leftover"
+    d.write(f"/var/lib/cloud/instances/{old}/datasource", "DataSourceNoCloud: seed=/dev/vdb\n")
+    d.write(f"/var/lib/cloud/instances/{old}/user-data.txt", "#cloud-config\n{}\n", mode=0o600)
+    d.write("/var/lib/cloud/data/instance-id", old + "\n")
+    d.symlink("/var/lib/cloud/instance", f"/var/lib/cloud/instances/{old}")
+
+
+def _build_user(d: DiskEditor) -> None:
+    d.append("/etc/passwd", "packer:x:1000:1000:packer:/home/packer:/bin/bash\n")
+    d.append("/etc/group", "packer:x:1000:\n")
+    d.append("/etc/shadow", "packer:!:19000:0:99999:7:::\n")
+    d.mkdir("/home/packer", mode=0o700, uid=1000, gid=1000)
+    d.write("/home/packer/.profile", "# build user\n", uid=1000, gid=1000)
+
+
+def _installer_file(d: DiskEditor) -> None:
+    d.write(
+        "/var/log/installer/cdebconf/questions.dat",
+        "Name: passwd/user-password-crypted\nTemplate: passwd/user-password-crypted\n"
+        "Value: $6$installer$" + "y" * 86 + "\nOwners: d-i\n",
+        mode=0o600,
+    )
+
+
+def _os_release(d: DiskEditor) -> None:
+    d.rm("/etc/os-release")
+    d.write(
+        "/etc/os-release",
+        'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nNAME="Debian GNU/Linux"\n'
+        'VERSION_ID="11"\nVERSION="11 (bullseye)"\nID=debian\n',
+    )
+
+
+def _grow(d: DiskEditor) -> None:
+    d.grow(512 * 1024 * 1024)
+
+
+DEFECTS: tuple[Defect, ...] = (
+    Defect(
+        "ssh-password-late-dropin",
+        "ssh",
+        "a late drop-in that sorts first re-enables passwords",
+        _dropin("00-late-override.conf", "PasswordAuthentication yes\n"),
+        ("ssh-password-auth",),
+        _exists("/etc/ssh/sshd_config.d/00-late-override.conf"),
+    ),
+    Defect(
+        "ssh-password-match-block",
+        "ssh",
+        "PasswordAuthentication yes inside a Match block",
+        _match_block,
+        ("ssh-password-auth",),
+        _contains("/etc/ssh/sshd_config", "Match Address 10.0.0.0/8"),
+        ci=True,
+    ),
+    Defect(
+        "ssh-root-login",
+        "ssh",
+        "PermitRootLogin yes",
+        _dropin("00-root.conf", "PermitRootLogin yes\n"),
+        ("ssh-root-login",),
+        _exists("/etc/ssh/sshd_config.d/00-root.conf"),
+    ),
+    Defect(
+        "ssh-weak-cipher",
+        "ssh",
+        "aes128-cbc among the ciphers",
+        _dropin("00-ciphers.conf", "Ciphers aes128-cbc,aes256-ctr,aes128-ctr\n"),
+        ("ssh-crypto",),
+        _exists("/etc/ssh/sshd_config.d/00-ciphers.conf"),
+    ),
+    Defect(
+        "ssh-user-environment",
+        "ssh",
+        "PermitUserEnvironment yes",
+        _dropin("00-userenv.conf", "PermitUserEnvironment yes\n"),
+        ("ssh-auth-methods",),
+        _exists("/etc/ssh/sshd_config.d/00-userenv.conf"),
+    ),
+    Defect(
+        "ssh-x11-forwarding",
+        "ssh",
+        "X11Forwarding yes",
+        _dropin("00-x11.conf", "X11Forwarding yes\n"),
+        ("ssh-session-limits",),
+        _exists("/etc/ssh/sshd_config.d/00-x11.conf"),
+    ),
+    Defect(
+        "ssh-world-writable",
+        "ssh",
+        "world-writable /etc/ssh",
+        lambda d: d.chmod("/etc/ssh", 0o777),
+        ("ssh-files",),
+        _mode("/etc/ssh", 0o777),
+    ),
+    Defect(
+        "ssh-weak-moduli",
+        "ssh",
+        "a 1024-bit group in /etc/ssh/moduli",
+        _weak_moduli,
+        ("ssh-moduli",),
+        _contains("/etc/ssh/moduli", " 1023 2 "),
+    ),
+    Defect(
+        "sysctl-ip-forward",
+        "system",
+        "net.ipv4.ip_forward=1 in sysctl.d",
+        lambda d: d.write("/etc/sysctl.d/99-forward.conf", "net.ipv4.ip_forward = 1\n"),
+        ("system-sysctl",),
+        _exists("/etc/sysctl.d/99-forward.conf"),
+        ci=True,
+    ),
+    Defect(
+        "shadow-world-readable",
+        "system",
+        "/etc/shadow mode 0644",
+        lambda d: d.chmod("/etc/shadow", 0o644),
+        ("system-file-modes",),
+        _mode("/etc/shadow", 0o644),
+    ),
+    Defect(
+        "telnet-socket",
+        "system",
+        "a telnet socket listening on port 23",
+        _telnet,
+        ("system-legacy-services",),
+        _exists("/etc/systemd/system/sockets.target.wants/telnet.socket"),
+    ),
+    Defect(
+        "unlocked-shadow",
+        "system",
+        "root has a password hash in /etc/shadow",
+        _unlock_root,
+        ("system-shadow-locked",),
+        _contains("/etc/shadow", "root:$6$mutation$"),
+    ),
+    Defect(
+        "second-guest-agent",
+        "guest-tools",
+        "two guest agents installed and enabled",
+        _two_agents,
+        ("guest-agent-single",),
+        _exists("/etc/systemd/system/multi-user.target.wants/xen-guest-agent.service"),
+        ci=True,
+    ),
+    Defect(
+        "cloud-init-missing",
+        "cloud-init",
+        "/usr/bin/cloud-init removed",
+        lambda d: d.rm("/usr/bin/cloud-init"),
+        ("cloud-init-installed",),
+        lambda d: not d.exists("/usr/bin/cloud-init"),
+        boot_fails=True,
+    ),
+    Defect(
+        "datasource-without-nocloud",
+        "cloud-init",
+        "datasource_list without NoCloud",
+        lambda d: d.write(
+            "/etc/cloud/cloud.cfg.d/99-zz-datasources.cfg",
+            "datasource_list: [ ConfigDrive, None ]\n",
+        ),
+        ("cloud-init-datasources",),
+        _exists("/etc/cloud/cloud.cfg.d/99-zz-datasources.cfg"),
+        boot_fails=True,
+    ),
+    Defect(
+        "cloud-init-broken-bootcmd",
+        "cloud-init",
+        "a baked bootcmd that fails on every boot",
+        lambda d: d.write(
+            "/etc/cloud/cloud.cfg.d/99-zz-bootcmd.cfg",
+            "bootcmd:\n  - [ sh, -c, 'echo broken; exit 3' ]\n",
+        ),
+        ("cloud-init-clean-boot",),
+        _exists("/etc/cloud/cloud.cfg.d/99-zz-bootcmd.cfg"),
+        ci=True,
+    ),
+    Defect(
+        "preserve-hostname",
+        "cloud-init",
+        "preserve_hostname: true ignores the seed's hostname",
+        lambda d: d.write("/etc/cloud/cloud.cfg.d/99-zz-hostname.cfg", "preserve_hostname: true\n"),
+        ("cloud-init-seed-applied",),
+        _exists("/etc/cloud/cloud.cfg.d/99-zz-hostname.cfg"),
+    ),
+    Defect(
+        "baked-host-keys",
+        "hygiene",
+        "an SSH host key pair left in /etc/ssh",
+        _host_keys,
+        ("hygiene-host-keys",),
+        _exists("/etc/ssh/ssh_host_ed25519_key"),
+        ci=True,
+    ),
+    Defect(
+        "baked-machine-id",
+        "hygiene",
+        "a machine-id left in /etc/machine-id",
+        lambda d: d.write("/etc/machine-id", "0123456789abcdef0123456789abcdef\n", mode=0o444),
+        ("hygiene-machine-id", "hygiene-first-boot-identity"),
+        _contains("/etc/machine-id", "0123456789abcdef"),
+    ),
+    Defect(
+        "cloud-init-instance-left",
+        "hygiene",
+        "the build's cloud-init instance data left",
+        _cloud_instance,
+        ("hygiene-cloud-init-state",),
+        _exists("/var/lib/cloud/instance"),
+    ),
+    Defect(
+        "root-shell-history",
+        "hygiene",
+        "root's .bash_history left",
+        lambda d: d.write("/root/.bash_history", "passwd\nsudo -i\n", mode=0o600),
+        ("hygiene-shell-history",),
+        _exists("/root/.bash_history"),
+    ),
+    Defect(
+        "build-user-left",
+        "hygiene",
+        "the build user's account and home left",
+        _build_user,
+        ("hygiene-build-user",),
+        _contains("/etc/passwd", "packer:x:1000"),
+    ),
+    Defect(
+        "build-user-sudoers",
+        "hygiene",
+        "the build user's NOPASSWD sudoers drop-in left",
+        lambda d: d.write("/etc/sudoers.d/packer", "packer ALL=(ALL) NOPASSWD:ALL\n", mode=0o440),
+        ("hygiene-sudoers",),
+        _exists("/etc/sudoers.d/packer"),
+    ),
+    Defect(
+        "installer-password-file",
+        "hygiene",
+        "cdebconf questions.dat with a password hash",
+        _installer_file,
+        ("hygiene-installer-files",),
+        _exists("/var/log/installer/cdebconf/questions.dat"),
+    ),
+    Defect(
+        "dhcp-lease",
+        "hygiene",
+        "a DHCP lease of the build VM",
+        lambda d: d.write(
+            "/var/lib/dhcp/dhclient.eth0.leases",
+            'lease {\n  interface "eth0";\n  fixed-address 10.0.2.15;\n}\n',
+        ),
+        ("hygiene-network-state",),
+        _exists("/var/lib/dhcp/dhclient.eth0.leases"),
+    ),
+    Defect(
+        "apt-cache-left",
+        "hygiene",
+        "a downloaded .deb left in the apt cache",
+        lambda d: d.write("/var/cache/apt/archives/leftover_1.0_amd64.deb", b"!<arch>\n" * 64),
+        ("hygiene-caches-logs",),
+        _exists("/var/cache/apt/archives/leftover_1.0_amd64.deb"),
+    ),
+    Defect(
+        "wrong-os-release",
+        "identity",
+        "os-release says Debian 11",
+        _os_release,
+        ("identity-os-release",),
+        _contains("/etc/os-release", 'VERSION_ID="11"'),
+        ci=True,
+    ),
+    Defect(
+        "disk-size-mismatch",
+        "identity",
+        "the disk is 512 MiB larger than declared",
+        _grow,
+        ("identity-root-disk",),
+        lambda d: d.unpartitioned_tail() > 256 * 1024 * 1024,
+    ),
+)
+
+BY_NAME = {d.name: d for d in DEFECTS}

@@ -1,0 +1,80 @@
+"""Print the mutation table: defect, checks that failed, checks expected to fail.
+
+    .venv/bin/python tests/mutation/table.py [OUTCOMES.json]
+
+Without an outcomes file (written by test_mutation.py as mutation-outcomes.json in
+MUTATION_WORKDIR) it prints the table as declared, so the README can show it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+@dataclass(frozen=True)
+class Row:
+    defect: str
+    failed: tuple[str, ...] | None  # None: not run
+    expected: tuple[str, ...]
+    note: str = ""  # shown after the expected ids, e.g. for defects that make the clone unreachable
+
+    @property
+    def verdict(self) -> str:
+        if self.failed is None:
+            return "not run"
+        return "ok" if set(self.failed) == set(self.expected) else "MISMATCH"
+
+
+def _cell(ids: Iterable[str], limit: int = 3) -> str:
+    ids = sorted(ids)
+    if len(ids) > limit:
+        return ", ".join(ids[:limit]) + f" (+{len(ids) - limit} more)"
+    return ", ".join(ids) or "-"
+
+
+def format_table(rows: list[Row]) -> str:
+    header = ("defect", "checks that failed", "expected", "result")
+    cells = [header] + [
+        (
+            r.defect,
+            "(not run)" if r.failed is None else _cell(r.failed),
+            r.note or _cell(r.expected),
+            r.verdict,
+        )
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(4)).rstrip() for c in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def rows_from(outcomes: dict[str, list[str]] | None) -> list[Row]:
+    from defects import DEFECTS
+
+    outcomes = outcomes or {}
+    rows = [Row("(good image)", tuple(outcomes["good"]) if "good" in outcomes else None, ())]
+    for d in DEFECTS:
+        got = outcomes.get(d.name)
+        note = f"{', '.join(d.fails)} + every booted check (unreachable)" if d.boot_fails else ""
+        expected = tuple(sorted(d.expected_failures()))
+        rows.append(Row(d.name, tuple(got) if got is not None else None, expected, note))
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    outcomes = json.loads(Path(argv[0]).read_text()) if argv else None
+    rows = rows_from(outcomes)
+    print(format_table(rows))
+    return 1 if any(r.verdict == "MISMATCH" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

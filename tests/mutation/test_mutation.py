@@ -1,0 +1,124 @@
+"""The mutation suite for real: each broken image (a copy of the good Debian 12 image with one
+defect applied offline) is booted by the local platform and checked by the whole validations
+suite in a subprocess, exactly as an operator would run it; its results.json must show
+exactly the expected checks failing, every other check passing (or skipping with an allowed
+code), and the good image passing everything.
+
+Needs MUTATION_GOOD_IMAGE: the raw disk of a good local Debian 12 build. The CI subset (one
+broken image per concern) is marked `mutation`; the rest `mutation_full`:
+
+    MUTATION_GOOD_IMAGE=... .venv/bin/pytest -p no:cacheprovider tests/mutation -m "mutation or mutation_full"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from defects import ALLOWED_SKIPS, DEFECTS, Defect
+from diskedit import DiskEditor
+
+from validations.expected import expected_checks
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD = os.environ.get("MUTATION_GOOD_IMAGE")
+OS_NAME = "debian12"
+FAMILY = "debian"
+RUN_TIMEOUT_S = int(os.environ.get("MUTATION_RUN_TIMEOUT", "1800"))
+BOOT_TIMEOUT = os.environ.get("MUTATION_BOOT_TIMEOUT", "6m")
+
+OUTCOMES: dict[str, list[str]] = {}  # defect name -> failed check ids; printed by conftest.py
+
+needs_image = pytest.mark.skipif(
+    not GOOD, reason="set MUTATION_GOOD_IMAGE to the raw disk of a good local Debian 12 build"
+)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    explicit = os.environ.get("MUTATION_WORKDIR")
+    if explicit:
+        path = Path(explicit)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("mutation")
+
+
+def run_validations(raw: Path, out: Path) -> dict[str, Any]:
+    """The operator's command on one image; returns results.json's entry for the OS."""
+    reports = out / "reports"
+    cmd = [
+        sys.executable, "-m", "pytest", "validations",
+        "--os", OS_NAME, "--platform", "local", "--xva", str(raw),
+        "--reports-dir", str(reports), "--artifacts-dir", str(out / "artifacts"),
+        "--boot-timeout", BOOT_TIMEOUT, "-p", "no:cacheprovider", "-q",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+    (out / "pytest.log").write_text(proc.stdout + proc.stderr)
+    results = reports / "results.json"
+    assert results.is_file(), f"no results.json (exit {proc.returncode}); log: {out / 'pytest.log'}"
+    return dict(json.loads(results.read_text())["os"][OS_NAME])
+
+
+def _check_outcome(name: str, entry: dict[str, Any], expected_failed: frozenset[str]) -> None:
+    checks = entry["checks"]
+    failed = set(checks["failed"])
+    OUTCOMES[name] = sorted(failed)
+    assert failed == expected_failed, (
+        f"{name}: unexpected failures {sorted(failed - expected_failed)}, "
+        f"missed {sorted(expected_failed - failed)}"
+    )
+    assert checks["missing"] == [], f"{name}: expected checks that did not run: {checks['missing']}"
+    for skipped in checks["skipped"]:
+        assert ALLOWED_SKIPS.get(skipped["id"]) == skipped["code"], f"{name}: skip {skipped}"
+    ran = failed | set(checks["passed"]) | {s["id"] for s in checks["skipped"]}
+    assert ran == set(expected_checks(FAMILY)), f"{name}: ran {sorted(ran)}"
+
+
+def _mutate_and_run(defect: Defect, workdir: Path) -> None:
+    assert GOOD
+    out = workdir / defect.name
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    broken = out / "broken.raw"
+    subprocess.run(["cp", "--sparse=always", GOOD, str(broken)], check=True)
+    try:
+        defect.apply(DiskEditor(broken))
+        assert defect.probe(DiskEditor(broken)), f"{defect.name} did not land in the image"
+        entry = run_validations(broken, out)
+    finally:
+        broken.unlink(missing_ok=True)
+    assert entry["verdict"] == "failed", f"{defect.name}: a broken image passed"
+    _check_outcome(defect.name, entry, defect.expected_failures(FAMILY))
+
+
+@needs_image
+@pytest.mark.slow
+@pytest.mark.mutation
+def test_good_image_passes_everything(workdir: Path) -> None:
+    assert GOOD
+    out = workdir / "good"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    entry = run_validations(Path(GOOD), out)
+    _check_outcome("good", entry, frozenset())
+    assert entry["verdict"] == "passed", entry["reasons"]
+
+
+def _param(d: Defect) -> Any:
+    marks = [pytest.mark.slow, pytest.mark.mutation if d.ci else pytest.mark.mutation_full]
+    return pytest.param(d, id=d.name, marks=marks)
+
+
+@needs_image
+@pytest.mark.parametrize("defect", [_param(d) for d in DEFECTS])
+def test_broken_image_fails_exactly_its_checks(defect: Defect, workdir: Path) -> None:
+    _mutate_and_run(defect, workdir)

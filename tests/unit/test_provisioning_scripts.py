@@ -1,0 +1,86 @@
+"""The provisioning scripts: shellcheck clean, strict mode, and clear refusals of bad input.
+
+They run for real in the local Debian 12 build (tests/integration, lead's e2e); here only the
+paths that stop before changing anything run on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "packer/scripts"
+NAMES = [
+    "10-update.sh",
+    "20-ssh-hardening.sh",
+    "30-system-hardening.sh",
+    "40-xen-guest-tools.sh",
+    "50-cloud-init.sh",
+    "90-seal.sh",
+]
+
+
+def test_all_scripts_present() -> None:
+    assert sorted(p.name for p in SCRIPTS.glob("*.sh")) == NAMES
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="apt-get install shellcheck")
+def test_shellcheck_clean() -> None:
+    out = subprocess.run(
+        ["shellcheck", "-x", *(str(SCRIPTS / n) for n in NAMES)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_strict_mode_and_syntax(name: str) -> None:
+    text = (SCRIPTS / name).read_text()
+    assert "\nset -euo pipefail\n" in text
+    assert subprocess.run(["bash", "-n", str(SCRIPTS / name)]).returncode == 0
+
+
+def _run(name: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ["PATH"]}
+    return subprocess.run(
+        ["bash", str(SCRIPTS / name)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_guest_tools_rejects_unknown_source() -> None:
+    out = _run("40-xen-guest-tools.sh", GUEST_TOOLS_SOURCE="floppy")
+    assert out.returncode == 1
+    assert (
+        "unknown GUEST_TOOLS_SOURCE=floppy; expected iso, package, xen-guest-agent or none"
+        in out.stderr
+    )
+
+
+def test_guest_tools_requires_a_source() -> None:
+    out = _run("40-xen-guest-tools.sh")
+    assert out.returncode == 1 and "GUEST_TOOLS_SOURCE is not set" in out.stderr
+
+
+def test_guest_tools_none_is_loud_and_changes_nothing() -> None:
+    out = _run("40-xen-guest-tools.sh", GUEST_TOOLS_SOURCE="none")
+    assert out.returncode == 0
+    assert "WARNING: GUEST_TOOLS_SOURCE=none: NO Xen guest agent is installed" in out.stderr
+
+
+def test_seal_requires_the_build_user() -> None:
+    out = _run("90-seal.sh")
+    assert out.returncode == 1 and "BUILD_USER is not set" in out.stderr
+    out = _run("90-seal.sh", BUILD_USER="root")
+    assert out.returncode == 1 and "BUILD_USER=root cannot be removed" in out.stderr
+
+
+def test_update_can_be_skipped_loudly() -> None:
+    out = _run("10-update.sh", UPDATE_PACKAGES="0")
+    assert out.returncode == 0 and "NOT updated" in out.stderr

@@ -1,0 +1,362 @@
+"""Read a built image offline, before any boot, for the hygiene checks a boot would hide.
+
+A booted clone cannot show what the image ships: cloud-init deletes baked host keys and
+rewrites instance state on first boot, while the private keys and old state still sit in the
+artifact. So the image itself is read, without mounting it and without root: the raw disk's
+partition table with `sfdisk --json`, the ext4 root with `debugfs -c` at the partition's
+offset. XFS or LVM roots need libguestfs (validations/offline_guestfs.py), kept apart because
+it boots an appliance (about 25 s under TCG).
+
+Every read goes through one resolver that follows symlinks inside the image (/etc/os-release
+is a link to ../usr/lib/os-release): a link is never followed on the build host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+import shutil
+import stat as statmod
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.model import BuildResult, ImageDefect, InfrastructureError
+
+EXT4_MAGIC = 0xEF53
+_MAX_LINKS = 40
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What the checks need of an inode: full st_mode (type and permissions), owner, size."""
+
+    mode: int
+    uid: int
+    gid: int
+    size: int
+
+    @property
+    def perms(self) -> int:
+        return statmod.S_IMODE(self.mode)
+
+    @property
+    def is_dir(self) -> bool:
+        return statmod.S_ISDIR(self.mode)
+
+    @property
+    def is_file(self) -> bool:
+        return statmod.S_ISREG(self.mode)
+
+    @property
+    def is_symlink(self) -> bool:
+        return statmod.S_ISLNK(self.mode)
+
+
+class OfflineImage(Protocol):
+    """What validations/test_hygiene.py may call; both readers implement it."""
+
+    def exists(self, path: str) -> bool: ...
+    def lexists(self, path: str) -> bool: ...
+    def read_text(self, path: str) -> str: ...
+    def read_bytes(self, path: str) -> bytes: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def stat(self, path: str) -> Stat: ...
+    def lstat(self, path: str) -> Stat: ...
+    def readlink(self, path: str) -> str: ...
+    def walk(self, top: str) -> Iterator[tuple[str, Stat]]: ...
+
+
+@dataclass(frozen=True)
+class Partition:
+    number: int
+    offset: int  # bytes
+    size: int  # bytes
+    name: str
+    type: str
+
+
+def partitions(raw: Path) -> list[Partition]:
+    """The partitions of a raw disk, [] when it has no partition table (a bare filesystem)."""
+    proc = subprocess.run(
+        ["sfdisk", "--json", str(raw)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return []
+    table = json.loads(proc.stdout)["partitiontable"]
+    sector = int(table.get("sectorsize", 512))
+    out = []
+    for i, p in enumerate(table.get("partitions", []), start=1):
+        out.append(
+            Partition(
+                number=i,
+                offset=int(p["start"]) * sector,
+                size=int(p["size"]) * sector,
+                name=str(p.get("name", "")),
+                type=str(p.get("type", "")),
+            )
+        )
+    return out
+
+
+def _superblock(raw: Path, offset: int) -> tuple[bool, str]:
+    """(is ext2/3/4, volume label) of the filesystem starting at offset."""
+    with raw.open("rb") as fh:
+        fh.seek(offset + 1024)
+        sb = fh.read(256)
+    if len(sb) < 136:
+        return False, ""
+    magic = int.from_bytes(sb[56:58], "little")
+    label = sb[120:136].split(b"\0", 1)[0].decode("utf-8", "replace")
+    return magic == EXT4_MAGIC, label
+
+
+def _foreign_fs(raw: Path, offset: int) -> str | None:
+    """Name a root filesystem debugfs cannot read, so the message says what to install."""
+    with raw.open("rb") as fh:
+        fh.seek(offset)
+        head = fh.read(1024)
+    if head[:4] == b"XFSB":
+        return "XFS"
+    if b"LABELONE" in head[512:544] or head[:8] == b"LABELONE":
+        return "LVM"
+    return None
+
+
+def find_root(raw: Path) -> int:
+    """Byte offset of the root ext4 filesystem: the one labelled rootfs/root, else the largest."""
+    parts = partitions(raw)
+    if not parts:
+        ok, _ = _superblock(raw, 0)
+        if ok:
+            return 0
+        raise ImageDefect(f"{raw}: no partition table and no ext4 filesystem at its start")
+    ext4: list[tuple[Partition, str]] = []
+    foreign: list[str] = []
+    for part in parts:
+        ok, label = _superblock(raw, part.offset)
+        if ok:
+            ext4.append((part, label))
+        elif kind := _foreign_fs(raw, part.offset):
+            foreign.append(f"partition {part.number}: {kind}")
+    if not ext4:
+        if foreign:
+            raise NotExt4Error(
+                f"{raw}: no ext4 root ({', '.join(foreign)}); reading it needs libguestfs "
+                "(apt-get install python3-guestfs linux-image-amd64)"
+            )
+        raise ImageDefect(f"{raw}: none of its {len(parts)} partitions holds an ext4 filesystem")
+    for part, label in ext4:
+        if label in ("rootfs", "root", "cloudimg-rootfs") or part.name in ("rootfs", "root"):
+            return part.offset
+    return max(ext4, key=lambda pl: pl[0].size)[0].offset
+
+
+class NotExt4Error(InfrastructureError):
+    """The root is XFS or LVM: the libguestfs reader is needed."""
+
+
+class Ext4Image:
+    """Read-only access to an ext4 filesystem inside a raw disk, through debugfs -c.
+
+    Directory listings are cached (one debugfs call per directory); symlinks are resolved
+    inside the image, relative to its root.
+    """
+
+    def __init__(self, raw: Path, offset: int) -> None:
+        self.raw = raw
+        self.offset = offset
+        self._spec = f"{raw}?offset={offset}" if offset else str(raw)
+        self._dirs: dict[str, dict[str, Stat]] = {}
+
+    # -- debugfs -----------------------------------------------------------------------------
+    def _debugfs(self, request: str) -> bytes:
+        proc = subprocess.run(
+            ["debugfs", "-c", "-R", request, self._spec], capture_output=True, check=False
+        )
+        err = proc.stderr.decode("utf-8", "replace")
+        problems = [
+            line
+            for line in err.splitlines()
+            if line.strip() and not line.startswith("debugfs ") and "catastrophic mode" not in line
+        ]
+        if proc.returncode != 0 or problems:
+            raise InfrastructureError(
+                f"debugfs {request!r} on {self._spec} failed: {'; '.join(problems) or err.strip()}"
+            )
+        return proc.stdout
+
+    @staticmethod
+    def _quote(path: str) -> str:
+        if '"' in path:
+            raise ValueError(f"path with a double quote cannot be passed to debugfs: {path!r}")
+        return f'"{path}"'
+
+    def _listing(self, real_dir: str) -> dict[str, Stat]:
+        if real_dir not in self._dirs:
+            out = self._debugfs(f"ls -p {self._quote(real_dir)}").decode("utf-8", "surrogateescape")
+            entries: dict[str, Stat] = {}
+            for line in out.splitlines():
+                # /inode/mode/uid/gid/name/size/
+                fields = line.split("/")
+                if len(fields) < 7 or not fields[1].isdigit():
+                    continue
+                name = "/".join(fields[5:-2])
+                if name in (".", "..") or fields[1] == "0":
+                    continue
+                entries[name] = Stat(
+                    mode=int(fields[2], 8),
+                    uid=int(fields[3]),
+                    gid=int(fields[4]),
+                    size=int(fields[-2] or 0),
+                )
+            self._dirs[real_dir] = entries
+        return self._dirs[real_dir]
+
+    # -- resolution --------------------------------------------------------------------------
+    def _resolve(self, path: str, follow_last: bool) -> str | None:
+        """The link-free absolute path of `path` inside the image, or None if absent."""
+        todo = [c for c in posixpath.normpath("/" + path).split("/") if c]
+        done = "/"
+        links = 0
+        while todo:
+            name = todo.pop(0)
+            if name == "..":
+                done = posixpath.dirname(done) or "/"
+                continue
+            entries = self._listing(done)
+            st = entries.get(name)
+            if st is None:
+                return None
+            here = posixpath.join(done, name)
+            if st.is_symlink and (todo or follow_last):
+                links += 1
+                if links > _MAX_LINKS:
+                    raise ImageDefect(f"too many levels of symbolic links at {path}")
+                target = self._readlink_real(here)
+                if target.startswith("/"):
+                    done = "/"
+                todo = [c for c in target.split("/") if c and c != "."] + todo
+                continue
+            if todo and not st.is_dir:
+                return None
+            done = here
+        return done
+
+    def _readlink_real(self, real: str) -> str:
+        out = self._debugfs(f"stat {self._quote(real)}").decode("utf-8", "replace")
+        for line in out.splitlines():
+            if line.startswith("Fast link dest:"):
+                return line.split(":", 1)[1].strip().strip('"')
+        return self._debugfs(f"cat {self._quote(real)}").decode("utf-8", "replace")
+
+    def _stat_real(self, real: str) -> Stat:
+        if real == "/":
+            out = self._debugfs('ls -p "/"').decode("utf-8", "replace")  # "." of the root
+            for line in out.splitlines():
+                f = line.split("/")
+                if len(f) >= 7 and f[5] == ".":
+                    return Stat(int(f[2], 8), int(f[3]), int(f[4]), 0)
+            raise InfrastructureError(f"debugfs could not stat / in {self._spec}")
+        return self._listing(posixpath.dirname(real))[posixpath.basename(real)]
+
+    def _must(self, path: str, follow: bool = True) -> str:
+        real = self._resolve(path, follow)
+        if real is None:
+            raise FileNotFoundError(f"{path} (in image {self.raw.name})")
+        return real
+
+    # -- the interface -----------------------------------------------------------------------
+    def exists(self, path: str) -> bool:
+        return self._resolve(path, True) is not None
+
+    def lexists(self, path: str) -> bool:
+        return self._resolve(path, False) is not None
+
+    def stat(self, path: str) -> Stat:
+        return self._stat_real(self._must(path))
+
+    def lstat(self, path: str) -> Stat:
+        return self._stat_real(self._must(path, follow=False))
+
+    def readlink(self, path: str) -> str:
+        real = self._must(path, follow=False)
+        if not self._stat_real(real).is_symlink:
+            raise OSError(f"{path} is not a symbolic link")
+        return self._readlink_real(real)
+
+    def listdir(self, path: str) -> list[str]:
+        real = self._must(path)
+        if not self._stat_real(real).is_dir:
+            raise NotADirectoryError(path)
+        return sorted(self._listing(real))
+
+    def read_bytes(self, path: str) -> bytes:
+        real = self._must(path)
+        st = self._stat_real(real)
+        if st.is_dir:
+            raise IsADirectoryError(path)
+        return self._debugfs(f"cat {self._quote(real)}")
+
+    def read_text(self, path: str) -> str:
+        return self.read_bytes(path).decode("utf-8", "replace")
+
+    def walk(self, top: str) -> Iterator[tuple[str, Stat]]:
+        """Every entry under `top` (links not followed), depth first: (path, lstat)."""
+        real = self._must(top)
+        for name, st in sorted(self._listing(real).items()):
+            child = posixpath.join(top, name)
+            yield child, st
+            if st.is_dir:
+                yield from self.walk(child)
+
+
+def _to_raw(build: BuildResult, workdir: Path) -> Path:
+    """A raw disk for the artifact: the artifact itself when raw, else a converted temp copy."""
+    if not build.artifact:
+        raise ImageDefect(f"{build.os_name}: the build produced no artifact to read")
+    art = Path(build.artifact)
+    if not art.is_file():
+        raise ImageDefect(f"{build.os_name}: artifact {art} does not exist")
+    fmt = (build.artifact_format or art.suffix.lstrip(".")).lower()
+    if fmt in ("raw", "img", "ext4", ""):
+        return art
+    raw = workdir / f"{build.os_name}.raw"
+    if fmt == "xva":
+        from platforms.xva.reader import xva_to_raw
+
+        xva_to_raw(art, raw)
+        return raw
+    if fmt == "qcow2":
+        if not shutil.which("qemu-img"):
+            raise InfrastructureError("qemu-img is missing: apt-get install qemu-utils")
+        subprocess.run(
+            ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(art), str(raw)],
+            check=True,
+            capture_output=True,
+        )
+        return raw
+    raise ImageDefect(f"{build.os_name}: cannot read artifact format {fmt!r} offline ({art})")
+
+
+@contextlib.contextmanager
+def open_image(build: BuildResult, workdir: Path) -> Iterator[OfflineImage]:
+    """Open the build's artifact read-only; temporary conversions are removed on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    raw = _to_raw(build, workdir)
+    try:
+        try:
+            offset = find_root(raw)
+        except NotExt4Error:
+            from validations.offline_guestfs import open_guestfs
+
+            with open_guestfs(raw) as img:
+                yield img
+            return
+        yield Ext4Image(raw, offset)
+    finally:
+        if raw != Path(build.artifact or ""):
+            raw.unlink(missing_ok=True)

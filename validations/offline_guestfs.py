@@ -1,0 +1,97 @@
+"""The libguestfs reader for roots debugfs cannot read (XFS, LVM), e.g. EL images.
+
+Kept apart from validations/offline.py because it launches an appliance VM: about 25 s under
+TCG, so one handle serves every read of an image. Needs Debian's python3-guestfs and a host
+kernel (linux-image-amd64); KVM aborts here, so the backend is forced to TCG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.model import InfrastructureError
+from validations.offline import Stat
+
+
+class GuestfsImage:
+    """The OfflineImage interface over a read-only libguestfs handle with the OS mounted."""
+
+    def __init__(self, handle: Any) -> None:
+        self._g = handle
+
+    def exists(self, path: str) -> bool:
+        return bool(self._g.exists(path))
+
+    def lexists(self, path: str) -> bool:
+        try:
+            self._g.lstatns(path)
+        except RuntimeError:
+            return False
+        return True
+
+    def read_bytes(self, path: str) -> bytes:
+        if not self.exists(path):
+            raise FileNotFoundError(path)
+        return bytes(self._g.read_file(path))
+
+    def read_text(self, path: str) -> str:
+        return self.read_bytes(path).decode("utf-8", "replace")
+
+    def listdir(self, path: str) -> list[str]:
+        if not self._g.is_dir(path):
+            raise NotADirectoryError(path)
+        return sorted(self._g.ls(path))
+
+    def _stat(self, st: dict[str, int]) -> Stat:
+        return Stat(mode=st["st_mode"], uid=st["st_uid"], gid=st["st_gid"], size=st["st_size"])
+
+    def stat(self, path: str) -> Stat:
+        if not self.exists(path):
+            raise FileNotFoundError(path)
+        return self._stat(self._g.statns(path))
+
+    def lstat(self, path: str) -> Stat:
+        if not self.lexists(path):
+            raise FileNotFoundError(path)
+        return self._stat(self._g.lstatns(path))
+
+    def readlink(self, path: str) -> str:
+        return str(self._g.readlink(path))
+
+    def walk(self, top: str) -> Iterator[tuple[str, Stat]]:
+        for name in self.listdir(top):
+            child = f"{top.rstrip('/')}/{name}"
+            st = self.lstat(child)
+            yield child, st
+            if st.is_dir:
+                yield from self.walk(child)
+
+
+@contextlib.contextmanager
+def open_guestfs(raw: Path) -> Iterator[GuestfsImage]:
+    try:
+        import guestfs
+    except ImportError as exc:
+        raise InfrastructureError(
+            "the image's root is XFS or LVM and libguestfs is not installed: "
+            "apt-get install python3-guestfs linux-image-amd64"
+        ) from exc
+    os.environ.setdefault("LIBGUESTFS_BACKEND", "direct")
+    os.environ.setdefault("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
+    g = guestfs.GuestFS(python_return_dict=True)
+    try:
+        g.add_drive_opts(str(raw), format="raw", readonly=1)
+        g.launch()
+        roots = g.inspect_os()
+        if not roots:
+            raise InfrastructureError(f"libguestfs found no operating system in {raw}")
+        mps = g.inspect_get_mountpoints(roots[0])
+        for mp in sorted(mps, key=len):
+            g.mount_ro(mps[mp], mp)
+        yield GuestfsImage(g)
+    finally:
+        g.close()

@@ -1,0 +1,59 @@
+"""OS identity: the image is the OS and version the catalog says, on a disk of the declared size."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from harness.checks import check
+from harness.model import TemplateSpec
+
+MIB = 1024 * 1024
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            parts = shlex.split(value) if value else [""]
+            out[key] = parts[0] if parts else ""
+    return out
+
+
+def expected_id(spec: TemplateSpec) -> str:
+    explicit = spec.variables.get("os_id")
+    if explicit:
+        return str(explicit)
+    match = re.match(r"[a-z]+", spec.name.lower())
+    return match.group(0) if match else spec.name
+
+
+@check("identity-os-release", "os-release names the OS and major version the catalog declares")
+def test_os_release(host: Any, spec: TemplateSpec) -> None:
+    release = parse_os_release(host.file("/etc/os-release").content_string)
+    assert release.get("ID") == expected_id(spec), (
+        f"ID={release.get('ID')!r}, want {expected_id(spec)!r}"
+    )
+    version = release.get("VERSION_ID", "")
+    assert version.split(".")[0] == spec.version.split(".")[0], (
+        f"VERSION_ID={version!r}, want {spec.version} ({spec.name})"
+    )
+
+
+@check("identity-root-disk", "the root disk has the size the template declares (disk_size_mb)")
+def test_root_disk(host: Any, spec: TemplateSpec) -> None:
+    source = host.run("findmnt -n -o SOURCE /").stdout.strip()
+    assert source.startswith("/dev/"), f"root is not on a block device: {source!r}"
+    parent = host.run(f"lsblk -n -o PKNAME {shlex.quote(source)}").stdout.strip()
+    disk = f"/dev/{parent}" if parent else source
+    size = int(host.run(f"lsblk -b -d -n -o SIZE {shlex.quote(disk)}").stdout.strip() or 0)
+    assert size > 0, f"cannot read the size of {disk}"
+    assert spec.disk_size_mb, (
+        f"{spec.name} declares no disk_size_mb (root disk is {size // MIB} MiB)"
+    )
+    assert size == spec.disk_size_mb * MIB, (
+        f"root disk {disk} is {size // MIB} MiB ({size} bytes); "
+        f"{spec.name} declares {spec.disk_size_mb} MiB"
+    )
