@@ -16,7 +16,7 @@ class Platform(Protocol):
     has_xen: bool  # False on QEMU: checks that need Xen skip with code platform-has-no-xen
 
     def preflight(self) -> list[str]:
-        """Problems found (unreachable, bad credentials, no SR, no room), each one line; [] if fine."""
+        """Problems found (unreachable, bad credentials, no SR, no room), one line each."""
         ...
 
     def build_vars(
@@ -36,7 +36,7 @@ class Platform(Protocol):
 
 
 def get_platform(name: str, settings: Settings, run_id: str) -> Platform:
-    """The platform by name; imported lazily so that `pytest tests/` needs neither XenAPI nor QEMU."""
+    """The platform by name, imported lazily: `pytest tests/` needs neither XenAPI nor QEMU."""
     if name == "local":
         from platforms.local import LocalPlatform
 

@@ -4,10 +4,11 @@ suite in a subprocess, exactly as an operator would run it; its results.json mus
 exactly the expected checks failing, every other check passing (or skipping with an allowed
 code), and the good image passing everything.
 
-Needs MUTATION_GOOD_IMAGE: the raw disk of a good local Debian 12 build. The CI subset (one
-broken image per concern) is marked `mutation`; the rest `mutation_full`:
+The good image is the local platform's Debian 12 build (a cache hit after the end-to-end run,
+a real build on a cold cache), or MUTATION_GOOD_IMAGE to use another raw disk. The test command
+runs one broken image per concern (marked `mutation`); the whole table is
 
-    MUTATION_GOOD_IMAGE=... .venv/bin/pytest -p no:cacheprovider tests/mutation -m "mutation or mutation_full"
+    .venv/bin/pytest -p no:cacheprovider tests/mutation -m "mutation or mutation_full"
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from diskedit import DiskEditor
 from validations.expected import expected_checks
 
 REPO = Path(__file__).resolve().parents[2]
-GOOD = os.environ.get("MUTATION_GOOD_IMAGE")
 OS_NAME = "debian12"
 FAMILY = "debian"
 RUN_TIMEOUT_S = int(os.environ.get("MUTATION_RUN_TIMEOUT", "1800"))
@@ -35,9 +35,14 @@ BOOT_TIMEOUT = os.environ.get("MUTATION_BOOT_TIMEOUT", "6m")
 
 OUTCOMES: dict[str, list[str]] = {}  # defect name -> failed check ids; printed by conftest.py
 
-needs_image = pytest.mark.skipif(
-    not GOOD, reason="set MUTATION_GOOD_IMAGE to the raw disk of a good local Debian 12 build"
-)
+
+@pytest.fixture(scope="session")
+def good_image(request: pytest.FixtureRequest) -> Path:
+    """The raw disk every defect is applied to (a copy each time; the original is never touched)."""
+    explicit = os.environ.get("MUTATION_GOOD_IMAGE")
+    if explicit:
+        return Path(explicit)
+    return Path(request.getfixturevalue("debian12_raw_disk"))
 
 
 @pytest.fixture(scope="session")
@@ -83,13 +88,12 @@ def _check_outcome(name: str, entry: dict[str, Any], expected_failed: frozenset[
     assert ran == set(expected_checks(FAMILY)), f"{name}: ran {sorted(ran)}"
 
 
-def _mutate_and_run(defect: Defect, workdir: Path) -> None:
-    assert GOOD
+def _mutate_and_run(defect: Defect, workdir: Path, good: Path) -> None:
     out = workdir / defect.name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     broken = out / "broken.raw"
-    subprocess.run(["cp", "--sparse=always", GOOD, str(broken)], check=True)
+    subprocess.run(["cp", "--sparse=always", str(good), str(broken)], check=True)
     try:
         defect.apply(DiskEditor(broken))
         assert defect.probe(DiskEditor(broken)), f"{defect.name} did not land in the image"
@@ -100,15 +104,13 @@ def _mutate_and_run(defect: Defect, workdir: Path) -> None:
     _check_outcome(defect.name, entry, defect.expected_failures(FAMILY))
 
 
-@needs_image
 @pytest.mark.slow
-@pytest.mark.mutation
-def test_good_image_passes_everything(workdir: Path) -> None:
-    assert GOOD
+@pytest.mark.mutation_full  # the end-to-end run (tests/e2e) proves the good image in every CI run
+def test_good_image_passes_everything(workdir: Path, good_image: Path) -> None:
     out = workdir / "good"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    entry = run_validations(Path(GOOD), out)
+    entry = run_validations(good_image, out)
     _check_outcome("good", entry, frozenset())
     assert entry["verdict"] == "passed", entry["reasons"]
 
@@ -118,7 +120,8 @@ def _param(d: Defect) -> Any:
     return pytest.param(d, id=d.name, marks=marks)
 
 
-@needs_image
 @pytest.mark.parametrize("defect", [_param(d) for d in DEFECTS])
-def test_broken_image_fails_exactly_its_checks(defect: Defect, workdir: Path) -> None:
-    _mutate_and_run(defect, workdir)
+def test_broken_image_fails_exactly_its_checks(
+    defect: Defect, workdir: Path, good_image: Path
+) -> None:
+    _mutate_and_run(defect, workdir, good_image)
