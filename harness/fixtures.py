@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,26 +124,21 @@ def record_packages(host: Any, spec: TemplateSpec, harness: Harness) -> None:
 
 
 @pytest.fixture(scope="session")
-def host(
-    vm: BootedVM, spec: TemplateSpec, harness: Harness, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
+def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
     """testinfra over OpenSSH: the client agrees with the hardened server's algorithms, trusts
     only the host key the seed installed, and reuses one connection (ControlPersist)."""
     import testinfra
 
-    control = tmp_path_factory.mktemp(f"ssh-{vm.os_name}", numbered=True)
-    args = [
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "ServerAliveInterval=15",
-        "-o",
-        f"ControlPath={control}/cm-%C",
-    ]
+    # A short folder: a unix socket path is limited to 108 bytes and ssh appends a suffix.
+    control = Path(tempfile.mkdtemp(prefix="cm-", dir="/tmp"))
+    common = [
+        "-o", "IdentitiesOnly=yes",
+        "-o", "BatchMode=yes",
+        "-o", "LogLevel=ERROR",
+        "-o", "ServerAliveInterval=15",
+        "-o", f"ControlPath={control}/%C",
+    ]  # fmt: skip
+    args = list(common)
     if vm.known_hosts:
         args += ["-o", f"UserKnownHostsFile={vm.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
     else:  # pragma: no cover - every platform writes one
@@ -154,7 +152,16 @@ def host(
     )
     with contextlib.suppress(Exception):
         record_packages(connection, spec, harness)
-    return connection
+    try:
+        yield connection
+    finally:
+        # stop the shared master connection before the VM goes away, then drop its folder
+        with contextlib.suppress(Exception):
+            subprocess.run(
+                ["ssh", *common, "-p", str(vm.port), "-O", "exit", f"{vm.user}@{vm.address}"],
+                capture_output=True, timeout=20, check=False,
+            )  # fmt: skip
+        shutil.rmtree(control, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,84 @@
+"""Shared fixtures of the slow tests (end to end, mutation): the Debian 12 image the local
+platform builds.
+
+The image comes from the operator's cache (~/.cache/xcpng-templates, keyed by inputs digest)
+through the harness's own build code, so a cache hit costs a checksum and a cold cache costs
+one real Packer build, exactly as `pytest --os debian12 --platform local` would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build.builder import BuildContext, build_os
+from build.cache import ImageCache
+from build.catalog import load_catalog
+from harness.model import BuildResult
+from harness.options import Settings, parse_duration
+from harness.redact import Redactor
+from harness.state import new_run_id
+from platforms.local import LocalPlatform
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def operator_settings(artifacts: Path) -> Settings:
+    """Settings as an operator's plain run has them: default cache, this repo's templates."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEMPLATE_"))}
+    return Settings.from_env(env=env, artifacts_dir=str(artifacts), packer_dir=str(REPO / "packer"))
+
+
+@pytest.fixture(scope="session")
+def operator_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The image cache a plain operator run uses; also home of the accelerator and QEMU slots."""
+    return operator_settings(tmp_path_factory.getbasetemp() / "unused").path("cache_dir")
+
+
+@pytest.fixture(scope="session")
+def debian12_local_image(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The local platform's Debian 12 build (a cache hit, or a real build on a cold cache)."""
+    artifacts = tmp_path_factory.mktemp("e2e-build") / "artifacts"
+    settings = operator_settings(artifacts)
+    run_id = new_run_id()
+    platform = LocalPlatform(settings, run_id)
+    (spec,) = load_catalog(settings.path("packer_dir")).select("debian12")
+    ctx = BuildContext(
+        platform_name="local",
+        platform=platform,
+        run_id=run_id,
+        packer_bin=settings.packer_bin,
+        packer_dir=settings.path("packer_dir"),
+        repo_root=REPO,
+        artifacts_dir=artifacts,
+        cache=ImageCache(settings.path("cache_dir")),
+        timeout_s=parse_duration(settings.build_timeout, "--build-timeout"),
+        max_age_s=parse_duration(settings.max_image_age, "--max-image-age"),
+        rebuild=False,
+        redactor=Redactor(settings.secrets()),
+    )
+    result = build_os(ctx, spec, lambda _pid: None)
+    assert result.ok, f"debian12 local build failed: {result.message} (log: {result.log_path})"
+    assert result.artifact and Path(result.artifact).is_file()
+    return result
+
+
+@pytest.fixture(scope="session")
+def debian12_raw_disk(
+    debian12_local_image: BuildResult, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """That build's disk as a raw file: the cache holds raw; a qcow2 is converted once."""
+    artifact = Path(str(debian12_local_image.artifact))
+    if debian12_local_image.artifact_format == "raw":
+        return artifact
+    assert debian12_local_image.artifact_format == "qcow2", f"no raw disk in {artifact}"
+    raw = tmp_path_factory.mktemp("e2e-raw") / "debian12.raw"
+    subprocess.run(
+        ["qemu-img", "convert", "-O", "raw", str(artifact), str(raw)],
+        check=True,
+        capture_output=True,
+    )
+    return raw
