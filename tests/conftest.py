@@ -23,7 +23,7 @@ from harness.redact import Redactor
 from harness.state import new_run_id
 from platforms.local import LocalPlatform
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def operator_settings(artifacts: Path) -> Settings:
