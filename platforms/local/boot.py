@@ -12,6 +12,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -186,7 +187,10 @@ def boot_vm(
     console_log.parent.mkdir(parents=True, exist_ok=True)
     proc: subprocess.Popen[bytes] | None = None
     vm: BootedVM | None = None
-    qmp_socket = vmdir / "qmp.sock"
+    # A short folder: a unix socket path is limited to 108 bytes, and workdirs under pytest's
+    # temporary tree easily exceed that.
+    qmp_dir = Path(tempfile.mkdtemp(prefix="qmp-", dir="/tmp"))
+    qmp_socket = qmp_dir / "qmp.sock"
     try:
         backing, fmt = backing_image(build, vmdir)
         overlay = vmdir / "overlay.qcow2"
@@ -253,3 +257,4 @@ def boot_vm(
                 qemu.stop(proc, qmp_socket)
             with contextlib.suppress(OSError):
                 shutil.rmtree(vmdir)
+            shutil.rmtree(qmp_dir, ignore_errors=True)
