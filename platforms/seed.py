@@ -47,6 +47,22 @@ def _keygen(path: Path, comment: str) -> str:
     return path.with_suffix(".pub").read_text().strip()
 
 
+def write_cidata(image: Path, srcdir: Path, files: dict[str, str]) -> Path:
+    """A FAT image labelled CIDATA holding `files` (name -> text), made without a mount."""
+    srcdir.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (srcdir / name).write_text(text)
+    with image.open("wb") as fh:
+        fh.truncate(SEED_SIZE)
+    subprocess.run(["mkfs.vfat", "-n", "CIDATA", str(image)], check=True, capture_output=True)
+    subprocess.run(
+        ["mcopy", "-i", str(image), *(str(srcdir / n) for n in files), "::/"],
+        check=True,
+        capture_output=True,
+    )
+    return image
+
+
 def make_seed(workdir: Path, os_name: str, run_id: str, instance_id: str | None = None) -> Seed:
     """Create keys and the CIDATA image under workdir (which the caller removes at teardown)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -83,18 +99,7 @@ def make_seed(workdir: Path, os_name: str, run_id: str, instance_id: str | None 
     # No network-config: cloud-init's fallback (DHCP on the first NIC) works with every
     # renderer; a v2 `match` stanza is rendered by ifupdown as an interface named after its key.
     files = {"meta-data": meta, "user-data": user_data + "\n"}
-    for name, text in files.items():
-        (workdir / name).write_text(text)
-
-    image = workdir / "seed.img"
-    with image.open("wb") as fh:
-        fh.truncate(SEED_SIZE)
-    subprocess.run(["mkfs.vfat", "-n", "CIDATA", str(image)], check=True, capture_output=True)
-    subprocess.run(
-        ["mcopy", "-i", str(image), *(str(workdir / n) for n in files), "::/"],
-        check=True,
-        capture_output=True,
-    )
+    image = write_cidata(workdir / "seed.img", workdir, files)
     host_key.unlink()  # the private host key lives only inside the seed image
     return Seed(
         image=image,

@@ -13,8 +13,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from platforms.seed import write_cidata
+
 BUILD_USER = "packer"
-SEED_SIZE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,5 @@ def make_build_seed(workdir: Path, os_name: str, run_id: str, user: str = BUILD_
             "version: 2\nethernets:\n  all:\n    match: {name: 'e*'}\n    dhcp4: true\n"
         ),
     }
-    src = workdir / "build-seed"
-    src.mkdir(exist_ok=True)
-    for name, text in files.items():
-        (src / name).write_text(text)
-    image = workdir / "build-seed.img"
-    with image.open("wb") as fh:
-        fh.truncate(SEED_SIZE)
-    subprocess.run(["mkfs.vfat", "-n", "CIDATA", str(image)], check=True, capture_output=True)
-    subprocess.run(
-        ["mcopy", "-i", str(image), *(str(src / n) for n in files), "::/"],
-        check=True,
-        capture_output=True,
-    )
+    image = write_cidata(workdir / "build-seed.img", workdir / "build-seed", files)
     return BuildSeed(image=image, key_path=key, user=user, instance_id=instance_id)
