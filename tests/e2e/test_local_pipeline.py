@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.packer_project import qemu_processes
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,20 +47,6 @@ def env() -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEMPLATE_"))}
     e["PYTHONPATH"] = str(REPO)
     return e
-
-
-def qemu_processes(marker: str) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if Path(argv[0]).name.startswith("qemu-system") and any(marker in a for a in argv):
-            pids.append(int(proc.name))
-    return pids
 
 
 def leftovers(tmp: Path) -> list[str]:

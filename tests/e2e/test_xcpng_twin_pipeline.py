@@ -32,6 +32,7 @@ from platforms.local.boot import make_overlay
 from platforms.local.slots import qemu_slot
 from platforms.xcpng.ledger import LEDGER_NAME, Entry, Ledger
 from platforms.xva.writer import raw_to_xva
+from tests.support.packer_project import qemu_processes
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.helpers import twin_env
 from validations.expected import GUEST_TOOLS, expected_checks
@@ -123,21 +124,6 @@ def read_fat_file(image: Path, name: str) -> str:
         env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
     )
     return out.stdout
-
-
-def qemu_processes(marker: str) -> list[int]:
-    """QEMU processes whose command line mentions `marker` (a folder of this test)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if Path(argv[0]).name.startswith("qemu-system") and any(marker in a for a in argv):
-            pids.append(int(proc.name))
-    return pids
 
 
 @dataclass

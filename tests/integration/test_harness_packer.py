@@ -148,7 +148,9 @@ def test_timeout_stops_packer_and_fails_the_build(tmp_path: Path) -> None:
     assert packer_processes(str(root / "packer")) == []
 
 
-def test_interrupt_sends_sigint_to_packer_and_marks_the_run_partial(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_stops_packer_and_marks_the_run_partial(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C, or SIGTERM as a cancelled job sends it, during a build."""
     root = write_project(tmp_path, {"debian12": ("debian", "12")}, sleep=60)
     proc = subprocess.Popen(
         harness_command(root, "--os", "debian12"),
@@ -159,7 +161,7 @@ def test_interrupt_sends_sigint_to_packer_and_marks_the_run_partial(tmp_path: Pa
         text=True,
     )
     wait_for(lambda: builds_started(root), 60, "the build to start")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 2, out
     wait_for(lambda: not packer_processes(str(root / "packer")), 30, "packer to exit")
@@ -167,23 +169,6 @@ def test_interrupt_sends_sigint_to_packer_and_marks_the_run_partial(tmp_path: Pa
     assert r["partial"] is True and "interrupted" in r["partial_reasons"]
     log = (root / "artifacts" / "debian12" / "build.log").read_text()
     assert "interrupted: sending SIGINT to Packer" in log
-
-
-def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
-    root = write_project(tmp_path, {"debian12": ("debian", "12")}, sleep=60)
-    proc = subprocess.Popen(
-        harness_command(root, "--os", "debian12"),
-        cwd=root,
-        env=harness_env(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    wait_for(lambda: builds_started(root), 60, "the build to start")
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=90)
-    assert proc.returncode == 2, out
-    wait_for(lambda: not packer_processes(str(root / "packer")), 30, "packer to exit")
 
 
 def test_two_sessions_share_one_cache(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -197,8 +198,9 @@ def builds_started(root: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def packer_processes(marker: str) -> list[int]:
-    """Pids of processes whose command line mentions marker (e.g. the project's packer dir)."""
+def processes(marker: str, program: Callable[[str], bool]) -> list[int]:
+    """Pids of running processes whose program name matches and whose arguments mention
+    marker (a folder of the test)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -207,6 +209,14 @@ def packer_processes(marker: str) -> list[int]:
             argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if Path(argv[0]).name == "packer" and any(marker in a for a in argv[1:]):
+        if program(Path(argv[0]).name) and any(marker in a for a in argv[1:]):
             pids.append(int(proc.name))
     return pids
+
+
+def packer_processes(marker: str) -> list[int]:
+    return processes(marker, lambda name: name == "packer")
+
+
+def qemu_processes(marker: str) -> list[int]:
+    return processes(marker, lambda name: name.startswith("qemu-system"))
