@@ -1,3 +1,5 @@
-"""Registers the template harness; everything else lives in harness/."""
+"""Nothing to register here: the harness is the installed project's pytest plugin.
 
-pytest_plugins = ["harness.plugin"]
+`pip install -e .` (scripts/setup) registers `harness.plugin` through the `pytest11` entry point
+`xcpng_golden`, so `pytest --os NAME` works from any folder and with artifacts anywhere.
+"""

@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.packer_project import builds_started, run_harness, write_project  # noqa: E402
+from benchmarks.fake_project import builds_started, run_harness, write_project  # noqa: E402
 
 NAMES = [
     "debian12",

@@ -94,12 +94,12 @@ def child(kind: str, endpoint: str, path: Path, key: str) -> dict[str, Any]:
         client.upload_file(str(path), BUCKET, key)
         phases = {"upload_s": time.perf_counter() - start}
     else:
-        from harness.options import Settings
+        from core.settings import Settings
         from publish.digests import digest_file
         from publish.stores.s3 import S3Store
 
         env = {**ENV, "S3_ENDPOINT_URL": endpoint, "S3_ADDRESSING_STYLE": "path"}
-        store = S3Store(f"s3://{BUCKET}", Settings.from_env(env=env))
+        store = S3Store(f"s3://{BUCKET}", Settings.from_env(env=env).s3)
         config = store.client.meta.config.merge(Config(read_timeout=MOTO_READ_TIMEOUT))
         store.client = boto3.client(
             "s3",
@@ -198,7 +198,7 @@ def upload_once(tmp: Path, kind: str, path: Path, size: int) -> tuple[dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.options import parse_size
+    from core.settings import parse_size
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="2G", help="file size, e.g. 2G, 64M [2G]")

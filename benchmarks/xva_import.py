@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.options import parse_size  # noqa: E402
+from core.settings import parse_size  # noqa: E402
 from platforms.xcpng.client import Xapi  # noqa: E402
 from platforms.xcpng.transfer import put_file, result_ref, wait_task  # noqa: E402
 from platforms.xva.writer import raw_to_xva  # noqa: E402

@@ -19,8 +19,9 @@ from filelock import FileLock
 from build import packer
 from build.cache import ImageCache, detect_format, sha256_file
 from build.digest import inputs_digest
-from harness.model import BuildResult, ImageDefect, InfrastructureError, TemplateSpec, UsageError
-from harness.redact import Redactor
+from core.errors import ImageDefect, InfrastructureError, UsageError
+from core.model import BuildResult, TemplateSpec
+from core.redact import Redactor
 
 IMAGE_SUFFIXES = (".xva", ".raw", ".img", ".qcow2")
 # Messages from Packer that point at the template or its scripts rather than the environment.

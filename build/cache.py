@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from harness.model import BuildResult
+from core.model import BuildResult
 
 CHUNK = 4 << 20
 

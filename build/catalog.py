@@ -26,7 +26,8 @@ import hcl2
 from hcl2.utils import SerializationOptions
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from harness.model import FAMILIES, TemplateRef, TemplateSpec, UsageError
+from core.errors import UsageError
+from core.model import FAMILIES, TemplateRef, TemplateSpec
 
 IDENTITY = ("os_name", "os_family", "os_version")
 NOT_TEMPLATE_DIRS = {"scripts", "http", "os", "files"}

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.model import TemplateSpec
+from core.model import TemplateSpec
 
 INSTALLER_SUFFIXES = (".cfg", ".ks", ".seed", ".preseed")
 SKIP_PARTS = {".packer.d", "packer_cache", "__pycache__", "output"}

@@ -10,7 +10,6 @@ owner is gone, stops that owner's Packer process group if it still runs, and bui
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -19,28 +18,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from build.packer import kill_group
-from harness.model import BuildResult
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from core.files import read_json, write_json_atomic
+from core.model import BuildResult
+from core.proc import group_alive, kill_group, pid_alive
 
 
 class OnceRecord:
@@ -48,15 +28,26 @@ class OnceRecord:
         self.path = path
 
     def read(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+        data = read_json(self.path)
+        return data if isinstance(data, dict) else None
 
     def write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, data)
+
+
+def _record(shared_dir: Path, key: str) -> OnceRecord:
+    return OnceRecord(shared_dir / f"build-{key}.json")
+
+
+def session_build(shared_dir: Path, key: str) -> tuple[str | None, BuildResult | None]:
+    """(state, result) of this session's build of `key`: (None, None) when it never started,
+    ("running" | "aborted", None) when it did not finish, ("done", result) otherwise."""
+    data = _record(shared_dir, key).read()
+    if data is None:
+        return None, None
+    if data.get("state") == "done":
+        return "done", BuildResult.from_json(data["result"])
+    return str(data.get("state")), None
 
 
 def run_once(
@@ -68,7 +59,7 @@ def run_once(
 ) -> BuildResult:
     """Return the session's result for `key`, building it here only if nobody has."""
     shared_dir.mkdir(parents=True, exist_ok=True)
-    record = OnceRecord(shared_dir / f"build-{key}.json")
+    record = _record(shared_dir, key)
     with FileLock(str(shared_dir / f"build-{key}.lock")):
         prior = record.read()
         if prior and prior.get("state") == "done":

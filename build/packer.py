@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.model import InfrastructureError, UsageError
-from harness.redact import Redactor
+from core.errors import InfrastructureError, UsageError
+from core.proc import kill_group
+from core.redact import Redactor
 
 _COMMA = "%!(PACKER_COMMA)"
 PR_SET_PDEATHSIG = 1
@@ -135,28 +136,6 @@ def _pdeathsig() -> None:  # runs in the child between fork and exec
         # SIGTERM, not SIGINT: Packer's panicwrap parent ignores SIGINT sent to it alone (a
         # terminal signals the whole group) but forwards SIGTERM, which cancels the build.
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-
-def kill_group(
-    pgid: int, grace: float, sig: int = signal.SIGINT, proc: subprocess.Popen[str] | None = None
-) -> None:
-    """SIGINT a process group, wait up to `grace` seconds, then SIGKILL what is left.
-
-    `proc`, our own child leading the group, is reaped while waiting: a zombie still counts as
-    a member of its group."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if proc is not None:
-            proc.poll()
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def run_build(

@@ -20,8 +20,11 @@ import pytest
 
 from build.builder import build_os
 from build.once import run_once
-from harness.model import BootedVM, BuildResult, TemplateSpec
-from harness.state import HARNESS_KEY, Harness
+from core.model import BootedVM, BuildResult, TemplateSpec
+from core.settings import keep_decision
+from core.ssh import client_options
+from harness.session import HARNESS_KEY, Harness
+from platforms.kept import vm_folder
 
 
 class BuildFailed(Exception):
@@ -72,13 +75,11 @@ def platform(harness: Harness) -> Any:
 
 @pytest.fixture(scope="session")
 def vm(
-    spec: TemplateSpec,
-    build: BuildResult,
-    platform: Any,
-    harness: Harness,
-    tmp_path_factory: pytest.TempPathFactory,
+    spec: TemplateSpec, build: BuildResult, platform: Any, harness: Harness
 ) -> Iterator[BootedVM]:
-    workdir = tmp_path_factory.mktemp(f"vm-{spec.name}")
+    """The booted clone; its folder lives beside the artifacts (a kept clone's key must
+    outlive pytest's temporary folders), and --keep-vm is decided here, once."""
+    workdir = vm_folder(harness.settings.artifacts_dir, f"{spec.name}-{harness.run_id}")
     harness.board.set(spec.name, "boot", f"on {platform.name}")
     try:
         cm = platform.boot(spec, build, workdir)
@@ -89,20 +90,14 @@ def vm(
         harness.board.set(spec.name, "done", "boot failed")
         raise BootFailed(f"{spec.name}: boot failed: {exc}") from exc
     harness.board.set(spec.name, "validate", f"{booted.address}:{booted.port}")
-    exc_info: tuple[Any, Any, Any] = (None, None, None)
     try:
         yield booted
-    except BaseException as exc:  # pragma: no cover - generator fixtures rarely see this
-        exc_info = (type(exc), exc, exc.__traceback__)
-        raise
     finally:
-        keep = harness.settings.keep_vm
         failed = spec.name in harness.failed_os
-        booted.facts["checks_failed"] = failed
-        booted.facts["keep"] = keep == "always" or (keep == "on-failure" and failed)
-        harness.board.set(spec.name, "teardown", "keeping the VM" if booted.facts["keep"] else "")
-        cm.__exit__(*exc_info)
-        harness.board.set(spec.name, "done", "failed" if spec.name in harness.failed_os else "")
+        booted.keep = keep_decision(harness.settings.keep_vm, failed)
+        harness.board.set(spec.name, "teardown", "keeping the VM" if booted.keep else "")
+        cm.__exit__(None, None, None)
+        harness.board.set(spec.name, "done", "failed" if failed else "")
 
 
 PACKAGE_QUERY = {
@@ -118,7 +113,7 @@ def record_packages(host: Any, spec: TemplateSpec, harness: Harness) -> None:
         return
     out = host.run(query)
     if out.rc == 0 and out.stdout.strip():
-        path = harness.settings.path("artifacts_dir") / spec.name / "packages.txt"
+        path = harness.settings.artifacts_dir / spec.name / "packages.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(sorted(out.stdout.split())) + "\n")
 
@@ -129,24 +124,11 @@ def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
     only the host key the seed installed, and reuses one connection (ControlPersist)."""
     import testinfra
 
-    # A short folder: a unix socket path is limited to 108 bytes and ssh appends a suffix.
     control = Path(tempfile.mkdtemp(prefix="cm-", dir="/tmp"))
-    common = [
-        "-o", "IdentitiesOnly=yes",
-        "-o", "BatchMode=yes",
-        "-o", "LogLevel=ERROR",
-        "-o", "ServerAliveInterval=15",
-        "-o", f"ControlPath={control}/%C",
-    ]  # fmt: skip
-    args = list(common)
-    if vm.known_hosts:
-        args += ["-o", f"UserKnownHostsFile={vm.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
-    else:  # pragma: no cover - every platform writes one
-        args += ["-o", "StrictHostKeyChecking=accept-new"]
+    options = client_options(vm.key_path, vm.known_hosts, control_dir=control)
     connection = testinfra.get_host(
         f"ssh://{vm.user}@{vm.address}:{vm.port}",
-        ssh_identity_file=str(vm.key_path),
-        ssh_extra_args=shlex.join(args),
+        ssh_extra_args=shlex.join(options),
         controlpersist=600,
         timeout=30,
     )
@@ -158,7 +140,7 @@ def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
         # stop the shared master connection before the VM goes away, then drop its folder
         with contextlib.suppress(Exception):
             subprocess.run(
-                ["ssh", *common, "-p", str(vm.port), "-O", "exit", f"{vm.user}@{vm.address}"],
+                ["ssh", *options, "-p", str(vm.port), "-O", "exit", f"{vm.user}@{vm.address}"],
                 capture_output=True, timeout=20, check=False,
             )  # fmt: skip
         shutil.rmtree(control, ignore_errors=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from harness.options import Settings
+from core.redact import Redactor
+from core.settings import Settings
 
 
 @pytest.hookspec(firstresult=True)
@@ -15,5 +16,7 @@ def pytest_harness_expected_checks(family: str) -> tuple[str, ...] | None:
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_harness_make_platform(name: str, settings: Settings, run_id: str) -> Any:
+def pytest_harness_make_platform(
+    name: str, settings: Settings, run_id: str, redactor: Redactor
+) -> Any:
     """The platform object for `name` (default: platforms.base.get_platform)."""

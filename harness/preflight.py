@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from build.packer import packer_version
-from harness.model import TemplateSpec, UsageError
-from harness.options import Settings, parse_size
+from core.errors import UsageError
+from core.model import TemplateSpec
+from core.settings import Settings
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -72,10 +73,10 @@ def check_packer(settings: Settings, specs: list[TemplateSpec], platform: str) -
 
 
 def check_disk(settings: Settings, n_os: int) -> list[str]:
-    need = parse_size(settings.min_free_disk, "--min-free-disk") * max(n_os, 1)
+    need = settings.min_free_disk * max(n_os, 1)
     problems = []
     for name in ("artifacts_dir", "cache_dir"):
-        path = settings.path(name)
+        path: Path = getattr(settings, name)
         probe = path
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
@@ -106,7 +107,7 @@ def run_preflight(
 ) -> list[str]:
     """All problems, each one line; [] when the run may start."""
     phases = {platform_name} if platform_name == "xcpng" else set()
-    if settings.flag("publish") and str(settings.publish_to).startswith("s3://"):
+    if settings.publish and str(settings.publish_to).startswith("s3://"):
         phases.add("s3")
     problems = check_settings(settings, phases)
     if building:

@@ -7,8 +7,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-from harness.model import BootedVM, BuildResult, TemplateSpec
-from harness.options import Settings
+from core.model import BootedVM, BuildResult, TemplateSpec
+from core.redact import Redactor
+from core.settings import Settings
 
 
 class Platform(Protocol):
@@ -35,7 +36,7 @@ class Platform(Protocol):
         ...
 
 
-def get_platform(name: str, settings: Settings, run_id: str) -> Platform:
+def get_platform(name: str, settings: Settings, run_id: str, redactor: Redactor) -> Platform:
     """The platform by name, imported lazily: `pytest tests/` needs neither XenAPI nor QEMU."""
     if name == "local":
         from platforms.local import LocalPlatform
@@ -44,7 +45,7 @@ def get_platform(name: str, settings: Settings, run_id: str) -> Platform:
     if name == "xcpng":
         from platforms.xcpng import XcpngPlatform
 
-        return XcpngPlatform(settings, run_id)
-    from harness.model import UsageError
+        return XcpngPlatform(settings, run_id, redactor=redactor)
+    from core.errors import UsageError
 
     raise UsageError(f"unknown platform {name!r}; choose xcpng or local")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.model import InfrastructureError, UsageError
-from harness.options import Settings
+from core.errors import InfrastructureError, UsageError
+from core.redact import Redactor
+from core.settings import Settings
 from publish.gating import Candidate, gate, required_platform
 from publish.pointers import rebuild_index
 from publish.publisher import Planned, Published, plan, publish_one
-from publish.redact import Redactor
 from publish.results import load_results
 from publish.stores import open_store
 from publish.stores.base import IntegrityError, Store
@@ -63,17 +62,17 @@ def publish_results(
     redactor = _redactor(settings)
 
     def say(msg: str) -> None:
-        log(redactor.text(msg))
+        log(redactor(msg))
 
     if not results:
         raise UsageError("no results file given: pass --results reports/results.json")
     loaded = [load_results(Path(p)) for p in results]  # every file is valid before any upload
-    require = required_platform(to, settings.get("publish_require_platform"))
+    require = required_platform(to, settings.publish_require_platform)
     report = PublishReport(destination=to, dry_run=dry_run)
     accepted: dict[str, Candidate] = {}
     for r in loaded:
         g = gate(r, require)
-        report.refused += [(name, redactor.text(why)) for name, why in g.refused]
+        report.refused += [(name, redactor(why)) for name, why in g.refused]
         for c in g.accepted:
             prior = accepted.get(c.os_name)
             if prior is not None and prior.build["sha256"] != c.build["sha256"]:
@@ -82,7 +81,7 @@ def publish_results(
                     "different artifacts; publish them in separate runs"
                 )
             accepted.setdefault(c.os_name, c)
-    store = store or open_store(to, settings)
+    store = store or open_store(to, settings.s3)
     plans: list[Planned] = []
     for c in accepted.values():
         p = plan(c, store)
@@ -103,14 +102,14 @@ def publish_results(
         try:
             report.published.append(publish_one(p, store, redactor, say))
         except (InfrastructureError, IntegrityError) as e:
-            report.failed.append((p.candidate.os_name, redactor.text(str(e))))
+            report.failed.append((p.candidate.os_name, redactor(str(e))))
             say(f"{p.candidate.os_name}: publish FAILED, latest.json untouched: {e}")
     if plans:
         try:
             report.index = rebuild_index(store)
             say(f"index.json lists {len(report.index['os'])} OS(es)")
         except InfrastructureError as e:
-            report.failed.append(("index.json", redactor.text(str(e))))
+            report.failed.append(("index.json", redactor(str(e))))
             say(f"index.json not rebuilt: {e}")
     return report
 
@@ -119,13 +118,12 @@ def preflight(to: str, settings: Settings) -> list[str]:
     """Write and delete a probe object at the destination: one line per problem, [] if fine."""
     redactor = _redactor(settings)
     try:
-        required_platform(to, settings.get("publish_require_platform"))
-        problems = open_store(to, settings).probe()
+        required_platform(to, settings.publish_require_platform)
+        problems = open_store(to, settings.s3).probe()
     except (UsageError, InfrastructureError) as e:
         problems = [str(e)]
-    return [redactor.text(p) for p in problems]
+    return [redactor(p) for p in problems]
 
 
 def _redactor(settings: Settings) -> Redactor:
-    """Secrets of the settings, plus an AWS session token boto3 may pick up from the env."""
-    return Redactor([*settings.secrets(), os.environ.get("AWS_SESSION_TOKEN", "")])
+    return Redactor(settings.secrets())

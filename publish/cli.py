@@ -7,9 +7,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.model import InfrastructureError, UsageError
-from harness.options import Settings, parse_duration
-from publish.redact import Redactor
+from core.errors import InfrastructureError, UsageError
+from core.redact import Redactor
+from core.settings import Settings, parse_duration
 
 COMMANDS = ("prune", "verify", "preflight")
 Log = Callable[[str], None]
@@ -65,17 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         redactor = Redactor(settings.secrets())
-        to = args.to or settings.get("publish_to")
+        to = args.to or settings.publish_to
 
         def say(msg: str) -> None:
-            print(redactor.text(msg), flush=True)
+            print(redactor(msg), flush=True)
 
         return _run(command, args, to, settings, say)
     except UsageError as e:
-        print(f"error: {redactor.text(str(e))}", file=sys.stderr)
+        print(f"error: {redactor(str(e))}", file=sys.stderr)
         return 2
     except InfrastructureError as e:
-        print(f"error: {redactor.text(str(e))}", file=sys.stderr)
+        print(f"error: {redactor(str(e))}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("interrupted: latest.json and index.json were not moved", file=sys.stderr)
@@ -98,7 +98,7 @@ def _run(
     if command == "verify":
         from publish.verify import verify_tree
 
-        problems = verify_tree(open_store(to, settings), deep=args.deep)
+        problems = verify_tree(open_store(to, settings.s3), deep=args.deep)
         for p in problems:
             log(p)
         log(f"{to}: " + (f"{len(problems)} problem(s)" if problems else "OK"))
@@ -107,7 +107,7 @@ def _run(
         from publish.prune import prune
 
         grace = parse_duration(args.incomplete_grace, "--incomplete-grace")
-        r = prune(open_store(to, settings), args.keep, args.dry_run, grace, log)
+        r = prune(open_store(to, settings.s3), args.keep, args.dry_run, grace, log)
         verb = "would delete" if args.dry_run else "deleted"
         log(f"kept {len(r.kept)} build(s), {verb} {len(r.deleted)}")
         return 0

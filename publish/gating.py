@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.model import UsageError
+from core.errors import UsageError
 from publish.results import Results
 
 PUBLISHABLE_BUILDS = ("built", "cached", "provided")

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.model import InfrastructureError
+from core.errors import InfrastructureError
 from publish.stores.base import Store
 
 LATEST_SCHEMA = "xcpng-templates/latest/v1"

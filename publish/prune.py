@@ -28,7 +28,7 @@ def prune(
     """Delete old build folders. Incomplete ones (no metadata.json) go once older than the grace
     period, so an upload in progress elsewhere is left alone."""
     if keep < 1:
-        from harness.model import UsageError
+        from core.errors import UsageError
 
         raise UsageError(f"--keep {keep}: keep at least 1 build per OS")
     report = PruneReport()

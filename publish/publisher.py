@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.model import InfrastructureError
+from core.errors import InfrastructureError
+from core.redact import Redactor
 from publish.buildid import commit_time, make_build_id, order_key
 from publish.digests import FileDigests, digest_file
 from publish.gating import Candidate
 from publish.metadata import build_metadata
 from publish.pointers import LATEST_SCHEMA, update_latest
-from publish.redact import Redactor
 from publish.stores.base import IntegrityError, Log, Store
 
 METADATA = "metadata.json"

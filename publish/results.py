@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from harness.model import UsageError
-
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "harness" / "schemas" / "results.schema.json"
-SCHEMA_ID = "xcpng-templates/results/v1"
-
-
-@cache
-def results_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+from core.errors import UsageError
+from core.results import SCHEMA_ID, schema_error
 
 
 @dataclass(frozen=True)
@@ -63,13 +53,10 @@ def load_results(path: Path) -> Results:
             f"{path}: not a harness results file (schema {found!r}, expected {SCHEMA_ID!r}); "
             "pass the results.json this harness wrote"
         )
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(results_schema()).iter_errors(data)
-    )
+    error = schema_error(data)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise UsageError(
-            f"{path}: results do not match the schema at {where}: {error.message}; "
+            f"{path}: results do not match the schema at {error}; "
             "rerun the harness with the same version as the publisher"
         )
     return Results(path=path, data=data)

@@ -17,10 +17,10 @@ import pytest
 from build.builder import BuildContext, build_os
 from build.cache import ImageCache
 from build.catalog import load_catalog
-from harness.model import BuildResult
-from harness.options import Settings, parse_duration
-from harness.redact import Redactor
-from harness.state import new_run_id
+from core.model import BuildResult
+from core.redact import Redactor
+from core.settings import Settings
+from harness.session import new_run_id
 from platforms.local import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def operator_settings(artifacts: Path) -> Settings:
 @pytest.fixture(scope="session")
 def operator_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The image cache a plain operator run uses; also home of the accelerator and QEMU slots."""
-    return operator_settings(tmp_path_factory.getbasetemp() / "unused").path("cache_dir")
+    return operator_settings(tmp_path_factory.getbasetemp() / "unused").cache_dir
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +45,18 @@ def debian12_local_image(tmp_path_factory: pytest.TempPathFactory) -> BuildResul
     settings = operator_settings(artifacts)
     run_id = new_run_id()
     platform = LocalPlatform(settings, run_id)
-    (spec,) = load_catalog(settings.path("packer_dir")).select("debian12")
+    (spec,) = load_catalog(settings.packer_dir).select("debian12")
     ctx = BuildContext(
         platform_name="local",
         platform=platform,
         run_id=run_id,
         packer_bin=settings.packer_bin,
-        packer_dir=settings.path("packer_dir"),
+        packer_dir=settings.packer_dir,
         repo_root=REPO,
         artifacts_dir=artifacts,
-        cache=ImageCache(settings.path("cache_dir")),
-        timeout_s=parse_duration(settings.build_timeout, "--build-timeout"),
-        max_age_s=parse_duration(settings.max_image_age, "--max-image-age"),
+        cache=ImageCache(settings.cache_dir),
+        timeout_s=settings.build_timeout,
+        max_age_s=settings.max_image_age,
         rebuild=False,
         redactor=Redactor(settings.secrets()),
     )

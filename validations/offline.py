@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.model import BuildResult, ImageDefect, InfrastructureError
+from core.errors import ImageDefect, InfrastructureError
+from core.model import BuildResult
 
 EXT4_MAGIC = 0xEF53
 _MAX_LINKS = 40

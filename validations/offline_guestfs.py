@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.model import InfrastructureError
+from core.errors import InfrastructureError
 from validations.offline import Stat
 
 

@@ -7,8 +7,8 @@ import json
 import re
 from typing import Any
 
-from harness.checks import check
-from harness.model import BootedVM
+from core.checks import check
+from core.model import BootedVM
 from validations import cloudcfg
 from validations.offline import OfflineImage
 

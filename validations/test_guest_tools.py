@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness.checks import check, skip
-from harness.model import BootedVM, BuildResult, TemplateSpec
+from core.checks import check, skip
+from core.model import BootedVM, BuildResult, TemplateSpec
 
 AGENTS = ("xe-linux-distribution.service", "xe-daemon.service", "xen-guest-agent.service")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.checks import check
+from core.checks import check
 from validations.offline import OfflineImage
 
 HISTORY_FILES = (

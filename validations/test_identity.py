@@ -6,8 +6,8 @@ import re
 import shlex
 from typing import Any
 
-from harness.checks import check
-from harness.model import TemplateSpec
+from core.checks import check
+from core.model import TemplateSpec
 
 MIB = 1024 * 1024
 

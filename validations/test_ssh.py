@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.checks import check
-from harness.model import BootedVM
+from core.checks import check
+from core.model import BootedVM
 from validations import sshd
 
 MIN_MODULI_BITS = 3071  # /etc/ssh/moduli lists size-1: 3071 is a 3072-bit group

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks import check
-from harness.model import TemplateSpec
+from core.checks import check
+from core.model import TemplateSpec
 
 # linux-baseline's sysctl controls that fit a template (values as the kernel reports them).
 SYSCTL: dict[str, set[int]] = {

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from harness.model import BootedVM, BuildResult, TemplateSpec
-from harness.options import Settings, parse_duration
+from core.model import BootedVM, BuildResult, TemplateSpec
+from core.settings import Settings
 from platforms.local import accel, basedisk, boot, qemu
 from platforms.local.buildseed import make_build_seed
 
@@ -48,7 +48,7 @@ class LocalPlatform:
 
     @property
     def cache_dir(self) -> Path:
-        return self.settings.path("cache_dir")
+        return self.settings.cache_dir
 
     def preflight(self) -> list[str]:
         problems = [
@@ -80,19 +80,19 @@ class LocalPlatform:
         self, spec: TemplateSpec, workdir: Path, log: Callable[[str], None]
     ) -> dict[str, str]:
         """Base disk (cached), build seed, accelerator and firmware for packer/local."""
-        max_age = parse_duration(self.settings.get("max_image_age"), "--max-image-age")
+        max_age = self.settings.max_image_age
         base = basedisk.ensure_base_disk(self.cache_dir, log, basedisk.size_for(spec), max_age)
         seed = make_build_seed(workdir / "build-seed", spec.name, self.run_id)
         chosen = self.accelerator()
         log(f"accelerator: {chosen.accelerator} -cpu {chosen.cpu} ({chosen.reason})")
         firmware = qemu.ovmf_files()
         if firmware is None:
-            from harness.model import InfrastructureError
+            from core.errors import InfrastructureError
 
             raise InfrastructureError("OVMF firmware not found: apt-get install -y ovmf")
         vars_copy = workdir / "OVMF_VARS.fd"
         shutil.copyfile(firmware[1], vars_copy)
-        console = self.settings.path("artifacts_dir") / spec.name / "build-console.log"
+        console = self.settings.artifacts_dir / spec.name / "build-console.log"
         console.parent.mkdir(parents=True, exist_ok=True)
         return {
             "base_image": str(base.path),
@@ -113,14 +113,15 @@ class LocalPlatform:
     def boot(
         self, spec: TemplateSpec, build: BuildResult, workdir: Path
     ) -> AbstractContextManager[BootedVM]:
-        return boot.boot_vm(
-            spec,
-            build,
-            workdir,
+        plan = boot.BootPlan(
+            workdir=workdir,
             run_id=self.run_id,
             accel=self.accelerator(),
-            console_log=self.settings.path("artifacts_dir") / spec.name / "console.log",
+            console_log=self.settings.artifacts_dir / spec.name / "console.log",
             slots_dir=self.cache_dir / "qemu-slots",
-            boot_timeout_s=parse_duration(self.settings.get("boot_timeout"), "--boot-timeout"),
-            may_keep=self.settings.get("keep_vm") in ("always", "on-failure"),
+            boot_timeout_s=self.settings.boot_timeout,
+            may_keep=self.settings.keep_vm != "never",
+            keep_ttl_s=self.settings.keep_vm_ttl,
+            janitor_artifacts=self.settings.artifacts_dir,
         )
+        return boot.boot_vm(spec, build, plan)

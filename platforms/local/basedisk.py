@@ -22,7 +22,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from harness.model import InfrastructureError, TemplateSpec
+from core.errors import InfrastructureError
+from core.model import TemplateSpec
 
 SCRIPT = Path(__file__).with_name("basedisk.sh")
 SUITE = "bookworm"

@@ -8,23 +8,25 @@ QEMU is stopped and the overlay, seed, firmware variables and sockets are remove
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from harness.model import BootedVM, BuildResult, ImageDefect, InfrastructureError, TemplateSpec
+from core.errors import ImageDefect, InfrastructureError
+from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
+from core.ssh import ssh_argv, ssh_banner, ssh_command
+from platforms.kept import janitor_command, record_kept
 from platforms.local import qemu
 from platforms.local.accel import Accel
 from platforms.local.slots import qemu_slot
-from platforms.seed import make_seed
+from platforms.seed import Seed, make_seed
 
 FORMATS = ("raw", "qcow2", "xva")
 PORT_ATTEMPTS = 3
@@ -85,37 +87,9 @@ def _lost_port_race(proc: subprocess.Popen[bytes], stderr: Path) -> bool:
     return "host forwarding" in stderr.read_text(errors="replace")
 
 
-def ssh_banner(address: str, port: int, timeout_s: float = 5.0) -> bytes:
-    """The first bytes the guest's sshd sends; QEMU's forwarder accepts even when none runs."""
-    with socket.create_connection((address, port), timeout=timeout_s) as s:
-        s.settimeout(timeout_s)
-        try:
-            return s.recv(64)
-        except OSError:
-            return b""
-
-
 def ssh_login(vm: BootedVM, command: str = "true", timeout_s: float = 30.0) -> int:
     """Run one command over SSH with the seed's key and strict host key checking."""
-    argv = [
-        "ssh",
-        "-i",
-        str(vm.key_path),
-        "-p",
-        str(vm.port),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={vm.known_hosts}",
-        "-o",
-        "ConnectTimeout=10",
-        f"{vm.user}@{vm.address}",
-        command,
-    ]
+    argv = ssh_argv(vm.user, vm.address, vm.port, vm.key_path, vm.known_hosts, command)
     try:
         return subprocess.run(argv, check=False, capture_output=True, timeout=timeout_s).returncode
     except subprocess.TimeoutExpired:
@@ -135,11 +109,9 @@ def wait_ready(
                 + _tail(stderr)
             )
         try:
-            banner = ssh_banner(vm.address, vm.port)
+            ssh_banner(vm.address, vm.port)
         except OSError as e:
-            raise NotReady(str(e)) from e
-        if not banner.startswith(b"SSH-"):
-            raise NotReady("no SSH banner yet")
+            raise NotReady(f"no SSH banner yet ({e})") from e
         # 255 is ssh's own failure (refused, key not installed yet); anything else is a login.
         settle = "cloud-init status --wait >/dev/null 2>&1; true"
         if ssh_login(vm, settle, timeout_s=READY_LOGIN_TIMEOUT_S) == 255:
@@ -162,99 +134,141 @@ def wait_ready(
     return time.monotonic() - started
 
 
+# Kept clones' QEMU processes: held for the life of the harness, so that no Popen of a running
+# QEMU is garbage collected (and warns) when its boot context ends.
+_KEPT: list[subprocess.Popen[bytes]] = []
+
+
+@dataclass(frozen=True)
+class BootPlan:
+    """Where one clone lives and how long it may take and stay."""
+
+    workdir: Path  # <artifacts>/vms/<name>: overlay, seed, key, known_hosts, firmware vars
+    run_id: str
+    accel: Accel
+    console_log: Path
+    slots_dir: Path
+    boot_timeout_s: float
+    may_keep: bool  # QEMU must then outlive the harness (no parent-death signal)
+    keep_ttl_s: float
+    janitor_artifacts: Path  # for the janitor command shown for a kept clone
+
+    @property
+    def name(self) -> str:
+        return self.workdir.name
+
+
+def _firmware() -> tuple[Path, Path]:
+    firmware = qemu.ovmf_files()
+    if firmware is None:
+        raise InfrastructureError("OVMF firmware not found; install it: apt-get install ovmf")
+    return firmware
+
+
+def _start(
+    plan: BootPlan, overlay: Path, seed: Seed, firmware: tuple[Path, Path], qmp_socket: Path
+) -> tuple[subprocess.Popen[bytes], str, int]:
+    """Start QEMU on a free loopback port; retry when another process takes the port first."""
+    vars_copy = plan.workdir / "OVMF_VARS.fd"
+    shutil.copyfile(firmware[1], vars_copy)
+    stderr = plan.workdir / "qemu.stderr"
+    for _attempt in range(PORT_ATTEMPTS):
+        address, port = qemu.free_loopback()
+        vm_spec = qemu.VMSpec(
+            name=plan.name,
+            disk=overlay,
+            seed=seed.image,
+            ovmf_code=firmware[0],
+            ovmf_vars=vars_copy,
+            console_log=plan.console_log,
+            qmp_socket=qmp_socket,
+            address=address,
+            port=port,
+            accel=plan.accel,
+        )
+        proc = qemu.start(vm_spec, stderr, die_with_parent=not plan.may_keep)
+        if not _lost_port_race(proc, stderr):
+            return proc, address, port
+    raise InfrastructureError(f"{plan.name}: no free loopback port after {PORT_ATTEMPTS} tries")
+
+
+def _booted(
+    spec: TemplateSpec, plan: BootPlan, seed: Seed, *, address: str, port: int, pid: int
+) -> BootedVM:
+    return BootedVM(
+        os_name=spec.name,
+        platform="local",
+        address=address,
+        port=port,
+        user=seed.user,
+        key_path=seed.key_path,
+        known_hosts=seed.known_hosts(plan.workdir / "known_hosts", address, port),
+        instance_id=seed.instance_id,
+        hostname=seed.hostname,
+        marker=seed.marker,
+        facts={
+            "accelerator": plan.accel.accelerator,
+            "cpu": plan.accel.cpu,
+            "console_log": str(plan.console_log),
+            "qemu_pid": pid,
+            "firmware": "uefi",
+        },
+    )
+
+
+def _keep(vm: BootedVM, plan: BootPlan, proc: subprocess.Popen[bytes], qmp_dir: Path) -> KeptVM:
+    _KEPT.append(proc)
+    kept = KeptVM(
+        name=plan.name,
+        os_name=vm.os_name,
+        platform="local",
+        run_id=plan.run_id,
+        folder=str(plan.workdir),
+        expires_at=time.time() + plan.keep_ttl_s,
+        ssh=ssh_command(vm.user, vm.address, vm.port, vm.key_path, vm.known_hosts),
+        stop=janitor_command(plan.janitor_artifacts, plan.name),
+        details={"qemu_pid": proc.pid, "remove": [str(qmp_dir)]},
+    )
+    return record_kept(plan.workdir, kept)
+
+
 @contextmanager
 def boot_vm(
     spec: TemplateSpec,
     build: BuildResult,
-    workdir: Path,
-    *,
-    run_id: str,
-    accel: Accel,
-    console_log: Path,
-    slots_dir: Path,
-    boot_timeout_s: float,
-    may_keep: bool = False,
+    plan: BootPlan,
     log: Callable[[str], None] = lambda _m: None,
 ) -> Iterator[BootedVM]:
     """Boot a clone of `build`'s artifact; yield it once SSH works; always tear it down,
-    unless the caller set vm.facts["keep"] (--keep-vm), which leaves QEMU and its files."""
-    firmware = qemu.ovmf_files()
-    if firmware is None:
-        raise InfrastructureError("OVMF firmware not found; install it: apt-get install ovmf")
-    workdir.mkdir(parents=True, exist_ok=True)
-    vmdir = workdir / f"qemu-{spec.name}"
-    vmdir.mkdir(exist_ok=True)
-    console_log.parent.mkdir(parents=True, exist_ok=True)
+    unless the harness set `vm.keep` (--keep-vm), which leaves QEMU and its folder."""
+    firmware = _firmware()
+    plan.workdir.mkdir(parents=True, exist_ok=True)
+    plan.console_log.parent.mkdir(parents=True, exist_ok=True)
     proc: subprocess.Popen[bytes] | None = None
     vm: BootedVM | None = None
-    # A short folder: a unix socket path is limited to 108 bytes, and workdirs under pytest's
-    # temporary tree easily exceed that.
+    # A short folder: a unix socket path is limited to 108 bytes.
     qmp_dir = Path(tempfile.mkdtemp(prefix="qmp-", dir="/tmp"))
     qmp_socket = qmp_dir / "qmp.sock"
     try:
-        backing, fmt = backing_image(build, vmdir)
-        overlay = vmdir / "overlay.qcow2"
+        backing, fmt = backing_image(build, plan.workdir)
+        overlay = plan.workdir / "overlay.qcow2"
         make_overlay(backing, fmt, overlay)
-        seed = make_seed(vmdir / "seed", spec.name, run_id)
-        vars_copy = vmdir / "OVMF_VARS.fd"
-        shutil.copyfile(firmware[1], vars_copy)
-        with qemu_slot(slots_dir, boot_timeout_s):
-            stderr = vmdir / "qemu.stderr"
+        seed = make_seed(plan.workdir / "seed", spec.name, plan.run_id)
+        with qemu_slot(plan.slots_dir, plan.boot_timeout_s):
             started = time.monotonic()
-            for _attempt in range(PORT_ATTEMPTS):
-                address, port = qemu.free_loopback()
-                vm_spec = qemu.VMSpec(
-                    name=f"{spec.name}-{run_id}",
-                    disk=overlay,
-                    seed=seed.image,
-                    ovmf_code=firmware[0],
-                    ovmf_vars=vars_copy,
-                    console_log=console_log,
-                    qmp_socket=qmp_socket,
-                    address=address,
-                    port=port,
-                    accel=accel,
-                )
-                proc = qemu.start(vm_spec, stderr, die_with_parent=not may_keep)
-                if not _lost_port_race(proc, stderr):
-                    break
-            assert proc is not None
-            log(f"{spec.name}: QEMU pid {proc.pid} ({accel.accelerator}), SSH on {address}:{port}")
-            vm = BootedVM(
-                os_name=spec.name,
-                platform="local",
-                address=address,
-                port=port,
-                user=seed.user,
-                key_path=seed.key_path,
-                known_hosts=seed.known_hosts(vmdir / "known_hosts", address, port),
-                instance_id=seed.instance_id,
-                hostname=seed.hostname,
-                marker=seed.marker,
-                facts={
-                    "accelerator": accel.accelerator,
-                    "cpu": accel.cpu,
-                    "console_log": str(console_log),
-                    "qemu_pid": proc.pid,
-                    "firmware": "uefi",
-                },
-            )
-            wait_ready(vm, proc, boot_timeout_s, stderr)
+            proc, address, port = _start(plan, overlay, seed, firmware, qmp_socket)
+            log(f"{spec.name}: QEMU pid {proc.pid}, SSH on {address}:{port}")
+            vm = _booted(spec, plan, seed, address=address, port=port, pid=proc.pid)
+            wait_ready(vm, proc, plan.boot_timeout_s, plan.workdir / "qemu.stderr")
             vm.facts["boot_seconds"] = round(time.monotonic() - started, 1)
             log(f"{spec.name}: SSH login works after {vm.facts['boot_seconds']} s")
             yield vm
     finally:
-        if vm is not None and proc is not None and vm.facts.get("keep") and proc.poll() is None:
-            note = (
-                f"kept: QEMU pid {proc.pid}; ssh -i {vm.key_path} -o UserKnownHostsFile="
-                f"{vm.known_hosts} -p {vm.port} {vm.user}@{vm.address}; "
-                f"stop it with kill {proc.pid}"
-            )
-            (vmdir / "KEPT").write_text(note + "\n")
-            log(f"{spec.name}: {note}")
+        if vm is not None and proc is not None and vm.keep and proc.poll() is None:
+            vm.kept = _keep(vm, plan, proc, qmp_dir)
+            log(f"{spec.name}: kept; {vm.kept.ssh}")
         else:
             if proc is not None:
                 qemu.stop(proc, qmp_socket)
-            with contextlib.suppress(OSError):
-                shutil.rmtree(vmdir)
+            shutil.rmtree(plan.workdir, ignore_errors=True)
             shutil.rmtree(qmp_dir, ignore_errors=True)

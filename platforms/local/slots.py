@@ -14,7 +14,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from harness.model import InfrastructureError
+from core.errors import InfrastructureError
 
 
 def slot_count() -> int:

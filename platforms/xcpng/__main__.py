@@ -11,9 +11,9 @@ import argparse
 import logging
 import sys
 
-from harness.model import InfrastructureError, UsageError
-from harness.options import Settings, parse_duration
-from platforms.xcpng import signals
+from core import signals
+from core.errors import InfrastructureError, UsageError
+from core.settings import Settings, parse_duration
 from platforms.xcpng.cleanup import cleanup
 from platforms.xcpng.platform import connect, ledger_path
 
@@ -28,11 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--dry-run", action="store_true", help="list, do not remove")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    signals.sigterm_as_keyboard_interrupt()
+    signals.install_sigterm_as_interrupt()
     try:
         older = parse_duration(args.older_than, "--older-than") if args.older_than else None
         settings = Settings.from_env()
-        xapi = connect(settings)
+        xapi = connect(settings.xcpng)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -105,7 +105,7 @@ def cleanup(
         try:
             problems = objects.destroy_vm(xapi, ref)
         except XenAPI.Failure as exc:
-            problems = [f"VM {ref}: {xapi.redact(describe(exc))}"]
+            problems = [f"VM {ref}: {xapi.redactor(describe(exc))}"]
         report.problems += problems
         if not problems:
             report.removed.append(f"VM {name} ({ref}) and its disks")

@@ -10,19 +10,20 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
-import re
 import socket
 import ssl
 import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import tenacity
 import XenAPI
 
-from harness.model import InfrastructureError, UsageError
+from core.errors import InfrastructureError, UsageError
+from core.redact import Redactor
 
 log = logging.getLogger("platforms.xcpng")
 T = TypeVar("T")
@@ -119,8 +120,9 @@ class Xapi:
         password: str,
         *,
         tls_verify: bool = True,
-        ca_bundle: str | None = None,
+        ca_bundle: Path | str | None = None,
         policy: RetryPolicy | None = None,
+        redactor: Redactor | None = None,
     ):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -131,11 +133,14 @@ class Xapi:
         self.username = username
         self._password = password
         self.policy = policy or RetryPolicy()
-        self._handles: set[str] = set()
+        # the session's redactor: the password and every session id XAPI hands out
+        self.redactor = redactor or Redactor()
+        self.redactor.add(password)
         self.ssl_context: ssl.SSLContext | None = None
         if parts.scheme == "https":
             if tls_verify:
-                self.ssl_context = ssl.create_default_context(cafile=ca_bundle or None)
+                cafile = str(ca_bundle) if ca_bundle else None
+                self.ssl_context = ssl.create_default_context(cafile=cafile)
             else:
                 log.warning(
                     "TLS verification of %s is OFF (XCPNG_TLS_VERIFY=0): anyone on the path "
@@ -145,18 +150,11 @@ class Xapi:
                 self.ssl_context = ssl._create_unverified_context()  # noqa: S323  # asked for
         self.session: Any = None
 
-    # -- secrets ------------------------------------------------------------------------
-    def redact(self, text: str) -> str:
-        for secret in sorted({self._password, *self._handles} - {""}, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return re.sub(r"(session_id=)[^&\s]+", r"\1***", text)
-
     @property
     def handle(self) -> str:
         """The current session id (changes when XenAPI re-logs in); never print it."""
         h = str(self.session.handle) if self.session is not None else ""
-        if h:
-            self._handles.add(h)
+        self.redactor.add(h)
         return h
 
     # -- login ----------------------------------------------------------------------------
@@ -175,7 +173,7 @@ class Xapi:
 
     def _login_once(self) -> None:
         try:
-            self.policy.retrying("login", self.redact)(
+            self.policy.retrying("login", self.redactor)(
                 self.session.xenapi.login_with_password,
                 self.username,
                 self._password,
@@ -195,7 +193,7 @@ class Xapi:
                     f"https://{exc.details[1]}"
                 ) from None
             raise InfrastructureError(
-                f"XCP-ng login to {self.url} failed: {self.redact(describe(exc))}"
+                f"XCP-ng login to {self.url} failed: {self.redactor(describe(exc))}"
             ) from None
         except ssl.SSLCertVerificationError as exc:
             raise InfrastructureError(
@@ -205,7 +203,7 @@ class Xapi:
             ) from None
         except (OSError, http.client.HTTPException, xmlrpc.client.Error) as exc:
             raise InfrastructureError(
-                f"cannot reach the XCP-ng pool at {self.url}: {self.redact(describe(exc))}; "
+                f"cannot reach the XCP-ng pool at {self.url}: {self.redactor(describe(exc))}; "
                 "check XCPNG_URL and the network"
             ) from None
 
@@ -219,7 +217,7 @@ class Xapi:
             try:
                 self.session.xenapi.session.logout()
             except Exception as exc:  # the pool may be gone; nothing to undo
-                log.debug("logout: %s", self.redact(describe(exc)))
+                log.debug("logout: %s", self.redactor(describe(exc)))
             self.close()
 
     def close(self) -> None:
@@ -235,10 +233,10 @@ class Xapi:
         fn: Any = self.session.xenapi
         for part in method.split("."):
             fn = getattr(fn, part)
-        result = self.policy.retrying(method, self.redact)(fn, *args)
+        result = self.policy.retrying(method, self.redactor)(fn, *args)
         _ = self.handle  # remember a session XenAPI may have renewed
         return result
 
     def attempt(self, what: str, fn: Callable[[], T]) -> T:
         """Run a multi-step operation under the retry policy."""
-        return self.policy.retrying(what, self.redact)(fn)
+        return self.policy.retrying(what, self.redactor)(fn)

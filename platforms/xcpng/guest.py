@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
 import time
 from typing import Any
 
 import tenacity
 
-from harness.model import ImageDefect, InfrastructureError
+from core.errors import ImageDefect, InfrastructureError
+from core.ssh import ssh_banner
 from platforms.xcpng.client import Xapi
 
 log = logging.getLogger("platforms.xcpng")
@@ -69,21 +69,6 @@ def wait_for_ip(xapi: Xapi, vm: str, name: str, timeout: float, poll: float = 2.
         f"{timeout:.0f}s (169.254.* is link-local): DHCP did not answer on the VM's network; "
         "check XCPNG_NETWORK"
     )
-
-
-def ssh_banner(address: str, port: int, timeout: float = 5.0) -> str:
-    """Connect and read the server's identification line (RFC 4253 §4.2)."""
-    with socket.create_connection((address, port), timeout=timeout) as sock:
-        data = b""
-        while b"\n" not in data and len(data) < 1024:
-            chunk = sock.recv(256)
-            if not chunk:
-                break
-            data += chunk
-    for line in data.split(b"\n"):
-        if line.startswith(b"SSH-"):
-            return line.strip().decode("ascii", errors="replace")
-    raise ConnectionError(f"{address}:{port} answered without an SSH banner")
 
 
 def wait_for_ssh(address: str, port: int, name: str, timeout: float, poll: float = 2.0) -> str:

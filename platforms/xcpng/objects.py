@@ -11,7 +11,7 @@ from typing import Any
 
 import XenAPI
 
-from harness.model import InfrastructureError
+from core.errors import InfrastructureError
 from platforms.xcpng.client import Xapi, describe, failure_code
 from platforms.xcpng.ledger import KEY_CREATED, KEY_EXPIRES, KEY_RUN
 
@@ -87,14 +87,14 @@ def destroy_vm(xapi: Xapi, vm: str, extra_vdis: list[str] | None = None) -> list
                 xapi.call("VM.hard_shutdown", vm)
         except XenAPI.Failure as exc:
             if failure_code(exc) != "VM_BAD_POWER_STATE":  # halted meanwhile: fine
-                problems.append(f"VM {vm}: hard_shutdown: {xapi.redact(describe(exc))}")
+                problems.append(f"VM {vm}: hard_shutdown: {xapi.redactor(describe(exc))}")
         for vdi in dict.fromkeys(vdis):
             problems += destroy_vdi(xapi, vdi)
         try:
             xapi.call("VM.destroy", vm)
         except XenAPI.Failure as exc:
             if failure_code(exc) != "HANDLE_INVALID":
-                problems.append(f"VM {vm}: destroy: {xapi.redact(describe(exc))}")
+                problems.append(f"VM {vm}: destroy: {xapi.redactor(describe(exc))}")
     else:
         for vdi in vdis:
             problems += destroy_vdi(xapi, vdi)
@@ -109,7 +109,7 @@ def destroy_vdi(xapi: Xapi, vdi: str) -> list[str]:
         xapi.call("VDI.destroy", vdi)
     except XenAPI.Failure as exc:
         if failure_code(exc) != "HANDLE_INVALID":
-            return [f"VDI {vdi}: destroy: {xapi.redact(describe(exc))}"]
+            return [f"VDI {vdi}: destroy: {xapi.redactor(describe(exc))}"]
     return []
 
 

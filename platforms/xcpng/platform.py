@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import shutil
 import subprocess
@@ -25,17 +24,15 @@ from urllib.parse import urlsplit
 
 import XenAPI
 
-from harness.model import (
-    BootedVM,
-    BuildResult,
-    ImageDefect,
-    InfrastructureError,
-    TemplateSpec,
-    UsageError,
-)
-from harness.options import Settings, parse_duration, parse_size
+from core import signals
+from core.errors import ImageDefect, InfrastructureError, UsageError
+from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
+from core.redact import Redactor
+from core.settings import Settings, XcpngConfig
+from core.ssh import ssh_command
+from platforms.kept import janitor_command, record_kept
 from platforms.seed import SEED_SIZE, make_seed
-from platforms.xcpng import guest, objects, signals
+from platforms.xcpng import guest, objects
 from platforms.xcpng.client import (
     RetryPolicy,
     SessionRejected,
@@ -55,29 +52,32 @@ VM_PREFIX = "golden"
 
 
 def ledger_path(settings: Settings) -> Path:
-    return settings.path("artifacts_dir") / LEDGER_NAME
+    return settings.artifacts_dir / LEDGER_NAME
 
 
-def connect(settings: Settings, policy: RetryPolicy | None = None) -> Xapi:
-    """A logged-in XAPI session from the xcpng_* settings."""
+def connect(
+    cfg: XcpngConfig, policy: RetryPolicy | None = None, redactor: Redactor | None = None
+) -> Xapi:
+    """A logged-in XAPI session to the configured pool."""
     missing = [
         env
-        for name, env in (
-            ("xcpng_url", "XCPNG_URL"),
-            ("xcpng_username", "XCPNG_USERNAME"),
-            ("xcpng_password", "XCPNG_PASSWORD"),
+        for value, env in (
+            (cfg.url, "XCPNG_URL"),
+            (cfg.username, "XCPNG_USERNAME"),
+            (cfg.password, "XCPNG_PASSWORD"),
         )
-        if not settings.get(name)
+        if not value
     ]
     if missing:
         raise UsageError(f"XCP-ng settings missing: {', '.join(missing)}; set them in the env")
     return Xapi(
-        settings.get("xcpng_url"),
-        settings.get("xcpng_username"),
-        settings.get("xcpng_password"),
-        tls_verify=settings.truthy("xcpng_tls_verify"),
-        ca_bundle=settings.get("xcpng_ca_bundle"),
+        str(cfg.url),
+        str(cfg.username),
+        str(cfg.password),
+        tls_verify=cfg.tls_verify,
+        ca_bundle=cfg.ca_bundle,
         policy=policy,
+        redactor=redactor,
     ).login()
 
 
@@ -90,31 +90,32 @@ class XcpngPlatform:
         settings: Settings,
         run_id: str,
         *,
+        redactor: Redactor | None = None,
         policy: RetryPolicy | None = None,
         ip_poll: float = 2.0,
         ssh_port: int | None = None,
     ):
         self.settings = settings
         self.run_id = run_id
+        self.redactor = redactor or Redactor(settings.secrets())
         self.policy = policy or RetryPolicy()
         self.ip_poll = ip_poll
-        port = ssh_port or getattr(settings, "xcpng_ssh_port", None)
-        self.ssh_port = int(port or os.environ.get("XCPNG_SSH_PORT") or 22)
+        self.ssh_port = ssh_port or settings.xcpng.ssh_port
         self.ledger = Ledger(ledger_path(settings), run_id)
 
     # -- preflight --------------------------------------------------------------------------
     def preflight(self) -> list[str]:
         try:
-            xapi = connect(self.settings, self.policy)
+            xapi = connect(self.settings.xcpng, self.policy, self.redactor)
         except (UsageError, InfrastructureError) as exc:
             return [str(exc)]
         problems: list[str] = []
         try:
             try:
-                sr = objects.find_sr(xapi, self.settings.get("xcpng_sr"))
+                sr = objects.find_sr(xapi, self.settings.xcpng.sr)
                 rec = xapi.call("SR.get_record", sr)
                 free = int(rec["physical_size"]) - int(rec["physical_utilisation"])
-                need = parse_size(self.settings.get("min_free_disk"), "--min-free-disk")
+                need = self.settings.min_free_disk
                 if free < need:
                     problems.append(
                         f"SR {rec.get('name_label')!r} has {free >> 30} GiB free, less than "
@@ -123,7 +124,7 @@ class XcpngPlatform:
             except InfrastructureError as exc:
                 problems.append(str(exc))
             try:
-                objects.find_network(xapi, self.settings.get("xcpng_network"))
+                objects.find_network(xapi, self.settings.xcpng.network)
             except InfrastructureError as exc:
                 problems.append(str(exc))
             free_mem = max(
@@ -135,7 +136,7 @@ class XcpngPlatform:
                     f"(best: {free_mem >> 20} MiB); stop some VMs"
                 )
         except (XenAPI.Failure, OSError) as exc:
-            problems.append(f"XCP-ng preflight failed: {xapi.redact(describe(exc))}")
+            problems.append(f"XCP-ng preflight failed: {xapi.redactor(describe(exc))}")
         finally:
             xapi.logout()
         return problems
@@ -149,15 +150,15 @@ class XcpngPlatform:
     ) -> dict[str, str]:
         """Packer's xenserver-iso variables; the build VM's name is ledgered first so that
         `cleanup --run-id` finds a VM a killed Packer left behind."""
-        url = urlsplit(str(self.settings.get("xcpng_url") or ""))
+        url = urlsplit(str(self.settings.xcpng.url or ""))
         name = self.vm_name(spec.name)
         self.ledger.record("intent", "packer-vm", f"packer-vm:{name}", name=name)
         values = {
             "remote_host": url.hostname or "",
-            "remote_username": self.settings.get("xcpng_username") or "",
-            "remote_password": self.settings.get("xcpng_password") or "",
-            "sr_name": self.settings.get("xcpng_sr") or "",
-            "network_name": self.settings.get("xcpng_network") or "",
+            "remote_username": self.settings.xcpng.username or "",
+            "remote_password": self.settings.xcpng.password or "",
+            "sr_name": self.settings.xcpng.sr or "",
+            "network_name": self.settings.xcpng.network or "",
             "vm_name": name,
         }
         log(f"xcpng: Packer builds VM {name!r} on {url.hostname}")
@@ -166,61 +167,84 @@ class XcpngPlatform:
     # -- boot ------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def boot(self, spec: TemplateSpec, build: BuildResult, workdir: Path) -> Iterator[BootedVM]:
-        signals.sigterm_as_keyboard_interrupt()
+        """Import, start and reach a clone; on the way out remove it and every disk, unless
+        the harness set `vm.keep`."""
+        signals.install_sigterm_as_interrupt()
         if not build.artifact:
             raise UsageError(f"{spec.name}: the build produced no artifact to boot")
         workdir.mkdir(parents=True, exist_ok=True)
-        timeout = parse_duration(self.settings.get("boot_timeout"), "--boot-timeout")
-        ttl = parse_duration(self.settings.get("keep_vm_ttl"), "--keep-vm-ttl")
         name = f"{self.vm_name(spec.name)}-{secrets.token_hex(3)}"
-        xapi = connect(self.settings, self.policy)
+        xapi = connect(self.settings.xcpng, self.policy, self.redactor)
         state: dict[str, Any] = {"vm": None, "vdis": [], "tasks": [], "keys": {}}
-        failed = True
-        vm_facts: dict[str, Any] = {}
+        booted: BootedVM | None = None
         try:
-            xva = self._as_xva(Path(build.artifact), build.artifact_format, workdir, name)
-            sr = objects.find_sr(xapi, self.settings.get("xcpng_sr"))
-            network = objects.find_network(xapi, self.settings.get("xcpng_network"))
-            vm = self._import(xapi, xva, sr, name=name, ttl=ttl, state=state)
-            uuid = str(xapi.call("VM.get_uuid", vm))
-            self._prepare(xapi, vm, network, name)
-            seed = make_seed(workdir / "seed", spec.name, self.run_id, instance_id=uuid)
-            self._attach_seed(xapi, vm, sr, seed.image, name=name, ttl=ttl, state=state)
-            self._start(xapi, vm, name)
-            deadline = time.monotonic() + timeout
-            address = guest.wait_for_ip(xapi, vm, name, timeout, poll=self.ip_poll)
-            log.info(
-                "%s: guest reports %s; waiting for SSH on port %d", name, address, self.ssh_port
+            booted = self._bring_up(
+                xapi, spec=spec, build=build, workdir=workdir, name=name, state=state
             )
-            left = max(deadline - time.monotonic(), self.ip_poll)
-            guest.wait_for_ssh(address, self.ssh_port, name, left, poll=self.ip_poll)
-            vm_facts = {
+            yield booted
+        finally:
+            with signals.deferred():
+                keep = bool(booted is not None and booted.keep and state["vm"])
+                try:
+                    if booted is not None and keep:
+                        booted.kept = self._keep(xapi, booted, state, workdir)
+                    else:
+                        self._tear_down(xapi, state, name)
+                finally:
+                    xapi.logout()
+                    (workdir / "image.xva").unlink(missing_ok=True)
+                    if not keep:
+                        shutil.rmtree(workdir, ignore_errors=True)
+
+    def _bring_up(
+        self,
+        xapi: Xapi,
+        *,
+        spec: TemplateSpec,
+        build: BuildResult,
+        workdir: Path,
+        name: str,
+        state: dict[str, Any],
+    ) -> BootedVM:
+        ttl = self.settings.keep_vm_ttl
+        xva = self._as_xva(Path(str(build.artifact)), build.artifact_format, workdir, name)
+        sr = objects.find_sr(xapi, self.settings.xcpng.sr)
+        network = objects.find_network(xapi, self.settings.xcpng.network)
+        vm = self._import(xapi, xva, sr, name=name, ttl=ttl, state=state)
+        uuid = str(xapi.call("VM.get_uuid", vm))
+        self._prepare(xapi, vm, network, name)
+        seed = make_seed(workdir / "seed", spec.name, self.run_id, instance_id=uuid)
+        self._attach_seed(xapi, vm, sr, seed.image, name=name, ttl=ttl, state=state)
+        self._start(xapi, vm, name)
+        address = self._wait_reachable(xapi, vm, name)
+        return BootedVM(
+            os_name=spec.name,
+            platform=self.name,
+            address=address,
+            port=self.ssh_port,
+            user=seed.user,
+            key_path=seed.key_path,
+            known_hosts=seed.known_hosts(workdir / "known_hosts", address, self.ssh_port),
+            instance_id=seed.instance_id,
+            hostname=seed.hostname,
+            marker=seed.marker,
+            facts={
                 "vm_ref": vm,
                 "vm_uuid": uuid,
                 "vm_name": name,
                 "guest_metrics": guest.guest_facts(xapi, vm),
-            }
-            booted = BootedVM(
-                os_name=spec.name,
-                platform=self.name,
-                address=address,
-                port=self.ssh_port,
-                user=seed.user,
-                key_path=seed.key_path,
-                known_hosts=seed.known_hosts(workdir / "known_hosts", address, self.ssh_port),
-                instance_id=seed.instance_id,
-                hostname=seed.hostname,
-                marker=seed.marker,
-                facts=vm_facts,
-            )
-            yield booted
-            failed = bool(booted.facts.get("checks_failed"))
-        finally:
-            with signals.deferred():
-                kept = self._leave(xapi, state, name, failed, ttl)
-                (workdir / "image.xva").unlink(missing_ok=True)
-                if not kept:  # a kept VM's key stays, so that someone can log in
-                    shutil.rmtree(workdir / "seed", ignore_errors=True)
+            },
+        )
+
+    def _wait_reachable(self, xapi: Xapi, vm: str, name: str) -> str:
+        """An IP from the guest tools, then sshd on it, within one boot timeout."""
+        timeout = self.settings.boot_timeout
+        deadline = time.monotonic() + timeout
+        address = guest.wait_for_ip(xapi, vm, name, timeout, poll=self.ip_poll)
+        log.info("%s: guest reports %s; waiting for SSH on port %d", name, address, self.ssh_port)
+        left = max(deadline - time.monotonic(), self.ip_poll)
+        guest.wait_for_ssh(address, self.ssh_port, name, left, poll=self.ip_poll)
+        return address
 
     # -- steps -------------------------------------------------------------------------------------
     def _as_xva(self, artifact: Path, fmt: str | None, workdir: Path, name: str) -> Path:
@@ -282,11 +306,11 @@ class XcpngPlatform:
             code = failure_code(exc)
             kind = ImageDefect if code.startswith("IMPORT_ERROR") else InfrastructureError
             raise kind(
-                f"{name}: import of {xva.name} failed: {xapi.redact(describe(exc))}"
+                f"{name}: import of {xva.name} failed: {xapi.redactor(describe(exc))}"
             ) from None
         except (UploadInterrupted, SessionRejected, OSError, TimeoutError) as exc:
             raise InfrastructureError(
-                f"{name}: import of {xva.name} failed after retries: {xapi.redact(str(exc))}"
+                f"{name}: import of {xva.name} failed after retries: {xapi.redactor(str(exc))}"
             ) from None
         expires = time.time() + ttl
         objects.tag(xapi, "VM", vm, self.run_id, expires)
@@ -415,44 +439,45 @@ class XcpngPlatform:
             code = failure_code(exc)
             if code == "VM_BAD_POWER_STATE" and str(exc.details[-1]).lower() == "running":
                 return  # started by a retried call whose answer was lost
-            detail = xapi.redact(describe(exc))
+            detail = xapi.redactor(describe(exc))
             raise InfrastructureError(f"{name}: VM.start failed: {detail}") from None
 
-    def _leave(
-        self, xapi: Xapi, state: dict[str, Any], name: str, failed: bool, ttl: float
-    ) -> bool:
-        """Tear down (or keep, per --keep-vm); True when the VM was kept."""
-        try:
-            keep = self.settings.get("keep_vm")
-            vm = state["vm"]
-            if vm and (keep == "always" or (keep == "on-failure" and failed)):
-                expires = time.time() + ttl
-                for cls, ref in [("VM", vm), *(("VDI", v) for v in state["vdis"])]:
-                    objects.tag(xapi, cls, ref, self.run_id, expires, first=False)
-                for key, kind in state["keys"].items():
-                    self.ledger.record("kept", kind, key, expires=expires)
-                log.warning(
-                    "%s: kept (--keep-vm %s) until %s; remove it with "
-                    "`python -m platforms.xcpng cleanup --run-id %s`",
-                    name,
-                    keep,
-                    time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires)),
-                    self.run_id,
-                )
-                return True
-            for task in list(state["tasks"]):
-                self._drop_import(xapi, task, state)
-            if vm:
-                problems = objects.destroy_vm(xapi, vm, state["vdis"])
-            else:
-                problems = [p for vdi in state["vdis"] for p in objects.destroy_vdi(xapi, vdi)]
-            if problems:
-                raise InfrastructureError(
-                    f"{name}: teardown left objects behind ({'; '.join(problems)}); run "
-                    f"`python -m platforms.xcpng cleanup --run-id {self.run_id}`"
-                )
-            for key, kind in state["keys"].items():
-                self.ledger.record("destroyed", kind, key)
-            return False
-        finally:
-            xapi.logout()
+    def _keep(self, xapi: Xapi, vm: BootedVM, state: dict[str, Any], workdir: Path) -> KeptVM:
+        """--keep-vm: new expiry tags on the VM and its disks, the ledger told, a record with
+        the key beside it for the janitor."""
+        expires = time.time() + self.settings.keep_vm_ttl
+        for cls, ref in [("VM", state["vm"]), *(("VDI", v) for v in state["vdis"])]:
+            objects.tag(xapi, cls, ref, self.run_id, expires, first=False)
+        for key, kind in state["keys"].items():
+            self.ledger.record("kept", kind, key, expires=expires)
+        name = str(vm.facts["vm_name"])
+        kept = KeptVM(
+            name=workdir.name,
+            os_name=vm.os_name,
+            platform=self.name,
+            run_id=self.run_id,
+            folder=str(workdir),
+            expires_at=expires,
+            ssh=ssh_command(vm.user, vm.address, vm.port, vm.key_path, vm.known_hosts),
+            stop=janitor_command(self.settings.artifacts_dir, workdir.name),
+            details={"vm_uuid": vm.facts["vm_uuid"], "vm_name": name},
+        )
+        log.warning("%s: kept until %s", name, time.strftime("%H:%M UTC", time.gmtime(expires)))
+        return record_kept(workdir, kept)
+
+    def _tear_down(self, xapi: Xapi, state: dict[str, Any], name: str) -> None:
+        """Remove the VM, every disk and every task this boot made; say what is left."""
+        for task in list(state["tasks"]):
+            self._drop_import(xapi, task, state)
+        vm = state["vm"]
+        if vm:
+            problems = objects.destroy_vm(xapi, vm, state["vdis"])
+        else:
+            problems = [p for vdi in state["vdis"] for p in objects.destroy_vdi(xapi, vdi)]
+        if problems:
+            raise InfrastructureError(
+                f"{name}: teardown left objects behind ({'; '.join(problems)}); run "
+                f"`python -m platforms.xcpng cleanup --run-id {self.run_id}`"
+            )
+        for key, kind in state["keys"].items():
+            self.ledger.record("destroyed", kind, key)

@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from harness.model import UsageError
-from harness.options import parse_size
+from core.errors import UsageError
+from core.settings import parse_size
 from platforms.xva import XvaError, ovaxml
 from platforms.xva.reader import header_only, verify, xva_to_raw
 from platforms.xva.writer import raw_to_xva

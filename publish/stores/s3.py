@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -31,22 +31,17 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from harness.model import InfrastructureError, UsageError
+from core.errors import InfrastructureError, UsageError
+from core.settings import S3Config
 from publish.digests import BLOCK, FileDigests
 from publish.stores.base import IntegrityError, Log, ObjectInfo
 from publish.stores.s3errors import code_of, explain, is_transient
 
 T = TypeVar("T")
 MIN_PART = 5 << 20
-# 8 MiB parts, 10 in flight (s3transfer's own defaults, within AWS's 8-16 MB guidance): on moto,
-# 16 and 64 MiB parts measured slower (benchmarks/s3_upload.py). s3transfer grows the part size
-# by itself past 10,000 parts (78 GiB).
-DEFAULT_CHUNKSIZE = "8M"
-DEFAULT_CONCURRENCY = 10
 # CompleteMultipartUpload of a multi-GiB object can take minutes on some stores (moto: ~1 min
 # per GiB); botocore's 60 s default would time out and retry an already completing upload.
 READ_TIMEOUT = 300
-TRUE = ("1", "true", "yes", "on")
 NOT_SUPPORTED = {"NotImplemented", "501", "InvalidArgument", "InvalidRequest"}
 
 
@@ -59,14 +54,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
             "(bucket: 3-63 lower-case characters)"
         )
     return bucket, prefix.strip("/")
-
-
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    try:
-        value = settings.get(name)
-    except (KeyError, AttributeError):
-        return default
-    return default if value in (None, "") else value
 
 
 class _Progress(BaseSubscriber):
@@ -85,81 +72,58 @@ class _Progress(BaseSubscriber):
                 self.log(f"  {self.name}: {min(self.done * 100 // self.size, 100)}%")
 
 
-def _client(
-    settings: Any, region: str, mode: Literal["when_supported", "when_required"], concurrency: int
-) -> tuple[Any, bool]:
+def _client(cfg: S3Config) -> tuple[Any, bool]:
     """The boto3 client every setting of the table shapes; and whether credentials exist."""
-    key_id = _setting(settings, "aws_access_key_id", None)
-    secret = _setting(settings, "aws_secret_access_key", None)
-    if bool(key_id) != bool(secret):
+    if bool(cfg.access_key_id) != bool(cfg.secret_access_key):
         have, lack = (
             ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-            if key_id
+            if cfg.access_key_id
             else ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
         )
         raise UsageError(f"{have} is set but {lack} is not: set both, or neither to use a profile")
-    verify: bool | str = str(_setting(settings, "s3_tls_verify", "1")).lower() in TRUE
-    ca_bundle = _setting(settings, "s3_ca_bundle", None)
-    if ca_bundle and verify:
-        verify = str(ca_bundle)
+    verify: bool | str = cfg.tls_verify
+    if cfg.ca_bundle and verify:
+        verify = str(cfg.ca_bundle)
     config = Config(
-        region_name=region,
-        signature_version=_setting(settings, "s3_signature_version", "s3v4"),
-        s3={"addressing_style": _setting(settings, "s3_addressing_style", "auto")},
-        request_checksum_calculation=mode,
-        response_checksum_validation=mode,
+        region_name=cfg.region,
+        signature_version=cfg.signature_version,
+        s3={"addressing_style": cfg.addressing_style},  # type: ignore[arg-type]
+        request_checksum_calculation=cfg.checksum_mode,
+        response_checksum_validation=cfg.checksum_mode,
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=10,
         read_timeout=READ_TIMEOUT,
-        max_pool_connections=max(10, concurrency + 2),
+        max_pool_connections=max(10, cfg.max_concurrency + 2),
         user_agent_extra="xcpng-templates-publish",
     )
     session = boto3.session.Session(
-        aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=region
+        aws_access_key_id=cfg.access_key_id,
+        aws_secret_access_key=cfg.secret_access_key,
+        aws_session_token=cfg.session_token,
+        region_name=cfg.region,
     )
-    endpoint = _setting(settings, "s3_endpoint_url", None)
-    client = session.client("s3", endpoint_url=endpoint, config=config, verify=verify)
+    client = session.client("s3", endpoint_url=cfg.endpoint_url, config=config, verify=verify)
     return client, session.get_credentials() is not None
 
 
 class S3Store:
-    def __init__(self, url: str, settings: Any):
-        from harness.options import parse_size
-
+    def __init__(self, url: str, cfg: S3Config):
         self.url = url
         self.bucket, self.prefix = parse_s3_url(url)
-        self.endpoint = _setting(settings, "s3_endpoint_url", None)
-        self.key_id = _setting(settings, "aws_access_key_id", "") or ""
-        mode: Literal["when_supported", "when_required"] = (
-            "when_supported"
-            if _setting(settings, "s3_checksum_mode", "when_required") == "when_supported"
-            else "when_required"
-        )
-        self.wants_crc = mode == "when_supported"
+        self.endpoint = cfg.endpoint_url
+        self.key_id = cfg.access_key_id or ""
+        self.wants_crc = cfg.checksum_mode == "when_supported"
         self.wants_md5 = not self.wants_crc
-        self.chunksize = max(
-            parse_size(
-                _setting(settings, "s3_multipart_chunksize", DEFAULT_CHUNKSIZE),
-                "s3_multipart_chunksize",
-            ),
-            MIN_PART,
-        )
+        self.chunksize = max(cfg.multipart_chunksize, MIN_PART)
         self.threshold = self.chunksize
-        try:
-            self.concurrency = max(
-                1, int(_setting(settings, "s3_max_concurrency", DEFAULT_CONCURRENCY))
-            )
-        except ValueError:
-            raise UsageError("S3_MAX_CONCURRENCY must be a whole number, e.g. 8") from None
-        acl = str(_setting(settings, "s3_acl", "private"))
+        self.concurrency = cfg.max_concurrency
         # objects are private by default; sending "private" would fail on buckets with ACLs off
-        self.acl = None if acl in ("private", "none") else acl
+        self.acl = None if cfg.acl in ("private", "none") else cfg.acl
         self.retry_wait: wait_base = wait_exponential_jitter(initial=1, max=20)
         self.retry_attempts = 4
         self.conditional_writes = True
-        region = str(_setting(settings, "s3_region", "us-east-1"))
-        self.client, self.has_credentials = _client(settings, region, mode, self.concurrency)
-        self.endpoint_label = self.endpoint or f"AWS S3 ({region})"
+        self.client, self.has_credentials = _client(cfg)
+        self.endpoint_label = self.endpoint or f"AWS S3 ({cfg.region})"
 
     # -- plumbing -------------------------------------------------------------------------
 

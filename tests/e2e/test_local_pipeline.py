@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.packer_project import qemu_processes
+from benchmarks.fake_project import qemu_processes
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -26,13 +26,13 @@ from typing import Any
 
 import pytest
 
-from harness.model import BuildResult
+from benchmarks.fake_project import qemu_processes
+from core.model import BuildResult
 from platforms.local import accel, qemu
 from platforms.local.boot import make_overlay
 from platforms.local.slots import qemu_slot
 from platforms.xcpng.ledger import LEDGER_NAME, Entry, Ledger
 from platforms.xva.writer import raw_to_xva
-from tests.support.packer_project import qemu_processes
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.helpers import twin_env
 from validations.expected import GUEST_TOOLS, expected_checks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.packer_project import builds_started, run_harness, write_project
+from benchmarks.fake_project import builds_started, run_harness, write_project
 
 TWO = {"debian12": ("debian", "12"), "rocky9": ("el", "9")}
 

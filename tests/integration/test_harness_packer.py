@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from build.once import run_once
-from harness.model import BuildResult
-from tests.support.packer_project import (
+from benchmarks.fake_project import (
     builds_started,
     harness_command,
     harness_env,
@@ -21,6 +19,8 @@ from tests.support.packer_project import (
     run_harness,
     write_project,
 )
+from build.once import run_once
+from core.model import BuildResult
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "packer"], capture_output=True, check=False).returncode != 0,

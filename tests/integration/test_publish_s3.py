@@ -15,13 +15,13 @@ import pytest
 from botocore.exceptions import ConnectionClosedError
 from tenacity import wait_none
 
-from harness.model import InfrastructureError, UsageError
-from harness.options import Settings
+from core.errors import InfrastructureError, UsageError
+from core.settings import Settings
 from publish import api
 from publish.prune import prune
 from publish.stores.s3 import S3Store
-from publish.testing import MotoS3, fake_os, moto_s3, write_results
 from publish.verify import verify_tree
+from tests.support.publishing import MotoS3, fake_os, moto_s3, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
@@ -66,7 +66,7 @@ class Recorder:
 
 
 def s3_store(moto: MotoS3, bucket: str, **env: str) -> S3Store:
-    s = S3Store(f"s3://{bucket}/golden", moto.settings(S3_MULTIPART_CHUNKSIZE="5M", **env))
+    s = S3Store(f"s3://{bucket}/golden", moto.settings(S3_MULTIPART_CHUNKSIZE="5M", **env).s3)
     s.chunksize = s.threshold = 5 * MiB  # multipart from 5 MiB, whatever the option table says
     s.retry_wait = wait_none()
     return s

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.packer_project import builds_started, run_harness, write_project
+from benchmarks.fake_project import builds_started, run_harness, write_project
 
 THREE = {"debian12": ("debian", "12"), "rocky9": ("el", "9"), "ubuntu2204": ("debian", "22.04")}
 

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from harness.model import InfrastructureError, UsageError
-from harness.options import Settings
+from core.errors import InfrastructureError, UsageError
+from core.settings import Settings
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.cleanup import cleanup
 from platforms.xcpng.client import RetryPolicy
@@ -158,7 +158,7 @@ def test_keep_vm_on_failure_keeps_with_ttl_then_cleanup_removes(
     assert rec["power_state"] == "Running"
     expires = float(rec["other_config"][KEY_EXPIRES])
     assert 2 * 3600 - 60 < expires - time.time() <= 2 * 3600
-    xapi = connect(p.settings)
+    xapi = connect(p.settings.xcpng)
     try:
         # the janitor's default (TTL not passed yet) leaves it alone
         assert cleanup(xapi, p.ledger.path).removed == []
@@ -218,8 +218,8 @@ def test_preflight_missing_settings_and_unreachable(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a pool URL"):
         connect(
             Settings.from_env(
-                env={"XCPNG_URL": "pool.lan", "XCPNG_USERNAME": "u", "XCPNG_PASSWORD": "p"}
-            )
+                env={"XCPNG_URL": "pool.lan", "XCPNG_USERNAME": "u", "XCPNG_PASSWORD": "pass"}
+            ).xcpng
         )
 
 
@@ -257,7 +257,7 @@ def test_cleanup_removes_a_packer_vm_left_by_a_killed_build(twin: XapiTwin, tmp_
     other = db.add(
         "VM", {"name_label": "someone-else", "power_state": "Halted", "is_a_template": False}
     )
-    xapi = connect(p.settings)
+    xapi = connect(p.settings.xcpng)
     try:
         report = cleanup(xapi, p.ledger.path, run_id="run42")
     finally:
@@ -294,7 +294,7 @@ def test_teardown_failure_names_the_cleanup_command(
         monkeypatch.setitem(methods.SPECIAL, "VDI.destroy", refuse)
     assert Ledger.open_entries(p.ledger.path, "run42")  # left for cleanup to find
     monkeypatch.undo()
-    xapi = connect(p.settings)
+    xapi = connect(p.settings.xcpng)
     try:
         assert cleanup(xapi, p.ledger.path, run_id="run42").problems == []
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.model import ImageDefect, InfrastructureError
+from core.errors import ImageDefect, InfrastructureError
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.client import RetryPolicy
 from platforms.xcpng.ledger import Ledger

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.model import InfrastructureError
+from core.errors import InfrastructureError
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.client import RetryPolicy
 from platforms.xcpng.platform import connect
@@ -39,7 +39,7 @@ def test_untrusted_certificate_is_refused_with_the_fix(
     twin, _ = tls_twin
     assert twin.url.startswith("https://")
     with pytest.raises(InfrastructureError) as err:
-        connect(twin_settings(twin, tmp_path), FAST)
+        connect(twin_settings(twin, tmp_path).xcpng, FAST)
     msg = str(err.value)
     assert "TLS certificate" in msg and "not trusted" in msg and "XCPNG_CA_BUNDLE" in msg
     assert twin.calls == []  # nothing, not even the password, went to an untrusted peer
@@ -61,7 +61,7 @@ def test_verification_off_is_explicit_and_warns(
 ) -> None:
     twin, _ = tls_twin
     caplog.set_level(logging.WARNING, logger="platforms.xcpng")
-    xapi = connect(twin_settings(twin, tmp_path, xcpng_tls_verify="0"), FAST)
+    xapi = connect(twin_settings(twin, tmp_path, xcpng_tls_verify="0").xcpng, FAST)
     xapi.logout()
     assert "TLS verification of https://127.0.0.1" in caplog.text and "is OFF" in caplog.text
     assert twin.password not in caplog.text

@@ -22,7 +22,8 @@ import validations.test_hygiene as t_hygiene
 import validations.test_identity as t_identity
 import validations.test_ssh as t_ssh
 import validations.test_system as t_system
-from harness.model import BuildResult, ImageDefect, InfrastructureError
+from core.errors import ImageDefect, InfrastructureError
+from core.model import BuildResult
 from validations.expected import EXPECTED
 from validations.offline import Ext4Image, find_root, open_image
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from build.catalog import load_catalog
-from harness.model import UsageError
+from core.errors import UsageError
 
 
 def write(path: Path, text: str) -> Path:

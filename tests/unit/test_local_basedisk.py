@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.model import InfrastructureError, TemplateSpec
+from core.errors import InfrastructureError
+from core.model import TemplateSpec
 from platforms.local import basedisk
 
 

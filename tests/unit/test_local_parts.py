@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.model import InfrastructureError
+from core.errors import InfrastructureError
 from platforms.local import qemu, slots
 from platforms.local.accel import TCG
 from platforms.local.buildseed import make_build_seed

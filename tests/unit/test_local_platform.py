@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from build.catalog import parse_hcl
-from harness.model import BuildResult, ImageDefect, TemplateSpec
-from harness.options import Settings
+from core.errors import ImageDefect
+from core.model import BuildResult, TemplateSpec
+from core.redact import Redactor
+from core.settings import Settings
 from platforms.base import get_platform
 from platforms.local import LocalPlatform, accel, basedisk, boot
 
@@ -32,7 +34,7 @@ def platform(tmp_path: Path) -> LocalPlatform:
         cache_dir=str(tmp_path / "cache"),
         artifacts_dir=str(tmp_path / "artifacts"),
     )
-    p = get_platform("local", settings, "run1")
+    p = get_platform("local", settings, "run1", Redactor())
     assert isinstance(p, LocalPlatform)
     return p
 

@@ -4,6 +4,7 @@ KeyboardInterrupt; left running only when the caller asks to keep the VM."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.model import BuildResult, ImageDefect, TemplateSpec
+from core.errors import ImageDefect
+from core.model import BuildResult, TemplateSpec
 from platforms.local import boot, qemu
 from platforms.local.accel import TCG
 
@@ -59,28 +61,32 @@ def _build(tmp_path: Path) -> BuildResult:
     )
 
 
-def _boot(tmp_path: Path, **kw):
-    return boot.boot_vm(
-        SPEC,
-        _build(tmp_path),
-        tmp_path / "work",
+def _plan(tmp_path: Path, may_keep: bool = False) -> boot.BootPlan:
+    return boot.BootPlan(
+        workdir=tmp_path / "artifacts" / "vms" / "debian12-t",
         run_id="t",
         accel=TCG,
         console_log=tmp_path / "artifacts" / "debian12" / "console.log",
         slots_dir=tmp_path / "slots",
         boot_timeout_s=5,
-        **kw,
+        may_keep=may_keep,
+        keep_ttl_s=3600,
+        janitor_artifacts=tmp_path / "artifacts",
     )
+
+
+def _boot(tmp_path: Path, may_keep: bool = False):
+    return boot.boot_vm(SPEC, _build(tmp_path), _plan(tmp_path, may_keep))
 
 
 def test_success_stops_and_removes(tmp_path: Path, started):
     with _boot(tmp_path) as vm:
-        vmdir = tmp_path / "work" / "qemu-debian12"
+        vmdir = tmp_path / "artifacts" / "vms" / "debian12-t"
         assert (vmdir / "overlay.qcow2").is_file() and vm.key_path.is_file()
         assert vm.known_hosts and vm.known_hosts.read_text().startswith(f"[{vm.address}]:")
         assert vm.facts["accelerator"] == "tcg"
     assert started[0].poll() is not None
-    assert list((tmp_path / "work").iterdir()) == []
+    assert not vmdir.exists()
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("check failed"), KeyboardInterrupt()])
@@ -88,15 +94,17 @@ def test_failure_and_interrupt_stop_and_remove(tmp_path: Path, started, exc):
     with pytest.raises(type(exc)), _boot(tmp_path):
         raise exc
     assert started[0].poll() is not None
-    assert list((tmp_path / "work").iterdir()) == []
+    assert not (tmp_path / "artifacts" / "vms" / "debian12-t").exists()
 
 
 def test_a_vm_marked_keep_is_left_running(tmp_path: Path, started):
     with _boot(tmp_path, may_keep=True) as vm:
-        vm.facts["keep"] = True
+        vm.keep = True
     assert started[0].poll() is None
-    kept = (tmp_path / "work" / "qemu-debian12" / "KEPT").read_text()
-    assert f"kill {started[0].pid}" in kept
+    assert vm.kept is not None and vm.kept.details["qemu_pid"] == started[0].pid
+    record = json.loads((tmp_path / "artifacts" / "vms" / "debian12-t" / "kept.json").read_text())
+    assert record["name"] == "debian12-t" and "janitor" in record["stop"]
+    assert str(vm.key_path) in record["ssh"] and vm.key_path.is_file()
 
 
 def test_missing_artifact_fails_before_starting_anything(tmp_path: Path, started):
@@ -104,20 +112,11 @@ def test_missing_artifact_fails_before_starting_anything(tmp_path: Path, started
     build.artifact = str(tmp_path / "gone.raw")
     with (
         pytest.raises(ImageDefect, match="does not exist"),
-        boot.boot_vm(
-            SPEC,
-            build,
-            tmp_path / "work",
-            run_id="t",
-            accel=TCG,
-            console_log=tmp_path / "c.log",
-            slots_dir=tmp_path / "slots",
-            boot_timeout_s=5,
-        ),
+        boot.boot_vm(SPEC, build, _plan(tmp_path)),
     ):
         pass
     assert started == []
-    assert list((tmp_path / "work").iterdir()) == []
+    assert not (tmp_path / "artifacts" / "vms" / "debian12-t").exists()
 
 
 def test_a_port_taken_between_choice_and_start_is_retried(tmp_path: Path, monkeypatch):

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from s3transfer.utils import ChunksizeAdjuster
 
+from core.redact import Redactor
 from publish.buildid import is_build_id, make_build_id, order_key
 from publish.digests import digest_file, part_layout
-from publish.redact import Redactor
 
 MiB = 1 << 20
 
@@ -72,9 +72,9 @@ def test_build_id_sorts_by_time_and_carries_revision() -> None:
 def test_redactor_masks_plain_and_url_encoded(tmp_path: Path) -> None:
     secret = "s3cr/t+key"
     r = Redactor([secret, "ab"])  # too short to redact safely: ignored
-    assert r.text(f"x={secret} y=s3cr%2Ft%2Bkey") == "x=*** y=***"
+    assert r(f"x={secret} y=s3cr%2Ft%2Bkey") == "x=*** y=***"
     quoted = Redactor(['pa"ss\\word'])
-    assert quoted.text(json.dumps({"k": 'pa"ss\\word'})) == '{"k": "***"}'
+    assert quoted(json.dumps({"k": 'pa"ss\\word'})) == '{"k": "***"}'
     src, dst = tmp_path / "in.log", tmp_path / "out.log"
     src.write_bytes(f"line1 {secret}\nab line2\n".encode())
     r.file(src, dst)

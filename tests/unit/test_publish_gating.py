@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.model import UsageError
-from harness.options import Settings
+from core.errors import UsageError
+from core.settings import Settings
 from publish import api
 from publish.gating import gate, required_platform
 from publish.results import load_results
-from publish.testing import fake_os, write_results
+from tests.support.publishing import fake_os, write_results
 
 
 def settings(**env: str) -> Settings:

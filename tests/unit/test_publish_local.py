@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from harness.model import InfrastructureError
-from harness.options import Settings
+from core.errors import InfrastructureError
+from core.settings import Settings
 from publish import api
 from publish.prune import prune
 from publish.stores import open_store
 from publish.stores.local import LocalStore
-from publish.testing import FAKE_SECRET, fake_os, write_results
 from publish.verify import verify_tree
+from tests.support.publishing import FAKE_SECRET, fake_os, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def test_publish_layout_metadata_and_rerun(tmp_path: Path) -> None:
     assert meta["packages"] == ["openssh-server=1:9.2p1-2"]
     index = json.loads((pub / "index.json").read_text())
     assert set(index["os"]) == {"debian12", "alma9"}
-    assert verify_tree(open_store(str(pub), settings()), deep=True) == []
+    assert verify_tree(open_store(str(pub), settings().s3), deep=True) == []
     mtime = (folder / "debian12.xva").stat().st_mtime_ns
     again = api.publish_results([path], str(pub), settings(), log=quiet)
     assert again.ok and all(p.reused for p in again.published)

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 from tenacity import wait_none
 
-from harness.model import InfrastructureError, UsageError
-from harness.options import Settings
+from core.errors import InfrastructureError, UsageError
+from core.settings import Settings
 from publish.pointers import LATEST_SCHEMA, rebuild_index, update_latest
 from publish.stores import open_store
 from publish.stores.local import LocalStore
@@ -28,7 +28,7 @@ def store(**env: str) -> S3Store:
         "AWS_SECRET_ACCESS_KEY": SECRET,
         "S3_ENDPOINT_URL": "http://127.0.0.1:1",
     }
-    s = open_store("s3://my-bucket/golden/", Settings.from_env(env={**base, **env}))
+    s = open_store("s3://my-bucket/golden/", Settings.from_env(env={**base, **env}).s3)
     assert isinstance(s, S3Store)
     s.retry_wait = wait_none()
     return s
@@ -114,7 +114,7 @@ def test_half_set_credentials_are_a_usage_error() -> None:
     with pytest.raises(
         UsageError, match="AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"
     ):
-        open_store("s3://my-bucket/x", Settings.from_env(env={"AWS_ACCESS_KEY_ID": "AKIAX"}))
+        open_store("s3://my-bucket/x", Settings.from_env(env={"AWS_ACCESS_KEY_ID": "AKIAX"}).s3)
 
 
 def test_private_acl_sends_no_header_other_acl_does() -> None:

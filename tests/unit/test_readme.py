@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.options import OPTIONS
+from core.settings import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 

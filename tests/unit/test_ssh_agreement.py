@@ -99,5 +99,9 @@ def test_policy_caps_auth_tries_so_the_client_must_offer_one_key() -> None:
     text = SCRIPT.read_text()
     tries = int(re.search(r"^MaxAuthTries (\d+)$", text, re.M).group(1))  # type: ignore[union-attr]
     assert tries <= 4
+    from core.ssh import client_options
+
+    options = client_options(Path("/k"), Path("/kh"))
+    assert "IdentitiesOnly=yes" in options and options[:2] == ["-i", "/k"]
     fixtures = (REPO / "harness/fixtures.py").read_text()
-    assert "IdentitiesOnly=yes" in fixtures and '"ssh://' in fixtures.replace('f"ssh://', '"ssh://')
+    assert "client_options(vm.key_path" in fixtures and 'f"ssh://' in fixtures

@@ -7,9 +7,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.model import TemplateRef, TemplateSpec
-from harness.reports import results_schema, summary_text
-from harness.verdict import CheckRecord, merge_reports, os_verdict, session_verdict
+from core.model import TemplateRef, TemplateSpec
+from core.results import results_schema
+from verdict.compute import CheckRecord, merge_reports, os_verdict, session_verdict
+from verdict.reports import summary_text
 
 SPEC = TemplateSpec(
     name="debian12",

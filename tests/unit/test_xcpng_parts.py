@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import XenAPI
 
-from platforms.xcpng import signals
+from core import signals
 from platforms.xcpng.__main__ import main as cleanup_main
 from platforms.xcpng.cleanup import _tag_matches
 from platforms.xcpng.client import SessionRejected, UploadInterrupted, Xapi, is_transient
@@ -42,8 +42,8 @@ def test_only_transient_faults_are_retried(exc: BaseException, transient: bool) 
 
 def test_redaction_hides_password_and_every_session() -> None:
     x = Xapi("https://pool.example", "root", "s3cret-pw")
-    x._handles.add("OpaqueRef:aaaa-1111")
-    text = x.redact(
+    x.redactor.add("OpaqueRef:aaaa-1111")
+    text = x.redactor(
         "PUT /import?session_id=OpaqueRef%3Abbbb&task_id=t failed for OpaqueRef:aaaa-1111 "
         "with s3cret-pw"
     )
@@ -52,7 +52,7 @@ def test_redaction_hides_password_and_every_session() -> None:
 
 
 def test_url_must_be_a_pool_url() -> None:
-    from harness.model import UsageError
+    from core.errors import UsageError
 
     with pytest.raises(UsageError, match="https://<pool-master-address>"):
         Xapi("pool.example", "root", "pw")

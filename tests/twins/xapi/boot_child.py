@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.options import Settings
+from core.settings import Settings
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.client import RetryPolicy
 from tests.twins.xapi.helpers import build_of, spec

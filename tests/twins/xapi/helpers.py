@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.model import BuildResult, TemplateSpec
-from harness.options import Settings
+from core.model import BuildResult, TemplateSpec
+from core.settings import Settings
 from platforms.xva.writer import raw_to_xva
 from tests.twins.xapi.server import XapiTwin
 

@@ -1,5 +1,9 @@
-"""Signals around teardown: a cancelled CI job sends SIGINT, then SIGTERM 7.5 s later; the
-second must not cut the teardown the first one started."""
+"""Signals: SIGTERM unwinds like Ctrl-C, and a second signal never cuts a teardown short.
+
+A cancelled GitHub job sends SIGINT, then SIGTERM about 7.5 s later, then kills the tree.
+Python turns SIGINT into KeyboardInterrupt; SIGTERM would kill the process without running a
+single finalizer. Teardowns that must finish (a VM, its disks) hold both signals until done.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,18 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _to_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
-def sigterm_as_keyboard_interrupt() -> None:
-    """Make SIGTERM unwind like Ctrl-C, unless someone already handles it (the harness does)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(
-        signal.SIGTERM
-    ) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _to_keyboard_interrupt)
+def install_sigterm_as_interrupt() -> bool:
+    """Install the handler in the main thread if SIGTERM still has its default action."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        return False
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    return True
 
 
 @contextlib.contextmanager

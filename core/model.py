@@ -11,22 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import UsageError
+
 FAMILIES = ("debian", "el")
 """OS families: `debian` (Debian, Ubuntu) and `el` (AlmaLinux, Rocky, CentOS Stream, Fedora)."""
 
 PLATFORMS = ("xcpng", "local")
-
-
-class UsageError(Exception):
-    """Bad input from the operator: one line, exit non-zero, nothing run or published."""
-
-
-class InfrastructureError(Exception):
-    """Something outside the image failed (pool, QEMU, network, store): rerun it."""
-
-
-class ImageDefect(Exception):
-    """The image itself is wrong (a provisioning step failed, it won't boot): fix the template."""
 
 
 @dataclass(frozen=True)
@@ -118,3 +108,33 @@ class BootedVM:
     hostname: str  # from the NoCloud seed
     marker: str  # a user-data marker written by the seed
     facts: dict[str, Any] = field(default_factory=dict)  # platform facts, e.g. guest metrics
+    # Set by the harness before the boot context exits (core.settings.keep_decision): the
+    # platform then leaves the clone running and describes it in `kept`.
+    keep: bool = False
+    kept: KeptVM | None = None
+
+
+@dataclass(frozen=True)
+class KeptVM:
+    """A clone --keep-vm left running: how to reach it, how to stop it, until when.
+
+    Stored as kept.json in the clone's folder under <artifacts>/vms/, beside its key and
+    known_hosts, which stay there until the janitor stops the clone after `expires_at`."""
+
+    name: str
+    os_name: str
+    platform: str
+    run_id: str
+    folder: str
+    expires_at: float
+    ssh: str  # the command that logs in
+    stop: str  # the command that removes it now
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. QEMU pid, XAPI uuid
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KeptVM:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -19,6 +19,22 @@ SKIP_CODES: dict[str, str] = {
     ),
 }
 
+# Which skip codes each platform accepts; anything else fails the OS.
+ALLOWED_SKIPS: dict[str, frozenset[str]] = {
+    "local": frozenset({"platform-has-no-xen", "build-has-no-guest-tools"}),
+    "xcpng": frozenset(),
+}
+
+# Every marker the project uses, registered once by the plugin (pytest runs --strict-markers).
+MARKERS = (
+    "check(id, rationale): a template check with a stable id",
+    "slow: takes more than ~20 s",
+    "e2e: end-to-end run with a real build and a real VM",
+    "mutation: a broken image per concern, run by the test command",
+    "mutation_full: the rest of the mutation table (see README)",
+    "benchmark: runs a benchmark script at a tiny size",
+)
+
 _CODE = re.compile(r"\[skip-code:([a-z0-9-]+)\]")
 
 

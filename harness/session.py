@@ -13,11 +13,10 @@ import pytest
 
 from build.builder import BuildContext
 from build.cache import ImageCache
-from build.catalog import Catalog
-from harness.model import TemplateSpec
-from harness.options import Settings, parse_duration
+from core.model import TemplateSpec
+from core.redact import Redactor
+from core.settings import Settings
 from harness.progress import StatusBoard
-from harness.redact import Redactor
 
 
 def new_run_id() -> str:
@@ -50,20 +49,25 @@ def git_state(root: Path) -> dict[str, Any]:
 
 @dataclass
 class Harness:
+    """What one pytest process knows of the session: settings, selected OSes, run id."""
+
     config: pytest.Config
     settings: Settings
     repo_root: Path
-    active: bool = False
-    catalog: Catalog | None = None
+    redactor: Redactor
+    active: bool = False  # an OS is selected: the template pipeline runs
     specs: dict[str, TemplateSpec] = field(default_factory=dict)  # selected, by name
     run_id: str = ""
-    run_dir: Path = Path()
-    _board: StatusBoard | None = None
-    redactor: Redactor = field(default_factory=Redactor)
     failed_os: set[str] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
+    _board: StatusBoard | None = None
     _platform: Any = None
     _build_ctx: BuildContext | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """Shared by every process of the session (build-once records, progress)."""
+        return self.settings.artifacts_dir / ".runs" / self.run_id
 
     @property
     def board(self) -> StatusBoard:
@@ -77,35 +81,36 @@ class Harness:
 
     @property
     def platform_name(self) -> str:
-        return str(self.settings.platform)
+        return self.settings.platform
 
     def platform(self) -> Any:
         if self._platform is None:
             self._platform = self.config.hook.pytest_harness_make_platform(
-                name=self.platform_name, settings=self.settings, run_id=self.run_id
+                name=self.platform_name,
+                settings=self.settings,
+                run_id=self.run_id,
+                redactor=self.redactor,
             )
         return self._platform
 
     def build_context(self) -> BuildContext:
         if self._build_ctx is None:
             s = self.settings
-            xva = s.get("xva")
-            board = self.board
             self._build_ctx = BuildContext(
                 platform_name=self.platform_name,
                 platform=self.platform(),
                 run_id=self.run_id,
                 packer_bin=s.packer_bin,
-                packer_dir=s.path("packer_dir"),
+                packer_dir=s.packer_dir,
                 repo_root=self.repo_root,
-                artifacts_dir=s.path("artifacts_dir"),
-                cache=ImageCache(s.path("cache_dir")),
-                timeout_s=parse_duration(s.build_timeout, "--build-timeout"),
-                max_age_s=parse_duration(s.max_image_age, "--max-image-age"),
-                rebuild=s.flag("rebuild"),
+                artifacts_dir=s.artifacts_dir,
+                cache=ImageCache(s.cache_dir),
+                timeout_s=s.build_timeout,
+                max_age_s=s.max_image_age,
+                rebuild=s.rebuild,
                 redactor=self.redactor,
-                provided_artifact=Path(xva).expanduser().absolute() if xva else None,
-                status=board.set,
+                provided_artifact=s.xva,
+                status=self.board.set,
             )
         return self._build_ctx
 

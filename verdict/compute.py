@@ -8,16 +8,12 @@ reason and a class: `infrastructure` (rerun) or `image-defect` (fix the template
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.model import TemplateSpec
-
-ALLOWED_SKIPS: dict[str, frozenset[str]] = {
-    "local": frozenset({"platform-has-no-xen", "build-has-no-guest-tools"}),
-    "xcpng": frozenset(),
-}
+from core.checks import ALLOWED_SKIPS
+from core.model import TemplateSpec
 
 
 @dataclass
@@ -149,7 +145,7 @@ def os_verdict(
 
 def session_verdict(
     specs: list[TemplateSpec],
-    builds: dict[str, dict[str, Any] | None],
+    builds: Mapping[str, dict[str, Any] | None],
     records: Iterable[CheckRecord],
     expected_for: Callable[[str], tuple[str, ...]],
     platform: str,

@@ -6,35 +6,19 @@ can trust its shape; a file that fails validation is a bug here, not something t
 
 from __future__ import annotations
 
-import json
-import os
 import xml.etree.ElementTree as ET
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from harness.redact import Redactor
-
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
-SCHEMA_ID = "xcpng-templates/results/v1"
-
-
-@cache
-def results_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+from core.redact import Redactor
+from core.results import schema_error
 
 
 def validate_results(data: dict[str, Any]) -> None:
-    jsonschema.validate(data, results_schema())
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    """A results file that breaks its own schema is a bug here, never something to publish."""
+    error = schema_error(data)
+    if error is not None:
+        raise ValueError(f"results.json would not match its schema at {error}")
 
 
 def write_junit(path: Path, os_result: dict[str, Any], redact: Redactor) -> None:

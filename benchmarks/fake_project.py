@@ -1,4 +1,5 @@
-"""Small, real Packer projects (file builder + shell-local) for the harness's own tests.
+"""Small, real Packer projects (file builder + shell-local), for the harness's own tests and the
+parallel-build benchmark.
 
 They run Debian's packer 1.6.6 for real in a second or two, so the runner, the cache, the
 build-once coordination and the verdict are tested against a real `packer` process.
@@ -10,10 +11,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from core.proc import find_processes
+
+REPO = Path(__file__).resolve().parents[1]
 
 TEMPLATE = """
 variable "os_name" {{ default = "{name}" }}
@@ -50,6 +52,8 @@ CONFTEST = '''
 import os
 from pathlib import Path
 
+from core.proc import find_processes
+
 import pytest
 
 EXPECTED = tuple(os.environ.get("SMOKE_EXPECTED", "smoke-artifact,smoke-identity").split(","))
@@ -81,7 +85,7 @@ def pytest_harness_expected_checks(family):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_harness_make_platform(name, settings, run_id):
+def pytest_harness_make_platform(name, settings, run_id, redactor):
     return StubPlatform(settings, run_id)
 '''
 
@@ -89,7 +93,9 @@ CHECKS = """
 import os
 from pathlib import Path
 
-from harness.checks import check
+from core.proc import find_processes
+
+from core.checks import check
 
 
 def _trace(os_name):
@@ -142,8 +148,6 @@ def write_project(
 
 def harness_args(root: Path, *extra: str) -> list[str]:
     return [
-        "-p",
-        "harness.plugin",
         f"--packer-dir={root / 'packer'}",
         f"--artifacts-dir={root / 'artifacts'}",
         f"--reports-dir={root / 'reports'}",
@@ -198,25 +202,9 @@ def builds_started(root: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def processes(marker: str, program: Callable[[str], bool]) -> list[int]:
-    """Pids of running processes whose program name matches and whose arguments mention
-    marker (a folder of the test)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if program(Path(argv[0]).name) and any(marker in a for a in argv[1:]):
-            pids.append(int(proc.name))
-    return pids
-
-
 def packer_processes(marker: str) -> list[int]:
-    return processes(marker, lambda name: name == "packer")
+    return find_processes("packer", marker)
 
 
 def qemu_processes(marker: str) -> list[int]:
-    return processes(marker, lambda name: name.startswith("qemu-system"))
+    return find_processes("qemu-system", marker)

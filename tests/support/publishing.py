@@ -1,7 +1,7 @@
 """Test support: fake harness results and a signature-checking moto S3 server.
 
-Lives in the package (not a conftest) so that unit tests, integration tests and the benchmark
-share it whatever pytest's import mode; moto is imported only when a server is started.
+Lives in tests/support (not a conftest) so that unit and integration tests share it whatever
+pytest's import mode; moto is imported only when a server is started.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 import jsonschema
 
-from harness.options import Settings
-from publish.results import results_schema
+from core.results import results_schema
+from core.settings import Settings
 
-FAKE_SECRET = "FAKEsecretKEY/never-in-output+0123456789"  # noqa: S105 - a test value
+FAKE_SECRET = "FAKEsecretKEY/never-in-output+0123456789"
 CHECKS = ["ssh-01", "ssh-02", "hyg-01", "xen-01"]
 
 
@@ -180,7 +180,7 @@ def moto_s3() -> Iterator[MotoS3]:
             endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="bootstrap",
-            aws_secret_access_key="bootstrap",  # noqa: S106 - before auth is switched on
+            aws_secret_access_key="bootstrap",
         )
         user = "publisher-" + uuid.uuid4().hex[:6]
         iam.create_user(UserName=user)
@@ -199,8 +199,6 @@ def moto_s3() -> Iterator[MotoS3]:
 
 def _reset_auth(endpoint: str, count: str) -> None:
     url = f"{endpoint}/moto-api/reset-auth"  # http://127.0.0.1 only
-    req = urllib.request.Request(  # noqa: S310
-        url, data=count.encode(), headers={"Content-Type": "text/plain"}
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+    req = urllib.request.Request(url, data=count.encode(), headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(req, timeout=10) as r:
         r.read()

@@ -1,0 +1,163 @@
+"""The end of a session, on the controller: verdict, reports, publish, and what to tell people.
+
+Each OS's build is read from this session's build-once record only (never from an earlier
+run's build.json), so a build that aborted early is reported as not finished.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build.once import session_build
+from core import __version__
+from core.files import display_path, write_json_atomic
+from core.results import SCHEMA_ID
+from harness.records import partial_reasons
+from harness.session import Harness, git_state
+from platforms.kept import kept_of_run
+from verdict.compute import CheckRecord, session_verdict
+from verdict.reports import summary_markdown, summary_text, validate_results, write_junit
+
+_RESULTS_KEY = pytest.StashKey[dict[str, Any]]()
+BUILD_FIELDS = (
+    "status",
+    "artifact",
+    "artifact_format",
+    "sha256",
+    "size",
+    "log_path",
+    "duration_s",
+    "packer_version",
+    "plugins",
+    "inputs_digest",
+    "built_at",
+    "guest_tools",
+    "message",
+    "failure_class",
+    "template",
+    "var_file",
+    "platform",
+)
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def build_record(h: Harness, name: str) -> dict[str, Any]:
+    """This session's build of `name`, as results.json carries it."""
+    state, result = session_build(h.run_dir / "once", name)
+    if result is None:
+        message = {
+            None: "the build never ran",
+            "running": "the build did not finish (the session was interrupted)",
+            "aborted": "the build was interrupted",
+        }.get(state, f"build state {state}")
+        return {"status": "not-run", "duration_s": 0.0, "message": message}
+    data = result.to_json()
+    return {k: data.get(k) for k in BUILD_FIELDS if k in data}
+
+
+def _packages(h: Harness, name: str) -> list[str] | None:
+    path = h.settings.artifacts_dir / name / "packages.txt"
+    if not path.is_file() or path.stat().st_mtime < h.started_at:
+        return None
+    return path.read_text().split()
+
+
+def results_of(
+    session: pytest.Session, h: Harness, records: list[CheckRecord], exitstatus: int
+) -> dict[str, Any]:
+    def expected_checks(family: str) -> tuple[str, ...]:
+        return tuple(session.config.hook.pytest_harness_expected_checks(family=family) or ())
+
+    specs = list(h.specs.values())
+    builds = {s.name: build_record(h, s.name) for s in specs}
+    per_os = session_verdict(specs, builds, records, expected_checks, h.platform_name)
+    for name, r in per_os.items():
+        spec = h.specs[name]
+        tpl = spec.templates.get(h.platform_name) or spec.templates.get("any")
+        r["template"] = display_path(tpl.path if tpl else None, h.repo_root)
+        r["var_file"] = display_path(spec.var_file, h.repo_root)
+        r["validated_platform"] = h.platform_name
+        r["junit"] = f"junit-{name}.xml"
+        r["packages"] = _packages(h, name)
+        for t in r["tests"]:
+            t["message"] = h.redactor(t["message"]) if t.get("message") else t.get("message")
+        r["reasons"] = [h.redactor(x) for x in r["reasons"]]
+    partial = partial_reasons(session, exitstatus)
+    return {
+        "schema": SCHEMA_ID,
+        "run_id": h.run_id,
+        "started_at": _iso(h.started_at),
+        "finished_at": _iso(time.time()),
+        "harness_version": __version__,
+        "git": git_state(h.repo_root),
+        "platform": h.platform_name,
+        "partial": bool(partial),
+        "partial_reasons": partial,
+        "selected_os": [s.name for s in specs],
+        "os": per_os,
+    }
+
+
+def finish_session(
+    session: pytest.Session, h: Harness, records: list[CheckRecord], exitstatus: int
+) -> None:
+    results = results_of(session, h, records, exitstatus)
+    validate_results(results)
+    reports_dir = h.settings.reports_dir
+    for r in results["os"].values():
+        write_junit(reports_dir / r["junit"], r, h.redactor)
+    write_json_atomic(reports_dir / "results.json", results)
+    session.config.stash[_RESULTS_KEY] = results
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(summary_markdown(results))
+    failed = [n for n, r in results["os"].items() if r["verdict"] != "passed"]
+    if failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if h.settings.publish:
+        _publish(session, h, reports_dir / "results.json")
+
+
+def _publish(session: pytest.Session, h: Harness, results_path: Path) -> None:
+    from publish.api import publish_results
+
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = tr.write_line if tr else print
+    try:
+        report = publish_results([results_path], h.settings.publish_to, h.settings, log=write)
+    except Exception as exc:
+        write(f"publish failed: {h.redactor(str(exc))}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    if not report.ok:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def terminal_summary(terminalreporter: Any, h: Harness) -> None:
+    results = h.config.stash.get(_RESULTS_KEY, None)
+    if results is not None:
+        terminalreporter.section("template verdict")
+        for line in summary_text(results).splitlines():
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"reports: {h.settings.reports_dir}/results.json")
+    kept = kept_of_run(h.settings.artifacts_dir, h.run_id)
+    if kept:
+        terminalreporter.section("kept VMs (--keep-vm)")
+        for k in kept:
+            until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(k.expires_at))
+            terminalreporter.write_line(f"{k.name} ({k.os_name} on {k.platform}), until {until}")
+            terminalreporter.write_line(f"  reach it: {k.ssh}")
+            terminalreporter.write_line(f"  stop it:  {k.stop}")
+        terminalreporter.write_line(
+            "the janitor stops expired ones: python -m platforms janitor "
+            f"--artifacts-dir {h.settings.artifacts_dir}"
+        )

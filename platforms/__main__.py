@@ -1,0 +1,88 @@
+"""`python -m platforms janitor`: stop the clones --keep-vm kept, once their time is up.
+
+One command for both platforms: QEMU processes on this machine and VMs on the pool. Run it on
+a schedule (the templates workflow does), or with --name to stop one clone now.
+Exit 0 when everything selected is gone, 1 when something could not be stopped, 2 on a usage
+error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.errors import InfrastructureError, UsageError
+from core.model import KeptVM
+from core.proc import argv_of, stop_pid
+from core.redact import Redactor
+from core.settings import Settings
+from platforms.kept import Stopper, sweep
+
+
+def stop_local(kept: KeptVM) -> list[str]:
+    pid = int(kept.details.get("qemu_pid", 0))
+    argv = argv_of(pid) if pid else []
+    if not argv or kept.name not in argv:
+        return []  # already gone (or the pid now belongs to someone else): nothing to stop
+    return [] if stop_pid(pid) else [f"QEMU pid {pid} did not stop"]
+
+
+def stop_xcpng(settings: Settings) -> Stopper:
+    def stop(kept: KeptVM) -> list[str]:
+        import XenAPI
+
+        from platforms.xcpng import objects
+        from platforms.xcpng.platform import connect
+
+        xapi = connect(settings.xcpng)
+        try:
+            try:
+                vm = str(xapi.call("VM.get_by_uuid", kept.details["vm_uuid"]))
+            except XenAPI.Failure:
+                return []  # already gone
+            return objects.destroy_vm(xapi, vm)
+        finally:
+            xapi.logout()
+
+    return stop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m platforms", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    j = sub.add_parser("janitor", help="stop kept clones whose time-to-live has passed")
+    j.add_argument(
+        "--artifacts-dir",
+        type=Path,
+        help="the harness's artifacts folder [env TEMPLATE_ARTIFACTS_DIR, default artifacts]",
+    )
+    j.add_argument("--name", help="stop this kept clone now, whatever its time-to-live")
+    j.add_argument("--dry-run", action="store_true", help="list, stop nothing")
+    args = p.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    artifacts = (args.artifacts_dir or settings.artifacts_dir).absolute()
+    stoppers = {"local": stop_local, "xcpng": stop_xcpng(settings)}
+    try:
+        report = sweep(artifacts, stoppers, name=args.name, dry_run=args.dry_run)
+    except (UsageError, InfrastructureError) as exc:
+        print(f"error: {Redactor(settings.secrets())(str(exc))}", file=sys.stderr)
+        return 1
+    for line in report.stopped:
+        print(line)
+    for line in report.problems:
+        print(f"error: {line}", file=sys.stderr)
+    if report.left:
+        print(f"{len(report.left)} kept clone(s) still within their time-to-live")
+    if not (report.stopped or report.problems or report.left):
+        print("no kept clones")
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
