@@ -6,20 +6,21 @@ output (secrets redacted) to artifacts/<os>/build.log.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
 from build import packer
-from build.cache import ImageCache, detect_format, sha256_file
+from build.cache import ImageCache, detect_format
 from build.digest import inputs_digest
-from core.errors import ImageDefect, InfrastructureError, UsageError
+from core.errors import ImageDefect, InfrastructureError, UsageError, failure_class
+from core.files import display_path, sha256_file, write_json_atomic
 from core.model import BuildResult, TemplateSpec
 from core.redact import Redactor
 
@@ -58,20 +59,9 @@ class BuildContext:
         return self._packer_version
 
 
-def _rel(path: Path | None, root: Path) -> str | None:
-    if path is None:
-        return None
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def write_record(ctx: BuildContext, result: BuildResult) -> Path:
-    out = ctx.artifacts_dir / result.os_name / "build.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    return out
+    """artifacts/<os>/build.json, for operators (the verdict reads the build-once record)."""
+    return write_json_atomic(ctx.artifacts_dir / result.os_name / "build.json", result.to_json())
 
 
 def provided(ctx: BuildContext, spec: TemplateSpec, artifact: Path) -> BuildResult:
@@ -93,7 +83,7 @@ def provided(ctx: BuildContext, spec: TemplateSpec, artifact: Path) -> BuildResu
         plugins={},
         inputs_digest=None,
         template=None,
-        var_file=_rel(spec.var_file, ctx.repo_root),
+        var_file=display_path(spec.var_file, ctx.repo_root),
         built_at=artifact.stat().st_mtime,
         platform=ctx.platform_name,
         guest_tools=None,
@@ -119,168 +109,210 @@ def _classify(run: packer.PackerRun) -> str:
     return "image-defect" if any(h in text for h in IMAGE_DEFECT_HINTS) else "infrastructure"
 
 
+class _Attempt:
+    """One build of one OS: its log, its clock, and the records it leaves."""
+
+    def __init__(self, ctx: BuildContext, spec: TemplateSpec):
+        self.ctx, self.spec = ctx, spec
+        self.tpl = spec.template_for(ctx.platform_name)
+        self.log_path = ctx.artifacts_dir / spec.name / "build.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text("")
+        self.started = time.monotonic()
+        self.digest: str | None = None
+
+    def note(self, msg: str) -> None:
+        with self.log_path.open("a") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} [harness] {self.ctx.redactor(msg)}\n")
+
+    def status(self, detail: str) -> None:
+        self.ctx.status(self.spec.name, "build", detail)
+
+    def result(self, status: str, **fields: Any) -> BuildResult:
+        ctx, tpl = self.ctx, self.tpl
+        values: dict[str, Any] = {
+            "os_name": self.spec.name,
+            "status": status,
+            "artifact": None,
+            "artifact_format": None,
+            "sha256": None,
+            "size": None,
+            "log_path": str(self.log_path),
+            "duration_s": time.monotonic() - self.started,
+            "packer_version": ctx._packer_version,
+            "plugins": dict(tpl.plugins),
+            "inputs_digest": self.digest,
+            "template": display_path(tpl.path, ctx.repo_root),
+            "var_file": display_path(self.spec.var_file, ctx.repo_root),
+            "built_at": None,
+            "platform": ctx.platform_name,
+        }
+        values.update(fields)
+        return BuildResult(**values)
+
+    def failed(self, message: str, klass: str) -> BuildResult:
+        self.note(f"build failed: {message}")
+        result = self.result("failed", message=self.ctx.redactor(message), failure_class=klass)
+        write_record(self.ctx, result)
+        return result
+
+
 def build_os(
     ctx: BuildContext, spec: TemplateSpec, on_packer_start: Callable[[int], None]
 ) -> BuildResult:
     """Build (or reuse) the image of one OS; never raises for a failed build, records it."""
     if ctx.provided_artifact is not None:
         return provided(ctx, spec, ctx.provided_artifact)
-    tpl = spec.template_for(ctx.platform_name)
-    log_path = ctx.artifacts_dir / spec.name / "build.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("")
-    started = time.monotonic()
-
-    def note(msg: str) -> None:
-        with log_path.open("a") as fh:
-            fh.write(f"{time.strftime('%H:%M:%S')} [harness] {ctx.redactor(msg)}\n")
-
-    def failed(message: str, klass: str, digest: str | None = None) -> BuildResult:
-        note(f"build failed: {message}")
-        result = BuildResult(
-            os_name=spec.name,
-            status="failed",
-            artifact=None,
-            artifact_format=None,
-            sha256=None,
-            size=None,
-            log_path=str(log_path),
-            duration_s=time.monotonic() - started,
-            packer_version=ctx._packer_version,
-            plugins=dict(tpl.plugins),
-            inputs_digest=digest,
-            template=_rel(tpl.path, ctx.repo_root),
-            var_file=_rel(spec.var_file, ctx.repo_root),
-            built_at=None,
-            platform=ctx.platform_name,
-            message=ctx.redactor(message),
-            failure_class=klass,
-        )
-        write_record(ctx, result)
-        return result
-
+    attempt = _Attempt(ctx, spec)
     try:
-        version = ctx.packer_version()
-        recipe = getattr(ctx.platform, "recipe_digest", None)
-        extra = recipe(spec) if callable(recipe) else {}
-        digest = inputs_digest(spec, ctx.platform_name, ctx.packer_dir, version, extra)
-    except UsageError:
-        raise
+        attempt.digest = _inputs_digest(ctx, spec)
     except OSError as exc:
-        return failed(f"cannot compute the inputs digest: {exc}", "infrastructure")
-    note(f"{spec.name}: template {_rel(tpl.path, ctx.repo_root)}, inputs digest {digest[:16]}")
-
+        return attempt.failed(f"cannot compute the inputs digest: {exc}", "infrastructure")
+    digest = attempt.digest
+    attempt.note(
+        f"{spec.name}: template {display_path(attempt.tpl.path, ctx.repo_root)}, "
+        f"inputs digest {digest[:16]}"
+    )
     with FileLock(str(ctx.cache.lock_path(spec.name, ctx.platform_name, digest))):
-        if not ctx.rebuild:
-            ctx.status(spec.name, "build", "checking cache")
-            hit, why = ctx.cache.lookup(spec.name, ctx.platform_name, digest, ctx.max_age_s)
-            note(why)
-            if hit is not None:
-                hit.status = "cached"
-                hit.duration_s = time.monotonic() - started
-                hit.log_path = str(log_path)
-                write_record(ctx, hit)
-                return hit
-        else:
-            note("--rebuild: not looking in the cache")
+        hit = _cache_hit(attempt, digest)
+        if hit is not None:
+            return hit
+        return _build_fresh(attempt, digest, on_packer_start)
 
-        tmp = ctx.cache.new_tmp(spec.name, ctx.platform_name, digest, ctx.run_id)
-        scratch = Path(tempfile.mkdtemp(prefix=f"build-{spec.name}-"))
-        try:
-            ctx.status(spec.name, "build", "preparing")
-            build_vars_fn = getattr(ctx.platform, "build_vars", None)
-            pvars: dict[str, str] = {}
-            if callable(build_vars_fn):
-                pvars.update(build_vars_fn(spec, scratch, note))
-            for s in _secret_values(pvars):
-                ctx.redactor.add(s)
-            output_dir = tmp / "output"
-            pvars.update(
-                {
-                    "output_directory": str(output_dir),
-                    "vm_name": f"tpl-{spec.name}-{ctx.run_id}",
-                    "run_id": ctx.run_id,
-                }
+
+def _inputs_digest(ctx: BuildContext, spec: TemplateSpec) -> str:
+    version = ctx.packer_version()
+    recipe = getattr(ctx.platform, "recipe_digest", None)
+    extra = recipe(spec) if callable(recipe) else {}
+    return inputs_digest(spec, ctx.platform_name, ctx.packer_dir, version, extra)
+
+
+def _cache_hit(attempt: _Attempt, digest: str) -> BuildResult | None:
+    ctx, spec = attempt.ctx, attempt.spec
+    if ctx.rebuild:
+        attempt.note("--rebuild: not looking in the cache")
+        return None
+    attempt.status("checking cache")
+    hit, why = ctx.cache.lookup(spec.name, ctx.platform_name, digest, ctx.max_age_s)
+    attempt.note(why)
+    if hit is None:
+        return None
+    hit.status = "cached"
+    hit.duration_s = time.monotonic() - attempt.started
+    hit.log_path = str(attempt.log_path)
+    write_record(ctx, hit)
+    return hit
+
+
+def _packer_vars(attempt: _Attempt, scratch: Path, output_dir: Path) -> dict[str, str]:
+    """The platform's variables plus the harness's own, restricted to what the template
+    declares; secret values join the redactor before Packer sees them."""
+    ctx, spec = attempt.ctx, attempt.spec
+    pvars: dict[str, str] = {}
+    build_vars_fn = getattr(ctx.platform, "build_vars", None)
+    if callable(build_vars_fn):
+        pvars.update(build_vars_fn(spec, scratch, attempt.note))
+    for s in _secret_values(pvars):
+        ctx.redactor.add(s)
+    pvars.update(
+        {
+            "output_directory": str(output_dir),
+            "vm_name": f"tpl-{spec.name}-{ctx.run_id}",
+            "run_id": ctx.run_id,
+        }
+    )
+    attempt.note(f"Packer VM name {pvars['vm_name']} (the janitor finds leftovers by run id)")
+    declared = set(attempt.tpl.declared)
+    skipped = sorted(set(pvars) - declared)
+    if skipped:
+        attempt.note(f"variables not declared by the template, not passed: {', '.join(skipped)}")
+    return {k: v for k, v in pvars.items() if k in declared}
+
+
+def _run_packer(
+    attempt: _Attempt, pvars: dict[str, str], on_packer_start: Callable[[int], None]
+) -> packer.PackerRun:
+    ctx, spec, tpl = attempt.ctx, attempt.spec, attempt.tpl
+    if tpl.plugins:
+        attempt.status("packer init")
+        packer.run_init(ctx.packer_bin, tpl.path, attempt.log_path, ctx.redactor)
+    attempt.status("packer build")
+
+    def on_text(text: str) -> None:
+        if text.strip():
+            attempt.status(text.strip().splitlines()[-1][:80])
+
+    return packer.run_build(
+        ctx.packer_bin,
+        tpl.path,
+        var_file=spec.var_file,
+        variables=pvars,
+        log_path=attempt.log_path,
+        timeout_s=ctx.timeout_s,
+        redactor=ctx.redactor,
+        cwd=ctx.repo_root,
+        on_start=on_packer_start,
+        # ISO and disk downloads are cached beside the images, never in the repository
+        extra_env={"PACKER_CACHE_DIR": str(ctx.cache.root / "packer_cache")},
+        on_text=on_text,
+    )
+
+
+def _commit(
+    attempt: _Attempt, digest: str, tmp: Path, image: Path, guest_tools: str | None
+) -> BuildResult:
+    """Move the image into the cache entry (atomically, with its record) and record it."""
+    ctx, spec = attempt.ctx, attempt.spec
+    fmt = detect_format(image)
+    final_name = f"image.{fmt}"
+    image.rename(tmp / final_name)
+    shutil.rmtree(tmp / "output", ignore_errors=True)
+    attempt.status("hashing image")
+    entry_path = ctx.cache.entry(spec.name, ctx.platform_name, digest)
+    result = attempt.result(
+        "built",
+        artifact=str(entry_path / final_name),
+        artifact_format=fmt,
+        sha256=sha256_file(tmp / final_name),
+        size=(tmp / final_name).stat().st_size,
+        packer_version=ctx.packer_version(),
+        built_at=time.time(),
+        guest_tools=guest_tools,
+    )
+    write_json_atomic(tmp / "build.json", result.to_json())
+    ctx.cache.commit(tmp, spec.name, ctx.platform_name, digest)
+    attempt.note(f"built {final_name} ({result.size} bytes, sha256 {result.sha256})")
+    write_record(ctx, result)
+    return result
+
+
+def _build_fresh(
+    attempt: _Attempt, digest: str, on_packer_start: Callable[[int], None]
+) -> BuildResult:
+    ctx, spec = attempt.ctx, attempt.spec
+    tmp = ctx.cache.new_tmp(spec.name, ctx.platform_name, digest, ctx.run_id)
+    scratch = Path(tempfile.mkdtemp(prefix=f"build-{spec.name}-"))
+    try:
+        attempt.status("preparing")
+        pvars = _packer_vars(attempt, scratch, tmp / "output")
+        run = _run_packer(attempt, pvars, on_packer_start)
+        if not run.ok:
+            return attempt.failed(run.failure_message(), _classify(run))
+        image = _pick_image(run.output.files(), tmp / "output")
+        if image is None:
+            return attempt.failed(
+                "Packer succeeded but reported no artifact file; check the template's "
+                "output_directory and format",
+                "image-defect",
             )
-            note(f"Packer VM name {pvars['vm_name']} (the janitor finds leftovers by run id)")
-            declared = set(tpl.declared)
-            passed = {k: v for k, v in pvars.items() if k in declared}
-            skipped = sorted(set(pvars) - declared)
-            if skipped:
-                note(f"variables not declared by the template, not passed: {', '.join(skipped)}")
-            if tpl.plugins:
-                ctx.status(spec.name, "build", "packer init")
-                packer.run_init(ctx.packer_bin, tpl.path, log_path, ctx.redactor)
-            ctx.status(spec.name, "build", "packer build")
-            run = packer.run_build(
-                ctx.packer_bin,
-                tpl.path,
-                var_file=spec.var_file,
-                variables=passed,
-                log_path=log_path,
-                timeout_s=ctx.timeout_s,
-                redactor=ctx.redactor,
-                cwd=ctx.repo_root,
-                on_start=on_packer_start,
-                # ISO and disk downloads are cached beside the images, never in the repository
-                extra_env={"PACKER_CACHE_DIR": str(ctx.cache.root / "packer_cache")},
-                on_text=lambda t: (
-                    ctx.status(spec.name, "build", t.strip().splitlines()[-1][:80])
-                    if t.strip()
-                    else None
-                ),
-            )
-            if not run.ok:
-                return failed(run.failure_message(), _classify(run), digest)
-            image = _pick_image(run.output.files(), output_dir)
-            if image is None:
-                return failed(
-                    "Packer succeeded but reported no artifact file; check the template's "
-                    "output_directory and format",
-                    "image-defect",
-                    digest,
-                )
-            fmt = detect_format(image)
-            final_name = f"image.{fmt}"
-            image.rename(tmp / final_name)
-            shutil.rmtree(output_dir, ignore_errors=True)
-            ctx.status(spec.name, "build", "hashing image")
-            entry_path = ctx.cache.entry(spec.name, ctx.platform_name, digest)
-            result = BuildResult(
-                os_name=spec.name,
-                status="built",
-                artifact=str(entry_path / final_name),
-                artifact_format=fmt,
-                sha256=sha256_file(tmp / final_name),
-                size=(tmp / final_name).stat().st_size,
-                log_path=str(log_path),
-                duration_s=time.monotonic() - started,
-                packer_version=version,
-                plugins=dict(tpl.plugins),
-                inputs_digest=digest,
-                template=_rel(tpl.path, ctx.repo_root),
-                var_file=_rel(spec.var_file, ctx.repo_root),
-                built_at=time.time(),
-                platform=ctx.platform_name,
-                guest_tools=str(
-                    pvars.get("guest_tools_source")
-                    or spec.variables.get("guest_tools_source")
-                    or ""
-                )
-                or None,
-            )
-            (tmp / "build.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
-            ctx.cache.commit(tmp, spec.name, ctx.platform_name, digest)
-            note(f"built {final_name} ({result.size} bytes, sha256 {result.sha256})")
-            write_record(ctx, result)
-            return result
-        except (InfrastructureError, ImageDefect) as exc:
-            klass = "image-defect" if isinstance(exc, ImageDefect) else "infrastructure"
-            return failed(str(exc), klass)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        guest_tools = pvars.get("guest_tools_source") or spec.variables.get("guest_tools_source")
+        return _commit(attempt, digest, tmp, image, str(guest_tools) if guest_tools else None)
+    except (InfrastructureError, ImageDefect) as exc:
+        return attempt.failed(str(exc), failure_class(exc))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _secret_values(pvars: dict[str, str]) -> list[str]:

@@ -8,24 +8,14 @@ its sha256 is checked again before reuse.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import time
 from pathlib import Path
 
+from core.files import sha256_file
 from core.model import BuildResult
-
-CHUNK = 4 << 20
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def detect_format(path: Path) -> str:

@@ -27,6 +27,7 @@ from hcl2.utils import SerializationOptions
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from core.errors import UsageError
+from core.files import display_path
 from core.model import FAMILIES, TemplateRef, TemplateSpec
 
 IDENTITY = ("os_name", "os_family", "os_version")
@@ -309,6 +310,87 @@ def _identity(
     return ident, tuple(inferred)
 
 
+def _template_folders(packer_dir: Path) -> list[Path]:
+    return sorted(
+        {
+            p.parent
+            for p in packer_dir.rglob("*.pkr.hcl")
+            if not (set(p.relative_to(packer_dir).parts[:-1]) & NOT_TEMPLATE_DIRS)
+        }
+    )
+
+
+def _var_files_for(
+    tpl: _Template, shared: list[tuple[Path, dict[str, Any]]]
+) -> list[tuple[Path | None, dict[str, Any]]]:
+    """The var files a template is built with: its own, then the shared ones of a family it
+    supports; none means the template describes one OS by its own defaults."""
+    own = [
+        f
+        for f in sorted(tpl.path.glob("*.pkrvars.hcl"))
+        if not f.name.endswith(".auto.pkrvars.hcl")
+    ]
+    pairs: list[tuple[Path | None, dict[str, Any]]] = [(f, parse_hcl(f)) for f in own]
+    for f, vals in shared:
+        fam = vals.get("os_family") or _family_of(str(vals.get("os_name", "")))
+        if tpl.supported_families is None or fam in tpl.supported_families:
+            pairs.append((f, vals))
+    if not pairs and (not shared or "os_name" in tpl.defaults):
+        pairs.append((None, {}))
+    return pairs
+
+
+def _add(
+    found: dict[str, dict[str, Any]], tpl: _Template, var_file: Path | None, vals: dict[str, Any]
+) -> None:
+    """Record that `tpl` builds the OS `var_file` describes; one template per platform."""
+    values = {**tpl.defaults, **{k: v for k, v in vals.items() if is_literal(v) or k in IDENTITY}}
+    ident, inferred = _identity(tpl, var_file, values)
+    name = ident["os_name"]
+    entry = found.setdefault(
+        name,
+        {
+            "ident": ident,
+            "inferred": inferred,
+            "templates": {},
+            "var_file": var_file,
+            "values": values,
+            "where": var_file or tpl.path,
+        },
+    )
+    if entry["ident"] != ident:
+        raise UsageError(
+            f"contradictory identity for {name}: {entry['where']} says "
+            f"{entry['ident']} but {var_file or tpl.path} says {ident}"
+        )
+    ref = tpl.ref()
+    if ref.platform in entry["templates"]:
+        raise UsageError(
+            f"{name} has two templates for platform {ref.platform}: "
+            f"{entry['templates'][ref.platform].path} and {tpl.path}; keep one"
+        )
+    entry["templates"][ref.platform] = ref
+    if entry["var_file"] is None:
+        entry["var_file"] = var_file
+    entry["values"] = {**values, **entry["values"]}
+
+
+def _spec(name: str, e: dict[str, Any]) -> TemplateSpec:
+    disk = e["values"].get("disk_size_mb")
+    return TemplateSpec(
+        name=name,
+        family=e["ident"]["os_family"],
+        version=e["ident"]["os_version"],
+        templates=e["templates"],
+        var_file=e["var_file"],
+        variables=e["values"],
+        inferred=e["inferred"],
+        disk_size_mb=int(disk)
+        if isinstance(disk, (int, float, str)) and str(disk).isdigit()
+        else None,
+    )
+
+
 def load_catalog(packer_dir: Path) -> Catalog:
     """Read every template and var file under packer_dir; raise UsageError on the first problem."""
     packer_dir = packer_dir.absolute()
@@ -317,107 +399,29 @@ def load_catalog(packer_dir: Path) -> Catalog:
             f"Packer directory {packer_dir} does not exist; pass --packer-dir or run from the "
             "repository root"
         )
-    folders = sorted(
-        {
-            p.parent
-            for p in packer_dir.rglob("*.pkr.hcl")
-            if not (set(p.relative_to(packer_dir).parts[:-1]) & NOT_TEMPLATE_DIRS)
-        }
-    )
-    templates = [_read_template(f) for f in folders]
+    templates = [_read_template(f) for f in _template_folders(packer_dir)]
     shared_var_files = sorted((packer_dir / SHARED_VARS_DIR).glob("*.pkrvars.hcl"))
     shared = [(f, parse_hcl(f)) for f in shared_var_files]
-
-    found: dict[str, dict[str, Any]] = {}  # name -> {"spec parts"}
+    found: dict[str, dict[str, Any]] = {}
     for tpl in templates:
-        own = [
-            f
-            for f in sorted(tpl.path.glob("*.pkrvars.hcl"))
-            if not f.name.endswith(".auto.pkrvars.hcl")
-        ]
-        pairs: list[tuple[Path | None, dict[str, Any]]] = [(f, parse_hcl(f)) for f in own]
-        for f, vals in shared:
-            fam = vals.get("os_family") or _family_of(str(vals.get("os_name", "")))
-            if tpl.supported_families is None or fam in tpl.supported_families:
-                pairs.append((f, vals))
-        if not pairs:
-            if not shared or "os_name" in tpl.defaults:
-                pairs.append((None, {}))
-            else:
-                continue  # a template only for var files of other families
-        for var_file, vals in pairs:
-            values = {
-                **tpl.defaults,
-                **{k: v for k, v in vals.items() if is_literal(v) or k in IDENTITY},
-            }
-            ident, inferred = _identity(tpl, var_file, values)
-            name = ident["os_name"]
-            entry = found.setdefault(
-                name,
-                {
-                    "ident": ident,
-                    "inferred": inferred,
-                    "templates": {},
-                    "var_file": var_file,
-                    "values": values,
-                    "where": var_file or tpl.path,
-                },
-            )
-            if entry["ident"] != ident:
-                raise UsageError(
-                    f"contradictory identity for {name}: {entry['where']} says "
-                    f"{entry['ident']} but {var_file or tpl.path} says {ident}"
-                )
-            ref = tpl.ref()
-            if ref.platform in entry["templates"]:
-                raise UsageError(
-                    f"{name} has two templates for platform {ref.platform}: "
-                    f"{entry['templates'][ref.platform].path} and {tpl.path}; keep one"
-                )
-            entry["templates"][ref.platform] = ref
-            if entry["var_file"] is None:
-                entry["var_file"] = var_file
-            entry["values"] = {**values, **entry["values"]}
-
-    specs: dict[str, TemplateSpec] = {}
-    for name, e in found.items():
-        disk = e["values"].get("disk_size_mb")
-        specs[name] = TemplateSpec(
-            name=name,
-            family=e["ident"]["os_family"],
-            version=e["ident"]["os_version"],
-            templates=e["templates"],
-            var_file=e["var_file"],
-            variables=e["values"],
-            inferred=e["inferred"],
-            disk_size_mb=int(disk)
-            if isinstance(disk, (int, float, str)) and str(disk).isdigit()
-            else None,
-        )
-    if not specs:
+        for var_file, vals in _var_files_for(tpl, shared):
+            _add(found, tpl, var_file, vals)
+    if not found:
         raise UsageError(
             f"no OS templates under {packer_dir}: expected folders with *.pkr.hcl files and "
             f"var files in {packer_dir / SHARED_VARS_DIR}"
         )
-    return Catalog(packer_dir, specs)
+    return Catalog(packer_dir, {name: _spec(name, e) for name, e in found.items()})
 
 
 def describe(spec: TemplateSpec, root: Path) -> dict[str, Any]:
     """One row of --list-os (also its JSON form)."""
 
-    def rel(p: Path | None) -> str | None:
-        if p is None:
-            return None
-        try:
-            return str(p.relative_to(root))
-        except ValueError:
-            return str(p)
-
     return {
         "name": spec.name,
         "family": spec.family,
         "version": spec.version,
-        "templates": {k: rel(v.path) for k, v in sorted(spec.templates.items())},
-        "var_file": rel(spec.var_file),
+        "templates": {k: display_path(v.path, root) for k, v in sorted(spec.templates.items())},
+        "var_file": display_path(spec.var_file, root),
         "inferred": list(spec.inferred),
     }

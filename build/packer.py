@@ -12,18 +12,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import queue
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import InfrastructureError, UsageError
-from core.proc import kill_group
+from core.proc import supervise
 from core.redact import Redactor
 
 _COMMA = "%!(PACKER_COMMA)"
@@ -138,6 +136,35 @@ def _pdeathsig() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
+def _packer_env(variables: dict[str, str], extra_env: dict[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra_env or {})
+    env.update({f"PKR_VAR_{k}": v for k, v in variables.items()})
+    env.setdefault("CHECKPOINT_DISABLE", "1")  # no phone-home from inside CI
+    env.setdefault("PACKER_NO_COLOR", "1")
+    return env
+
+
+def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+            preexec_fn=_pdeathsig,  # noqa: PLW1509 - prctl only, no locks taken
+        )
+    except FileNotFoundError:
+        raise UsageError(
+            f"Packer not found ({argv[0]!r}); install it or pass --packer-bin"
+        ) from None
+
+
 def run_build(
     packer_bin: str,
     template_dir: Path,
@@ -159,91 +186,41 @@ def run_build(
     if var_file is not None:
         argv.append(f"-var-file={var_file}")
     argv.append(str(template_dir))
-    env = dict(os.environ)
-    env.update(extra_env or {})
-    env.update({f"PKR_VAR_{k}": v for k, v in variables.items()})
-    env.setdefault("CHECKPOINT_DISABLE", "1")  # no phone-home from inside CI
-    env.setdefault("PACKER_NO_COLOR", "1")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = PackerOutput()
     started = time.monotonic()
-    timed_out = interrupted = False
     with log_path.open("a", encoding="utf-8") as log:
         log.write(redactor(f"$ {' '.join(argv)}\n"))
         log.flush()
-        try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-                preexec_fn=_pdeathsig,  # noqa: PLW1509 - prctl only, no locks taken
-            )
-        except FileNotFoundError:
-            raise UsageError(
-                f"Packer not found ({packer_bin!r}); install it or pass --packer-bin"
-            ) from None
+        proc = _spawn(argv, cwd, _packer_env(variables, extra_env))
         if on_start:
             on_start(proc.pid)
-        lines: queue.Queue[str | None] = queue.Queue()
 
-        def pump() -> None:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                lines.put(raw)
-            lines.put(None)
-
-        reader = threading.Thread(target=pump, name="packer-output", daemon=True)
-        reader.start()
-        deadline = started + timeout_s
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    log.write(f"!! build timed out after {timeout_s:.0f}s: sending SIGINT\n")
-                    log.flush()
-                    kill_group(proc.pid, grace_s, proc=proc)
-                    break
-                try:
-                    raw = lines.get(timeout=min(remaining, 1.0))
-                except queue.Empty:
-                    continue
-                if raw is None:
-                    break
-                ml = parse_machine_line(raw)
-                text = out.feed(ml) if ml else raw
-                if text:
-                    clean = redactor(text.rstrip("\n"))
-                    stamp = time.strftime("%H:%M:%S")
-                    for piece in clean.splitlines() or [""]:
-                        log.write(f"{stamp} {piece}\n")
-                    log.flush()
-                    if on_text:
-                        on_text(clean)
-        except KeyboardInterrupt:
-            interrupted = True
-            log.write("!! interrupted: sending SIGINT to Packer so it removes its VM\n")
+        def on_line(raw: str) -> None:
+            ml = parse_machine_line(raw)
+            text = out.feed(ml) if ml else raw
+            if not text:
+                return
+            clean = redactor(text.rstrip("\n"))
+            stamp = time.strftime("%H:%M:%S")
+            for piece in clean.splitlines() or [""]:
+                log.write(f"{stamp} {piece}\n")
             log.flush()
-            kill_group(proc.pid, grace_s, proc=proc)
-            raise
-        finally:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=grace_s if (timed_out or interrupted) else None)
-            if proc.poll() is None:
-                kill_group(proc.pid, 0, signal.SIGKILL, proc=proc)
-                proc.wait()
-            reader.join(timeout=5)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            if on_text:
+                on_text(clean)
+
+        def on_stop(why: str) -> None:
+            log.write(f"!! {why}: sending SIGINT to Packer so it removes its VM\n")
+            log.flush()
+
+        ended = supervise(
+            proc, timeout_s=timeout_s, grace_s=grace_s, on_line=on_line, on_stop=on_stop
+        )
         rc = proc.returncode if proc.returncode is not None else -1
         log.write(f"!! packer exited {rc} after {time.monotonic() - started:.1f}s\n")
-    return PackerRun(rc, out, time.monotonic() - started, timed_out, interrupted)
+    return PackerRun(
+        rc, out, time.monotonic() - started, ended == "timed out", ended == "interrupted"
+    )
 
 
 def run_init(packer_bin: str, template_dir: Path, log_path: Path, redactor: Redactor) -> None:

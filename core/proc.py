@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -86,3 +89,59 @@ def stop_pid(pid: int, grace: float = 10.0) -> bool:
                 return True
             time.sleep(0.2)
     return not pid_alive(pid)
+
+
+def supervise(
+    proc: subprocess.Popen[str],
+    *,
+    timeout_s: float,
+    grace_s: float,
+    on_line: Callable[[str], None],
+    on_stop: Callable[[str], None] = lambda _why: None,
+    first_signal: int = signal.SIGINT,
+) -> str:
+    """Feed a child's output to `on_line` until it exits; on timeout or KeyboardInterrupt give
+    its process group `first_signal` and `grace_s` to clean up, then SIGKILL. Returns
+    "exited" or "timed out"; re-raises KeyboardInterrupt once the child is gone."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.put(raw)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, name="child-output", daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    ended = "exited"
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                ended = "timed out"
+                on_stop(f"timed out after {timeout_s:.0f}s")
+                kill_group(proc.pid, grace_s, first_signal, proc=proc)
+                break
+            try:
+                raw = lines.get(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                continue
+            if raw is None:
+                break
+            on_line(raw)
+    except KeyboardInterrupt:
+        ended = "interrupted"
+        on_stop("interrupted")
+        kill_group(proc.pid, grace_s, first_signal, proc=proc)
+        raise
+    finally:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s if ended != "exited" else None)
+        if proc.poll() is None:
+            kill_group(proc.pid, 0, signal.SIGKILL, proc=proc)
+            proc.wait()
+        reader.join(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return ended

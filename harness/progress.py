@@ -8,13 +8,14 @@ reads them and prints one line per OS when something changes, and a heartbeat ot
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from core.files import read_json, write_json_atomic
 
 
 class StatusBoard:
@@ -35,16 +36,12 @@ class StatusBoard:
             "updated": now,
             "pid": os.getpid(),
         }
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        write_json_atomic(path, data)
 
     @staticmethod
     def read_one(path: Path) -> dict[str, Any] | None:
-        try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+        data = read_json(path)
+        return data if isinstance(data, dict) else None
 
     def read_all(self) -> dict[str, dict[str, Any]]:
         out = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from s3transfer.utils import ChunksizeAdjuster
 
-BLOCK = 1 << 20
+from core.files import BLOCK
 
 
 @dataclass
@@ -52,14 +52,6 @@ def part_layout(size: int, threshold: int, chunksize: int) -> tuple[bool, int]:
     if size < threshold:
         return False, max(size, 1)
     return True, ChunksizeAdjuster().adjust_chunksize(chunksize, size)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(BLOCK):
-            h.update(block)
-    return h.hexdigest()
 
 
 def digest_file(

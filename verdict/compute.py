@@ -53,21 +53,13 @@ def _first_line(text: str | None) -> str:
     return (lines[-1] if lines else "no message")[:300]
 
 
-def os_verdict(
-    spec: TemplateSpec,
-    build: dict[str, Any] | None,
-    tests: list[CheckRecord],
-    expected: tuple[str, ...],
-    platform: str,
-) -> dict[str, Any]:
-    allowed = ALLOWED_SKIPS.get(platform, frozenset())
-    reasons: list[tuple[str, str]] = []  # (class, line)
-    build = build or {"status": "not-run", "duration_s": 0.0}
+def _check_outcomes(tests: list[CheckRecord], expected: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Each check id's outcome across its tests (the worst wins), and the expected ids that
+    never ran."""
     by_check: dict[str, list[CheckRecord]] = defaultdict(list)
     for t in tests:
         if t.check_id:
             by_check[t.check_id].append(t)
-
     passed: list[str] = []
     failed: list[str] = []
     skipped: list[dict[str, Any]] = []
@@ -81,48 +73,60 @@ def os_verdict(
             codes = sorted({r.skip_code or "" for r in recs})
             skipped.append({"id": cid, "code": codes[0] if len(codes) == 1 and codes[0] else None})
     missing = [c for c in expected if c not in by_check]
+    return {"passed": passed, "failed": failed, "skipped": skipped, "missing": missing}
 
+
+def _test_reasons(
+    tests: list[CheckRecord], allowed: frozenset[str], platform: str
+) -> list[tuple[str, str]]:
+    """(class, line) for every test that did not pass; setup errors shared by many checks
+    (a boot that failed) are reported once."""
+    reasons: list[tuple[str, str]] = []
+    setup_errors: dict[str, list[str]] = defaultdict(list)
+    for t in tests:
+        who = t.check_id or t.nodeid
+        if t.outcome == "error" and t.phase == "setup":
+            setup_errors[_first_line(t.message)].append(who)
+        elif t.outcome == "error":
+            reasons.append(("infrastructure", f"{who}: teardown error: {_first_line(t.message)}"))
+        elif t.outcome == "failed":
+            reasons.append(("image-defect", f"{who} failed: {_first_line(t.message)}"))
+        elif t.outcome == "skipped" and t.skip_code not in allowed:
+            why = (
+                f"code {t.skip_code!r} is not allowed on platform {platform}"
+                if t.skip_code
+                else "no reason code"
+            )
+            reasons.append(("infrastructure", f"{who} skipped ({why}): {_first_line(t.message)}"))
+    for msg, names in setup_errors.items():
+        listed = ", ".join(sorted(set(names)))[:200]
+        reasons.append(("infrastructure", f"{len(names)} check(s) could not run ({listed}): {msg}"))
+    return reasons
+
+
+def os_verdict(
+    spec: TemplateSpec,
+    build: dict[str, Any] | None,
+    tests: list[CheckRecord],
+    expected: tuple[str, ...],
+    platform: str,
+) -> dict[str, Any]:
+    """One OS passes only if its build passed and every expected check ran and passed (or
+    skipped with a code this platform allows)."""
+    build = build or {"status": "not-run", "duration_s": 0.0}
+    checks = _check_outcomes(tests, expected)
+    reasons: list[tuple[str, str]] = []
     if build.get("status") == "failed":
         klass = build.get("failure_class") or "infrastructure"
         reasons.append((klass, f"build failed: {build.get('message')}"))
     else:
         if build.get("status") == "not-run" and not tests:
-            reasons.append(("infrastructure", "the build never ran (session interrupted?)"))
-        setup_errors: dict[str, list[str]] = defaultdict(list)
-        for t in tests:
-            if t.outcome == "error" and t.phase == "setup":
-                setup_errors[_first_line(t.message)].append(t.check_id or t.nodeid)
-            elif t.outcome == "error":
-                reasons.append(
-                    (
-                        "infrastructure",
-                        f"{t.check_id or t.nodeid}: teardown error: {_first_line(t.message)}",
-                    )
-                )
-            elif t.outcome == "failed":
-                reasons.append(
-                    ("image-defect", f"{t.check_id or t.nodeid} failed: {_first_line(t.message)}")
-                )
-            elif t.outcome == "skipped" and t.skip_code not in allowed:
-                why = (
-                    f"code {t.skip_code!r} is not allowed on platform {platform}"
-                    if t.skip_code
-                    else "no reason code"
-                )
-                reasons.append(
-                    (
-                        "infrastructure",
-                        f"{t.check_id or t.nodeid} skipped ({why}): {_first_line(t.message)}",
-                    )
-                )
-        for msg, who in setup_errors.items():
-            names = ", ".join(sorted(set(who)))[:200]
-            reasons.append(
-                ("infrastructure", f"{len(who)} check(s) could not run ({names}): {msg}")
-            )
-        for cid in missing:
-            reasons.append(("infrastructure", f"expected check {cid} did not run"))
-
+            why = build.get("message") or "the build never ran (session interrupted?)"
+            reasons.append(("infrastructure", why))
+        reasons += _test_reasons(tests, ALLOWED_SKIPS.get(platform, frozenset()), platform)
+        reasons += [
+            ("infrastructure", f"expected check {c} did not run") for c in checks["missing"]
+        ]
     klass = None
     if reasons:
         klass = "image-defect" if any(k == "image-defect" for k, _ in reasons) else "infrastructure"
@@ -132,7 +136,7 @@ def os_verdict(
         "version": spec.version,
         "build": build,
         "expected_checks": list(expected),
-        "checks": {"passed": passed, "failed": failed, "skipped": skipped, "missing": missing},
+        "checks": checks,
         "tests": [
             {k: v for k, v in asdict(t).items() if k not in ("os",)}
             for t in sorted(tests, key=lambda t: t.nodeid)

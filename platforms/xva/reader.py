@@ -21,7 +21,8 @@ from typing import IO, Any, cast
 
 import xxhash
 
-from platforms.xva import MAX_MEMBER, XvaError, atomic_output, ovaxml
+from core.files import atomic_writer
+from platforms.xva import MAX_MEMBER, XvaError, ovaxml
 from platforms.xva.ovaxml import Disk
 
 ChunkSink = Callable[[Disk, int, bytes], None]  # (disk, offset, data)
@@ -267,6 +268,6 @@ def xva_to_raw(xva_path: Path, raw_path: Path, disk: str | None = None) -> None:
             raise XvaError(f"{xva_path}: no disk {disk!r}; disks: {have}")
         chosen = matches[0]
     raw_path = Path(raw_path)
-    with atomic_output(raw_path) as out, _open(xva_path) as fh:
+    with atomic_writer(raw_path) as out, _open(xva_path) as fh:
         scan(fh, _SparseWriter(out, chosen.ref))
         out.truncate(chosen.size)

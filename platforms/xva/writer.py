@@ -17,7 +17,8 @@ from typing import Any, cast
 
 import xxhash
 
-from platforms.xva import CHUNK_SIZE, XvaError, atomic_output, ovaxml
+from core.files import atomic_writer
+from platforms.xva import CHUNK_SIZE, XvaError, ovaxml
 
 DISK_REF = "Ref:3"  # the VDI id ovaxml.build gives the single disk
 
@@ -79,7 +80,7 @@ def raw_to_xva(
         src = raw_path.open("rb")
     except OSError as exc:
         raise XvaError(f"cannot open {raw_path}: {exc.strerror}") from None
-    with src, atomic_output(xva_path) as out:
+    with src, atomic_writer(xva_path) as out:
         size = os.fstat(src.fileno()).st_size
         if size == 0:
             raise XvaError(f"{raw_path} is empty: nothing to put in an XVA")

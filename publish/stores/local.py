@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from filelock import FileLock
 
-from publish.digests import BLOCK, FileDigests, sha256_file
+from core.files import BLOCK, atomic_writer, sha256_file
+from publish.digests import FileDigests
 from publish.stores.base import IntegrityError, Log, ObjectInfo
 
 LOCK_NAME = ".publish.lock"
@@ -36,19 +37,9 @@ class LocalStore:
     def describe(self, key: str) -> str:
         return str(self._path(key))
 
-    def _write_atomic(self, dst: Path, writer: object) -> None:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                writer(f)  # type: ignore[operator]
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dst)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def _write_atomic(self, dst: Path, writer: Callable[[IO[bytes]], object]) -> None:
+        with atomic_writer(dst, fsync=True) as f:
+            writer(f)
 
     def put_file(self, key: str, path: Path, digests: FileDigests, log: Log) -> None:
         dst = self._path(key)

@@ -150,10 +150,12 @@ def test_keep_vm_on_failure_keeps_with_ttl_then_cleanup_removes(
 ) -> None:
     p = platform(twin, tmp_path, ssh[1], keep_vm="on-failure", keep_vm_ttl="2h")
     with p.boot(spec(), build_of(xva), tmp_path / "work") as vm:
-        vm.facts["checks_failed"] = True  # how the harness tells the platform
+        vm.keep = True  # how the harness tells the platform (core.settings.keep_decision)
     inv = twin.inventory()
     assert len(inv["VM"]) == 1 and len(inv["VDI"]) == 2
     assert vm.key_path.exists()  # so that someone can log in to the kept VM
+    assert vm.kept is not None and vm.kept.details["vm_uuid"] == vm.facts["vm_uuid"]
+    assert (tmp_path / "work" / "kept.json").is_file()
     (rec,) = inv["VM"].values()
     assert rec["power_state"] == "Running"
     expires = float(rec["other_config"][KEY_EXPIRES])
@@ -175,7 +177,7 @@ def test_keep_vm_never_when_checks_fail(
 ) -> None:
     p = platform(twin, tmp_path, ssh[1], keep_vm="never")
     with p.boot(spec(), build_of(xva), tmp_path / "work") as vm:
-        vm.facts["checks_failed"] = True
+        vm.keep = False
     assert twin.empty()
 
 
@@ -211,7 +213,7 @@ def test_preflight_missing_settings_and_unreachable(tmp_path: Path) -> None:
     (problem,) = XcpngPlatform(s, "r", policy=FAST).preflight()
     assert "XCPNG_URL" in problem and "XCPNG_PASSWORD" in problem
     s = Settings.from_env(
-        env={"XCPNG_URL": "http://127.0.0.1:9", "XCPNG_USERNAME": "u", "XCPNG_PASSWORD": "p"}
+        env={"XCPNG_URL": "http://127.0.0.1:9", "XCPNG_USERNAME": "u", "XCPNG_PASSWORD": "pass"}
     )
     (problem,) = XcpngPlatform(s, "r", policy=FAST).preflight()
     assert "cannot reach the XCP-ng pool at http://127.0.0.1:9" in problem
