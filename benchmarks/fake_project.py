@@ -115,6 +115,8 @@ def test_artifact(build, spec):
 def test_identity(build, spec):
     _trace(spec.name)
     assert f"tpl-{spec.name}-" in Path(build.artifact).read_text()
+    failure = os.environ.get("SMOKE_FAIL_WITH")
+    assert not failure, failure
 """
 
 

@@ -25,11 +25,9 @@ from harness.listing import list_os
 from harness.options import add_options, settings_from
 from harness.preflight import ensure_dir_writable, run_preflight
 from harness.progress import ProgressDisplay
-from harness.records import Recorder
+from harness.records import Recorder, redact_report
 from harness.scheduling import OSScheduling
 from harness.session import HARNESS_KEY, Harness, new_run_id
-
-pytest_plugins = ["harness.fixtures"]
 
 REPO_ROOT = PACKAGE_ROOT
 VALIDATIONS = PACKAGE_ROOT / "validations"
@@ -96,6 +94,13 @@ def _collect_only(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Registered now, after every entry-point plugin: pytest-testinfra also defines `host`
+    # (a connection to --hosts, "local" by default) and the last definition wins. The checks
+    # must reach the clone, never the runner.
+    from harness import fixtures
+
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, "harness.fixtures")
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     settings = settings_from(config)
@@ -236,11 +241,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if report.failed:
-        h = item.config.stash.get(HARNESS_KEY, None)
-        os_name = dict(item.user_properties).get("os")
-        if h is not None and os_name:
-            h.failed_os.add(str(os_name))
+    h = item.config.stash.get(HARNESS_KEY, None)
+    if h is None or not h.active:
+        return report
+    redact_report(report, h.redactor)
+    os_name = dict(item.user_properties).get("os")
+    if report.failed and os_name:
+        h.failed_os.add(str(os_name))
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.checks import skip_code
+from core.redact import Redactor
 from verdict.compute import CheckRecord
 
 
@@ -20,6 +21,16 @@ class Recorder:
         record = to_record(report)
         if record is not None:
             self.records.append(record)
+
+
+def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """Mask secrets in what pytest prints and xdist ships: the failure text, captured output."""
+    if isinstance(report.longrepr, tuple):
+        path, lineno, message = report.longrepr
+        report.longrepr = (path, lineno, redactor(message))
+    elif report.longrepr is not None:
+        report.longrepr = redactor(str(report.longrepr))
+    report.sections = [(title, redactor(text)) for title, text in report.sections]
 
 
 def _str_or_none(value: object) -> str | None:

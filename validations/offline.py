@@ -17,7 +17,6 @@ import contextlib
 import json
 import posixpath
 import shutil
-import stat as statmod
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,35 +25,10 @@ from typing import Protocol
 
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult
+from validations.inode import Stat
 
 EXT4_MAGIC = 0xEF53
 _MAX_LINKS = 40
-
-
-@dataclass(frozen=True)
-class Stat:
-    """What the checks need of an inode: full st_mode (type and permissions), owner, size."""
-
-    mode: int
-    uid: int
-    gid: int
-    size: int
-
-    @property
-    def perms(self) -> int:
-        return statmod.S_IMODE(self.mode)
-
-    @property
-    def is_dir(self) -> bool:
-        return statmod.S_ISDIR(self.mode)
-
-    @property
-    def is_file(self) -> bool:
-        return statmod.S_ISREG(self.mode)
-
-    @property
-    def is_symlink(self) -> bool:
-        return statmod.S_ISLNK(self.mode)
 
 
 class OfflineImage(Protocol):

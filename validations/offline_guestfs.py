@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InfrastructureError
-from validations.offline import Stat
+from validations.inode import Stat
 
 
 class GuestfsImage:

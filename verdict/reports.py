@@ -60,7 +60,9 @@ def write_junit(path: Path, os_result: dict[str, Any], redact: Redactor) -> None
     for t in tests:
         label = t["check_id"] or t["nodeid"].split("::")[-1]
         title = f"[{name}] {label}" + (f": {t['rationale']}" if t.get("rationale") else "")
-        module = t["nodeid"].split("::")[0].removesuffix(".py").replace("/", ".")
+        # the module's own name: node ids are relative to a rootdir that depends on where
+        # pytest was started
+        module = Path(t["nodeid"].split("::")[0]).stem
         case = ET.SubElement(
             suite,
             "testcase",

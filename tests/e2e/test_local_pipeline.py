@@ -1,6 +1,11 @@
 """End to end on the local platform: a real Debian 12 build with Packer (or a cache hit), a QEMU
 boot from the image's own disk (UEFI, no -kernel), every validation, the verdict, the reports
-and a publish to a local folder; then teardown proven after a failing run and a SIGTERM.
+and a publish to a local folder; the clone kept (--keep-vm) and reachable by the command the
+run printed, after three more pytest runs, until the janitor stops it; then teardown proven
+after a failing run and a SIGTERM.
+
+Every harness run starts from a folder outside the checkout, with its templates copied
+elsewhere and its options in the space-separated form: the plugin is the installed project's.
 
 The image cache is the operator's default (~/.cache/xcpng-templates), so a second run on the
 same machine reuses the image; the first run on a new machine builds it (see README timings).
@@ -10,6 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +33,17 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+def elsewhere(tmp: Path) -> Path:
+    """A working folder outside the checkout, with a copy of the templates beside it."""
+    cwd = tmp / "elsewhere"
+    if not (tmp / "templates").exists():
+        shutil.copytree(REPO / "packer", tmp / "templates" / "packer")
+    cwd.mkdir(exist_ok=True)
+    return cwd
+
+
 def harness_cmd(tmp: Path, *extra: str) -> list[str]:
+    elsewhere(tmp)
     return [
         sys.executable,
         "-m",
@@ -36,29 +54,50 @@ def harness_cmd(tmp: Path, *extra: str) -> list[str]:
         "debian12",
         "--platform",
         "local",
-        f"--artifacts-dir={tmp / 'artifacts'}",
-        f"--reports-dir={tmp / 'reports'}",
-        f"--basetemp={tmp / 'basetemp'}",
+        "--packer-dir",
+        str(tmp / "templates" / "packer"),
+        "--artifacts-dir",
+        str(tmp / "artifacts"),
+        "--reports-dir",
+        str(tmp / "reports"),
         *extra,
     ]
 
 
-def env() -> dict[str, str]:
+def env(tmp: Path) -> dict[str, str]:
+    """No PYTHONPATH: the plugin must come from the installed project. pytest's temporary
+    folders go to a root of this test, where their rotation can be watched."""
     e = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEMPLATE_"))}
-    e["PYTHONPATH"] = str(REPO)
+    e.pop("PYTHONPATH", None)
+    e["PYTEST_DEBUG_TEMPROOT"] = str(tmp / "temproot")
+    (tmp / "temproot").mkdir(exist_ok=True)
     return e
 
 
-def leftovers(tmp: Path) -> list[str]:
-    """Overlays, seeds and firmware copies left under the session's temporary folders."""
-    base = tmp / "basetemp"
-    if not base.exists():
-        return []
-    return sorted(
-        str(p.relative_to(base))
-        for p in base.rglob("*")
-        if p.is_file() and (p.suffix in (".qcow2", ".img", ".fd", ".raw") or "seed" in p.name)
+def run(tmp: Path, *extra: str, timeout: float = 20 * 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        harness_cmd(tmp, *extra),
+        cwd=elsewhere(tmp),
+        env=env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
+
+
+def leftovers(tmp: Path) -> list[str]:
+    """Overlays, seeds, keys and firmware copies left in clone folders or temporary folders."""
+    found = []
+    for base in (tmp / "artifacts" / "vms", tmp / "temproot"):
+        if base.exists():
+            found += [
+                str(p.relative_to(tmp))
+                for p in base.rglob("*")
+                if p.is_file()
+                and (p.suffix in (".qcow2", ".img", ".fd", ".raw") or "seed" in p.name)
+            ]
+    return sorted(found)
 
 
 def results(tmp: Path) -> dict[str, Any]:
@@ -71,14 +110,16 @@ def passing_run(
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     tmp = tmp_path_factory.mktemp("e2e-pass")
     started = time.monotonic()
-    proc = subprocess.run(
-        harness_cmd(tmp, "--publish", f"--publish-to={tmp / 'published'}"),
-        cwd=REPO,
-        env=env(),
-        capture_output=True,
-        text=True,
+    proc = run(
+        tmp,
+        "--publish",
+        "--publish-to",
+        str(tmp / "published"),
+        "--keep-vm",
+        "always",
+        "--keep-vm-ttl",
+        "1s",
         timeout=75 * 60,
-        check=False,
     )
     (tmp / "duration").write_text(f"{time.monotonic() - started:.0f}\n")
     sys.stderr.write(proc.stdout[-6000:])
@@ -128,6 +169,54 @@ def test_published_to_the_local_store(
     assert "debian12" in json.dumps(index)
 
 
+def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """--keep-vm never changes the verdict; the run prints how to reach the clone; its key
+    outlives pytest's rotation of temporary folders; the janitor stops it once expired."""
+    tmp, proc = passing_run
+    assert proc.returncode == 0
+    reach = re.search(r"^\s*reach it: (ssh .*)$", proc.stdout, re.M)
+    stop = re.search(r"^\s*stop it:\s+(python -m platforms janitor .*)$", proc.stdout, re.M)
+    assert reach and stop, proc.stdout[-3000:]
+    (qemu,) = qemu_processes(str(tmp))
+    for i in range(3):  # three more pytest runs rotate the temporary folders
+        probe = tmp / f"probe{i}"
+        probe.mkdir()
+        (probe / "test_probe.py").write_text("def test_tmp(tmp_path):\n    assert tmp_path\n")
+        more = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe)],
+            cwd=probe,
+            env=env(tmp),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert more.returncode == 0, more.stdout[-2000:]
+    login = subprocess.run(
+        [*shlex.split(reach.group(1)), "cat", "/var/lib/template-checks/marker"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.startswith("seed-marker-")
+    janitor = subprocess.run(
+        [sys.executable, "-m", "platforms", "janitor", "--artifacts-dir", str(tmp / "artifacts")],
+        env=env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert janitor.returncode == 0, janitor.stderr
+    assert "stopped debian12-" in janitor.stdout
+    assert qemu not in qemu_processes(str(tmp))
+    assert list((tmp / "artifacts" / "vms").iterdir()) == []
+
+
 def test_no_qemu_or_files_left_after_passing_run(
     passing_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
@@ -140,15 +229,7 @@ def test_failing_boot_cleans_up(tmp_path: Path) -> None:
     broken = tmp_path / "broken.raw"
     with broken.open("wb") as fh:  # a disk with no partition table: firmware finds nothing to boot
         fh.truncate(64 << 20)
-    proc = subprocess.run(
-        harness_cmd(tmp_path, f"--xva={broken}", "--boot-timeout=90s"),
-        cwd=REPO,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=20 * 60,
-        check=False,
-    )
+    proc = run(tmp_path, "--xva", str(broken), "--boot-timeout", "90s")
     assert proc.returncode == 1, proc.stdout[-4000:]
     deb = results(tmp_path)["os"]["debian12"]
     assert deb["verdict"] == "failed"
@@ -165,8 +246,8 @@ def test_sigterm_during_checks_cleans_up(
     assert first.returncode == 0
     proc = subprocess.Popen(
         harness_cmd(tmp_path),
-        cwd=REPO,
-        env=env(),
+        cwd=elsewhere(tmp_path),
+        env=env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
