@@ -38,12 +38,12 @@ def group_alive(pgid: int) -> bool:
 
 
 def argv_of(pid: int) -> list[str]:
-    """The command line of a running process, [] when it is gone."""
+    """The command line of a running process, [] when it is gone (or a zombie)."""
     try:
         raw = (Path("/proc") / str(pid) / "cmdline").read_bytes()
     except OSError:
         return []
-    return raw.decode(errors="replace").rstrip("\0").split("\0")
+    return raw.decode(errors="replace").rstrip("\0").split("\0") if raw else []
 
 
 def find_processes(program: str, marker: str) -> list[int]:

@@ -93,3 +93,45 @@ def test_durations_and_sizes() -> None:
 def test_secret_on_the_command_line_is_refused() -> None:
     with pytest.raises(UsageError, match="set XCPNG_PASSWORD in the environment"):
         Settings.from_env({}, xcpng_password="hunter22")
+
+
+def test_keep_decision_is_made_in_one_place() -> None:
+    from core.settings import keep_decision
+
+    assert keep_decision("always", failed=False) is True
+    assert keep_decision("on-failure", failed=True) is True
+    assert keep_decision("on-failure", failed=False) is False
+    assert keep_decision("never", failed=True) is False
+
+
+def test_every_bad_value_named_in_one_usage_error() -> None:
+    with pytest.raises(UsageError) as err:
+        Settings.from_env(
+            {
+                "TEMPLATE_BOOT_TIMEOUT": "soon",
+                "TEMPLATE_MIN_FREE_DISK": "lots",
+                "XCPNG_SSH_PORT": "ssh",
+                "S3_TLS_VERIFY": "maybe",
+                "XCPNG_PASSWORD": "abc",
+            }
+        )
+    text = str(err.value)
+    for name in (
+        "TEMPLATE_BOOT_TIMEOUT",
+        "TEMPLATE_MIN_FREE_DISK",
+        "XCPNG_SSH_PORT",
+        "S3_TLS_VERIFY",
+        "XCPNG_PASSWORD",
+    ):
+        assert name in text
+    assert "abc" not in text  # a secret is named, never shown
+
+
+def test_values_parsed_once_into_types() -> None:
+    s = Settings.from_env(
+        {"TEMPLATE_BOOT_TIMEOUT": "2m", "S3_MULTIPART_CHUNKSIZE": "16M", "XCPNG_TLS_VERIFY": "0"},
+        keep_vm_ttl="1h",
+    )
+    assert s.boot_timeout == 120.0 and s.keep_vm_ttl == 3600.0
+    assert s.s3.multipart_chunksize == 16 << 20 and s.xcpng.tls_verify is False
+    assert s.artifacts_dir.is_absolute() and s.packer_dir.name == "packer"
