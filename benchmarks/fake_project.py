@@ -71,6 +71,9 @@ class StubPlatform:
     def preflight(self):
         return [p for p in os.environ.get("SMOKE_PREFLIGHT_PROBLEMS", "").split("|") if p]
 
+    def recipe_digest(self, spec):
+        return {}
+
     def build_vars(self, spec, workdir, log):
         log("stub platform: nothing to prepare")
         return {

@@ -22,6 +22,7 @@ from build.digest import inputs_digest
 from core.errors import ImageDefect, InfrastructureError, UsageError, failure_class
 from core.files import display_path, sha256_file, write_json_atomic
 from core.model import BuildResult, TemplateSpec
+from core.platform import Platform
 from core.redact import Redactor
 
 IMAGE_SUFFIXES = (".xva", ".raw", ".img", ".qcow2")
@@ -38,7 +39,7 @@ IMAGE_DEFECT_HINTS = (
 @dataclass
 class BuildContext:
     platform_name: str
-    platform: object  # platforms.base.Platform (kept loose so tests can pass a stub)
+    platform: Platform
     run_id: str
     packer_bin: str
     packer_dir: Path
@@ -182,8 +183,7 @@ def build_os(
 
 def _inputs_digest(ctx: BuildContext, spec: TemplateSpec) -> str:
     version = ctx.packer_version()
-    recipe = getattr(ctx.platform, "recipe_digest", None)
-    extra = recipe(spec) if callable(recipe) else {}
+    extra = ctx.platform.recipe_digest(spec)
     return inputs_digest(spec, ctx.platform_name, ctx.packer_dir, version, extra)
 
 
@@ -209,9 +209,7 @@ def _packer_vars(attempt: _Attempt, scratch: Path, output_dir: Path) -> dict[str
     declares; secret values join the redactor before Packer sees them."""
     ctx, spec = attempt.ctx, attempt.spec
     pvars: dict[str, str] = {}
-    build_vars_fn = getattr(ctx.platform, "build_vars", None)
-    if callable(build_vars_fn):
-        pvars.update(build_vars_fn(spec, scratch, attempt.note))
+    pvars.update(ctx.platform.build_vars(spec, scratch, attempt.note))
     for s in _secret_values(pvars):
         ctx.redactor.add(s)
     pvars.update(

@@ -13,6 +13,14 @@ from typing import Any
 
 from core.errors import UsageError
 
+
+def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a record class found in `data` (records written by a newer harness may
+    carry more)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
 FAMILIES = ("debian", "el")
 """OS families: `debian` (Debian, Ubuntu) and `el` (AlmaLinux, Rocky, CentOS Stream, Fedora)."""
 
@@ -89,8 +97,7 @@ class BuildResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BuildResult:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**_known_fields(cls, data))
 
 
 @dataclass
@@ -136,5 +143,4 @@ class KeptVM:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KeptVM:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**_known_fields(cls, data))

@@ -16,9 +16,10 @@ import pytest
 from build.once import session_build
 from core import __version__
 from core.files import display_path, write_json_atomic
+from core.git import git_state
 from core.results import SCHEMA_ID
 from harness.records import partial_reasons
-from harness.session import Harness, git_state
+from harness.session import Harness
 from platforms.kept import kept_of_run
 from verdict.compute import CheckRecord, session_verdict
 from verdict.reports import summary_markdown, summary_text, validate_results, write_junit

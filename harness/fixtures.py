@@ -21,6 +21,7 @@ import pytest
 from build.builder import build_os
 from build.once import run_once
 from core.model import BootedVM, BuildResult, TemplateSpec
+from core.platform import Platform
 from core.settings import keep_decision
 from core.ssh import client_options
 from harness.session import HARNESS_KEY, Harness
@@ -69,13 +70,13 @@ def build(spec: TemplateSpec, harness: Harness) -> BuildResult:
 
 
 @pytest.fixture(scope="session")
-def platform(harness: Harness) -> Any:
+def platform(harness: Harness) -> Platform:
     return harness.platform()
 
 
 @pytest.fixture(scope="session")
 def vm(
-    spec: TemplateSpec, build: BuildResult, platform: Any, harness: Harness
+    spec: TemplateSpec, build: BuildResult, platform: Platform, harness: Harness
 ) -> Iterator[BootedVM]:
     """The booted clone; its folder lives beside the artifacts (a kept clone's key must
     outlive pytest's temporary folders), and --keep-vm is decided here, once."""

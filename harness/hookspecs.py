@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from core.platform import Platform
 from core.redact import Redactor
 from core.settings import Settings
 
@@ -18,5 +17,5 @@ def pytest_harness_expected_checks(family: str) -> tuple[str, ...] | None:
 @pytest.hookspec(firstresult=True)
 def pytest_harness_make_platform(
     name: str, settings: Settings, run_id: str, redactor: Redactor
-) -> Any:
+) -> Platform | None:
     """The platform object for `name` (default: platforms.base.get_platform)."""

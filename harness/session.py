@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from build.builder import BuildContext
 from build.cache import ImageCache
 from core.model import TemplateSpec
+from core.platform import Platform
 from core.redact import Redactor
 from core.settings import Settings
 from harness.progress import StatusBoard
@@ -21,30 +20,6 @@ from harness.progress import StatusBoard
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
-def git_state(root: Path) -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(root), *args],
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    rev = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    committed = git("show", "-s", "--format=%ct", "HEAD") if rev else None
-    return {
-        "revision": rev,
-        "dirty": None if status is None else bool(status),
-        "committed_at": int(committed) if committed and committed.isdigit() else None,
-    }
 
 
 @dataclass
@@ -61,7 +36,7 @@ class Harness:
     failed_os: set[str] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
     _board: StatusBoard | None = None
-    _platform: Any = None
+    _platform: Platform | None = None
     _build_ctx: BuildContext | None = None
 
     @property
@@ -83,7 +58,7 @@ class Harness:
     def platform_name(self) -> str:
         return self.settings.platform
 
-    def platform(self) -> Any:
+    def platform(self) -> Platform:
         if self._platform is None:
             self._platform = self.config.hook.pytest_harness_make_platform(
                 name=self.platform_name,

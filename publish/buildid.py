@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from core.git import git_output
+
 SHORT_REV = 12
 _ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-z]+(-dirty)?$")
 
@@ -40,17 +42,5 @@ def commit_time(git: dict[str, object], cwd: str | None = None) -> float | None:
     rev = git.get("revision")
     if not isinstance(rev, str) or not re.fullmatch(r"[0-9a-fA-F]{4,64}", rev):
         return None
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "show", "-s", "--format=%ct", rev],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return float(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+    out = git_output(cwd, "show", "-s", "--format=%ct", rev, timeout=10)
+    return float(out) if out else None

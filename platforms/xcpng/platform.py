@@ -142,6 +142,10 @@ class XcpngPlatform:
         return problems
 
     # -- build ---------------------------------------------------------------------------------
+    def recipe_digest(self, spec: TemplateSpec) -> dict[str, str]:
+        """Everything the pool build depends on is in the packer/ tree and the plugin pin."""
+        return {}
+
     def vm_name(self, os_name: str) -> str:
         return f"{VM_PREFIX}-{os_name}-{self.run_id}"
 
