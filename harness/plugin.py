@@ -8,6 +8,7 @@ of the phases and nothing imports it. `pytest tests/` (the harness's own tests) 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,12 @@ def pytest_load_initial_conftests(
     """`pytest --os NAME` from anywhere checks with this project's validations: when no test
     path is given, add them (pytest.ini's testpaths only count from the checkout itself)."""
     ns = early_config.known_args_namespace
-    selected = getattr(ns, "os", None) or getattr(ns, "xva", None)
+    selected = (
+        getattr(ns, "os", None)
+        or getattr(ns, "xva", None)
+        or os.environ.get("TEMPLATE_OS")
+        or os.environ.get("TEMPLATE_XVA")
+    )
     if selected and not getattr(ns, "file_or_dir", None):
         args.append(str(VALIDATIONS))
 
