@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -359,4 +361,27 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
     assert seen["system"] == raw.read_bytes()
     assert f"instance-id: {vm.instance_id}".encode() in seen["seed"]  # type: ignore[operator]
     assert seen["stopped"] == vm.facts["vm_ref"]
+    assert twin.empty()
+
+
+@pytest.mark.skipif(shutil.which("sfdisk") is None, reason="apt-get install fdisk")
+def test_a_raw_uefi_disk_imports_as_a_uefi_vm(
+    twin: XapiTwin, ssh: tuple[str, int], tmp_path: Path
+) -> None:
+    """The local build's disk (GPT, an EFI system partition, no BIOS boot partition) starts on
+    the pool with UEFI, as it was built; converted as BIOS it would not boot at all."""
+    raw = tmp_path / "disk.raw"
+    with raw.open("wb") as fh:
+        fh.truncate(16 << 20)
+    subprocess.run(
+        ["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(raw)],
+        input="label: gpt\nsize=4M, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\ntype=L\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    p = platform(twin, tmp_path, ssh[1])
+    with p.boot(spec(), build_of(raw, fmt="raw"), tmp_path / "work"):
+        (rec,) = twin.inventory()["VM"].values()
+        assert rec["HVM_boot_params"]["firmware"] == "uefi"
     assert twin.empty()
