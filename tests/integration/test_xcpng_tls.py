@@ -80,5 +80,7 @@ def test_a_redirect_to_another_host_is_followed_over_verified_https(
         p = XcpngPlatform(s, "tls", policy=FAST, ip_poll=0.05, ssh_port=port)
         with p.boot(spec(), build_of(small_xva(tmp_path / "d.xva")), tmp_path / "w"):
             assert all(v["SR"] == sr for v in twin.inventory()["VDI"].values())
-    assert [r.split("?")[0] for r in twin.requests if r.startswith("PUT ")].count("PUT /import") == 2
+    assert [r.split("?")[0] for r in twin.requests if r.startswith("PUT ")].count(
+        "PUT /import"
+    ) == 2
     assert twin.empty()
