@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import io
 import os
 import socket
-import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-import XenAPI
 
 from core.errors import ImageDefect
 from platforms.xcpng import XcpngPlatform
@@ -33,7 +29,17 @@ from platforms.xva import ovaxml
 from platforms.xva.writer import raw_to_xva
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.datamodel import REQUIRED_82, REQUIRED_83, XCPNG_82, XCPNG_83
-from tests.twins.xapi.helpers import build_of, small_xva, spec, ssh_banner_endpoint, twin_settings
+from tests.twins.xapi.helpers import (
+    build_of,
+    finished,
+    small_xva,
+    spec,
+    ssh_banner_endpoint,
+    tar_bytes,
+    tar_members,
+    twin_settings,
+    xapi_session,
+)
 from tests.twins.xapi.wire import value
 
 FAST = RetryPolicy(attempts=4, max_delay=10, wait_min=0.01, wait_max=0.05)
@@ -49,36 +55,19 @@ def twin(request: pytest.FixtureRequest) -> Iterator[XapiTwin]:
 
 @pytest.fixture
 def session(twin: XapiTwin) -> Iterator[Any]:
-    s = XenAPI.Session(twin.url)
-    s.xenapi.login_with_password("root", "twin-password", "2.21", "test")
-    yield s
-    s.xenapi.logout()
-    s("close")()
-
-
-def _members(xva: Path) -> list[tuple[str, bytes]]:
-    with tarfile.open(xva) as tar:
-        return [(m.name, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
-
-
-def _tar(members: list[tuple[str, bytes]], path: Path | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    if path is not None:
-        path.write_bytes(buf.getvalue())
-    return buf.getvalue()
+    with xapi_session(twin) as s:
+        yield s
 
 
 def _edit(xva: Path, change: Any, out: Path | None = None) -> bytes:
     """The XVA with its ova.xml header passed through `change(header)`."""
-    members = _members(xva)
+    members = tar_members(xva)
     header = ovaxml.parse(members[0][1])
     change(header)
-    return _tar([("ova.xml", value(header).encode()), *members[1:]], out)
+    data = tar_bytes([("ova.xml", value(header).encode()), *members[1:]])
+    if out is not None:
+        out.write_bytes(data)
+    return data
 
 
 def _record(header: dict[str, Any], cls: str) -> dict[str, Any]:
@@ -97,11 +86,7 @@ def _import(twin: XapiTwin, session: Any, data: bytes) -> list[str]:
         conn.request("PUT", f"/import?{q}", body=data)
     assert conn.getresponse().status == 200
     conn.close()
-    deadline = time.monotonic() + 10
-    while x.task.get_status(task) == "pending":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    info = x.task.get_error_info(task) if x.task.get_status(task) == "failure" else []
+    info = x.task.get_error_info(task) if finished(session, task) == "failure" else []
     if info:
         assert set(twin.inventory()["VDI"]) == before, "a refused import leaves nothing"
     return list(info)
@@ -109,7 +94,7 @@ def _import(twin: XapiTwin, session: Any, data: bytes) -> list[str]:
 
 # -- required fields ----------------------------------------------------------------------------
 def test_the_writer_holds_every_field_both_releases_require(tmp_path: Path) -> None:
-    header = ovaxml.parse(_members(small_xva(tmp_path / "t.xva"))[0][1])
+    header = ovaxml.parse(tar_members(small_xva(tmp_path / "t.xva"))[0][1])
     for o in header["objects"]:
         for name in REQUIRED_82.get(o["class"], ()):
             assert name in o["snapshot"], f"{o['class']}.{name}"
@@ -300,11 +285,7 @@ def test_sr_on_another_host_is_answered_302_to_that_host(
     member.request("PUT", f"/import?{q}", body=data)
     assert member.getresponse().status == 200
     member.close()
-    deadline = time.monotonic() + 10
-    while x.task.get_status(task) == "pending":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    assert x.task.get_status(task) == "success"
+    assert finished(session, task) == "success"
     (vdi,) = twin.inventory()["VDI"].values()
     assert vdi["SR"] == sr
 
