@@ -19,8 +19,14 @@ from harness.preflight import check_packer, run_preflight
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.client import RetryPolicy
 from platforms.xcpng.console import ALPHABET, password_problem, random_password
-from tests.twins.xapi import XapiTwin
-from tests.twins.xapi.helpers import free_port, ssh_banner_endpoint, twin_env, twin_settings
+from tests.twins.xapi import XapiTwin, host_ports
+from tests.twins.xapi.helpers import (
+    free_port,
+    small_xva,
+    ssh_banner_endpoint,
+    twin_env,
+    twin_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=2, max_delay=5, wait_min=0.01, wait_max=0.05)
@@ -203,3 +209,27 @@ def test_the_operator_sees_it_before_anything_is_built(twin: XapiTwin, tmp_path:
     lines = [line for line in proc.stderr.splitlines() if line.startswith("  - ")]
     assert len(lines) == 1 and "needs Packer >= 1.7" in lines[0]
     assert twin.calls == []  # nothing reached the pool
+
+
+def test_the_operator_sees_one_line_per_closed_host_port(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    """The whole harness, as CI runs it, against the twin (`--xva`: no Packer involved); the
+    host's ports are stand-ins (tests.twins.xapi.host_ports): SSH answers, HTTPS is closed."""
+    closed = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XCPNG_", "PKR_VAR_"))}
+    env.update(twin_env(twin, tmp_path / "artifacts"))
+    env[host_ports.VARIABLE] = host_ports.value(ssh_port, closed)
+    xva = small_xva(tmp_path / "debian12.xva")
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    cmd += ["-p", "tests.twins.xapi.host_ports", "--os", "debian12", "--platform", "xcpng"]
+    cmd += [f"--xva={xva}", f"--reports-dir={tmp_path / 'reports'}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("  - ")]
+    assert lines == [
+        f"  - platform xcpng: host xcp-twin (127.0.0.1): HTTPS port {closed} unreachable from "
+        "this runner (Connection refused); the plugin types the boot command on the VM's "
+        "console through it: open it from the runner to every host of the pool"
+    ]
+    assert not twin.inventory()["VM"]  # nothing was imported
