@@ -45,11 +45,24 @@ def version_satisfies(version: str, constraint: str) -> bool:
     return True
 
 
+PLUGIN_PACKER = (1, 7)  # packer init and required_plugins
+XCPNG_PACKER_HELP = (
+    "install HashiCorp's Packer >= 1.7 (releases.hashicorp.com, or the hashicorp/setup-packer "
+    "action in CI) and put it first on PATH or pass --packer-bin; Debian's packer 1.6.6, which "
+    "scripts/setup installs, serves --platform local only (README: First run on a pool)"
+)
+
+
 def check_packer(settings: Settings, specs: list[TemplateSpec], platform: str) -> list[str]:
+    """One line per template whose Packer needs this Packer does not meet. A template with
+    required_plugins (the xcpng one) needs `packer init`, which Packer < 1.7 lacks: that line
+    says what to install."""
     problems: list[str] = []
     try:
         version = packer_version(settings.packer_bin)
     except UsageError as exc:
+        if platform == "xcpng":
+            return [f"{exc}; the xcpng platform needs Packer >= 1.7: {XCPNG_PACKER_HELP}"]
         return [str(exc)]
     for spec in specs:
         try:
@@ -57,17 +70,17 @@ def check_packer(settings: Settings, specs: list[TemplateSpec], platform: str) -
         except UsageError as exc:
             problems.append(str(exc))
             continue
-        if tpl.required_version and not version_satisfies(version, tpl.required_version):
+        if tpl.plugins and _version_tuple(version) < PLUGIN_PACKER:
+            problems.append(
+                f"template {tpl.path.parent.name}/{tpl.path.name} needs Packer >= 1.7 for its "
+                f"plugins ({', '.join(tpl.plugins)}), found {version} at {settings.packer_bin}: "
+                + XCPNG_PACKER_HELP
+            )
+        elif tpl.required_version and not version_satisfies(version, tpl.required_version):
             problems.append(
                 f"{spec.name}: template {tpl.path.name} needs Packer {tpl.required_version}, "
                 f"found {version} at {settings.packer_bin}; install that version or pass "
                 "--packer-bin"
-            )
-        if tpl.plugins and _version_tuple(version) < (1, 7):
-            problems.append(
-                f"{spec.name}: template {tpl.path.name} declares required_plugins "
-                f"({', '.join(tpl.plugins)}), which Packer {version} cannot load; use Packer "
-                ">= 1.7 with `packer init`"
             )
     return sorted(set(problems))
 

@@ -66,8 +66,9 @@ source "qemu" "local" {
   # early attempt is a failed handshake: allow many.
   ssh_handshake_attempts = 500
 
-  # 90-seal.sh leaves sudo working and removes the build user in a unit at power-off.
-  shutdown_command = "sudo -n systemctl poweroff"
+  # 90-seal.sh has removed the build user (and its sudo) by now; this runs over the session
+  # Packer keeps open, returns at once, and a runtime unit 90-seal.sh set up powers off.
+  shutdown_command = "touch /run/template-seal/poweroff"
   shutdown_timeout = "10m"
 }
 

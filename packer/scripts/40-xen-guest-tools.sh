@@ -5,7 +5,9 @@
 # Env: GUEST_TOOLS_SOURCE = iso | package | xen-guest-agent | none
 #   iso             the XCP-ng guest-tools ISO attached as a CD (Linux/install.sh)
 #   package         the family package (EL: EPEL xe-guest-utilities-latest; Ubuntu: xe-guest-utilities)
-#   xen-guest-agent the Rust agent from the distribution (or XEN_GUEST_AGENT_URL: a .deb/.rpm)
+#   xen-guest-agent the Rust agent: XEN_GUEST_AGENT_URL (a .deb/.rpm, fetched with curl, which
+#                   is installed first if missing), else the distribution's package if it has
+#                   one (Debian 12/13 have none: use iso there, or give the URL)
 #   none            no agent: allowed only for local (QEMU) builds, announced loudly
 set -euo pipefail
 
@@ -69,15 +71,29 @@ install_package() {
   esac
 }
 
-install_xen_guest_agent() {
-  local url=${XEN_GUEST_AGENT_URL:-} tmp
-  if [[ -n "$url" ]]; then
-    tmp=$(mktemp -d)
-    curl -fsSL -o "$tmp/agent.${url##*.}" "$url"
-    pkg_install "$tmp/agent.${url##*.}"
-    rm -rf "$tmp"
+packaged() {
+  if [[ "$family" == debian ]]; then
+    [[ "$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')" =~ ^[^\(] ]]
   else
+    dnf -q list --available "$1" >/dev/null 2>&1
+  fi
+}
+
+install_xen_guest_agent() {
+  local url=${XEN_GUEST_AGENT_URL:-} tmp ext
+  if [[ -n "$url" ]]; then
+    ext=${url##*.}
+    [[ "$ext" == deb || "$ext" == rpm ]] || die "XEN_GUEST_AGENT_URL must name a .deb or .rpm, got $url"
+    command -v curl >/dev/null || pkg_install curl
+    tmp=$(mktemp -d)
+    curl -fsSL --retry 3 -o "$tmp/xen-guest-agent.$ext" "$url" ||
+      die "cannot download XEN_GUEST_AGENT_URL=$url"
+    pkg_install "$tmp/xen-guest-agent.$ext"
+    rm -rf "$tmp"
+  elif packaged xen-guest-agent; then
     pkg_install xen-guest-agent
+  else
+    die "GUEST_TOOLS_SOURCE=xen-guest-agent: ${PRETTY_NAME:-this OS} has no xen-guest-agent package; set XEN_GUEST_AGENT_URL (xen_guest_agent_url) to a .deb/.rpm of it, or use guest_tools_source = \"iso\""
   fi
 }
 

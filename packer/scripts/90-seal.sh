@@ -5,10 +5,20 @@
 #
 # Env: BUILD_USER = the account Packer is logged in as (required; "none" when there is none).
 #
-# Packer is still logged in as BUILD_USER and still needs sudo for its shutdown_command, so the
-# removal of that user (account, home with authorized_keys, sudoers entries) and the last
-# sweep of logs and temp files happen in a one-shot unit when the build VM powers off. The
-# rest is done now, so a failure shows in the build log.
+# Everything happens here, in the last provisioner, and is synced to disk before it returns:
+# nothing waits for the power-off. However the VM then stops (XAPI's clean shutdown, Packer's
+# local shutdown_command, or a forced stop by the plugin), the disk holds a sealed system.
+#
+# The build account goes in this order, so that no trace or hash of it remains: lock it,
+# delete it (account, group, home with authorized_keys, sudoers entries), then remove the
+# backups shadow-utils keep of the files it was in (/etc/shadow- and the like), which still
+# list it. Packer's session stays open while its account goes away: a logged-in session is not
+# checked again, and this script already runs as root.
+#
+# What still needs the account after this script is the power-off. On the local QEMU build
+# Packer sends its shutdown_command over the session it keeps open, as the (now nameless) build
+# uid, without sudo: touching /run/template-seal/poweroff starts a runtime-only unit that
+# powers off once the command has returned. On XCP-ng the plugin uses VM.clean_shutdown.
 set -euo pipefail
 
 BUILD_USER=${BUILD_USER:-}
@@ -20,45 +30,71 @@ if [[ "$BUILD_USER" == root ]]; then
   echo "90-seal.sh: BUILD_USER=root cannot be removed; build with an unprivileged user" >&2
   exit 1
 fi
-
-FINAL=/usr/local/sbin/template-seal-final
-UNIT=/etc/systemd/system/template-seal-final.service
-
-# --- the part that runs at power-off (and is also run now, except the user removal) -------
-cat >"$FINAL" <<'SCRIPT'
-#!/usr/bin/env bash
-# Installed by packer/scripts/90-seal.sh; runs once, when the build VM powers off, then removes itself.
-set -euo pipefail
-BUILD_USER=${1:-none}
-MODE=${2:-final}
-
-if [[ "$MODE" == final && "$BUILD_USER" != none ]] && getent passwd "$BUILD_USER" >/dev/null; then
-  home=$(getent passwd "$BUILD_USER" | cut -d: -f6)
-  pkill -KILL -u "$BUILD_USER" || true
-  userdel -f -r "$BUILD_USER" 2>/dev/null || userdel -f "$BUILD_USER"
-  if [[ -n "$home" && "$home" != / && -d "$home" ]]; then rm -rf -- "$home"; fi
-  getent group "$BUILD_USER" >/dev/null && groupdel "$BUILD_USER" 2>/dev/null || true
+if [[ "$BUILD_USER" != none ]] && ! getent passwd "$BUILD_USER" >/dev/null; then
+  echo "90-seal.sh: BUILD_USER=$BUILD_USER does not exist; set it to the user Packer logs in as" >&2
+  exit 1
 fi
-if [[ "$MODE" == final && "$BUILD_USER" != none ]]; then
+
+# Let the build boot's cloud-init finish before its state is removed (2 = recoverable errors).
+# Once sealed there is no state left and `status --wait` would wait forever: skip it then.
+if command -v cloud-init >/dev/null && [[ -e /var/lib/cloud/instance ]]; then
+  timeout 900 cloud-init status --wait >/dev/null || true
+fi
+
+# --- the power-off trigger, in /run only (never in the image) -------------------------------
+# The local build's shutdown_command touches the request file as the build uid; the unit powers
+# off after that command returned, so Packer's session never drops mid-command.
+TRIGGER=/run/template-seal
+mkdir -p "$TRIGGER"
+chmod 0700 "$TRIGGER"
+if [[ "$BUILD_USER" != none ]]; then chown "$(id -u "$BUILD_USER")" "$TRIGGER"; fi
+cat >/run/systemd/system/template-seal-poweroff.path <<UNIT
+[Unit]
+Description=Power off the sealed build VM when Packer asks (90-seal.sh)
+[Path]
+PathExists=$TRIGGER/poweroff
+UNIT
+cat >/run/systemd/system/template-seal-poweroff.service <<'UNIT'
+[Unit]
+Description=Power off the sealed build VM (90-seal.sh)
+[Service]
+Type=oneshot
+ExecStart=/bin/sleep 2
+ExecStart=/bin/systemctl --no-block poweroff
+UNIT
+systemctl daemon-reload
+systemctl start template-seal-poweroff.path
+
+# --- the build account: lock, delete, then the backups that still name it -------------------
+if [[ "$BUILD_USER" != none ]]; then
+  home=$(getent passwd "$BUILD_USER" | cut -d: -f6)
+  usermod --lock --expiredate 1 "$BUILD_USER"
   # Sudoers entries naming the build user: drop-ins (cloud-init's 90-cloud-init-users too)
-  # and lines in /etc/sudoers.
+  # and lines in /etc/sudoers. Our own session keeps its root shell; nothing asks sudo again.
   for f in /etc/sudoers.d/*; do
     if [[ -f "$f" ]] && grep -qwF -- "$BUILD_USER" "$f"; then rm -f -- "$f"; fi
   done
   sed -i "/^[[:space:]]*${BUILD_USER}[[:space:]]/d" /etc/sudoers
   visudo -c -q
+  # -f: Packer's own session still runs as this user; it is not killed, it ends with the build.
+  userdel -f -r "$BUILD_USER" 2>/dev/null || true
+  if getent passwd "$BUILD_USER" >/dev/null; then userdel -f "$BUILD_USER"; fi
+  if [[ -n "$home" && "$home" != / && -d "$home" ]]; then rm -rf -- "$home"; fi
+  if getent group "$BUILD_USER" >/dev/null; then groupdel "$BUILD_USER"; fi
 fi
 
-# Every password in /etc/shadow locked. The build user's is left to the final run: Packer
-# may still be using it.
+# Every other password in /etc/shadow locked.
 while IFS=: read -r name hash _; do
-  if [[ "$MODE" != final && "$name" == "$BUILD_USER" ]]; then continue; fi
   if [[ -z "$hash" ]]; then
     usermod -p '*' "$name"
   elif [[ "$hash" != '!'* && "$hash" != '*'* ]]; then
     usermod -L "$name"
   fi
 done </etc/shadow
+
+# Last of all account changes: every usermod/userdel above saved the previous file as a
+# backup, which still holds the build account (and its password hash).
+rm -f /etc/passwd- /etc/shadow- /etc/group- /etc/gshadow- /etc/subuid- /etc/subgid-
 
 # root's keys (cloud-init's disable_root copies the build key there) and history.
 rm -f /root/.ssh/authorized_keys
@@ -68,15 +104,15 @@ for home in /root /home/*; do
     "$home"/.viminfo "$home"/.wget-hsts "$home"/.sudo_as_admin_successful
 done
 
-# Identity: machine-id, host keys and hostname are made again on the clone's first boot.
+# Identity: machine-id, host keys and hostname are made again on the clone's first boot. sshd
+# keeps the keys of connections already open (Packer's), new ones are refused from here on.
 : >/etc/machine-id
 echo localhost >/etc/hostname
 if [[ -e /var/lib/dbus/machine-id && ! -L /var/lib/dbus/machine-id ]]; then
   rm -f /var/lib/dbus/machine-id
   ln -s /etc/machine-id /var/lib/dbus/machine-id
 fi
-# Host keys only at power-off: sshd loads them for every new connection, and Packer may open one.
-if [[ "$MODE" == final ]]; then rm -f /etc/ssh/ssh_host_*; fi
+rm -f /etc/ssh/ssh_host_*
 
 # cloud-init state, seed and rendered network; the clone is a new instance.
 if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi
@@ -105,50 +141,14 @@ rm -rf /var/cache/dnf/* /var/cache/yum/*
 
 # Crash dumps, logs (kept as empty files so services that expect them still start), temp files.
 rm -rf /var/crash/* /var/lib/systemd/coredump/*
-# journald keeps its file open (and names its folder after the build's machine-id): at power-off
-# it is told to write to /run from now on, then the persistent journal is removed.
-if [[ "$MODE" == final ]]; then journalctl --relinquish-var >/dev/null 2>&1 || true; fi
+# journald keeps its file open, in a folder named after the build's machine-id: from now on it
+# writes to /run (until the clone's first boot), then the persistent journal is removed.
+journalctl --relinquish-var >/dev/null 2>&1 || true
 rm -rf /var/log/journal/*
 find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' -o -name '*-????????' \) -delete
 find /var/log -type f -exec truncate -s 0 {} +
-if [[ "$MODE" == final ]]; then
-  rm -rf /tmp/* /var/tmp/*
-  systemctl disable template-seal-final.service >/dev/null 2>&1 || true
-  rm -f /etc/systemd/system/template-seal-final.service "$0"
-fi
-SCRIPT
-chmod 0700 "$FINAL"
+# Packer's script (this one) is open and runs on from memory; Packer removes it with -f.
+rm -rf /tmp/* /var/tmp/*
 
-cat >"$UNIT" <<UNITFILE
-[Unit]
-Description=Seal the template at power-off (remove build user $BUILD_USER, last leftovers)
-DefaultDependencies=no
-After=local-fs.target
-Before=network-pre.target shutdown.target
-Wants=network-pre.target
-Conflicts=shutdown.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/true
-ExecStop=$FINAL $BUILD_USER final
-StandardOutput=journal+console
-TimeoutStopSec=120
-
-[Install]
-WantedBy=multi-user.target
-UNITFILE
-chmod 0644 "$UNIT"
-systemctl daemon-reload
-systemctl enable --now template-seal-final.service
-
-# Let the build boot's cloud-init finish before its state is removed (2 = recoverable errors).
-# Once sealed there is no state left and `status --wait` would wait forever: skip it then.
-if command -v cloud-init >/dev/null && [[ -e /var/lib/cloud/instance ]]; then
-  timeout 900 cloud-init status --wait >/dev/null || true
-fi
-
-# Run the sweep now too (without the user removal), so a broken step fails the build here.
-"$FINAL" "$BUILD_USER" now
-echo "90-seal.sh: sealed; build user $BUILD_USER is removed when the VM powers off"
+sync
+echo "90-seal.sh: sealed; the build user ${BUILD_USER} is gone and the disk is synced"

@@ -62,6 +62,12 @@ variable "guest_tools_source" {
   type    = string
   default = "iso"
 }
+variable "xen_guest_agent_url" {
+  # A .deb or .rpm of xen-guest-agent for OSes that do not package it (guest_tools_source =
+  # "xen-guest-agent"); empty: the OS's own package. Passed to 40-xen-guest-tools.sh.
+  type    = string
+  default = ""
+}
 variable "local_guest_tools_source" {
   # Only used by packer/local; declared so one var file fits both folders.
   type    = string
@@ -78,6 +84,16 @@ variable "output_directory" {
 }
 variable "run_id" {
   type = string
+}
+variable "run_created" {
+  # Epoch seconds; with run_id and run_expires it tags the build VM, its disk and its ISO so
+  # `python -m platforms.xcpng cleanup` finds them without the ledger (set by build_vars).
+  type    = string
+  default = "0"
+}
+variable "run_expires" {
+  type    = string
+  default = "0"
 }
 
 # --- set by the XCP-ng platform (build_vars), from XCPNG_* settings ------------------------
@@ -115,9 +131,20 @@ variable "build_username" {
   default = "packer"
 }
 variable "build_password" {
-  # Random per build (XCP-ng platform build_vars); typed at the installer's boot prompt.
+  # Random per build (platforms/xcpng build_vars), or PKR_VAR_build_password; typed at the
+  # installer's boot prompt, so only letters, digits and ._+- (checked in preflight).
   type      = string
   sensitive = true
+}
+variable "http_port_min" {
+  # Packer's HTTP server (preseed, kickstart, autoinstall) listens on the runner on a port of
+  # this range; the build VM must reach it (README: "First run on a pool").
+  type    = number
+  default = 8000
+}
+variable "http_port_max" {
+  type    = number
+  default = 8099
 }
 
 # --- waits, long on purpose (see the comments in xenserver.pkr.hcl) -----------------------

@@ -5,9 +5,17 @@
 locals {
   script_env = [
     "GUEST_TOOLS_SOURCE=${var.guest_tools_source}",
+    "XEN_GUEST_AGENT_URL=${var.xen_guest_agent_url}",
     "BUILD_USER=${var.build_username}",
     "DEBIAN_FRONTEND=noninteractive",
   ]
+  # The run id, creation and expiry ride in the names of the VDIs the plugin creates (the
+  # installer ISO is named after the last part of iso_url, query included), so concurrent runs
+  # never share an ISO VDI, the plugin's cleanup never deletes another run's, and the janitor
+  # (platforms/xcpng/cleanup.py) finds leftovers without the ledger. The ISO server ignores
+  # the query; Packer caches the download by checksum, so the cache still hits.
+  run_tags = "xcpng-golden-run-id=${var.run_id}&xcpng-golden-created=${var.run_created}&xcpng-golden-expires=${var.run_expires}"
+  iso_url  = "${var.iso_url}${length(split("?", var.iso_url)) > 1 ? "&" : "?"}${local.run_tags}"
   scripts = [
     "${path.root}/../scripts/10-update.sh",
     "${path.root}/../scripts/20-ssh-hardening.sh",
@@ -32,40 +40,62 @@ source "xenserver-iso" "template" {
   sr_iso_name     = var.sr_iso_name
   network_names   = [var.network_name]
 
-  iso_url      = var.iso_url
+  iso_url      = local.iso_url
   iso_checksum = var.iso_checksum
 
-  clone_template  = var.xen_clone_template
-  firmware        = var.firmware
-  vm_name         = var.vm_name
-  vm_description  = "${var.os_name} golden template, run ${var.run_id}"
+  clone_template = var.xen_clone_template
+  firmware       = var.firmware
+  vm_name        = var.vm_name
+  vm_description = "${var.os_name} golden template, run ${var.run_id}"
+  # The same tags as every VM the harness creates (platforms/xcpng/ledger.py KEY_*).
+  vm_other_config = {
+    "xcpng-golden-run-id"  = var.run_id
+    "xcpng-golden-created" = var.run_created
+    "xcpng-golden-expires" = var.run_expires
+  }
   vm_memory       = var.vm_memory_mb
   vcpus_max       = var.vm_cpus
   vcpus_atstartup = var.vm_cpus
+  disk_name       = "${var.vm_name}-disk?${local.run_tags}"
   disk_size       = var.disk_size_mb
-  tools_iso_name  = var.tools_iso_name
+  # Attached as a CD from the start: the installer installs the guest agent from it
+  # (packer/http/guest-tools.sh), so the first boot reports the VM's IP through XAPI.
+  tools_iso_name = var.tools_iso_name
 
+  # Packer's HTTP server runs on the runner; the build VM must reach this port range.
   http_directory = "${path.root}/../http"
+  http_port_min  = var.http_port_min
+  http_port_max  = var.http_port_max
   boot_wait      = var.boot_wait
   boot_command   = concat(var.boot_command, local.boot_credentials, var.boot_command_suffix)
 
   communicator = "ssh"
   ssh_username = var.build_username
   ssh_password = var.build_password
-  # Known issues of the plugin, reflected here:
-  # - the IP is found through the HTTP server or the guest tools ("auto"); before the tools
-  #   are installed only the HTTP request gives it, so the wait must cover the whole
-  #   install (stuck at "Wait for VM's IP" without tools, xenserver #38);
-  # - "Error detecting local IP: ssh: handshake failed" while sshd is not up yet (#30, #99,
-  #   #163): many handshake attempts; a long ssh_wait_timeout (Ubuntu needed it, #25).
+  # How the plugin (vatesfr/packer-plugin-xenserver 0.11.4) finds the VM, and why so:
+  # - "auto": the first IP comes from the installer's request to Packer's HTTP server, later
+  #   ones from the guest agent's metrics; each new one replaces the last (plugin PR #62).
+  #   The installed system may take another DHCP lease than the installer had (plugin issue
+  #   #61), so the installer installs the guest agent (packer/http/guest-tools.sh) and the
+  #   first boot reports the new address; without it Packer waits out ssh_wait_timeout on
+  #   the old one;
+  # - the installer's IP counts once the preseed is fetched, so install_timeout and
+  #   ssh_wait_timeout cover the whole install;
+  # - sshd is not up until the installed system boots: many handshake attempts.
   ip_getter              = "auto"
   dhcp_wait              = "30s"
   install_timeout        = var.install_timeout
   ssh_wait_timeout       = var.ssh_wait_timeout
   ssh_handshake_attempts = 1000
 
-  # 90-seal.sh leaves sudo working until power-off, where its unit removes the build user.
-  shutdown_command = "sudo -n systemctl poweroff"
+  # No shutdown_command, on purpose. The plugin sends it over a *new* SSH login tunnelled
+  # through dom0 of the VM's host (step_shutdown.go), which fails when dom0 has no route to
+  # the VM network; by then 90-seal.sh has also removed the build user it would log in as.
+  # Any failure there makes the plugin hard-stop the VM. Without a command the plugin calls
+  # VM.clean_shutdown: XAPI asks the guest kernel through xenstore (control/shutdown), which
+  # needs no SSH, no route and no account, and returns once the VM is halted. The seal does
+  # not depend on that stop being clean: it is complete, and synced, before the last
+  # provisioner returns.
 
   format           = "xva"
   output_directory = var.output_directory

@@ -1,6 +1,9 @@
 """Removing what killed runs left on the pool, found two ways: the ledger (objects recorded
-before they were created, Packer's build VM by name included) and the run-id/TTL tags every VM
-and VDI we create carries in other_config.
+before they were created) and the run-id/TTL tags every VM and VDI we create carries: in
+other_config for what the harness creates and for Packer's build VM (`vm_other_config`), and
+in the name for the disk and installer ISO the Packer plugin creates (`<name>?xcpng-golden-
+run-id=...&xcpng-golden-created=...&xcpng-golden-expires=...`), so the janitor needs no ledger
+(CI's checkout wipes the work tree it lives in).
 
 Selection: `run_id` -> everything of that run; `older_than` -> everything created longer ago;
 neither -> only objects whose time-to-live has passed (the janitor's default).
@@ -13,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import XenAPI
 
@@ -27,6 +31,12 @@ log = logging.getLogger("platforms.xcpng")
 class Report:
     removed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+
+def name_tags(name: str) -> dict[str, str]:
+    """The tags a name carries after `?`, as the Packer template writes them."""
+    _, _, query = name.partition("?")
+    return {k: v[0] for k, v in parse_qs(query).items() if k.startswith("xcpng-golden-")}
 
 
 def _tag_matches(
@@ -62,7 +72,7 @@ def _ledger_targets(
             elif name:
                 for vdi in xapi.call("VDI.get_by_name_label", name):
                     vdis.setdefault(vdi, name)
-        elif e.kind == "packer-vm" and name:
+        elif e.kind == "packer-vm" and name:  # ledgers written before the build VM was tagged
             for vm in xapi.call("VM.get_by_name_label", name):
                 vms.setdefault(vm, name)
 
@@ -94,8 +104,12 @@ def cleanup(
         if _tag_matches(rec.get("other_config", {}), run_id, older_than, now):
             vms.setdefault(ref, rec.get("name_label", ref))
     for ref, rec in xapi.call("VDI.get_all_records").items():
-        if _tag_matches(rec.get("other_config", {}), run_id, older_than, now):
-            vdis.setdefault(ref, rec.get("name_label", ref))
+        name = str(rec.get("name_label", ""))
+        tags = rec.get("other_config", {})
+        if KEY_RUN not in tags:
+            tags = name_tags(name)
+        if _tag_matches(tags, run_id, older_than, now):
+            vdis.setdefault(ref, name or ref)
     for ref, name in vms.items():
         if not objects.exists(xapi, "VM", ref):
             continue

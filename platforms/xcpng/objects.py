@@ -32,6 +32,25 @@ def find_sr(xapi: Xapi, name: str | None) -> str:
     return str(found[0])
 
 
+def sr_not_on_master(xapi: Xapi, sr: str) -> str | None:
+    """Why the Packer build cannot use `sr`, or None: the plugin uploads the installer ISO to
+    the pool master with `import_raw_vdi` and does not follow the redirect XAPI answers for an
+    SR only another host sees (Go turns the redirected PUT into a GET without its body)."""
+    rec = xapi.call("SR.get_record", sr)
+    if rec.get("shared"):
+        return None
+    master = xapi.call("pool.get_master", xapi.call("pool.get_all")[0])
+    hosts = [xapi.call("PBD.get_host", pbd) for pbd in rec.get("PBDs", [])]
+    if not hosts or master in hosts:
+        return None
+    owner = xapi.call("host.get_name_label", hosts[0])
+    return (
+        f"SR {rec.get('name_label')!r} is local to host {owner}, not to the pool master: the "
+        "Packer plugin uploads the installer ISO through the master and does not follow XAPI's "
+        "redirect to that host; set XCPNG_SR to a shared SR or one of the master's"
+    )
+
+
 def find_network(xapi: Xapi, name: str | None) -> str:
     if not name:
         raise InfrastructureError("XCPNG_NETWORK is not set; name the network the VM joins")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 import subprocess
@@ -32,7 +33,7 @@ from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
 from platforms.kept import janitor_command, record_kept
 from platforms.seed import SEED_SIZE, make_seed
-from platforms.xcpng import guest, objects
+from platforms.xcpng import console, guest, objects, reach
 from platforms.xcpng.client import (
     RetryPolicy,
     SessionRejected,
@@ -41,14 +42,16 @@ from platforms.xcpng.client import (
     describe,
     failure_code,
 )
+from platforms.xcpng.firmware import disk_firmware
 from platforms.xcpng.ledger import LEDGER_NAME, Ledger
-from platforms.xcpng.transfer import put_file, result_ref, wait_task
+from platforms.xcpng.transfer import result_ref, upload
 from platforms.xva import XvaError
 from platforms.xva.writer import raw_to_xva
 
 log = logging.getLogger("platforms.xcpng")
 MIN_FREE_MEMORY = 2 << 30  # a check VM needs 1-2 GiB; less free than this and boots will fail
 VM_PREFIX = "golden"
+BUILD_GRACE = 3600.0  # a build VM older than its build timeout plus this is a leftover
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -94,8 +97,10 @@ class XcpngPlatform:
         policy: RetryPolicy | None = None,
         ip_poll: float = 2.0,
         ssh_port: int | None = None,
+        host_ports: dict[str, int] | None = None,
     ):
         self.settings = settings
+        self.host_ports = host_ports or dict(reach.HOST_PORTS)  # tests point them at stand-ins
         self.run_id = run_id
         self.redactor = redactor or Redactor(settings.secrets())
         self.policy = policy or RetryPolicy()
@@ -105,12 +110,18 @@ class XcpngPlatform:
 
     # -- preflight --------------------------------------------------------------------------
     def preflight(self) -> list[str]:
+        password = os.environ.get(console.VARIABLE)
+        problems: list[str] = []
+        if password is not None and (problem := console.password_problem(password)):
+            problems.append(problem)
         try:
             xapi = connect(self.settings.xcpng, self.policy, self.redactor)
         except (UsageError, InfrastructureError) as exc:
-            return [str(exc)]
-        problems: list[str] = []
+            return [*problems, str(exc)]
         try:
+            if problem := reach.user_problem(xapi):
+                problems.append(problem)
+            problems += reach.unreachable(reach.pool_hosts(xapi), self.host_ports)
             try:
                 sr = objects.find_sr(xapi, self.settings.xcpng.sr)
                 rec = xapi.call("SR.get_record", sr)
@@ -121,6 +132,8 @@ class XcpngPlatform:
                         f"SR {rec.get('name_label')!r} has {free >> 30} GiB free, less than "
                         f"{need >> 30} GiB (--min-free-disk); free space or choose XCPNG_SR"
                     )
+                if problem := objects.sr_not_on_master(xapi, sr):
+                    problems.append(problem)
             except InfrastructureError as exc:
                 problems.append(str(exc))
             try:
@@ -152,20 +165,29 @@ class XcpngPlatform:
     def build_vars(
         self, spec: TemplateSpec, workdir: Path, log: Callable[[str], None]
     ) -> dict[str, str]:
-        """Packer's xenserver-iso variables; the build VM's name is ledgered first so that
-        `cleanup --run-id` finds a VM a killed Packer left behind."""
+        """Packer's xenserver-iso variables. The build VM, its disk and its installer ISO carry
+        the run id and an expiry (the VM in other_config, the VDIs in their names), so the
+        janitor finds what a killed Packer left without the ledger; the ledger still notes the
+        build first, for `cleanup --run-id`. The build password is random per build unless
+        the operator set PKR_VAR_build_password (checked in preflight)."""
         url = urlsplit(str(self.settings.xcpng.url or ""))
-        name = self.vm_name(spec.name)
-        self.ledger.record("intent", "packer-vm", f"packer-vm:{name}", name=name)
+        now = time.time()
+        expires = now + self.settings.build_timeout + BUILD_GRACE
+        self.ledger.record(
+            "intent", "packer-vm", f"packer-vm:{spec.name}:{self.run_id}", os=spec.name
+        )
         values = {
             "remote_host": url.hostname or "",
             "remote_username": self.settings.xcpng.username or "",
             "remote_password": self.settings.xcpng.password or "",
             "sr_name": self.settings.xcpng.sr or "",
+            "sr_iso_name": self.settings.xcpng.sr or "",
             "network_name": self.settings.xcpng.network or "",
-            "vm_name": name,
+            "run_created": str(int(now)),
+            "run_expires": str(int(expires)),
+            "build_password": os.environ.get(console.VARIABLE) or console.random_password(),
         }
-        log(f"xcpng: Packer builds VM {name!r} on {url.hostname}")
+        log(f"xcpng: Packer builds {spec.name} on {url.hostname}, tagged with run {self.run_id}")
         return {k: v for k, v in values.items() if v}
 
     # -- boot ------------------------------------------------------------------------------------
@@ -267,8 +289,9 @@ class XcpngPlatform:
                     text=True,
                 )
             xva = workdir / "image.xva"
-            log.info("%s: converting %s to XVA for import", name, artifact.name)
-            raw_to_xva(raw, xva, name)
+            firmware = disk_firmware(raw)
+            log.info("%s: converting %s to XVA for import (%s boot)", name, artifact.name, firmware)
+            raw_to_xva(raw, xva, name, firmware=firmware)
         except subprocess.CalledProcessError as exc:
             detail = exc.stderr.strip()
             raise ImageDefect(f"{artifact}: qemu-img cannot read it: {detail}") from None
@@ -287,10 +310,9 @@ class XcpngPlatform:
             state["tasks"].append(task)
             self._note(state, "intent", "vm", f"import:{task}", task=task, name=name)
             try:
-                put_file(
-                    xapi, "/import", {"task_id": task, "sr_id": sr}, xva, label=f"import {name}"
+                vm = result_ref(
+                    upload(xapi, "/import", {"sr_id": sr}, xva, task, label=f"import {name}")
                 )
-                vm = result_ref(wait_task(xapi, task, f"import {name}"))
             except SessionRejected:
                 xapi.relogin()
                 self._drop_import(xapi, task, state)
@@ -307,8 +329,10 @@ class XcpngPlatform:
         try:
             vm = xapi.attempt(f"import {name}", attempt)
         except XenAPI.Failure as exc:
+            # the pool read the XVA and refused it (IMPORT_ERROR_*, IMPORT_INCOMPATIBLE_VERSION):
+            # the image is at fault; anything else (space, SR backend) is the pool's
             code = failure_code(exc)
-            kind = ImageDefect if code.startswith("IMPORT_ERROR") else InfrastructureError
+            kind = ImageDefect if code.startswith("IMPORT_") else InfrastructureError
             raise kind(
                 f"{name}: import of {xva.name} failed: {xapi.redactor(describe(exc))}"
             ) from None
@@ -399,24 +423,29 @@ class XcpngPlatform:
         self._note(state, "created", "vdi", f"seed:{label}", ref=vdi, name=label)
         objects.tag(xapi, "VDI", vdi, self.run_id, time.time() + ttl)
 
-        def upload() -> None:
+        def send_seed() -> None:
             task = str(xapi.call("task.create", "xcpng-golden seed", label))
             try:
-                put_file(
+                upload(
                     xapi,
                     "/import_raw_vdi",
-                    {"task_id": task, "vdi": vdi, "format": "raw"},
+                    {"vdi": vdi, "format": "raw"},
                     image,
+                    task,
                     label=f"seed {label}",
                 )
-                wait_task(xapi, task, f"seed {label}")
             except SessionRejected:
                 xapi.relogin()
                 raise
             finally:
                 objects.forget_task(xapi, task)
 
-        xapi.attempt(f"seed {label}", upload)
+        try:
+            xapi.attempt(f"seed {label}", send_seed)
+        except (XenAPI.Failure, UploadInterrupted, SessionRejected, OSError, TimeoutError) as exc:
+            raise InfrastructureError(
+                f"{name}: upload of the seed disk failed: {xapi.redactor(describe(exc))}"
+            ) from None
         used = {str(xapi.call("VBD.get_userdevice", vbd)) for vbd in xapi.call("VM.get_VBDs", vm)}
         device = next(str(n) for n in range(1, 16) if str(n) not in used)
         xapi.call(

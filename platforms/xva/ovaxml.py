@@ -2,7 +2,18 @@
 
 XAPI writes strings and int64 as bare `<value>text</value>` (no `<string>`), which the stdlib
 unmarshaller reads as strings; we write the same way, since `xmlrpc.client.dumps` would reject
-int64 sizes. Only the fields a pool needs to import a VM are produced.
+int64 sizes.
+
+What a pool accepts (xen-api `import.ml`, `importexport.ml`, the generated `API.*_t_of_rpc`):
+- every record carries each field its class declares without a default value, or the import
+  fails with "Field ... not present in rpc". XCP-ng 8.2 (xapi 1.249) requires a few more than
+  8.3 (VM `power_state`, `suspend_VDI`, `last_boot_CPU_flags`; VBD/VIF `currently_attached`,
+  `metrics`, VBD `device`), so the records below hold the union of both;
+- the SR object is parsed as a full record although only its `content_type` is used (the disks
+  land on the SR the import names);
+- the export's xapi version must not be newer than the importing host's. 8.2 accepts only major
+  1 with minor <= 20, 8.3 any major below its own (24 and later), so (1, 20) imports on both,
+  as Xen Orchestra writes it.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from xml.sax.saxutils import escape
 from platforms.xva import XvaError
 
 MAX_HEADER = 64 << 20  # ova.xml of a VM with many snapshots is a few MiB at most
+XAPI_VERSION = (1, 20)  # the newest version XCP-ng 8.2 imports; 8.3 imports it too
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,8 @@ def build(
                 "name_label": name,
                 "name_description": description,
                 "power_state": "Halted",
+                "last_boot_CPU_flags": {},
+                "last_booted_record": "",
                 "is_a_template": template,
                 "is_default_template": False,
                 "is_a_snapshot": False,
@@ -220,8 +234,18 @@ def build(
             "snapshot": {
                 "uuid": str(uuid.uuid4()),
                 "name_label": "",
-                "content_type": "",
+                "name_description": "",
+                "type": "ext",
+                "content_type": "user",
+                "shared": False,
+                "virtual_allocation": virtual_size,
+                "physical_utilisation": virtual_size,
+                "physical_size": virtual_size,
+                "other_config": {},
+                "sm_config": {},
+                "tags": [],
                 "VDIs": [vdi],
+                "PBDs": [],
             },
         },
         {
@@ -286,11 +310,11 @@ def build(
         "version": {
             "hostname": "xcpng-golden",
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-            "product_version": "8.3.0",
+            "product_version": "8.2.1",
             "product_brand": "XCP-ng",
             "build_number": "xcpng-golden",
-            "xapi_major": 24,
-            "xapi_minor": 0,
+            "xapi_major": XAPI_VERSION[0],
+            "xapi_minor": XAPI_VERSION[1],
             "export_vsn": 2,
         },
         "objects": objects,

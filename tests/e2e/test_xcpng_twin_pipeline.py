@@ -33,8 +33,8 @@ from platforms.local.boot import make_overlay
 from platforms.local.slots import qemu_slot
 from platforms.xcpng.ledger import LEDGER_NAME, Entry, Ledger
 from platforms.xva.writer import raw_to_xva
-from tests.twins.xapi import XapiTwin
-from tests.twins.xapi.helpers import twin_env
+from tests.twins.xapi import XapiTwin, host_ports
+from tests.twins.xapi.helpers import ssh_banner_endpoint, twin_env
 from validations.expected import GUEST_TOOLS, expected_checks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,12 +159,14 @@ class TwinRun:
         return self.proc.stdout[-8000:] + "\n--- stderr ---\n" + self.proc.stderr[-3000:]
 
 
-def harness_env(twin: XapiTwin, tmp: Path, ssh_port: int) -> dict[str, str]:
+def harness_env(twin: XapiTwin, tmp: Path, ssh_port: int, banner_port: int) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEMPLATE_", "XCPNG_"))
     }
     env["PYTHONPATH"] = str(REPO)
     env.update(twin_env(twin, tmp / "artifacts", XCPNG_SSH_PORT=str(ssh_port)))
+    # the host's SSH and HTTPS, which preflight probes: an sshd banner and the twin's port
+    env[host_ports.VARIABLE] = host_ports.value(banner_port, int(twin.url.rsplit(":", 1)[1]))
     return env
 
 
@@ -181,6 +183,7 @@ def run_against_twin(tmp: Path, xva: Path, cache_dir: Path, *, tools: bool) -> T
         backend = TwinQemu(twin, qemu_dir, accel.choose(cache_dir))
         cmd = [
             sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+            "-p", "tests.twins.xapi.host_ports",
             "--os", "debian12", "--platform", "xcpng", f"--xva={xva}",
             f"--artifacts-dir={tmp / 'artifacts'}", f"--reports-dir={tmp / 'reports'}",
             f"--basetemp={basetemp}", "--boot-timeout=20m",
@@ -188,11 +191,14 @@ def run_against_twin(tmp: Path, xva: Path, cache_dir: Path, *, tools: bool) -> T
         started = time.monotonic()
         try:
             # one machine-wide QEMU slot, as the local platform takes for each of its VMs
-            with qemu_slot(cache_dir / "qemu-slots", RUN_TIMEOUT_S):
+            with (
+                qemu_slot(cache_dir / "qemu-slots", RUN_TIMEOUT_S),
+                ssh_banner_endpoint() as (_, banner_port),
+            ):
                 proc = subprocess.run(
                     cmd,
                     cwd=REPO,
-                    env=harness_env(twin, tmp, backend.port),
+                    env=harness_env(twin, tmp, backend.port, banner_port),
                     capture_output=True,
                     text=True,
                     timeout=RUN_TIMEOUT_S,

@@ -207,6 +207,41 @@ def test_xcpng_source_rules():
     assert "passwd/user-password=${var.build_password}" in text
 
 
+def test_xcpng_shutdown_needs_no_login_and_the_seal_no_clean_stop():
+    """The plugin's shutdown_command is a new SSH login through dom0 that hard-stops the VM on
+    any error; the seal removes the build user before it, so the template leaves the stop to
+    VM.clean_shutdown, and 90-seal.sh syncs a complete seal before the stop."""
+    src = _source(PACKER / "xcpng", "xenserver-iso")
+    assert "shutdown_command" not in src
+    seal = (PACKER / "scripts" / "90-seal.sh").read_text()
+    assert "ExecStop" not in seal and "shutdown.target" not in seal
+    assert seal.rstrip().splitlines()[-2:][0] == "sync"
+    # the local build's shutdown_command returns at once; the runtime unit the seal made
+    # powers off afterwards, and nothing of it is in the image (/run)
+    local = _source(PACKER / "local", "qemu")
+    assert local["shutdown_command"] == "touch /run/template-seal/poweroff"
+    assert "TRIGGER=/run/template-seal" in seal and "PathExists=$TRIGGER/poweroff" in seal
+    assert "/run/systemd/system/template-seal-poweroff" in seal
+
+
+def test_xcpng_template_reflects_the_plugins_known_issues_accurately():
+    text = (PACKER / "xcpng" / "xenserver.pkr.hcl").read_text()
+    assert "#38" not in text  # plugin issue 38 is the VNC ProtocolVersion error, not the IP
+    assert "#61" in text and "PR #62" in text  # the lease change, and the IP that follows it
+    src = _source(PACKER / "xcpng", "xenserver-iso")
+    assert src["ip_getter"] == "auto"
+    assert src["tools_iso_name"] == "${var.tools_iso_name}"  # the installer installs from it
+    assert (src["http_port_min"], src["http_port_max"]) == (
+        "${var.http_port_min}",
+        "${var.http_port_max}",
+    )
+    declared = _variables(PACKER / "xcpng")
+    assert declared["http_port_min"]["default"] <= declared["http_port_max"]["default"]
+    (local,) = _folder(PACKER / "xcpng")["locals"]
+    assert "XEN_GUEST_AGENT_URL=${var.xen_guest_agent_url}" in local["script_env"]
+    assert declared["xen_guest_agent_url"]["default"] == ""
+
+
 @needs_packer
 @pytest.mark.parametrize("folder", ["local", "xcpng", "os"])
 def test_hcl_is_packer_fmt_clean(folder: str):

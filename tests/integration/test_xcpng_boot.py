@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,9 +54,22 @@ def xva(tmp_path: Path) -> Path:
     return small_xva(tmp_path / "debian12.xva")
 
 
-def platform(twin: XapiTwin, tmp_path: Path, port: int, **settings: str) -> XcpngPlatform:
+def platform(
+    twin: XapiTwin,
+    tmp_path: Path,
+    port: int,
+    host_ports: dict[str, int] | None = None,
+    **settings: str,
+) -> XcpngPlatform:
     s = twin_settings(twin, tmp_path / "artifacts", **settings)
-    return XcpngPlatform(s, "run42", policy=FAST, ip_poll=0.05, ssh_port=port)
+    return XcpngPlatform(
+        s, "run42", policy=FAST, ip_poll=0.05, ssh_port=port, host_ports=host_ports
+    )
+
+
+def pool_ports(twin: XapiTwin, ssh: tuple[str, int]) -> dict[str, int]:
+    """The host ports preflight probes, pointed at stand-ins: sshd's banner, the twin's HTTP."""
+    return {"ssh": ssh[1], "https": int(twin.url.rsplit(":", 1)[1])}
 
 
 def test_boot_imports_seeds_starts_and_removes_everything(
@@ -181,9 +196,12 @@ def test_keep_vm_never_when_checks_fail(
     assert twin.empty()
 
 
-def test_preflight_passes_and_names_each_problem(twin: XapiTwin, tmp_path: Path) -> None:
-    assert platform(twin, tmp_path, 22).preflight() == []
-    bad = platform(twin, tmp_path, 22, xcpng_sr="Fast SSD", xcpng_network="vlan99")
+def test_preflight_passes_and_names_each_problem(
+    twin: XapiTwin, tmp_path: Path, ssh: tuple[str, int]
+) -> None:
+    ports = pool_ports(twin, ssh)
+    assert platform(twin, tmp_path, 22, ports).preflight() == []
+    bad = platform(twin, tmp_path, 22, ports, xcpng_sr="Fast SSD", xcpng_network="vlan99")
     problems = bad.preflight()
     assert len(problems) == 2
     assert "no SR named 'Fast SSD'" in problems[0] and "XCPNG_SR" in problems[0]
@@ -192,7 +210,7 @@ def test_preflight_passes_and_names_each_problem(twin: XapiTwin, tmp_path: Path)
     host["memory_free"] = 512 << 20
     sr = twin.db.get("SR", next(iter(twin.db.objects["pool"].values()))["default_SR"])
     sr["physical_utilisation"] = sr["physical_size"] - (3 << 30)
-    problems = platform(twin, tmp_path, 22).preflight()
+    problems = platform(twin, tmp_path, 22, ports).preflight()
     assert any("3 GiB free" in p and "--min-free-disk" in p for p in problems)
     assert any("free memory" in p and "512 MiB" in p for p in problems)
     assert twin.inventory()["session"] == []
@@ -225,32 +243,49 @@ def test_preflight_missing_settings_and_unreachable(tmp_path: Path) -> None:
         )
 
 
-def test_build_vars_carry_run_id_and_ledger_the_packer_vm(twin: XapiTwin, tmp_path: Path) -> None:
+def test_build_vars_carry_run_id_and_ledger_the_packer_vm(
+    twin: XapiTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PKR_VAR_build_password", raising=False)
     p = platform(twin, tmp_path, 22)
     lines: list[str] = []
+    before = time.time()
     values = p.build_vars(spec(), tmp_path / "w", lines.append)
-    assert values["vm_name"] == "golden-debian12-run42"
+    assert "vm_name" not in values  # the builder names the VM (tpl-<os>-<run id>)
     assert values["remote_host"] == "127.0.0.1" and values["network_name"].startswith("Pool")
     assert values["remote_password"] == twin.password  # passed as PKR_VAR_* env, never logged
     assert twin.password not in " ".join(lines)
+    # the run's tags for the VM, its disk and its ISO: created now, expiring after the build
+    created, expires = int(values["run_created"]), int(values["run_expires"])
+    assert before - 1 <= created <= time.time()
+    assert expires - created >= p.settings.build_timeout
+    # a fresh console-safe password per build, never logged
+    password = values["build_password"]
+    assert len(password) == 24 and password not in " ".join(lines)
+    assert p.build_vars(spec(), tmp_path / "w", lines.append)["build_password"] != password
     (entry,) = Ledger.open_entries(p.ledger.path, "run42")
-    assert entry.kind == "packer-vm" and entry.fields["name"] == "golden-debian12-run42"
+    assert entry.kind == "packer-vm" and entry.fields["os"] == "debian12"
 
 
 def test_cleanup_removes_a_packer_vm_left_by_a_killed_build(twin: XapiTwin, tmp_path: Path) -> None:
     p = platform(twin, tmp_path, 22)
-    p.build_vars(spec(), tmp_path / "w", lambda _: None)
-    # what a killed Packer leaves: a running VM with a disk and the installer ISO
+    values = p.build_vars(spec(), tmp_path / "w", lambda _: None)
+    # what a killed Packer leaves: a running VM, tagged as the template tags it, with a disk
     db = twin.db
     sr = next(iter(db.objects["pool"].values()))["default_SR"]
     vm = db.add(
         "VM",
         {
-            "name_label": "golden-debian12-run42",
+            "name_label": "tpl-debian12-run42",
             "power_state": "Running",
             "is_a_template": False,
             "guest_metrics": "OpaqueRef:NULL",
             "domid": 3,
+            "other_config": {
+                "xcpng-golden-run-id": "run42",
+                "xcpng-golden-created": values["run_created"],
+                "xcpng-golden-expires": values["run_expires"],
+            },
         },
     )
     disk = db.add("VDI", {"name_label": "disk", "SR": sr, "virtual_size": 1 << 30})
@@ -326,4 +361,27 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
     assert seen["system"] == raw.read_bytes()
     assert f"instance-id: {vm.instance_id}".encode() in seen["seed"]  # type: ignore[operator]
     assert seen["stopped"] == vm.facts["vm_ref"]
+    assert twin.empty()
+
+
+@pytest.mark.skipif(shutil.which("sfdisk") is None, reason="apt-get install fdisk")
+def test_a_raw_uefi_disk_imports_as_a_uefi_vm(
+    twin: XapiTwin, ssh: tuple[str, int], tmp_path: Path
+) -> None:
+    """The local build's disk (GPT, an EFI system partition, no BIOS boot partition) starts on
+    the pool with UEFI, as it was built; converted as BIOS it would not boot at all."""
+    raw = tmp_path / "disk.raw"
+    with raw.open("wb") as fh:
+        fh.truncate(16 << 20)
+    subprocess.run(
+        ["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(raw)],
+        input="label: gpt\nsize=4M, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\ntype=L\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    p = platform(twin, tmp_path, ssh[1])
+    with p.boot(spec(), build_of(raw, fmt="raw"), tmp_path / "work"):
+        (rec,) = twin.inventory()["VM"].values()
+        assert rec["HVM_boot_params"]["firmware"] == "uefi"
     assert twin.empty()

@@ -49,7 +49,8 @@ def test_ca_bundle_boots_over_https(tls_twin: tuple[XapiTwin, Path], tmp_path: P
     twin, cert = tls_twin
     s = twin_settings(twin, tmp_path / "a", xcpng_ca_bundle=str(cert))
     with ssh_banner_endpoint() as (_, port):
-        p = XcpngPlatform(s, "tls", policy=FAST, ip_poll=0.05, ssh_port=port)
+        ports = {"ssh": port, "https": int(twin.url.rsplit(":", 1)[1])}  # the host's stand-ins
+        p = XcpngPlatform(s, "tls", policy=FAST, ip_poll=0.05, ssh_port=port, host_ports=ports)
         assert p.preflight() == []
         with p.boot(spec(), build_of(small_xva(tmp_path / "d.xva")), tmp_path / "w") as vm:
             assert vm.facts["vm_ref"] in twin.inventory()["VM"]
@@ -65,3 +66,21 @@ def test_verification_off_is_explicit_and_warns(
     xapi.logout()
     assert "TLS verification of https://127.0.0.1" in caplog.text and "is OFF" in caplog.text
     assert twin.password not in caplog.text
+
+
+def test_a_redirect_to_another_host_is_followed_over_verified_https(
+    tls_twin: tuple[XapiTwin, Path], tmp_path: Path
+) -> None:
+    twin, cert = tls_twin
+    _, sr = twin.add_member()
+    s = twin_settings(
+        twin, tmp_path / "a", xcpng_ca_bundle=str(cert), xcpng_sr="Local storage of xcp-twin-2"
+    )
+    with ssh_banner_endpoint() as (_, port):
+        p = XcpngPlatform(s, "tls", policy=FAST, ip_poll=0.05, ssh_port=port)
+        with p.boot(spec(), build_of(small_xva(tmp_path / "d.xva")), tmp_path / "w"):
+            assert all(v["SR"] == sr for v in twin.inventory()["VDI"].values())
+    assert [r.split("?")[0] for r in twin.requests if r.startswith("PUT ")].count(
+        "PUT /import"
+    ) == 2
+    assert twin.empty()

@@ -84,3 +84,31 @@ def test_seal_requires_the_build_user() -> None:
 def test_update_can_be_skipped_loudly() -> None:
     out = _run("10-update.sh", UPDATE_PACKAGES="0")
     assert out.returncode == 0 and "NOT updated" in out.stderr
+
+
+def test_seal_locks_then_deletes_then_drops_the_backups() -> None:
+    """Issue 14's order: lock the build account, delete it, then remove the shadow-utils
+    backups (each usermod/userdel wrote one that still lists it); no account change after."""
+    text = (SCRIPTS / "90-seal.sh").read_text()
+    lines = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
+    lock = next(
+        i
+        for i, x in enumerate(lines)
+        if x.startswith('usermod --lock --expiredate 1 "$BUILD_USER"')
+    )
+    delete = next(i for i, x in enumerate(lines) if x.startswith('userdel -f -r "$BUILD_USER"'))
+    backups = next(
+        i for i, x in enumerate(lines) if x.startswith("rm -f /etc/passwd- /etc/shadow-")
+    )
+    assert lock < delete < backups
+    for name in ("/etc/passwd-", "/etc/shadow-", "/etc/group-", "/etc/gshadow-", "/etc/subuid-"):
+        assert name in lines[backups]
+    changes = ("usermod", "userdel", "useradd", "groupdel", "groupadd", "chpasswd", "passwd ")
+    assert not any(x.startswith(changes) for x in lines[backups + 1 :])
+    # nothing is left for a power-off to do: no stop unit, the disk synced at the end
+    assert "ExecStop" not in text and lines[-2:][0] == "sync"
+
+
+def test_seal_refuses_a_build_user_that_does_not_exist() -> None:
+    out = _run("90-seal.sh", BUILD_USER="no-such-user-here")
+    assert out.returncode == 1 and "BUILD_USER=no-such-user-here does not exist" in out.stderr

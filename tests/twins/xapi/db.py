@@ -16,6 +16,7 @@ CLASSES = (
     "pool",
     "host",
     "SR",
+    "PBD",
     "network",
     "VM",
     "VDI",
@@ -42,6 +43,8 @@ class Db:
             ("VM", "VIFs"): lambda r: self.refs("VIF", VM=r),
             ("VDI", "VBDs"): lambda r: self.refs("VBD", VDI=r),
             ("SR", "VDIs"): lambda r: self.refs("VDI", SR=r),
+            ("SR", "PBDs"): lambda r: self.refs("PBD", SR=r),
+            ("host", "PBDs"): lambda r: self.refs("PBD", host=r),
             ("network", "VIFs"): lambda r: self.refs("VIF", network=r),
         }
 
@@ -137,6 +140,49 @@ class Db:
         raise XapiError("MESSAGE_METHOD_UNKNOWN", name)
 
 
+def master(db: Db) -> str:
+    return str(next(iter(db.objects["pool"].values()))["master"])
+
+
+def host_for_sr(db: Db, sr: str) -> str | None:
+    """A host that sees the SR (its attached PBD's), as XAPI's `find_host_for_sr` picks one."""
+    with db.lock:
+        hosts = [db.get("PBD", p)["host"] for p in db.refs("PBD", SR=sr, currently_attached=True)]
+        if db.get("SR", sr).get("shared") and master(db) in hosts:
+            return master(db)
+        return hosts[0] if hosts else None
+
+
+def add_host(db: Db, name: str, address: str, free_memory: int = 64 * GiB) -> tuple[str, str]:
+    """A pool member with its own local SR (visible from it only); returns (host, SR)."""
+    host = db.add(
+        "host",
+        {
+            "name_label": name,
+            "hostname": name,
+            "address": address,
+            "memory_free": free_memory,
+            "API_version_major": 2,
+            "API_version_minor": 21,
+            "enabled": True,
+        },
+    )
+    sr = db.add(
+        "SR",
+        {
+            "name_label": f"Local storage of {name}",
+            "content_type": "user",
+            "type": "ext",
+            "physical_size": 1000 * GiB,
+            "physical_utilisation": 0,
+            "virtual_allocation": 0,
+            "shared": False,
+        },
+    )
+    db.add("PBD", {"host": host, "SR": sr, "currently_attached": True, "device_config": {}})
+    return host, sr
+
+
 def seed_pool(db: Db, sr_free: int = 500 * GiB, host_free_memory: int = 64 * GiB) -> None:
     """One host, a default local SR, an ISO SR and two networks, like a fresh XCP-ng install."""
     host = new_ref()
@@ -152,7 +198,7 @@ def seed_pool(db: Db, sr_free: int = 500 * GiB, host_free_memory: int = 64 * GiB
             "shared": False,
         },
     )
-    db.add(
+    iso = db.add(
         "SR",
         {
             "name_label": "ISO library",
@@ -164,6 +210,8 @@ def seed_pool(db: Db, sr_free: int = 500 * GiB, host_free_memory: int = 64 * GiB
             "shared": True,
         },
     )
+    for ref in (sr, iso):
+        db.add("PBD", {"host": host, "SR": ref, "currently_attached": True, "device_config": {}})
     db.add(
         "host",
         {

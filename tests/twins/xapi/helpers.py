@@ -4,13 +4,18 @@ the guest to "be", settings pointing at the twin, a small XVA and its BuildResul
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
+import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import XenAPI
 
 from core.model import BuildResult, TemplateSpec
 from core.settings import Settings
@@ -45,6 +50,27 @@ def ssh_banner_endpoint() -> Iterator[tuple[str, int]]:
     finally:
         stop.set()
         srv.close()
+
+
+@contextlib.contextmanager
+def xapi_session(twin: XapiTwin) -> Iterator[Any]:
+    """The unmodified XenAPI client, logged in to the twin."""
+    s = XenAPI.Session(twin.url)
+    s.xenapi.login_with_password(twin.username, twin.password, "2.21", "test")
+    try:
+        yield s
+    finally:
+        s.xenapi.logout()
+        s("close")()  # the transport keeps its connection open otherwise
+
+
+def finished(session: Any, task: str, timeout: float = 10) -> str:
+    """The task's status once it is no longer pending (XAPI answers 200 before importing)."""
+    deadline = time.monotonic() + timeout
+    while (status := session.xenapi.task.get_status(task)) == "pending":
+        assert time.monotonic() < deadline, "the import task never finished"
+        time.sleep(0.02)
+    return str(status)
 
 
 def free_port() -> int:
@@ -82,6 +108,23 @@ def small_xva(path: Path, name: str = "debian12", template: bool = True) -> Path
     raw_to_xva(raw, path, name, template=template)
     raw.unlink()
     return path
+
+
+def tar_members(xva: Path) -> list[tuple[str, bytes]]:
+    """Every member of an XVA, in order, with its data."""
+    with tarfile.open(xva) as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
+
+
+def tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
+    """A tar stream of `members`, in that order (to make XVAs the writer would not)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def spec(name: str = "debian12") -> TemplateSpec:

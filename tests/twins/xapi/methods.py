@@ -25,7 +25,15 @@ def login_with_password(
             raise XapiError("SESSION_AUTHENTICATION_FAILED", user, "Authentication failure")
         if (user, password) != (twin.username, twin.password):
             raise XapiError("SESSION_AUTHENTICATION_FAILED", user, "Authentication failure")
-        return twin.db.add("session", {"user": user, "originator": originator, "valid": True})
+        return twin.db.add(
+            "session",
+            {
+                "user": user,
+                "originator": originator,
+                "valid": True,
+                "is_local_superuser": twin.local_superuser,
+            },
+        )
 
 
 def logout(twin: XapiTwin, session: str) -> str:

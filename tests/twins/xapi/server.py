@@ -2,6 +2,12 @@
 
 Tests drive it through `XapiTwin` (faults, the guest a started VM pretends to be, inventory);
 when it runs as its own process, `GET /_twin/state` and `POST /_twin/config` do the same.
+
+The HTTP handlers answer as xen-api's `Import.handler` does: the credentials, then the SR's
+visibility (an SR this host cannot see: `302 Found` to a host that can, before any body is
+read), then `200 OK` with the task id *before* the body is read; on a bad body the import stops
+reading and the connection closes (the client sees a broken pipe, the error is on the task).
+`add_member()` starts a second host with its own local SR on another port, to be redirected to.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tests.twins.xapi import methods
-from tests.twins.xapi.db import NULL, Db, seed_pool
+from tests.twins.xapi.datamodel import RELEASES, Release
+from tests.twins.xapi.db import NULL, Db, add_host, host_for_sr, master, seed_pool
 from tests.twins.xapi.wire import XapiError, parse_request, response
 from tests.twins.xapi.xva_import import Storage, import_raw, import_xva
 
@@ -76,8 +83,13 @@ class XapiTwin:
         password: str = "twin-password",
         storage: Path | bool | None = True,
         tls: tuple[Path, Path] | None = None,
+        release: str = "8.2",
     ):
         self.username, self.password = username, password
+        # the XCP-ng release whose import rules apply (8.2 is the stricter on versions)
+        self.release: Release = RELEASES[release]
+        # False: the login is an RBAC/AD subject, not the pool's local root
+        self.local_superuser = True
         self.db = Db()
         seed_pool(self.db)
         self.faults = Faults()
@@ -90,14 +102,10 @@ class XapiTwin:
         self._timers: dict[str, list[threading.Timer]] = {}
         self._calls_since: int = 0
         self._import_progress: dict[int, tuple[str, int, int]] = {}
-        self.server = _Server((host, port), _Handler)
-        self.server.twin = self
-        self.scheme = "http"
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-            self.scheme = "https"
+        self._tls = tls
+        self.scheme = "http" if tls is None else "https"
+        self.server = self._listen(host, port, master(self.db))
+        self.members: list[_Server] = []
         self._thread: threading.Thread | None = None
         # Hooks to make a started VM real, e.g. boot its disks under QEMU for an end-to-end
         # run: on_start(vm_ref, disk files by userdevice) when VM.start succeeds (raise to
@@ -105,10 +113,32 @@ class XapiTwin:
         self.on_start: Callable[[str, list[Path]], None] | None = None
         self.on_stop: Callable[[str], None] | None = None
 
+    def _listen(self, host: str, port: int, host_ref: str) -> _Server:
+        server = _Server((host, port), _Handler)
+        server.twin, server.host_ref = self, host_ref
+        if self._tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        return server
+
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"{self.scheme}://{host!s}:{port}"
+
+    def add_member(self, name: str = "xcp-twin-2") -> tuple[str, str]:
+        """Another host of the pool, serving HTTP on its own port (its `address` is
+        127.0.0.1:<port>), with a local SR only it can see; returns (host ref, SR ref)."""
+        server = self._listen("127.0.0.1", 0, "")
+        address = "{}:{}".format(*server.server_address[:2])
+        host, sr = add_host(self.db, name, address)
+        server.host_ref = host
+        self.members.append(server)
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return host, sr
 
     def start(self) -> XapiTwin:
         self._thread = threading.Thread(
@@ -118,8 +148,9 @@ class XapiTwin:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        for server in [self.server, *self.members]:
+            server.shutdown()
+            server.server_close()
         for timers in self._timers.values():
             for t in timers:
                 t.cancel()
@@ -250,6 +281,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     twin: XapiTwin
+    host_ref: str  # the pool host this listener is
 
 
 class _Drop(Exception):
@@ -271,13 +303,6 @@ class _Body:
         self.left -= len(data)
         self.read_so_far += len(data)
         return data
-
-    def drain(self) -> None:
-        while self.left > 0:
-            data = self.rfile.read(min(self.left, 1 << 20))
-            if not data:
-                break
-            self.left -= len(data)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -329,6 +354,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, b"not an XML-RPC call", "text/plain")
             return
         self.twin.calls.append(method)
+        if self.server.host_ref != master(self.twin.db):  # a pool member serves no API
+            address = self.twin.db.get("host", master(self.twin.db))["address"]
+            self._reply(200, response(error=XapiError("HOST_IS_SLAVE", address)))
+            return
         if method in self.twin.faults.method_delay:
             time.sleep(self.twin.faults.method_delay[method])
         try:
@@ -362,9 +391,18 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path not in ("/import", "/import_raw_vdi"):
             self._reply(404)
             return
+        try:
+            sr = self._target_sr(url.path, q)
+        except XapiError as exc:
+            self._fail(task_rec, exc)
+            self._reply(500, json.dumps(exc.details).encode(), "text/plain")
+            return
+        if not self._sees(sr):
+            self._redirect(sr, url.path, url.query)
+            return
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._fail(task_rec, XapiError("IMPORT_ERROR_CANNOT_HANDLE_CHUNKED"))
-            self._reply(400, b"chunked transfer encoding refused", "text/plain")
+            self._reply(403, b"chunked transfer encoding refused", "text/plain")
             return
         if self.headers.get("Content-Length") is None:
             self._reply(411, b"Length Required", "text/plain")
@@ -375,17 +413,18 @@ class _Handler(BaseHTTPRequestHandler):
             if twin.faults.drop_import_after is not None and twin.faults.drop_import_count > 0:
                 twin.faults.drop_import_count -= 1
                 drop = twin.faults.drop_import_after
+        # As Import.handler: the answer and the task id go out before the body is read.
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.send_header("Cache-Control", "no-cache, no-store")
+        self.send_header("task-id", task)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
         body = _Body(self.rfile, length, drop)
         twin._import_progress[threading.get_ident()] = (task, 0, length)
         try:
             if url.path == "/import":
-                sr = q.get("sr_id")
-                if not sr and q.get("sr_uuid"):
-                    sr = twin.db.generic("SR", "get_by_uuid", (q["sr_uuid"],))
-                sr = sr or next(iter(twin.db.objects["pool"].values()))["default_SR"]
-                twin.db.get("SR", sr)
                 vm = import_xva(twin, body, sr, task)  # type: ignore[arg-type]
-                body.drain()
                 with twin.db.lock:
                     if twin.faults.fail_tasks > 0:
                         twin.faults.fail_tasks -= 1
@@ -400,28 +439,63 @@ class _Handler(BaseHTTPRequestHandler):
                     raise XapiError("IMPORT_ERROR", f"format {q['format']} not supported by twin")
                 import_raw(twin, body, length, vdi)  # type: ignore[arg-type]
                 result = f"<value>{vdi}</value>"
-        except _Drop:
-            self._fail(task_rec, XapiError("INTERNAL_ERROR", "End_of_file"))
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+        except _Drop:  # the network broke: XAPI's read hits the end of the stream
+            self._fail(task_rec, XapiError("IMPORT_ERROR_PREMATURE_EOF"))
+            self._abort()
             return
         except XapiError as exc:
             self._fail(task_rec, exc)
-            with contextlib.suppress(OSError):
-                body.drain()
-            self._reply(500, json.dumps(exc.details).encode(), "text/plain")
+            self._abort()
             return
         except Exception as exc:
             self._fail(task_rec, XapiError("INTERNAL_ERROR", repr(exc)))
-            with contextlib.suppress(OSError):
-                body.drain()
-                self._reply(500, b"Internal Error", "text/plain")
+            self._abort()
             return
         finally:
             twin._import_progress.pop(threading.get_ident(), None)
         with twin.db.lock:
             task_rec.update(status="success", progress=1.0, result=result)
-        self._reply(200, b"", "text/plain")
+
+    def _target_sr(self, path: str, q: dict[str, str]) -> str:
+        """The SR the upload lands on: the query's (sr_id, sr_uuid), the VDI's, or the
+        pool's default SR."""
+        db = self.twin.db
+        if path == "/import_raw_vdi" and q.get("vdi"):
+            return str(db.get("VDI", q["vdi"])["SR"])
+        sr = q.get("sr_id")
+        if not sr and q.get("sr_uuid"):
+            sr = db.generic("SR", "get_by_uuid", (q["sr_uuid"],))
+        sr = sr or next(iter(db.objects["pool"].values()))["default_SR"]
+        db.get("SR", sr)
+        return str(sr)
+
+    def _sees(self, sr: str) -> bool:
+        db = self.twin.db
+        with db.lock:
+            if db.get("SR", sr).get("shared"):
+                return True
+            return bool(db.refs("PBD", SR=sr, host=self.server.host_ref, currently_attached=True))
+
+    def _redirect(self, sr: str, path: str, query: str) -> None:
+        """`Http.http_302_redirect` to a host that sees the SR: the query kept, no cookie, and
+        no byte of the body read."""
+        host = host_for_sr(self.twin.db, sr)
+        if host is None:
+            self._reply(500, b"no host can see the SR", "text/plain")
+            return
+        address = self.twin.db.get("host", host)["address"]
+        self.send_response(302)
+        self.send_header("Location", f"{self.twin.scheme}://{address}{path}?{query}")
+        self.send_header("Connection", "close")
+        self.send_header("Cache-Control", "no-cache, no-store")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _abort(self) -> None:
+        """Stop reading and close, as XAPI does on a failed import: whatever the client still
+        sends meets a reset connection."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _fail(self, task_rec: dict[str, Any], exc: XapiError) -> None:
         with self.twin.db.lock:

@@ -1,5 +1,6 @@
 """`PUT /import` as xen-api does it (`import.ml`, `stream_vdi.ml`), written independently of
-`platforms.xva` so the two check each other: ova.xml first, objects created from it, then each
+`platforms.xva` so the two check each other: ova.xml first, checked against the release's
+version rule and required record fields (`datamodel.py`), objects created from it, then each
 non-CD disk received chunk by chunk with its checksum verified; on any error everything the
 import created is removed again."""
 
@@ -13,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import xxhash
 
+from tests.twins.xapi.datamodel import check_header
 from tests.twins.xapi.db import NULL
 from tests.twins.xapi.wire import XapiError
 
@@ -115,6 +117,8 @@ def import_xva(twin: XapiTwin, stream: IO[bytes], sr: str, task: str) -> str:
     """Read the XVA from `stream`; return the new VM's ref (a template if the XVA says so)."""
     tar = tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20)  # noqa: SIM115  # the stream's owner closes it
     header = _header(tar)
+    check_header(twin.release, header)
+    exported = {str(o.get("id")) for o in header.get("objects", [])}
     db = twin.db
     created: list[tuple[str, str]] = []
     try:
@@ -150,6 +154,8 @@ def import_xva(twin: XapiTwin, stream: IO[bytes], sr: str, task: str) -> str:
             if o["id"] in cd_vdis:
                 continue
             s = o["snapshot"]
+            if str(s.get("SR")) not in exported:  # VDI.precheck: find_in_export vDI_SR
+                raise XapiError("IMPORT_ERROR_FAILED_TO_FIND_OBJECT", str(s.get("SR")))
             size = int(s["virtual_size"])
             ref = db.add(
                 "VDI",
@@ -214,7 +220,7 @@ def import_raw(twin: XapiTwin, stream: IO[bytes], length: int, vdi: str) -> None
     while offset < length:
         data = stream.read(min(1 << 20, length - offset))
         if not data:
-            raise XapiError("INTERNAL_ERROR", "End_of_file")
+            raise XapiError("IMPORT_ERROR_PREMATURE_EOF")
         twin.storage.write(rec["uuid"], offset, data)
         offset += len(data)
     rec["physical_utilisation"] = length

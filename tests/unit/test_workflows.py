@@ -1,0 +1,220 @@
+"""The GitHub workflows, one test per rule they must keep (issue 12), read from the YAML
+itself; zizmor and check-jsonschema run on them in scripts/test, and here on a workflow with
+the old mistakes to show they would be caught."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+TEMPLATES = WORKFLOWS / "templates.yml"
+HARNESS = WORKFLOWS / "harness-tests.yml"
+FORK_GUARD = (
+    "github.event_name != 'pull_request' || "
+    "github.event.pull_request.head.repo.full_name == github.repository"
+)
+BIN = Path(sys.executable).parent
+
+
+def load(path: Path) -> dict[Any, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job["steps"])
+
+
+def step(job: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in steps(job) if s.get("name") == name)
+
+
+def all_files() -> list[Path]:
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert {f.name for f in files} == {"templates.yml", "harness-tests.yml"}
+    return files
+
+
+def test_publish_runs_when_another_os_failed() -> None:
+    job = load(TEMPLATES)["jobs"]["templates"]
+    names = [s.get("name") for s in steps(job)]
+    publish = step(job, "Publish what passed")
+    cond = str(publish["if"])
+    # a status function is present, so success() is not implied: one failed OS (the pytest
+    # step fails) does not block the others; a cancelled run publishes nothing
+    assert "!cancelled()" in cond and "success()" not in cond
+    assert "github.ref == 'refs/heads/main'" in cond and "pull_request" in cond
+    assert "hashFiles('reports/results.json')" in cond
+    assert names.index("Build, boot and check") < names.index("Publish what passed")
+    assert "--results reports/results.json" in publish["run"]
+
+
+def test_harness_tests_never_run_fork_code_on_the_pool_runner() -> None:
+    pool = load(TEMPLATES)["jobs"]
+    harness = load(HARNESS)["jobs"]["test"]
+    pool_labels = {tuple(j["runs-on"]) for j in pool.values()}
+    assert pool_labels == {("self-hosted", "linux", "x64", "xcpng")}
+    labels = set(harness["runs-on"])
+    # a runner takes a job when it has every label the job asks for: the pool runner lacks
+    # `harness`, so it can never take this job
+    assert not labels <= {"self-hosted", "linux", "x64", "xcpng"}
+    assert "harness" in labels and "xcpng" not in labels
+    assert harness["if"] == FORK_GUARD  # and fork PRs never reach a self-hosted runner
+    assert pool["templates"]["if"] == FORK_GUARD
+
+
+def _secret_places(node: Any, path: str = "") -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _secret_places(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _secret_places(v, f"{path}/{i}")
+    elif isinstance(node, str) and "secrets." in node:
+        out.append(path)
+    return out
+
+
+def test_secrets_only_in_the_env_of_the_steps_that_use_them() -> None:
+    for f in all_files():
+        wf = load(f)
+        assert "env" not in wf or not _secret_places(wf["env"]), f.name
+        for job_id, job in wf["jobs"].items():
+            assert not _secret_places(job.get("env", {})), f"{f.name} {job_id}: job-level env"
+            for place in _secret_places(job):
+                assert re.fullmatch(r"/steps/\d+/env/\w+", place), f"{f.name} {job_id}{place}"
+    job = load(TEMPLATES)["jobs"]["templates"]
+    build = step(job, "Build, boot and check")
+    assert set(build["env"]) >= {"XCPNG_URL", "XCPNG_USERNAME", "XCPNG_PASSWORD"}
+    assert not any("AWS" in k for k in build["env"])  # the store keys only where it publishes
+    assert "AWS_SECRET_ACCESS_KEY" in step(job, "Publish what passed")["env"]
+    assert "TEMPLATE_BUILD_PASSWORD" not in TEMPLATES.read_text()  # made per build now
+
+
+def test_actions_are_pinned_by_commit_sha_with_the_release_named() -> None:
+    uses = []
+    for f in all_files():
+        for line in f.read_text().splitlines():
+            m = re.search(r"uses:\s*(\S+)(.*)$", line)
+            if m:
+                uses.append((f.name, m.group(1), m.group(2)))
+    assert len(uses) == 7
+    for name, ref, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{name}: {ref}"
+        assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), f"{name}: {ref} needs # vX.Y.Z"
+
+
+def test_checkout_keeps_no_credentials() -> None:
+    checkouts = [
+        s
+        for f in all_files()
+        for job in load(f)["jobs"].values()
+        for s in steps(job)
+        if str(s.get("uses", "")).startswith("actions/checkout@")
+    ]
+    assert len(checkouts) == 3
+    assert all(s["with"]["persist-credentials"] is False for s in checkouts)
+
+
+def test_least_privilege_permissions() -> None:
+    for f in all_files():
+        wf = load(f)
+        assert wf["permissions"] == {}, f.name
+        for job in wf["jobs"].values():
+            assert job["permissions"].get("contents") == "read"
+            assert set(job["permissions"].values()) <= {"read", "write"}
+    assert load(TEMPLATES)["jobs"]["templates"]["permissions"] == {
+        "contents": "read",
+        "checks": "write",
+    }
+
+
+def test_no_expression_is_expanded_inside_a_shell_script() -> None:
+    for f in all_files():
+        for job in load(f)["jobs"].values():
+            for s in steps(job):
+                assert "${{" not in str(s.get("run", "")), f"{f.name}: {s.get('name')}"
+
+
+def test_packer_for_the_pool_is_pinned_and_init_gets_a_token() -> None:
+    job = load(TEMPLATES)["jobs"]["templates"]
+    names = [s.get("name") or s.get("uses") or s.get("run") for s in steps(job)]
+    setup = next(s for s in steps(job) if str(s.get("uses", "")).startswith("hashicorp/setup-"))
+    assert re.fullmatch(r"1\.(\d+)\.\d+", setup["with"]["version"])
+    assert int(setup["with"]["version"].split(".")[1]) >= 7
+    init = step(job, "Packer plugins")
+    assert init["run"] == "packer init packer/xcpng"
+    assert init["env"] == {"PACKER_GITHUB_API_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
+    assert names.index(setup["uses"]) < names.index("Packer plugins")
+
+
+def test_runs_carry_their_id_and_clean_only_their_own() -> None:
+    job = load(TEMPLATES)["jobs"]["templates"]
+    assert job["env"]["TEMPLATE_RUN_ID"] == "gh-${{ github.run_id }}-${{ github.run_attempt }}"
+    cleanup = step(job, "Remove VMs and disks this run left on the pool")
+    assert cleanup["if"] == "always()"
+    assert cleanup["run"].endswith('cleanup --run-id "$TEMPLATE_RUN_ID"')
+    janitor = load(TEMPLATES)["jobs"]["janitor"]
+    (sweep,) = [s for s in steps(janitor) if "cleanup" in str(s.get("run", ""))]
+    assert "--older-than" in sweep["run"]  # by tags and names, whatever the ledger holds
+    assert load(TEMPLATES)["concurrency"]["cancel-in-progress"] is False
+
+
+OLD_MISTAKES = """\
+name: old
+on: [push, pull_request]
+permissions:
+  contents: read
+  checks: write
+jobs:
+  t:
+    runs-on: [self-hosted, linux, x64]
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/upload-artifact@v4
+        with:
+          name: x
+          path: reports/
+  u:
+    runs-on: [self-hosted, linux, x64]
+    steps:
+      - uses: actions/checkout@v4
+"""
+
+
+@pytest.mark.skipif(not (BIN / "zizmor").exists(), reason="pip install -e .[dev]")
+def test_zizmor_catches_the_old_mistakes_and_passes_ours(tmp_path: Path) -> None:
+    bad = tmp_path / ".github" / "workflows"
+    bad.mkdir(parents=True)
+    (bad / "old.yml").write_text(OLD_MISTAKES)
+    out = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--format", "plain", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0
+    for audit in ("unpinned-uses", "artipacked", "excessive-permissions"):
+        assert f"[{audit}]" in out.stdout, out.stdout
+    ours = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", str(WORKFLOWS)], capture_output=True, text=True
+    )
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+
+
+@pytest.mark.skipif(not (BIN / "check-jsonschema").exists(), reason="pip install -e .[dev]")
+def test_check_jsonschema_validates_the_workflows(tmp_path: Path) -> None:
+    cmd = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
+    ok = subprocess.run([*cmd, *map(str, all_files())], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text(OLD_MISTAKES.replace("runs-on:", "run-on:"))
+    bad = subprocess.run([*cmd, str(broken)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "runs-on" in bad.stdout + bad.stderr
