@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import posixpath
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -256,6 +257,15 @@ class Ext4Image:
 
     def lstat(self, path: str) -> Stat:
         return self._stat_real(self._must(path, follow=False))
+
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        """An extended attribute of `path` itself (validations/selinux.py), None if unset."""
+        real = self._quote(self._must(path, follow=False))
+        listing = self._debugfs(f"ea_list {real}").decode("utf-8", "replace")
+        if not re.search(rf"^\s+{re.escape(name)} \(\d+\)", listing, re.MULTILINE):
+            return None
+        value = self._debugfs(f"ea_get -V {real} {name}")
+        return value[:-1] if value.endswith(b"\n") else value  # debugfs adds a newline
 
     def readlink(self, path: str) -> str:
         real = self._must(path, follow=False)
