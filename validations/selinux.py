@@ -160,7 +160,9 @@ def mislabel(fc: FileContexts, path: str, st: Stat, current: str | None) -> str 
     """Why `path` is not labelled as its policy wants (type field, as restorecon compares
     without -F), or None when it is."""
     spec = fc.lookup(path, st.mode)
-    if spec is None or spec.context == "<<none>>":
+    if spec is not None and spec.context == "<<none>>":
+        return None  # the policy leaves it alone, as restorecon does
+    if spec is None:
         return None if current else f"{path}: unlabeled (and no file_contexts rule names it)"
     want = context_type(spec.context)
     if current is None:
