@@ -74,7 +74,9 @@ case "$family" in
       exit 1
     fi
     sed -i -E 's/^SELINUX=.*/SELINUX=enforcing/' /etc/selinux/config
-    if command -v grubby >/dev/null; then grubby --update-kernel=ALL --remove-args="selinux enforcing"; fi
+    if command -v grubby >/dev/null && grubby --info=ALL | grep -qE '^args=.*[" ](selinux|enforcing)='; then
+      grubby --update-kernel=ALL --remove-args="selinux enforcing"
+    fi
 
     # firewalld in the documented state (README "EL family"): enabled, default zone public,
     # which lets in SSH and DHCPv6 replies only; no other firewall service beside it.
