@@ -24,20 +24,21 @@ disk_size_mb = 10240
 iso_url      = "https://repo.almalinux.org/almalinux/9.8/isos/x86_64/AlmaLinux-9.8-x86_64-boot.iso"
 iso_checksum = "file:https://repo.almalinux.org/almalinux/9.8/isos/x86_64/CHECKSUM"
 
-# The XCP-ng template the build VM is cloned from: a stock template (xcp-ng-rpms/guest-templates-json
-# SOURCES/almalinux-9.json, derived from base-el-7, BIOS); firmware below switches it to UEFI.
+# The XCP-ng template the build VM is cloned from: a stock template
+# (xcp-ng-rpms/guest-templates-json SOURCES/almalinux-9.json, derived from base-el-7, BIOS);
+# firmware below switches it to UEFI.
 xen_clone_template = "AlmaLinux 9"
 
 # Served by Packer's HTTP server from packer/http/; the kickstart reads the rest from the
 # kernel command line (its header lists the arguments).
 install_config_path = "el/ks.cfg"
 
-# UEFI for every EL template, so every release boots the same way: the ISO's GRUB menu, where
-# <up> picks the install entry (the default is "Test this media & install"), e edits
-# it, two <down> and <end> reach the end of the linux line, and the kickstart's address
-# is typed at the end of the kernel line. The template appends the build account and the guest
-# tools source (template_build_user=, template_build_password=, template_guest_tools=, never
-# written in a file), then boot_command_suffix boots the edited entry.
+# UEFI for every EL template, so every release boots the same way, through the ISO's GRUB
+# menu: <up> selects the install entry (the default entry tests the media first), e opens it,
+# <down> <down> <end> reach the end of the linux line, where the kickstart's address and the
+# package repository are typed. The template then types the build account and the guest
+# tools source (template_build_user=, template_build_password=, template_guest_tools=; never
+# in a file) and boot_command_suffix boots the edited entry.
 firmware  = "uefi"
 boot_wait = "10s"
 boot_command = [
@@ -49,6 +50,6 @@ boot_command_suffix = ["<wait><leftCtrlOn><wait>x<wait><leftCtrlOff>"]
 vm_memory_mb = 2048
 vm_cpus      = 2
 
-# EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng
-# sees the VM's IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
+# EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng sees the VM's
+# IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
 guest_tools_source = "package"

@@ -28,12 +28,12 @@ xen_clone_template = "Generic Linux UEFI"
 # kernel command line (its header lists the arguments).
 install_config_path = "el/ks.cfg"
 
-# UEFI for every EL template, so every release boots the same way: the ISO's GRUB menu, where
-# <up> picks the install entry (the default is "Test this media & install"), e edits
-# it, two <down> and <end> reach the end of the linux line, and the kickstart's address
-# is typed at the end of the kernel line. The template appends the build account and the guest
-# tools source (template_build_user=, template_build_password=, template_guest_tools=, never
-# written in a file), then boot_command_suffix boots the edited entry.
+# UEFI for every EL template, so every release boots the same way, through the ISO's GRUB
+# menu: <up> selects the install entry (the default entry tests the media first), e opens it,
+# <down> <down> <end> reach the end of the linux line, where the kickstart's address and the
+# package repository are typed. The template then types the build account and the guest
+# tools source (template_build_user=, template_build_password=, template_guest_tools=; never
+# in a file) and boot_command_suffix boots the edited entry.
 firmware  = "uefi"
 boot_wait = "10s"
 boot_command = [
@@ -45,6 +45,6 @@ boot_command_suffix = ["<leftCtrlOn>x<leftCtrlOff>"]
 vm_memory_mb = 2048
 vm_cpus      = 2
 
-# EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng
-# sees the VM's IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
+# EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng sees the VM's
+# IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
 guest_tools_source = "package"

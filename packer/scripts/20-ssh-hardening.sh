@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Harden sshd through one drop-in that sorts first in sshd_config.d, because sshd keeps the
-# FIRST value it reads: a later drop-in (cloud-init's 50-cloud-init.conf, EL's 50-redhat.conf
-# with crypto-policies) then cannot weaken it. The policy below is what validations/test_ssh.py
-# checks on the effective configuration (sshd -T), and what tests/unit/test_ssh_agreement.py
-# compares with the OpenSSH client the checks use.
+# FIRST value it reads: a later drop-in (cloud-init's 50-cloud-init.conf) then cannot weaken
+# it. On EL the algorithms are left to the system crypto policy, narrowed by a sub-policy (the
+# EL block below). The policy below is what validations/test_ssh.py checks on the effective
+# configuration (sshd -T), and what tests/unit/test_ssh_agreement.py compares with the OpenSSH
+# client the checks use.
 set -euo pipefail
 
 DROPIN=/etc/ssh/sshd_config.d/01-template-hardening.conf
