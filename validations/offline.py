@@ -27,6 +27,7 @@ from typing import Protocol
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult
 from validations.inode import Stat
+from validations.linkwalk import resolve_inside
 
 EXT4_MAGIC = 0xEF53
 _MAX_LINKS = 40
@@ -195,32 +196,9 @@ class Ext4Image:
     # -- resolution --------------------------------------------------------------------------
     def _resolve(self, path: str, follow_last: bool) -> str | None:
         """The link-free absolute path of `path` inside the image, or None if absent."""
-        todo = [c for c in posixpath.normpath("/" + path).split("/") if c]
-        done = "/"
-        links = 0
-        while todo:
-            name = todo.pop(0)
-            if name == "..":
-                done = posixpath.dirname(done) or "/"
-                continue
-            entries = self._listing(done)
-            st = entries.get(name)
-            if st is None:
-                return None
-            here = posixpath.join(done, name)
-            if st.is_symlink and (todo or follow_last):
-                links += 1
-                if links > _MAX_LINKS:
-                    raise ImageDefect(f"too many levels of symbolic links at {path}")
-                target = self._readlink_real(here)
-                if target.startswith("/"):
-                    done = "/"
-                todo = [c for c in target.split("/") if c and c != "."] + todo
-                continue
-            if todo and not st.is_dir:
-                return None
-            done = here
-        return done
+        return resolve_inside(
+            path, follow_last, lambda d, name: self._listing(d).get(name), self._readlink_real
+        )
 
     def _readlink_real(self, real: str) -> str:
         out = self._debugfs(f"stat {self._quote(real)}").decode("utf-8", "replace")

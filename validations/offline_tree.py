@@ -14,14 +14,12 @@ import errno
 import os
 import posixpath
 import shutil
-import stat as statmod
 from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import ImageDefect
 from validations.inode import Stat
-
-_MAX_LINKS = 40
+from validations.linkwalk import resolve_inside
 
 
 def _stat(st: os.stat_result) -> Stat:
@@ -39,34 +37,17 @@ class TreeImage:
     def _host(self, real: str) -> Path:
         return self.root / real.lstrip("/")
 
+    def _entry(self, real_dir: str, name: str) -> Stat | None:
+        try:
+            return _stat(os.lstat(self._host(posixpath.join(real_dir, name))))
+        except FileNotFoundError:
+            return None
+
     def _resolve(self, path: str, follow_last: bool) -> str | None:
         """The link-free absolute path of `path` inside the tree, or None if absent."""
-        todo = [c for c in posixpath.normpath("/" + path).split("/") if c]
-        done = "/"
-        links = 0
-        while todo:
-            name = todo.pop(0)
-            if name == "..":
-                done = posixpath.dirname(done) or "/"
-                continue
-            here = posixpath.join(done, name)
-            try:
-                st = os.lstat(self._host(here))
-            except FileNotFoundError:
-                return None
-            if statmod.S_ISLNK(st.st_mode) and (todo or follow_last):
-                links += 1
-                if links > _MAX_LINKS:
-                    raise ImageDefect(f"too many levels of symbolic links at {path}")
-                target = os.readlink(self._host(here))
-                if target.startswith("/"):
-                    done = "/"
-                todo = [c for c in target.split("/") if c and c != "."] + todo
-                continue
-            if todo and not statmod.S_ISDIR(st.st_mode):
-                return None
-            done = here
-        return done
+        return resolve_inside(
+            path, follow_last, self._entry, lambda real: os.readlink(self._host(real))
+        )
 
     def _must(self, path: str, follow: bool = True) -> str:
         real = self._resolve(path, follow)
