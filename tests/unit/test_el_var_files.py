@@ -168,3 +168,17 @@ def test_an_el_os_is_one_more_var_file(tmp_path: Path) -> None:
     done = subprocess.run([str(ksvalidator), "-v", "F43", str(ks)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
     assert "Fedora-Server-netinst-x86_64-43-1.6.iso" in spec.variables["iso_url"]
+
+
+def test_el_checks_are_collected_for_el_templates_only() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--os", "debian12,rocky9", "--platform", "xcpng",
+         "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    el_items = [line for line in done.stdout.splitlines() if "test_el_security.py::" in line]
+    assert len(el_items) == len(EL_SECURITY) and all("[rocky9]" in i for i in el_items)
+    assert f"({len(EL_SECURITY)} deselected)" in done.stdout
+    assert "test_ssh.py::test_crypto[debian12]" in done.stdout
