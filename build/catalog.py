@@ -59,6 +59,8 @@ _VERSION_IN_URL = re.compile(
     r"(?i)(?:debian|ubuntu|rocky|almalinux|alma|centos-stream|centos|fedora)"
     r"[-_a-z]*?[-_]?(\d+(?:\.\d+)*)"
 )
+# Architecture names hold digits that are no version: Fedora-Server-netinst-x86_64-44-1.7.iso.
+_ARCH_IN_NAME = re.compile(r"(?i)x86[-_]64|amd64|aarch64|arm64|i[3-6]86|ppc64le|s390x")
 
 
 @dataclass
@@ -239,6 +241,7 @@ def _iso_url(values: dict[str, Any], tpl: _Template) -> str | None:
 def _version_from_url(url: str | None) -> str | None:
     if not url:
         return None
+    url = _ARCH_IN_NAME.sub("", url)
     m = _VERSION_IN_URL.search(url.rsplit("/", 1)[-1]) or _VERSION_IN_URL.search(url)
     return m.group(1) if m else None
 

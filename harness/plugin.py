@@ -21,6 +21,7 @@ from core.checks import MARKERS
 from core.errors import UsageError
 from core.redact import Redactor
 from core.settings import PACKAGE_ROOT, Settings
+from harness.family_checks import split_by_family
 from harness.finish import finish_session, terminal_summary
 from harness.listing import list_os
 from harness.options import add_options, settings_from
@@ -242,6 +243,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append(("check_id", mark.args[0]))
             if len(mark.args) > 1:
                 item.user_properties.append(("rationale", mark.args[1]))
+    h = config.stash.get(HARNESS_KEY, None)
+    if h is not None and h.active:
+        keep, drop = split_by_family(
+            items,
+            {name: spec.family for name, spec in h.specs.items()},
+            lambda f: tuple(config.hook.pytest_harness_expected_checks(family=f) or ()),
+        )
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
 
 
 @pytest.hookimpl(wrapper=True)

@@ -42,11 +42,21 @@ HYGIENE = (
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
 
+# EL only (validations/test_el_security.py): SELinux, crypto policy, firewalld, NetworkManager.
+EL_SECURITY = (
+    "el-selinux-enforcing",
+    "el-selinux-labels",
+    "el-crypto-policy",
+    "el-ssh-crypto-from-policy",
+    "el-firewalld",
+    "el-network-profiles",
+)
+
 _COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY
 
 EXPECTED: dict[str, tuple[str, ...]] = {
     "debian": _COMMON,
-    "el": _COMMON,
+    "el": _COMMON + EL_SECURITY,
 }
 
 

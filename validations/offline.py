@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import posixpath
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from typing import Protocol
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult
 from validations.inode import Stat
+from validations.linkwalk import resolve_inside
 
 EXT4_MAGIC = 0xEF53
 _MAX_LINKS = 40
@@ -194,32 +196,9 @@ class Ext4Image:
     # -- resolution --------------------------------------------------------------------------
     def _resolve(self, path: str, follow_last: bool) -> str | None:
         """The link-free absolute path of `path` inside the image, or None if absent."""
-        todo = [c for c in posixpath.normpath("/" + path).split("/") if c]
-        done = "/"
-        links = 0
-        while todo:
-            name = todo.pop(0)
-            if name == "..":
-                done = posixpath.dirname(done) or "/"
-                continue
-            entries = self._listing(done)
-            st = entries.get(name)
-            if st is None:
-                return None
-            here = posixpath.join(done, name)
-            if st.is_symlink and (todo or follow_last):
-                links += 1
-                if links > _MAX_LINKS:
-                    raise ImageDefect(f"too many levels of symbolic links at {path}")
-                target = self._readlink_real(here)
-                if target.startswith("/"):
-                    done = "/"
-                todo = [c for c in target.split("/") if c and c != "."] + todo
-                continue
-            if todo and not st.is_dir:
-                return None
-            done = here
-        return done
+        return resolve_inside(
+            path, follow_last, lambda d, name: self._listing(d).get(name), self._readlink_real
+        )
 
     def _readlink_real(self, real: str) -> str:
         out = self._debugfs(f"stat {self._quote(real)}").decode("utf-8", "replace")
@@ -256,6 +235,15 @@ class Ext4Image:
 
     def lstat(self, path: str) -> Stat:
         return self._stat_real(self._must(path, follow=False))
+
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        """An extended attribute of `path` itself (validations/selinux.py), None if unset."""
+        real = self._quote(self._must(path, follow=False))
+        listing = self._debugfs(f"ea_list {real}").decode("utf-8", "replace")
+        if not re.search(rf"^\s+{re.escape(name)} \(\d+\)", listing, re.MULTILINE):
+            return None
+        value = self._debugfs(f"ea_get -V {real} {name}")
+        return value[:-1] if value.endswith(b"\n") else value  # debugfs adds a newline
 
     def readlink(self, path: str) -> str:
         real = self._must(path, follow=False)

@@ -59,6 +59,13 @@ class GuestfsImage:
             raise FileNotFoundError(path)
         return self._stat(self._g.lstatns(path))
 
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        """An extended attribute of `path` itself (validations/selinux.py), None if unset."""
+        if not self.lexists(path):
+            raise FileNotFoundError(path)
+        names = {x["attrname"] for x in self._g.lgetxattrs(path)}
+        return bytes(self._g.lgetxattr(path, name)) if name in names else None
+
     def readlink(self, path: str) -> str:
         return str(self._g.readlink(path))
 

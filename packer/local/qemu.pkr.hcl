@@ -9,6 +9,9 @@
 locals {
   # Run as root with the variables the scripts read; the same list as packer/xcpng.
   script_env = [
+    "OS_NAME=${var.os_name}",
+    "OS_FAMILY=${var.os_family}",
+    "OS_VERSION=${var.os_version}",
     "GUEST_TOOLS_SOURCE=${var.local_guest_tools_source}",
     "BUILD_USER=${var.ssh_username}",
     "DEBIAN_FRONTEND=noninteractive",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Harden sshd through one drop-in that sorts first in sshd_config.d, because sshd keeps the
-# FIRST value it reads: a later drop-in (cloud-init's 50-cloud-init.conf, EL's 50-redhat.conf
-# with crypto-policies) then cannot weaken it. The policy below is what validations/test_ssh.py
-# checks on the effective configuration (sshd -T), and what tests/unit/test_ssh_agreement.py
-# compares with the OpenSSH client the checks use.
+# FIRST value it reads: a later drop-in (cloud-init's 50-cloud-init.conf) then cannot weaken
+# it. On EL the algorithms are left to the system crypto policy, narrowed by a sub-policy (the
+# EL block below). The policy below is what validations/test_ssh.py checks on the effective
+# configuration (sshd -T), and what tests/unit/test_ssh_agreement.py compares with the OpenSSH
+# client the checks use.
 set -euo pipefail
 
 DROPIN=/etc/ssh/sshd_config.d/01-template-hardening.conf
@@ -65,6 +66,47 @@ Ciphers $ciphers
 KexAlgorithms $kex
 MACs $macs
 CONF
+# EL: sshd's algorithms come from the system-wide crypto policy, which 50-redhat.conf includes
+# (/etc/crypto-policies/back-ends/opensshserver.config). The hardening narrows that policy with
+# a sub-policy instead of overriding it from a drop-in, so update-crypto-policies stays the one
+# place that sets them (and FIPS or a stricter base policy still apply). The sub-policy only
+# removes algorithms, with patterns that match in every crypto-policies release of EL 9.4+,
+# EL 10 and Fedora; etm@SSH needs EL 9.4 or later.
+if [[ "${OS_FAMILY:-}" == el ]]; then
+  sed -i -E '/^(Ciphers|KexAlgorithms|MACs) /d' "$tmp"
+  install -d -m 0755 /etc/crypto-policies/policies/modules
+  cat >/etc/crypto-policies/policies/modules/TEMPLATE-SSH.pmod <<'PMOD'
+# Managed by packer/scripts/20-ssh-hardening.sh: the template's SSH policy, scoped to SSH
+# (OpenSSH and libssh); every other back-end keeps the base policy.
+# %suppress_experimental_value_warnings=true
+# No CBC ciphers.
+cipher@SSH = -*-CBC
+# MACs: SHA-2 and UMAC-128 only, encrypt-then-MAC only.
+mac@SSH = -HMAC-SHA1 -HMAC-MD5 -UMAC-64
+etm@SSH = DISABLE_NON_ETM
+# Key exchange: no group on a NIST or Brainpool prime curve (ecdh-sha2-nistp*, and the
+# P-256/P-384 ML-KEM hybrids), no finite-field group under 3072 bits (group14).
+group@SSH = -*P[0-9]* -FFDHE-[12]*
+hash@SSH = -SHA1 -MD5
+sign@SSH = -*-SHA1
+# %suppress_experimental_value_warnings=false
+PMOD
+  chmod 0644 /etc/crypto-policies/policies/modules/TEMPLATE-SSH.pmod
+  policy=$(update-crypto-policies --show)
+  base=${policy%%:*}
+  if [[ "$base" == LEGACY ]]; then base=DEFAULT; fi
+  update-crypto-policies --no-reload --set "$base:TEMPLATE-SSH"
+  # Host keys belong to root:ssh_keys 0640, as sshd-keygen makes them (the seal removes these;
+  # the clone's are made by sshd-keygen or cloud-init, which do the same).
+  if getent group ssh_keys >/dev/null; then
+    for key in /etc/ssh/ssh_host_*_key; do
+      if [[ -f "$key" ]]; then
+        chown root:ssh_keys "$key"
+        chmod 0640 "$key"
+      fi
+    done
+  fi
+fi
 install -m 0600 -o root -g root "$tmp" "$DROPIN"
 
 # Every supported release reads drop-ins only through an Include at the top of sshd_config;

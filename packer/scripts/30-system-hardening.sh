@@ -65,6 +65,43 @@ case "$family" in
       if rpm -q "$p" >/dev/null 2>&1; then present+=("$p"); fi
     done
     if ((${#present[@]})); then dnf -y -q remove "${present[@]}"; fi
+
+    # SELinux enforcing on every boot of the clone: the config file, and no kernel argument
+    # that turns it off or to permissive. A build that runs without SELinux cannot vouch for
+    # the labels of what it wrote, so it stops here.
+    if [[ "$(getenforce 2>/dev/null || echo Disabled)" == Disabled ]]; then
+      echo "30-system-hardening.sh: SELinux is disabled in the build VM; install with 'selinux --enforcing' (packer/http/el/ks.cfg)" >&2
+      exit 1
+    fi
+    sed -i -E 's/^SELINUX=.*/SELINUX=enforcing/' /etc/selinux/config
+    if command -v grubby >/dev/null && grubby --info=ALL | grep -qE '^args=.*[" ](selinux|enforcing)='; then
+      grubby --update-kernel=ALL --remove-args="selinux enforcing"
+    fi
+
+    # firewalld in the documented state (README "EL family"): enabled, default zone public,
+    # which lets in SSH and DHCPv6 replies only; no other firewall service beside it.
+    rpm -q firewalld >/dev/null 2>&1 || dnf -y -q install firewalld
+    mkdir -p /etc/firewalld/zones
+    cat >/etc/firewalld/zones/public.xml <<'ZONE'
+<?xml version="1.0" encoding="utf-8"?>
+<zone>
+  <short>Public</short>
+  <description>Managed by packer/scripts/30-system-hardening.sh: SSH and DHCPv6 replies only. Open more per clone (cloud-init runcmd: firewall-cmd --permanent).</description>
+  <service name="ssh"/>
+  <service name="dhcpv6-client"/>
+</zone>
+ZONE
+    chmod 0644 /etc/firewalld/zones/public.xml
+    if grep -q '^DefaultZone=' /etc/firewalld/firewalld.conf; then
+      sed -i 's/^DefaultZone=.*/DefaultZone=public/' /etc/firewalld/firewalld.conf
+    else
+      echo 'DefaultZone=public' >>/etc/firewalld/firewalld.conf
+    fi
+    for unit in iptables.service ip6tables.service nftables.service; do
+      if systemctl is-enabled --quiet "$unit" 2>/dev/null; then systemctl disable "$unit"; fi
+    done
+    systemctl unmask firewalld.service >/dev/null 2>&1 || true
+    systemctl enable firewalld.service
     shadow_group=root shadow_mode=0000
     ;;
   *)

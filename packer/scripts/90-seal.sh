@@ -139,6 +139,26 @@ fi
 if command -v dnf >/dev/null; then dnf clean all >/dev/null; fi
 rm -rf /var/cache/dnf/* /var/cache/yum/*
 
+# EL: the network identity of the build VM (anaconda's connection profile for its NIC, NM's
+# secret key that seeds stable IPv6 and DHCP identifiers) and the installer's script logs; then
+# every place the kickstart and the scripts wrote gets the label its SELinux policy wants (the
+# same list as validations/test_el_security.py LABELLED, which checks it offline).
+if [[ "${OS_FAMILY:-}" == el ]]; then
+  rm -f /etc/NetworkManager/system-connections/* /var/lib/NetworkManager/secret_key \
+    /var/lib/NetworkManager/timestamps /tmp/ks-script-*
+  find /etc/sysconfig/network-scripts -maxdepth 1 -name 'ifcfg-*' ! -name ifcfg-lo -delete 2>/dev/null || true
+  el_labelled=(
+    /etc/ssh /etc/crypto-policies /etc/sysconfig/sshd /etc/sysctl.d /etc/selinux/config
+    /etc/firewalld /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/sudoers /etc/sudoers.d
+    /etc/cloud /etc/systemd/system /etc/machine-id /etc/hostname /etc/NetworkManager
+    /etc/yum.repos.d /etc/default/grub /boot/loader/entries /var/lib/dbus /root
+  )
+  for path in "${el_labelled[@]}"; do
+    if [[ -e "$path" || -L "$path" ]]; then restorecon -R "$path"; fi
+  done
+  rm -f /.autorelabel
+fi
+
 # Crash dumps, logs (kept as empty files so services that expect them still start), temp files.
 rm -rf /var/crash/* /var/lib/systemd/coredump/*
 # journald keeps its file open, in a folder named after the build's machine-id: from now on it

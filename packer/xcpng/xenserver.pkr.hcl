@@ -3,7 +3,11 @@
 # as packer/local and exports an XVA: <output_directory>/<vm_name>.xva.
 
 locals {
+  # The scripts get the OS from here instead of guessing it from /etc/os-release.
   script_env = [
+    "OS_NAME=${var.os_name}",
+    "OS_FAMILY=${var.os_family}",
+    "OS_VERSION=${var.os_version}",
     "GUEST_TOOLS_SOURCE=${var.guest_tools_source}",
     "XEN_GUEST_AGENT_URL=${var.xen_guest_agent_url}",
     "BUILD_USER=${var.build_username}",
@@ -24,8 +28,14 @@ locals {
     "${path.root}/../scripts/50-cloud-init.sh",
     "${path.root}/../scripts/90-seal.sh",
   ]
-  # The build account's credentials are typed at the boot prompt, never written in a file.
-  boot_credentials = [
+  # The build account's credentials are typed at the boot prompt, never written in a file:
+  # debian-installer reads its own questions; the EL kickstart's %pre reads template_build_*
+  # (and %post the guest tools source) from the kernel command line (packer/http/el/ks.cfg).
+  boot_credentials = var.os_family == "el" ? [
+    "template_build_user=${var.build_username} ",
+    "template_build_password=${var.build_password} ",
+    "template_guest_tools=${var.guest_tools_source} ",
+    ] : [
     "passwd/username=${var.build_username} ",
     "passwd/user-password=${var.build_password} ",
     "passwd/user-password-again=${var.build_password} ",

@@ -17,6 +17,7 @@ from defects import BY_NAME, DEFECTS, NOT_MUTABLE_LOCALLY, OFFLINE_CHECKS, Defec
 from diskedit import DiskEditError, DiskEditor
 
 import validations.test_cloud_init as t_cloud
+import validations.test_el_security as t_el
 import validations.test_guest_tools as t_guest
 import validations.test_hygiene as t_hygiene
 import validations.test_identity as t_identity
@@ -30,7 +31,7 @@ from validations.offline import Ext4Image, find_root, open_image
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mkfs.ext4 -d keeps file owners only when run as root"
 )
-MODULES = (t_ssh, t_system, t_guest, t_cloud, t_hygiene, t_identity)
+MODULES = (t_ssh, t_system, t_guest, t_cloud, t_hygiene, t_identity, t_el)
 ROOT_OFFSET = 5 * 1024 * 1024
 
 
@@ -47,8 +48,11 @@ def _checks() -> dict[str, Callable[..., None]]:
 
 
 CHECKS = _checks()
+# The disk here is Debian: it runs the Debian family's offline checks (EL: test_el_trees.py).
 OFFLINE = {
-    cid: fn for cid, fn in CHECKS.items() if list(inspect.signature(fn).parameters) == ["image"]
+    cid: fn
+    for cid, fn in CHECKS.items()
+    if list(inspect.signature(fn).parameters) == ["image"] and cid in EXPECTED["debian"]
 }
 
 SKELETON: dict[str, str] = {

@@ -1,0 +1,60 @@
+# AlmaLinux 10: the values that differ per OS. The catalog applies this file to every template
+# folder whose `supported_families` contains os_family (packer/xcpng only: packer/local builds
+# Debian). Installed by anaconda with the family's one kickstart, packer/http/el/ks.cfg.
+#
+# Verified here (search/fetch tools, 2026-11-30), and what a runner must confirm:
+#   - the file names AlmaLinux-10.2-x86_64-boot.iso and CHECKSUM, the BaseOS repository and the
+#     boot keys: chef/bento os_pkrvars/almalinux/almalinux-10-x86_64.pkrvars.hcl (2026-06-26);
+#     10.2 is the newest 10.x any source names;
+#   - the pinned 10.2/ folder and CHECKSUM there: third-party files (a Packer var file and the
+#     release's download notes); its boot ISO's sha256
+#     b3f865468075bcada8f208d830289302c67529789d668041d24e8d6fc697ba6a comes from one
+#     third-party source: confirm on a runner with
+#       curl -s https://repo.almalinux.org/almalinux/10.2/isos/x86_64/CHECKSUM | grep boot.iso
+#   - once 10.3 ships, 10.2 moves to https://repo.almalinux.org/vault/10.2/isos/x86_64/;
+#   - xe-guest-utilities-latest in EPEL 10: NOT verified (the Fedora package pages seen list
+#     EPEL 8 and 9 only). If the kickstart's %post cannot install it, the build stops there:
+#     check on an EL10 host with
+#       dnf --repofrompath=epel,https://dl.fedoraproject.org/pub/epel/10/Everything/x86_64/ \
+#         list xe-guest-utilities-latest
+#     and otherwise set guest_tools_source = "iso";
+#   - the boot keys on XCP-ng's VNC console (chef/bento types them on other hypervisors): only
+#     a build on a pool proves them.
+os_name      = "almalinux10"
+os_family    = "el"
+os_version   = "10"
+disk_size_mb = 10240
+
+# Boot ISO pinned to the 10.2 folder, checked against the CHECKSUM beside it.
+iso_url      = "https://repo.almalinux.org/almalinux/10.2/isos/x86_64/AlmaLinux-10.2-x86_64-boot.iso"
+iso_checksum = "file:https://repo.almalinux.org/almalinux/10.2/isos/x86_64/CHECKSUM"
+
+# The XCP-ng template the build VM is cloned from: XCP-ng's generic UEFI Linux template
+# (guest-templates-json SOURCES/generic-linux-uefi.json). "AlmaLinux 10" (almalinux-10.json) has
+# the same base (base-linux-uefi) but only pools with a recent guest-templates-json have it.
+xen_clone_template = "Generic Linux UEFI"
+
+# Served by Packer's HTTP server from packer/http/; the kickstart reads the rest from the
+# kernel command line (its header lists the arguments).
+install_config_path = "el/ks.cfg"
+
+# UEFI for every EL template, so every release boots the same way, through the ISO's GRUB
+# menu: <up> selects the install entry (the default entry tests the media first), e opens it,
+# <down> <down> <end> reach the end of the linux line, where the kickstart's address and the
+# package repository are typed. The template then types the build account and the guest
+# tools source (template_build_user=, template_build_password=, template_guest_tools=; never
+# in a file) and boot_command_suffix boots the edited entry.
+firmware  = "uefi"
+boot_wait = "10s"
+boot_command = [
+  "<wait><up><wait>e<wait><down><wait><down><wait><end><wait>",
+  " inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/el/ks.cfg inst.repo=https://repo.almalinux.org/almalinux/10/BaseOS/x86_64/os/ ",
+]
+boot_command_suffix = ["<leftCtrlOn>x<leftCtrlOff>"]
+
+vm_memory_mb = 2048
+vm_cpus      = 2
+
+# EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng sees the VM's
+# IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
+guest_tools_source = "package"

@@ -1,0 +1,197 @@
+"""The EL kickstart, checked by the ecosystem's own tool (anaconda cannot run here).
+
+pykickstart's ksvalidator validates packer/http/el/ks.cfg for the syntax version of every EL
+var file (RHEL9, RHEL10, or the Fedora release), and is shown refusing broken kickstarts.
+The %pre script, which turns the kernel arguments the template types into the build account,
+runs here for real under sh, and ksvalidator then validates the kickstart with what it wrote
+included. The %pre and %post scripts pass shellcheck.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pykickstart.constants import KS_SCRIPT_POST, KS_SCRIPT_PRE
+from pykickstart.parser import KickstartParser
+from pykickstart.version import makeVersion
+
+from build.catalog import load_catalog, parse_hcl
+
+REPO = Path(__file__).resolve().parents[2]
+PACKER = REPO / "packer"
+KICKSTART = PACKER / "http" / "el" / "ks.cfg"
+KSVALIDATOR = Path(sys.executable).with_name("ksvalidator")
+FRAGMENT = "/tmp/template-build-user.ks"
+
+
+def syntax_version(os_name: str, version: str) -> str:
+    """pykickstart's syntax version for an EL var file: F<release> or RHEL<major>."""
+    major = version.split(".", maxsplit=1)[0]
+    return f"F{major}" if os_name.startswith("fedora") else f"RHEL{major}"
+
+
+def el_specs() -> dict[str, str]:
+    """os_name -> syntax version, for every EL OS of the catalog."""
+    catalog = load_catalog(PACKER)
+    return {
+        name: syntax_version(name, spec.version)
+        for name, spec in sorted(catalog.specs.items())
+        if spec.family == "el"
+    }
+
+
+def ksvalidator(path: Path, version: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(KSVALIDATOR), "-v", version, *extra, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def scripts(path: Path = KICKSTART, version: str = "RHEL9") -> dict[int, str]:
+    """Script type (KS_SCRIPT_PRE, KS_SCRIPT_POST) -> its body, as anaconda parses them."""
+    handler = makeVersion(version)
+    KickstartParser(handler, followIncludes=False).readKickstart(str(path))
+    return {s.type: s.script for s in handler.scripts}
+
+
+def test_every_el_os_has_a_syntax_version_pykickstart_knows() -> None:
+    from pykickstart.version import versionMap
+
+    specs = el_specs()
+    assert {"almalinux9", "almalinux10", "rocky9", "rocky10", "fedora44"} <= set(specs)
+    for name, version in specs.items():
+        assert version in versionMap, f"{name}: pykickstart has no syntax {version}"
+
+
+@pytest.mark.parametrize("version", sorted(set(el_specs().values())))
+def test_ksvalidator_accepts_the_kickstart(version: str) -> None:
+    done = ksvalidator(KICKSTART, version)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+BROKEN = {
+    # a typo in an option: anaconda would stop and ask
+    "selinux --enforce": "unrecognized arguments: --enforce",
+    # deprecated in EL9 (authselect replaced it): ksvalidator exits 1 on a deprecation too
+    "auth --useshadow --passalgo=sha512": "deprecated",
+    # a command that does not exist
+    "autoinstall --yes": "Unknown command: autoinstall",
+}
+
+
+@pytest.mark.parametrize("line", sorted(BROKEN))
+def test_ksvalidator_refuses_a_broken_kickstart(line: str, tmp_path: Path) -> None:
+    broken = tmp_path / "ks.cfg"
+    broken.write_text(KICKSTART.read_text().replace("selinux --enforcing\n", line + "\n"))
+    done = ksvalidator(broken, "RHEL9")
+    out = done.stdout + done.stderr
+    print(f"ksvalidator -v RHEL9 on a kickstart with {line!r}: rc={done.returncode}\n{out}")
+    assert done.returncode != 0
+    assert BROKEN[line].lower() in out.lower()
+
+
+def test_ksvalidator_refuses_an_unterminated_section(tmp_path: Path) -> None:
+    broken = tmp_path / "ks.cfg"
+    broken.write_text(KICKSTART.read_text().replace("-plymouth\n%end\n", "-plymouth\n"))
+    done = ksvalidator(broken, "RHEL10")
+    assert done.returncode != 0, done.stdout
+
+
+def _run_pre(tmp_path: Path, cmdline: str) -> subprocess.CompletedProcess[str]:
+    pre = scripts()[KS_SCRIPT_PRE].replace(FRAGMENT, str(tmp_path / "user.ks"))
+    (tmp_path / "cmdline").write_text(cmdline + "\n")
+    return subprocess.run(
+        ["sh", "-c", pre],
+        env={"PATH": "/usr/bin:/bin", "TEMPLATE_CMDLINE": str(tmp_path / "cmdline")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_pre_writes_the_build_account_and_anaconda_accepts_it(tmp_path: Path) -> None:
+    done = _run_pre(
+        tmp_path,
+        "BOOT_IMAGE=/images/pxeboot/vmlinuz inst.stage2=hd:LABEL=x quiet inst.ks=http://h/el/ks.cfg"
+        " template_build_user=packer template_build_password=Zq4.r7-Ke~w9x_Tb2 "
+        "template_guest_tools=package",
+    )
+    assert done.returncode == 0, done.stderr
+    fragment = (tmp_path / "user.ks").read_text()
+    assert fragment == (
+        "user --name=packer --groups=wheel --plaintext --password=Zq4.r7-Ke~w9x_Tb2\n"
+    )
+    # The kickstart with the fragment included, as anaconda reads it after %pre.
+    whole = tmp_path / "ks.cfg"
+    whole.write_text(KICKSTART.read_text().replace(FRAGMENT, str(tmp_path / "user.ks")))
+    for version in sorted(set(el_specs().values())):
+        checked = ksvalidator(whole, version, "-i")
+        assert checked.returncode == 0, f"{version}: {checked.stdout}{checked.stderr}"
+
+
+def test_pre_stops_the_install_without_the_build_account(tmp_path: Path) -> None:
+    done = _run_pre(tmp_path, "BOOT_IMAGE=/images/pxeboot/vmlinuz inst.ks=http://h/el/ks.cfg")
+    assert done.returncode == 1
+    assert "template_build_user= and template_build_password= must be on the kernel" in done.stderr
+    assert not (tmp_path / "user.ks").exists()
+
+
+def test_the_template_types_what_the_kickstart_reads() -> None:
+    template = (PACKER / "xcpng" / "xenserver.pkr.hcl").read_text()
+    typed = set(re.findall(r'"(template_[a-z_]+)=\$\{var\.([a-z_]+)\}', template))
+    assert typed == {
+        ("template_build_user", "build_username"),
+        ("template_build_password", "build_password"),
+        ("template_guest_tools", "guest_tools_source"),
+    }
+    read = set(re.findall(r"(template_[a-z_]+)=\*\)", KICKSTART.read_text()))
+    assert read == {name for name, _ in typed}
+    declared = parse_hcl(PACKER / "xcpng" / "variables.pkr.hcl")["variable"]
+    password = next(b["build_password"] for b in declared if "build_password" in b)
+    assert password.get("sensitive") is True and "default" not in password
+
+
+def test_no_password_is_written_in_the_kickstart() -> None:
+    text = KICKSTART.read_text()
+    commands = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert "rootpw --lock" in commands
+    assert not any(re.match(r"(user|rootpw)\b.*--password=\S", c) for c in commands)
+    assert not re.search(r"--(iscrypted|plaintext)\s+\S", text.split("%pre", 1)[0])
+
+
+def test_what_the_kickstart_sets_up() -> None:
+    text = KICKSTART.read_text()
+    for line in (
+        "selinux --enforcing",
+        "firewall --enabled --service=ssh",
+        "part / --fstype=ext4 --label=rootfs --size=4096 --grow",
+        "reqpart",
+    ):
+        assert f"\n{line}\n" in text, line
+    assert "autopart" not in text and "logvol" not in text, "no LVM: growpart and debugfs"
+    packages = text.split("%packages", 1)[1].split("%end", 1)[0].split()
+    for package in ("openssh-server", "sudo", "cloud-init", "firewalld", "crypto-policies-scripts"):
+        assert package in packages
+    post = scripts()[KS_SCRIPT_POST]
+    assert "dnf -y install xe-guest-utilities-latest" in post
+    assert "systemctl enable xe-linux-distribution.service" in post
+    assert "touch /etc/cloud/cloud-init.disabled" in post, "50-cloud-init.sh removes it"
+    handler = makeVersion("RHEL9")
+    KickstartParser(handler, followIncludes=False).readKickstart(str(KICKSTART))
+    assert all(s.errorOnFail for s in handler.scripts), "a failed %pre/%post must stop anaconda"
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="apt-get install shellcheck")
+@pytest.mark.parametrize("kind", [KS_SCRIPT_PRE, KS_SCRIPT_POST], ids=["pre", "post"])
+def test_kickstart_scripts_pass_shellcheck(kind: int, tmp_path: Path) -> None:
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\n" + scripts()[kind])
+    done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
