@@ -184,7 +184,8 @@ def test_packer_1_6_6_for_the_pool_is_one_line_saying_what_to_install(tmp_path: 
     assert line.startswith("template packer/xcpng needs Packer >= 1.7 for its plugins (xenserver)")
     assert "found 1.6.6 at packer" in line and "hashicorp/setup-packer" in line
     assert "--packer-bin" in line and "--platform local only" in line
-    assert check_packer(settings, specs, "local") == []
+    local = [s for s in specs if "local" in s.templates]  # EL has no local template
+    assert local and check_packer(settings, local, "local") == []
     missing = check_packer(
         Settings.from_env(env={"PACKER_BIN": "/nonexistent/packer"}), specs, "xcpng"
     )
