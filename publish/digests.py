@@ -1,7 +1,11 @@
-"""One streaming pass over a file: sha256 plus the per-part MD5/CRC32 that S3 reports back.
+"""Digests computed in the same read pass as the upload: sha256 plus what S3 reports back.
 
-The part layout mirrors s3transfer (same threshold, same chunk-size adjustment), so the
-ETag and the composite CRC32 the store returns can be compared with local values.
+`DigestingReader` is the file object the upload reads. It hands out the bytes of a stream once,
+front to back, and hashes them as they go: sha256 of the whole, and per part the MD5 (the ETag
+is the MD5 of the part MD5s) and CRC32 (the composite checksum) in exactly the part layout
+s3transfer uses. It is deliberately not seekable: s3transfer then reads each part once into
+memory and botocore retries a part from that copy, so the file is never read a second time and
+a retried part cannot double-count in the digests.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +30,7 @@ class FileDigests:
     part_size: int
     part_md5: list[bytes] = field(default_factory=list)
     part_crc32: list[int] = field(default_factory=list)
-    md5: bytes | None = None
-    crc32: int | None = None
+    crc32: int | None = None  # of the whole object (FULL_OBJECT checksum type)
 
     def expected_etag(self) -> str | None:
         if not self.part_md5:
@@ -36,11 +40,12 @@ class FileDigests:
         joined = hashlib.md5(b"".join(self.part_md5), usedforsecurity=False).hexdigest()
         return f"{joined}-{len(self.part_md5)}"
 
-    def expected_crc32(self) -> str | None:
-        """Base64 CRC32 as S3 reports it: full object for a PUT, CRC of part CRCs for multipart."""
+    def expected_crc32(self, full_object: bool = False) -> str | None:
+        """Base64 CRC32 as S3 reports it: of the whole object for a PUT or a FULL_OBJECT
+        checksum, else the CRC of the part CRCs (COMPOSITE, multipart)."""
         if self.crc32 is None:
             return None
-        if not self.multipart:
+        if full_object or not self.multipart:
             value = self.crc32
         else:
             value = zlib.crc32(b"".join(c.to_bytes(4, "big") for c in self.part_crc32))
@@ -48,43 +53,123 @@ class FileDigests:
 
 
 def part_layout(size: int, threshold: int, chunksize: int) -> tuple[bool, int]:
-    """(multipart?, part size) exactly as s3transfer will choose them."""
+    """(multipart?, part size) exactly as s3transfer will choose them for `size` bytes."""
     if size < threshold:
-        return False, max(size, 1)
+        return False, max(chunksize, 1)
     return True, ChunksizeAdjuster().adjust_chunksize(chunksize, size)
 
 
-def digest_file(
-    path: Path, threshold: int, chunksize: int, md5: bool = True, crc: bool = True
-) -> FileDigests:
-    size = path.stat().st_size
-    multipart, part_size = part_layout(size, threshold, chunksize)
-    sha = hashlib.sha256()
-    out = FileDigests(size=size, sha256="", multipart=multipart, part_size=part_size)
-    full_crc = 0
-    with path.open("rb") as f:
-        while True:
-            part_md5 = hashlib.md5(usedforsecurity=False) if md5 else None
-            part_crc = 0
-            left = part_size
-            got = 0
-            while left and (block := f.read(min(BLOCK, left))):
-                sha.update(block)
-                if part_md5 is not None:
-                    part_md5.update(block)
-                if crc:
-                    part_crc = zlib.crc32(block, part_crc)
-                    full_crc = zlib.crc32(block, full_crc)
-                left -= len(block)
-                got += len(block)
-            if got == 0 and (out.part_md5 or out.part_crc32 or size):
-                break
-            if part_md5 is not None:
-                out.part_md5.append(part_md5.digest())
-            if crc:
-                out.part_crc32.append(part_crc)
-            if got < part_size:
-                break
-    out.sha256 = sha.hexdigest()
-    out.crc32 = full_crc if crc else None
-    return out
+def file_blocks(path: Path) -> Iterator[bytes]:
+    """A file's bytes in BLOCK-sized pieces, read once."""
+    with path.open("rb") as fh:
+        while block := fh.read(BLOCK):
+            yield block
+
+
+class DigestingReader:
+    """A read-once, non-seekable file object over `blocks` that digests what it hands out.
+
+    `part_size` must be the part size the upload will use (`part_layout` of the size or of an
+    upper bound of it); whether the upload was multipart is known at the end (size >= threshold,
+    as s3transfer decides for a stream). `on_end(digests)` runs when the stream is exhausted,
+    before the last read returns: an exception there fails the upload before it completes.
+    """
+
+    def __init__(
+        self,
+        blocks: Iterable[bytes],
+        *,
+        part_size: int,
+        threshold: int,
+        md5: bool = True,
+        crc: bool = True,
+        on_end: Callable[[FileDigests], None] | None = None,
+    ):
+        self._blocks = iter(blocks)
+        self.part_size, self.threshold = part_size, threshold
+        self._md5, self._crc = md5, crc
+        self._on_end = on_end
+        self._pending = memoryview(b"")
+        self._sha = hashlib.sha256()
+        self._part_md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self._part_crc = 0
+        self._full_crc = 0
+        self._in_part = 0
+        self.position = 0
+        self._digests = FileDigests(size=0, sha256="", multipart=False, part_size=part_size)
+        self.finished = False
+
+    # -- the file-object interface s3transfer and the folder store use ---------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1) -> bytes:
+        """Exactly `n` bytes (all of them for n < 0) unless the stream ends first."""
+        out: list[bytes | memoryview] = []
+        want = n if n >= 0 else None
+        got = 0
+        while want is None or got < want:
+            if not self._pending:
+                block = next(self._blocks, None)
+                if block is None:
+                    self._finish()
+                    break
+                self._pending = memoryview(block)
+                continue
+            take = self._pending if want is None else self._pending[: want - got]
+            self._pending = self._pending[len(take) :]
+            self._digest(take)
+            out.append(take)
+            got += len(take)
+        return b"".join(out)
+
+    # -- digests -------------------------------------------------------------------------
+
+    def _digest(self, data: memoryview) -> None:
+        self._sha.update(data)
+        self.position += len(data)
+        while data:
+            piece = data[: self.part_size - self._in_part]
+            if self._part_md5 is not None:
+                self._part_md5.update(piece)
+            if self._crc:
+                self._part_crc = zlib.crc32(piece, self._part_crc)
+                self._full_crc = zlib.crc32(piece, self._full_crc)
+            self._in_part += len(piece)
+            data = data[len(piece) :]
+            if self._in_part == self.part_size:
+                self._close_part()
+
+    def _close_part(self) -> None:
+        if self._part_md5 is not None:
+            self._digests.part_md5.append(self._part_md5.digest())
+            self._part_md5 = hashlib.md5(usedforsecurity=False)
+        if self._crc:
+            self._digests.part_crc32.append(self._part_crc)
+            self._part_crc = 0
+        self._in_part = 0
+
+    def _finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self._in_part or self.position == 0:
+            self._close_part()
+        d = self._digests
+        d.size = self.position
+        d.sha256 = self._sha.hexdigest()
+        d.multipart = self.position >= self.threshold
+        d.crc32 = self._full_crc if self._crc else None
+        if self._on_end is not None:
+            self._on_end(d)
+
+    @property
+    def digests(self) -> FileDigests:
+        """The digests of everything read; only once the stream is exhausted."""
+        if not self.finished:
+            raise RuntimeError("digests asked for before the stream was read to its end")
+        return self._digests
