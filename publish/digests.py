@@ -1,11 +1,14 @@
 """Digests computed in the same read pass as the upload: sha256 plus what S3 reports back.
 
 `DigestingReader` is the file object the upload reads. It hands out the bytes of a stream once,
-front to back, and hashes them as they go: sha256 of the whole, and per part the MD5 (the ETag
-is the MD5 of the part MD5s) and CRC32 (the composite checksum) in exactly the part layout
-s3transfer uses. It is deliberately not seekable: s3transfer then reads each part once into
-memory and botocore retries a part from that copy, so the file is never read a second time and
-a retried part cannot double-count in the digests.
+front to back, and hashes them as they go: sha256 of the whole and, when the store takes
+request checksums, the CRC32 of each part (S3's composite checksum is the CRC of those) in
+exactly the part layout s3transfer uses. It is deliberately not seekable: s3transfer then reads
+each part once into memory and botocore signs, sends and retries a part from that copy, so the
+file is never read a second time and a retried part cannot count twice in the digests.
+
+No MD5 (the ETag) is computed: it cost more than the rest of the pass together, and each part
+is already checked by the store on receipt (its SigV4-signed SHA-256, or its CRC32).
 """
 
 from __future__ import annotations
@@ -28,17 +31,9 @@ class FileDigests:
     sha256: str
     multipart: bool
     part_size: int
-    part_md5: list[bytes] = field(default_factory=list)
+    parts: int = 0  # as uploaded: a multipart object's ETag ends with "-<parts>"
     part_crc32: list[int] = field(default_factory=list)
     crc32: int | None = None  # of the whole object (FULL_OBJECT checksum type)
-
-    def expected_etag(self) -> str | None:
-        if not self.part_md5:
-            return None
-        if not self.multipart:
-            return self.part_md5[0].hex()
-        joined = hashlib.md5(b"".join(self.part_md5), usedforsecurity=False).hexdigest()
-        return f"{joined}-{len(self.part_md5)}"
 
     def expected_crc32(self, full_object: bool = False) -> str | None:
         """Base64 CRC32 as S3 reports it: of the whole object for a PUT or a FULL_OBJECT
@@ -81,17 +76,15 @@ class DigestingReader:
         *,
         part_size: int,
         threshold: int,
-        md5: bool = True,
         crc: bool = True,
         on_end: Callable[[FileDigests], None] | None = None,
     ):
         self._blocks = iter(blocks)
         self.part_size, self.threshold = part_size, threshold
-        self._md5, self._crc = md5, crc
+        self._crc = crc
         self._on_end = on_end
         self._pending = memoryview(b"")
         self._sha = hashlib.sha256()
-        self._part_md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._part_crc = 0
         self._full_crc = 0
         self._in_part = 0
@@ -134,8 +127,6 @@ class DigestingReader:
         self.position += len(data)
         while data:
             piece = data[: self.part_size - self._in_part]
-            if self._part_md5 is not None:
-                self._part_md5.update(piece)
             if self._crc:
                 self._part_crc = zlib.crc32(piece, self._part_crc)
                 self._full_crc = zlib.crc32(piece, self._full_crc)
@@ -145,9 +136,7 @@ class DigestingReader:
                 self._close_part()
 
     def _close_part(self) -> None:
-        if self._part_md5 is not None:
-            self._digests.part_md5.append(self._part_md5.digest())
-            self._part_md5 = hashlib.md5(usedforsecurity=False)
+        self._digests.parts += 1
         if self._crc:
             self._digests.part_crc32.append(self._part_crc)
             self._part_crc = 0

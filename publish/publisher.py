@@ -84,7 +84,6 @@ def upload(
         blocks,
         part_size=max(part_size, store.threshold),
         threshold=store.threshold,
-        md5=store.wants_md5,
         crc=store.wants_crc,
         on_end=on_end,
     )

@@ -45,7 +45,6 @@ class Store(Protocol):
     url: str  # the destination as the user wrote it, for messages
     threshold: int  # multipart threshold and part size, for digest_file
     chunksize: int
-    wants_md5: bool
     wants_crc: bool
 
     def describe(self, key: str) -> str: ...

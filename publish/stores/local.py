@@ -23,7 +23,6 @@ LOCK_NAME = ".publish.lock"
 
 
 class LocalStore:
-    wants_md5 = False
     wants_crc = False
 
     def __init__(self, root: Path, url: str | None = None):

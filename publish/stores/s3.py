@@ -5,12 +5,14 @@ s3transfer keeps in memory), so a failed part never restarts the file and a fail
 not re-run. tenacity retries only what botocore cannot: reading a response body that breaks
 mid-stream (a read-back for `verify --deep`, a small object).
 
-Integrity: the artifact goes up from a `DigestingReader` that hashes it in the same pass. With
-request checksums (`when_supported`) each part carries a CRC32 and the store reports the
-composite; a precomputed SHA-256 is never sent (s3transfer would declare it a FULL_OBJECT
-checksum, which AWS refuses for SHA algorithms on multipart uploads). Afterwards the object is
-checked against the digests of that pass: the CRC32 the store reports, else the ETag (MD5 of
-part MD5s), else a streamed read-back hashed with sha256.
+Integrity: the artifact goes up from a `DigestingReader` that hashes it in the same pass, and
+the store checks every part on receipt. Without request checksums (`when_required`, the
+default) botocore signs each request's payload (SigV4 `x-amz-content-sha256`, over HTTP and
+HTTPS alike when no checksum header is sent), which the store verifies against the body; with
+them (`when_supported`) each part carries a CRC32 and the store reports the composite, compared
+with the local one afterwards. A precomputed SHA-256 is never sent (s3transfer would declare it
+a FULL_OBJECT checksum, which AWS refuses for SHA algorithms on multipart uploads). The object's
+size and part count are checked last.
 """
 
 from __future__ import annotations
@@ -105,7 +107,6 @@ class S3Store:
         self.endpoint = cfg.endpoint_url
         self.key_id = cfg.access_key_id or ""
         self.wants_crc = cfg.checksum_mode == "when_supported"
-        self.wants_md5 = not self.wants_crc
         self.chunksize = max(cfg.multipart_chunksize, MIN_PART)
         self.threshold = self.chunksize
         self.concurrency = cfg.max_concurrency
@@ -187,29 +188,27 @@ class S3Store:
         return digests
 
     def _verify(self, key: str, digests: FileDigests) -> None:
+        """The object the store completed is the one this pass digested: size, part count, and
+        the composite CRC32 when parts carried one."""
         head = self._call(
             f"checking {self.describe(key)}",
             lambda: self.client.head_object(
                 Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
             ),
         )
+        where = self.describe(key)
         if head["ContentLength"] != digests.size:
             raise IntegrityError(
-                f"{self.describe(key)} is {head['ContentLength']} bytes, expected {digests.size}"
+                f"{where} is {head['ContentLength']} bytes, expected {digests.size}"
             )
+        etag = str(head.get("ETag", "")).strip('"')
+        parts = etag.rpartition("-")[2] if "-" in etag else None
+        if digests.multipart and parts and parts.isdigit() and int(parts) != digests.parts:
+            raise IntegrityError(f"{where} has {parts} parts, {digests.parts} were uploaded")
         crc = str(head.get("ChecksumCRC32") or "").split("-")[0]
         want_crc = digests.expected_crc32(full_object=head.get("ChecksumType") == "FULL_OBJECT")
-        if crc and want_crc:
-            if crc != want_crc:
-                raise IntegrityError(f"{self.describe(key)}: CRC32 {crc} != local {want_crc}")
-            return
-        etag = str(head.get("ETag", "")).strip('"')
-        if etag and etag == digests.expected_etag():
-            return
-        # no checksum, and an ETag that is not an MD5 (SSE-KMS, some stores): read it back
-        got = self._read_body(f"reading back {self.describe(key)}", lambda: self._sha256_of(key))
-        if got != digests.sha256:
-            raise IntegrityError(f"{self.describe(key)}: sha256 {got} != local {digests.sha256}")
+        if crc and want_crc and crc != want_crc:
+            raise IntegrityError(f"{where}: CRC32 {crc} != local {want_crc}")
 
     def check_object(self, key: str, size: int, sha256: str) -> None:
         info = self.head(key)

@@ -83,7 +83,7 @@ def latest(moto: MotoS3, bucket: str, os_name: str = "debian12") -> dict[str, An
     return None if got is None else json.loads(got)
 
 
-def test_publish_multipart_verified_by_etag_without_checksum_headers(
+def test_publish_multipart_parts_signed_without_checksum_headers(
     moto: MotoS3, tmp_path: Path
 ) -> None:
     bucket = moto.bucket()
@@ -100,7 +100,10 @@ def test_publish_multipart_verified_by_etag_without_checksum_headers(
         k.lower() for h in sent for k in h if k.lower().startswith("x-amz-checksum")
     }
     assert checksum_headers <= {"x-amz-checksum-mode"}  # only asks for checksums in responses
-    assert not rec.ops("GetObject", ".xva")  # ETag check sufficed: no read-back
+    # each part's SHA-256 is signed (SigV4), so the store checks it on receipt
+    for part in rec.ops("UploadPart", ".xva"):
+        assert len(part["X-Amz-Content-SHA256"]) == 64, part["X-Amz-Content-SHA256"]
+    assert not rec.ops("GetObject", ".xva")  # nothing read back
     assert verify_tree(store, deep=True) == []
     keys = set(objects(moto, bucket))
     folder = latest(moto, bucket)["folder"]  # type: ignore[index]
@@ -379,7 +382,7 @@ def test_raw_disk_written_as_xva_while_it_uploads(moto: MotoS3, tmp_path: Path, 
     report = api.publish_results([path], f"s3://{bucket}/golden", settings, log=quiet, store=store)
     assert report.ok, report.failed
     assert len(calls.ops("UploadPart", ".xva")) >= 2
-    assert not calls.ops("GetObject", ".xva")  # verified by ETag/CRC, no read-back
+    assert not calls.ops("GetObject", ".xva")  # checked on receipt, nothing read back
     stored = objects(moto, bucket)
     folder = latest(moto, bucket)["folder"]  # type: ignore[index]
     meta = json.loads(stored[f"golden/{folder}/metadata.json"])

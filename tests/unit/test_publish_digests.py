@@ -1,4 +1,4 @@
-"""Digests of the upload pass equal what S3 reports (ETag, composite or full CRC32), and the
+"""Digests of the upload pass equal what S3 reports (part count, composite or full CRC32), and the
 sparse-file helpers every pass uses read no hole and write none."""
 
 from __future__ import annotations
@@ -38,13 +38,11 @@ def read_all(data: bytes, pieces: int, part: int, threshold: int, n: int) -> Dig
     return r
 
 
-def test_multipart_etag_and_composite_crc() -> None:
+def test_multipart_parts_and_composite_crc() -> None:
     data = bytes(range(256)) * (13 * MiB // 256)  # 13 MiB: parts 5 + 5 + 3
     d = read_all(data, 7, 5 * MiB, 5 * MiB, 5 * MiB).digests
     parts = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
-    assert d.multipart and len(d.part_md5) == 3 and d.size == len(data)
-    md5s = b"".join(hashlib.md5(p).digest() for p in parts)
-    assert d.expected_etag() == hashlib.md5(md5s).hexdigest() + "-3"
+    assert d.multipart and d.parts == 3 and d.size == len(data)
     crcs = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)
     assert d.expected_crc32() == base64.b64encode(zlib.crc32(crcs).to_bytes(4, "big")).decode()
     full = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
@@ -52,10 +50,9 @@ def test_multipart_etag_and_composite_crc() -> None:
     assert d.sha256 == hashlib.sha256(data).hexdigest()
 
 
-def test_single_part_uses_plain_md5_and_full_crc() -> None:
+def test_single_part_uses_the_full_crc() -> None:
     d = read_all(b"hello", 2, 5 * MiB, 5 * MiB, 1 << 20).digests
-    assert not d.multipart
-    assert d.expected_etag() == hashlib.md5(b"hello").hexdigest()
+    assert not d.multipart and d.parts == 1
     assert d.expected_crc32() == base64.b64encode(zlib.crc32(b"hello").to_bytes(4, "big")).decode()
 
 
@@ -65,7 +62,7 @@ def test_any_block_and_read_sizes_give_the_same_digests(size: int, pieces: int, 
     data = hashlib.shake_256(str(size).encode()).digest(size)
     d = read_all(data, pieces, 4096, 4096, n).digests
     parts = [data[i : i + 4096] for i in range(0, len(data), 4096)] or [b""]
-    assert d.part_md5 == [hashlib.md5(p).digest() for p in parts]
+    assert d.part_crc32 == [zlib.crc32(p) for p in parts]
     assert d.multipart == (size >= 4096) and d.sha256 == hashlib.sha256(data).hexdigest()
 
 
@@ -103,7 +100,7 @@ def test_part_layout_follows_s3transfer(size: int) -> None:
 
 def test_empty_stream() -> None:
     d = read_all(b"", 1, 5 * MiB, 5 * MiB, 100).digests
-    assert d.size == 0 and d.expected_etag() == hashlib.md5(b"").hexdigest()
+    assert d.size == 0 and d.parts == 1 and d.sha256 == hashlib.sha256(b"").hexdigest()
 
 
 def sparse(path: Path, size: int, extents: list[tuple[int, bytes]]) -> None:

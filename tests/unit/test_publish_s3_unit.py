@@ -105,8 +105,8 @@ def test_explain(err: Exception, expect: str) -> None:
     assert expect in explain(err, "b", "p", "http://e", "AKIAXXXX")
 
 
-def test_checksum_mode_chooses_crc_or_md5(tmp_path: Path) -> None:
-    assert store().wants_md5 and not store().wants_crc
+def test_checksum_mode_chooses_crc_or_signed_payloads(tmp_path: Path) -> None:
+    assert not store().wants_crc
     s = store(S3_CHECKSUM_MODE="when_supported")
     assert s.wants_crc and config_of(s).request_checksum_calculation == "when_supported"
     from publish.digests import DigestingReader
@@ -199,3 +199,30 @@ def test_index_is_rebuilt_from_latest_files(tmp_path: Path) -> None:
     index = rebuild_index(s)
     assert set(index["os"]) == {"debian12", "rocky9"}
     assert json.loads((tmp_path / "index.json").read_text())["os"] == index["os"]
+
+
+@pytest.mark.parametrize(
+    ("head", "problem"),
+    [
+        ({"ContentLength": 9, "ETag": '"a-2"'}, "is 9 bytes, expected 10"),
+        ({"ContentLength": 10, "ETag": '"a-3"'}, "has 3 parts, 2 were uploaded"),
+        ({"ContentLength": 10, "ETag": '"a-2"', "ChecksumCRC32": "AAAAAA==-2"}, "CRC32"),
+        ({"ContentLength": 10, "ETag": '"a-2"'}, None),
+    ],
+)
+def test_the_completed_object_must_be_the_digested_one(
+    head: dict[str, Any], problem: str | None
+) -> None:
+    from publish.digests import FileDigests
+    from publish.stores.base import IntegrityError
+
+    s = store()
+    d = FileDigests(size=10, sha256="0" * 64, multipart=True, part_size=5, parts=2)
+    d.part_crc32, d.crc32 = [1, 2], 3
+    with mock.patch.object(s, "client") as client:
+        client.head_object.return_value = head
+        if problem is None:
+            s._verify("k", d)
+        else:
+            with pytest.raises(IntegrityError, match=problem):
+                s._verify("k", d)
