@@ -1,23 +1,24 @@
-"""Digests computed in the same read pass as the upload: sha256 plus what S3 reports back.
+"""Digests computed in the same read pass as the upload: the sha256 published in metadata.json.
 
 `DigestingReader` is the file object the upload reads. It hands out the bytes of a stream once,
-front to back, and hashes them as they go: sha256 of the whole and, when the store takes
-request checksums, the CRC32 of each part (S3's composite checksum is the CRC of those) in
-exactly the part layout s3transfer uses. It is deliberately not seekable: s3transfer then reads
-each part once into memory and botocore signs, sends and retries a part from that copy, so the
-file is never read a second time and a retried part cannot count twice in the digests.
+front to back, hashes them as they go and counts the parts in exactly the layout s3transfer
+uses. It is deliberately not seekable: s3transfer then reads each part once into memory and
+botocore signs, sends and retries a part from that copy, so the file is never read a second
+time and a retried part cannot count twice.
 
-No MD5 (the ETag) is computed: it cost more than the rest of the pass together, and each part
-is already checked by the store on receipt (its SigV4-signed SHA-256, or its CRC32).
+Nothing else is computed: each part is checked by the store on receipt (its SigV4-signed
+SHA-256, or the CRC32 botocore sends with `when_supported`), as a bare boto3 upload relies on;
+a local MD5 for the ETag cost more than the rest of the pass together. The hashing runs on a
+thread of its own, fed in order, so the reads that feed the upload never wait for it.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import zlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from s3transfer.utils import ChunksizeAdjuster
@@ -32,19 +33,6 @@ class FileDigests:
     multipart: bool
     part_size: int
     parts: int = 0  # as uploaded: a multipart object's ETag ends with "-<parts>"
-    part_crc32: list[int] = field(default_factory=list)
-    crc32: int | None = None  # of the whole object (FULL_OBJECT checksum type)
-
-    def expected_crc32(self, full_object: bool = False) -> str | None:
-        """Base64 CRC32 as S3 reports it: of the whole object for a PUT or a FULL_OBJECT
-        checksum, else the CRC of the part CRCs (COMPOSITE, multipart)."""
-        if self.crc32 is None:
-            return None
-        if full_object or not self.multipart:
-            value = self.crc32
-        else:
-            value = zlib.crc32(b"".join(c.to_bytes(4, "big") for c in self.part_crc32))
-        return base64.b64encode(value.to_bytes(4, "big")).decode()
 
 
 def part_layout(size: int, threshold: int, chunksize: int) -> tuple[bool, int]:
@@ -54,11 +42,26 @@ def part_layout(size: int, threshold: int, chunksize: int) -> tuple[bool, int]:
     return True, ChunksizeAdjuster().adjust_chunksize(chunksize, size)
 
 
-def file_blocks(path: Path) -> Iterator[bytes]:
-    """A file's bytes in BLOCK-sized pieces, read once."""
-    with path.open("rb") as fh:
-        while block := fh.read(BLOCK):
+def file_blocks(path: Path, size: int = BLOCK) -> Iterator[bytes]:
+    """A file's bytes in `size` pieces, read once."""
+    with path.open("rb", buffering=0) as fh:
+        while block := fh.read(size):
             yield block
+
+
+class _Hasher(threading.Thread):
+    """sha256 of the pieces it is given, in order, on a thread of its own: the thread that feeds
+    the upload only slices and queues (on a busy machine, hashing inline put the publisher a
+    third behind a bare upload)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="publish-hasher", daemon=True)
+        self.queue: queue.Queue[memoryview | None] = queue.Queue(maxsize=16)
+        self.sha = hashlib.sha256()
+
+    def run(self) -> None:
+        while (piece := self.queue.get()) is not None:
+            self.sha.update(piece)
 
 
 class DigestingReader:
@@ -68,6 +71,7 @@ class DigestingReader:
     upper bound of it); whether the upload was multipart is known at the end (size >= threshold,
     as s3transfer decides for a stream). `on_end(digests)` runs when the stream is exhausted,
     before the last read returns: an exception there fails the upload before it completes.
+    `progress(n)` is told of every read (the upload sends what was read moments later).
     """
 
     def __init__(
@@ -76,17 +80,15 @@ class DigestingReader:
         *,
         part_size: int,
         threshold: int,
-        crc: bool = True,
         on_end: Callable[[FileDigests], None] | None = None,
+        progress: Callable[[int], None] | None = None,
     ):
         self._blocks = iter(blocks)
         self.part_size, self.threshold = part_size, threshold
-        self._crc = crc
         self._on_end = on_end
+        self._progress = progress
         self._pending = memoryview(b"")
-        self._sha = hashlib.sha256()
-        self._part_crc = 0
-        self._full_crc = 0
+        self._hasher = _Hasher()
         self._in_part = 0
         self.position = 0
         self._digests = FileDigests(size=0, sha256="", multipart=False, part_size=part_size)
@@ -102,7 +104,7 @@ class DigestingReader:
 
     def read(self, n: int = -1) -> bytes:
         """Exactly `n` bytes (all of them for n < 0) unless the stream ends first."""
-        out: list[bytes | memoryview] = []
+        out: list[memoryview] = []
         want = n if n >= 0 else None
         got = 0
         while want is None or got < want:
@@ -118,41 +120,40 @@ class DigestingReader:
             self._digest(take)
             out.append(take)
             got += len(take)
+        if self._progress is not None:
+            self._progress(got)
+        if len(out) == 1 and isinstance(out[0].obj, bytes) and len(out[0]) == len(out[0].obj):
+            return out[0].obj  # a whole block: hand it on without a copy
         return b"".join(out)
 
     # -- digests -------------------------------------------------------------------------
 
     def _digest(self, data: memoryview) -> None:
-        self._sha.update(data)
+        if not self._hasher.is_alive():
+            self._hasher.start()
+        self._hasher.queue.put(data)
         self.position += len(data)
-        while data:
-            piece = data[: self.part_size - self._in_part]
-            if self._crc:
-                self._part_crc = zlib.crc32(piece, self._part_crc)
-                self._full_crc = zlib.crc32(piece, self._full_crc)
-            self._in_part += len(piece)
-            data = data[len(piece) :]
-            if self._in_part == self.part_size:
-                self._close_part()
+        self._in_part += len(data)
+        full, self._in_part = divmod(self._in_part, self.part_size)
+        self._digests.parts += full
 
-    def _close_part(self) -> None:
-        self._digests.parts += 1
-        if self._crc:
-            self._digests.part_crc32.append(self._part_crc)
-            self._part_crc = 0
-        self._in_part = 0
+    def close(self) -> None:
+        """Stop the hashing thread (also when the upload failed half-way)."""
+        if self._hasher.is_alive():
+            self._hasher.queue.put(None)
+            self._hasher.join()
 
     def _finish(self) -> None:
         if self.finished:
             return
         self.finished = True
         if self._in_part or self.position == 0:
-            self._close_part()
+            self._digests.parts += 1
+        self.close()
         d = self._digests
         d.size = self.position
-        d.sha256 = self._sha.hexdigest()
+        d.sha256 = self._hasher.sha.hexdigest()
         d.multipart = self.position >= self.threshold
-        d.crc32 = self._full_crc if self._crc else None
         if self._on_end is not None:
             self._on_end(d)
 

@@ -23,7 +23,7 @@ from publish.digests import DigestingReader, FileDigests, file_blocks, part_layo
 from publish.gating import Candidate
 from publish.metadata import build_metadata
 from publish.pointers import LATEST_SCHEMA, update_latest
-from publish.stores.base import IntegrityError, Log, Store
+from publish.stores.base import IntegrityError, Log, Progress, Store
 
 METADATA = "metadata.json"
 BUILD_LOG = "build.log"
@@ -84,10 +84,13 @@ def upload(
         blocks,
         part_size=max(part_size, store.threshold),
         threshold=store.threshold,
-        crc=store.wants_crc,
         on_end=on_end,
+        progress=Progress(key.rsplit("/", 1)[-1], size_hint, log),
     )
-    return store.put_stream(key, reader, log, size_hint=size_hint, sha256=sha256)
+    try:
+        return store.put_stream(key, reader, sha256=sha256)
+    finally:
+        reader.close()
 
 
 def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Published:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -13,20 +12,17 @@ Log = Callable[[str], None]
 
 
 class Progress:
-    """Logs an upload's progress about every 10 % of its expected size (thread-safe: boto3
-    calls it from its worker threads)."""
+    """Logs an upload's progress about every 10 % of its expected size."""
 
     def __init__(self, name: str, size_hint: int, log: Log):
         self.name, self.log = name, log
         self.step = max(size_hint // 10, 1)
         self.done = 0
-        self.lock = threading.Lock()
 
     def __call__(self, n: int) -> None:
-        with self.lock:
-            before, self.done = self.done, self.done + n
-            if before // self.step != self.done // self.step:
-                self.log(f"  {self.name}: {self.done >> 20} MiB")
+        before, self.done = self.done, self.done + n
+        if before // self.step != self.done // self.step:
+            self.log(f"  {self.name}: {self.done >> 20} MiB")
 
 
 class IntegrityError(Exception):
@@ -50,17 +46,11 @@ class Store(Protocol):
     def describe(self, key: str) -> str: ...
 
     def put_stream(
-        self,
-        key: str,
-        stream: DigestingReader,
-        log: Log,
-        *,
-        size_hint: int,
-        sha256: str | None = None,
+        self, key: str, stream: DigestingReader, sha256: str | None = None
     ) -> FileDigests:
         """Upload everything `stream` yields (read once, digested as it is read) and verify
-        that it landed intact; raise on any doubt. `size_hint` (exact or an upper bound) paces
-        progress lines; `sha256`, when known up front, is recorded with the object."""
+        that it landed intact; raise on any doubt. `sha256`, when known up front, is recorded
+        with the object."""
 
     def check_object(self, key: str, size: int, sha256: str) -> None:
         """Raise IntegrityError unless the object exists with this size (and this sha256,

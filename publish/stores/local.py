@@ -17,7 +17,7 @@ from filelock import FileLock
 
 from core.files import BLOCK, SparseWriter, atomic_writer, sha256_file
 from publish.digests import DigestingReader, FileDigests
-from publish.stores.base import IntegrityError, Log, ObjectInfo, Progress
+from publish.stores.base import IntegrityError, ObjectInfo
 
 LOCK_NAME = ".publish.lock"
 
@@ -45,22 +45,14 @@ class LocalStore:
             writer(f)
 
     def put_stream(
-        self,
-        key: str,
-        stream: DigestingReader,
-        log: Log,
-        *,
-        size_hint: int,
-        sha256: str | None = None,
+        self, key: str, stream: DigestingReader, sha256: str | None = None
     ) -> FileDigests:
         dst = self._path(key)
-        progress = Progress(dst.name, size_hint, log)
 
         def copy(f: IO[bytes]) -> None:
             with SparseWriter(f) as out:
                 while block := stream.read(BLOCK):
                     out.write(block)
-                    progress(len(block))
 
         self._write_atomic(dst, copy)
         digests = stream.digests

@@ -5,14 +5,13 @@ s3transfer keeps in memory), so a failed part never restarts the file and a fail
 not re-run. tenacity retries only what botocore cannot: reading a response body that breaks
 mid-stream (a read-back for `verify --deep`, a small object).
 
-Integrity: the artifact goes up from a `DigestingReader` that hashes it in the same pass, and
-the store checks every part on receipt. Without request checksums (`when_required`, the
-default) botocore signs each request's payload (SigV4 `x-amz-content-sha256`, over HTTP and
+Integrity: the artifact goes up from a `DigestingReader` that computes its sha256 in the same
+pass, and the store checks every part on receipt. Without request checksums (`when_required`,
+the default) botocore signs each request's payload (SigV4 `x-amz-content-sha256`, over HTTP and
 HTTPS alike when no checksum header is sent), which the store verifies against the body; with
-them (`when_supported`) each part carries a CRC32 and the store reports the composite, compared
-with the local one afterwards. A precomputed SHA-256 is never sent (s3transfer would declare it
-a FULL_OBJECT checksum, which AWS refuses for SHA algorithms on multipart uploads). The object's
-size and part count are checked last.
+them (`when_supported`) each part carries a CRC32 the store verifies. A precomputed SHA-256 is
+never sent (s3transfer would declare it a FULL_OBJECT checksum, which AWS refuses for SHA
+algorithms on multipart uploads). The object's size and part count are checked last.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from core.errors import InfrastructureError, UsageError
 from core.files import BLOCK
 from core.settings import S3Config
 from publish.digests import DigestingReader, FileDigests
-from publish.stores.base import IntegrityError, Log, ObjectInfo, Progress
+from publish.stores.base import IntegrityError, ObjectInfo
 from publish.stores.s3errors import code_of, explain
 
 T = TypeVar("T")
@@ -149,13 +148,7 @@ class S3Store:
     # -- objects --------------------------------------------------------------------------
 
     def put_stream(
-        self,
-        key: str,
-        stream: DigestingReader,
-        log: Log,
-        *,
-        size_hint: int,
-        sha256: str | None = None,
+        self, key: str, stream: DigestingReader, sha256: str | None = None
     ) -> FileDigests:
         extra: dict[str, Any] = {"ContentType": "application/octet-stream"}
         if sha256:
@@ -179,7 +172,6 @@ class S3Store:
                 self.bucket,
                 self._key(key),
                 ExtraArgs=extra,
-                Callback=Progress(name, size_hint, log),
                 Config=config,
             ),
         )
@@ -188,13 +180,11 @@ class S3Store:
         return digests
 
     def _verify(self, key: str, digests: FileDigests) -> None:
-        """The object the store completed is the one this pass digested: size, part count, and
-        the composite CRC32 when parts carried one."""
+        """The object the store completed has the size and part count of this pass (each part
+        was checked on receipt)."""
         head = self._call(
             f"checking {self.describe(key)}",
-            lambda: self.client.head_object(
-                Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
-            ),
+            lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key)),
         )
         where = self.describe(key)
         if head["ContentLength"] != digests.size:
@@ -205,10 +195,6 @@ class S3Store:
         parts = etag.rpartition("-")[2] if "-" in etag else None
         if digests.multipart and parts and parts.isdigit() and int(parts) != digests.parts:
             raise IntegrityError(f"{where} has {parts} parts, {digests.parts} were uploaded")
-        crc = str(head.get("ChecksumCRC32") or "").split("-")[0]
-        want_crc = digests.expected_crc32(full_object=head.get("ChecksumType") == "FULL_OBJECT")
-        if crc and want_crc and crc != want_crc:
-            raise IntegrityError(f"{where}: CRC32 {crc} != local {want_crc}")
 
     def check_object(self, key: str, size: int, sha256: str) -> None:
         info = self.head(key)

@@ -292,8 +292,8 @@ def test_folder_store_writes_sparse_files(tmp_path: Path) -> None:
     data = os.urandom(4096) + bytes(mib - 4096)  # one chunk: 4 KiB of data, then zeros
     blocks = [data] * 64 + [bytes(8 * mib)]
     store = LocalStore(tmp_path / "pub")
-    reader = DigestingReader(blocks, part_size=8 * mib, threshold=1 << 62, crc=False)
-    digests = store.put_stream("x/y.bin", reader, quiet, size_hint=72 * mib)
+    reader = DigestingReader(blocks, part_size=8 * mib, threshold=1 << 62)
+    digests = store.put_stream("x/y.bin", reader)
     out = tmp_path / "pub" / "x" / "y.bin"
     assert digests.size == out.stat().st_size == 72 * mib
     assert out.stat().st_blocks * 512 <= 64 * 4096 + 64 * 1024
