@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from platforms.xva import CHUNK_SIZE
+from platforms.xva import CHUNK_SIZE, XvaError
 from platforms.xva.bootdisk import detect_firmware
 from platforms.xva.reader import compression_of
 from platforms.xva.writer import XvaOptions, visited_chunks, xva_stream
@@ -74,7 +74,7 @@ def artifact_format(c: Candidate) -> str:
         return "qcow2"
     try:
         compression_of(head)
-    except Exception:
+    except XvaError:
         return "raw"
     return "xva"
 
