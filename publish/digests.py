@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from s3transfer.utils import ChunksizeAdjuster
-
 from core.files import BLOCK
 
 
@@ -35,11 +33,19 @@ class FileDigests:
     parts: int = 0  # as uploaded: a multipart object's ETag ends with "-<parts>"
 
 
+MAX_PARTS = 10_000  # S3's limits on a multipart upload
+MIN_PART, MAX_PART = 5 << 20, 5 << 30
+
+
 def part_layout(size: int, threshold: int, chunksize: int) -> tuple[bool, int]:
-    """(multipart?, part size) exactly as s3transfer will choose them for `size` bytes."""
+    """(multipart?, part size) for `size` bytes: the chunk size doubled until the parts fit in
+    S3's 10,000, as boto3's own transfer does for a file of known size."""
     if size < threshold:
         return False, max(chunksize, 1)
-    return True, ChunksizeAdjuster().adjust_chunksize(chunksize, size)
+    part = chunksize
+    while -(-size // part) > MAX_PARTS:
+        part *= 2
+    return True, min(max(part, MIN_PART), MAX_PART)
 
 
 def file_blocks(path: Path, size: int = BLOCK) -> Iterator[bytes]:

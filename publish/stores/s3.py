@@ -39,12 +39,11 @@ from tenacity.wait import wait_base
 from core.errors import InfrastructureError, UsageError
 from core.files import BLOCK
 from core.settings import S3Config
-from publish.digests import DigestingReader, FileDigests
+from publish.digests import MIN_PART, DigestingReader, FileDigests
 from publish.stores.base import IntegrityError, ObjectInfo
 from publish.stores.s3errors import code_of, explain
 
 T = TypeVar("T")
-MIN_PART = 5 << 20
 # CompleteMultipartUpload of a multi-GiB object can take minutes on some stores (moto: ~1 min
 # per GiB); botocore's 60 s default would time out and retry an already completing upload.
 READ_TIMEOUT = 300
