@@ -29,9 +29,10 @@ from platforms.xva.bootdisk import detect_firmware
 
 DISK_REF = "Ref:3"  # the VDI id ovaxml.build gives the single disk
 COMPRESSIONS = ("zstd", "gzip", "none")
-# Chosen by measurement (README "XVA format and compression"): zstd level 3 makes the published
-# image about 2.5 times smaller than plain tar at several hundred MiB/s, and the `zstd -d`
-# XAPI forks on import reads it faster than any pool's link or SR writes it.
+# Chosen by measurement (README "XVA format and compression"): zstd level 3 makes the Debian 12
+# image's XVA 3.6 times smaller than plain tar (0.29 of its data), written at ~130 MiB/s of data
+# here, and the `zstd -d` XAPI forks on import unpacks it faster than a pool's link or SR moves
+# it; gzip unpacks slower than a gigabit link.
 DEFAULT_COMPRESSION = "zstd"
 DEFAULT_LEVELS = {"zstd": 3, "gzip": 6, "none": 0}
 BLOCKSIZE = tarfile.BLOCKSIZE
