@@ -3,6 +3,10 @@
 Layout: <cache>/images/<os>/<platform>/<digest>/{image.<fmt>, build.json}. An entry appears
 only by an atomic rename of a finished temporary folder, so a reader never sees half an image;
 its sha256 is checked again before reuse.
+
+An entry stays sparse: the image is moved in by rename (never copied), and its sha256 is
+checked by `core.files.sha256_file`, which skips holes (SEEK_DATA), so an 8 GiB disk holding
+1 GiB costs 1 GiB on disk and about one read of that gigabyte.
 """
 
 from __future__ import annotations

@@ -2,11 +2,16 @@
 
 Every record, report and pointer appears by rename of a finished temporary file beside it, so
 a reader (another xdist worker, the publish step, an operator) never sees half of one.
+
+Disk images are sparse (an 8 GiB disk holding 1 GiB of data): `data_extents` finds their data
+with SEEK_DATA/SEEK_HOLE so that hashing, conversion and copies never read the holes, and
+`SparseWriter` keeps what it writes sparse.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 BLOCK = 1 << 20
+SPARSE_BLOCK = 4096  # a filesystem block: the unit a hole is made of
+_ZEROS = bytes(BLOCK)
 
 
 @contextlib.contextmanager
@@ -54,12 +61,125 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
+def data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of every region of the first `size` bytes that may hold data, in order.
+
+    Holes (SEEK_HOLE) are left out; a filesystem that cannot tell yields one extent.
+    """
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only a hole remains
+                return
+            yield pos, size  # no SEEK_DATA here (EINVAL): everything may be data
+            return
+        if start >= size:
+            return
+        yield start, end
+        pos = end
+
+
+def feed_zeros(h: Any, n: int) -> None:
+    """Hash `n` zero bytes (a hole) without reading or allocating them."""
+    zeros = memoryview(_ZEROS)
+    while n > 0:
+        step = min(n, BLOCK)
+        h.update(zeros[:step])
+        n -= step
+
+
 def sha256_file(path: Path) -> str:
+    """sha256 of a file, reading only its data: holes are hashed as the zeros they read as."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(BLOCK):
-            h.update(block)
+        size = os.fstat(fh.fileno()).st_size
+        pos = 0
+        for start, end in data_extents(fh.fileno(), size):
+            feed_zeros(h, start - pos)
+            fh.seek(start)
+            left = end - start
+            while left > 0 and (block := fh.read(min(BLOCK, left))):
+                h.update(block)
+                left -= len(block)
+            pos = start + (end - start - left)
+            if left:  # the file shrank under us: hash what is there, as a reader would
+                break
+        else:
+            feed_zeros(h, size - pos)
     return h.hexdigest()
+
+
+class SparseWriter:
+    """Writes a stream into a file, seeking over all-zero filesystem blocks so they stay holes.
+
+    Blocks are judged at their place in the file (multiples of SPARSE_BLOCK), whatever the sizes
+    of the writes. `close()` (or leaving the `with`) writes what is pending and sets the final
+    size, which also makes a trailing run of zeros a hole. The file must be new (or empty).
+    """
+
+    def __init__(self, fh: IO[bytes]):
+        self.fh = fh
+        self.pos = 0  # file offset of the next byte given
+        self._pending = bytearray()  # the start of a block not complete yet, at pos - len
+
+    def __enter__(self) -> SparseWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write_at(self, offset: int, data: bytes | memoryview) -> None:
+        self._flush()
+        self.pos = offset
+        self.write(data)
+
+    def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        total = len(view)
+        gap = -self.pos % SPARSE_BLOCK
+        if gap:  # complete the block the last write left unfinished
+            take = view[:gap]
+            self._pending += take
+            self.pos += len(take)
+            view = view[len(take) :]
+            if self.pos % SPARSE_BLOCK:
+                return total
+            self._flush()
+        whole = len(view) - len(view) % SPARSE_BLOCK
+        self._put_blocks(view[:whole])
+        self._pending += view[whole:]
+        self.pos += len(view) - whole
+        return total
+
+    def _put_blocks(self, view: memoryview) -> None:
+        zero = memoryview(_ZEROS)[:SPARSE_BLOCK]
+        run = 0  # start of the current run of data blocks in view
+        for i in range(0, len(view), SPARSE_BLOCK):
+            if view[i : i + SPARSE_BLOCK] == zero:
+                self._put(self.pos + run, view[run:i])
+                run = i + SPARSE_BLOCK
+        self._put(self.pos + run, view[run:])
+        self.pos += len(view)
+
+    def _put(self, offset: int, view: memoryview | bytearray) -> None:
+        if not view:
+            return
+        if self.fh.tell() != offset:
+            self.fh.seek(offset)
+        self.fh.write(view)
+
+    def _flush(self) -> None:
+        if self._pending and self._pending != _ZEROS[: len(self._pending)]:
+            self._put(self.pos - len(self._pending), self._pending)
+        self._pending = bytearray()
+
+    def close(self, size: int | None = None) -> None:
+        """Write what is pending and set the final size (default: everything given)."""
+        self._flush()
+        self.fh.truncate(self.pos if size is None else size)
 
 
 def display_path(path: Path | str | None, root: Path) -> str | None:

@@ -155,6 +155,15 @@ OPTIONS: tuple[Opt, ...] = (
         kind="choice",
         choices=("xcpng", "local", "any"),
     ),
+    Opt(
+        "--publish-compression",
+        "TEMPLATE_PUBLISH_COMPRESSION",
+        "compression of the XVA written from a raw disk when publishing (XCP-ng 8.2 and 8.3 "
+        "import all three)",
+        default="zstd",
+        kind="choice",
+        choices=("zstd", "gzip", "none"),
+    ),
     Opt("--run-id", "TEMPLATE_RUN_ID", "run id carried by VM names and tags (default: generated)"),
     # XCP-ng pool
     Opt("--xcpng-url", "XCPNG_URL", "pool master URL, https://host", needed_by=("xcpng",)),
@@ -336,6 +345,7 @@ class Settings:
     publish: bool
     publish_to: str
     publish_require_platform: str | None
+    publish_compression: str
     run_id: str | None
     xcpng: XcpngConfig
     s3: S3Config

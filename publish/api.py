@@ -10,6 +10,7 @@ from typing import Any
 from core.errors import InfrastructureError, UsageError
 from core.redact import Redactor
 from core.settings import Settings
+from publish.artifact import unpublishable
 from publish.gating import Candidate, gate, required_platform
 from publish.pointers import rebuild_index
 from publish.publisher import Planned, Published, plan, publish_one
@@ -84,14 +85,17 @@ def publish_results(
     store = store or open_store(to, settings.s3)
     plans: list[Planned] = []
     for c in accepted.values():
-        p = plan(c, store)
-        if p.digests.sha256 != c.build["sha256"]:
-            report.refused.append(
-                (c.os_name, f"artifact {c.artifact} changed since the build (sha256 differs)")
-            )
+        why = unpublishable(c)
+        if why:
+            report.refused.append((c.os_name, why))
             continue
+        p = plan(c, settings.publish_compression)
         plans.append(p)
-        report.planned.append(f"{c.os_name} -> {store.describe(p.folder)}/")
+        a = p.artifact
+        report.planned.append(
+            f"{c.os_name} -> {store.describe(p.folder)}/{a.name} "
+            f"({a.compression}, {'as built' if a.source_format == 'xva' else 'from raw'})"
+        )
     for os_name, why in report.refused:
         say(f"{os_name}: not published: {why}")
     if dry_run:

@@ -13,13 +13,17 @@ import jsonschema
 from publish import __version__
 from publish.gating import Candidate
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "metadata.schema.json"
-SCHEMA_ID = "xcpng-templates/metadata/v1"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMA_PATH = SCHEMAS / "metadata.schema.json"
+SCHEMA_ID = "xcpng-templates/metadata/v2"
+# v1 (the artifact as built, no compression or source) is still read: stores hold such builds
+OLD_SCHEMAS = {"xcpng-templates/metadata/v1": SCHEMAS / "metadata-v1.schema.json"}
 
 
 @cache
-def metadata_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+def metadata_schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
+    path = OLD_SCHEMAS.get(schema_id, SCHEMA_PATH)
+    return json.loads(path.read_text())
 
 
 def iso(epoch: float) -> str:
@@ -30,7 +34,8 @@ def build_metadata(
     c: Candidate,
     *,
     build_id: str,
-    artifact_name: str,
+    artifact: dict[str, Any],
+    source: dict[str, Any],
     files: dict[str, dict[str, Any]],
     commit_time: float | None,
     order: list[float],
@@ -55,12 +60,8 @@ def build_metadata(
             "var_file": rec.get("var_file"),
         },
         "inputs_digest": build.get("inputs_digest"),
-        "artifact": {
-            "name": artifact_name,
-            "format": build.get("artifact_format"),
-            "size": build["size"],
-            "sha256": build["sha256"],
-        },
+        "artifact": artifact,
+        "source": source,
         "packages": rec.get("packages"),
         "validation": {
             "platform": c.platform,
@@ -81,4 +82,6 @@ def build_metadata(
 
 
 def validate_metadata(meta: dict[str, Any]) -> None:
-    jsonschema.Draft202012Validator(metadata_schema()).validate(meta)
+    """Against the schema the document names (v1 documents stay readable)."""
+    schema_id = str(meta.get("schema", SCHEMA_ID))
+    jsonschema.Draft202012Validator(metadata_schema(schema_id)).validate(meta)

@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import InfrastructureError
 from core.redact import Redactor
+from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
-from publish.digests import FileDigests, digest_file
+from publish.digests import DigestingReader, FileDigests, file_blocks, part_layout
 from publish.gating import Candidate
 from publish.metadata import build_metadata
 from publish.pointers import LATEST_SCHEMA, update_latest
-from publish.stores.base import IntegrityError, Log, Store
+from publish.stores.base import IntegrityError, Log, Progress, Store
 
 METADATA = "metadata.json"
 BUILD_LOG = "build.log"
@@ -42,7 +44,7 @@ class Published:
 @dataclass
 class Planned:
     candidate: Candidate
-    digests: FileDigests
+    artifact: ArtifactPlan
     build_id: str
     folder: str
     order: list[float]
@@ -50,18 +52,15 @@ class Planned:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(c: Candidate, store: Store) -> Planned:
-    """Hash the artifact once (sha256 re-check plus the digests the store will report)."""
-    digests = digest_file(
-        c.artifact, store.threshold, store.chunksize, store.wants_md5, store.wants_crc
-    )
+def plan(c: Candidate, compression: str) -> Planned:
+    """Where the build goes and how its XVA is made; reads no more than the disk's layout."""
     git = c.results.data["git"]
     built_at = float(c.build["built_at"])
     build_id = make_build_id(built_at, git["revision"], git["dirty"])
     ctime = commit_time(git)
     return Planned(
         candidate=c,
-        digests=digests,
+        artifact=plan_artifact(c, build_id, compression),
         build_id=build_id,
         folder=f"{c.os_name}/{c.record['version']}/{build_id}",
         order=order_key(ctime, built_at),
@@ -69,25 +68,69 @@ def plan(c: Candidate, store: Store) -> Planned:
     )
 
 
+def upload(
+    store: Store,
+    key: str,
+    blocks: Iterable[bytes],
+    log: Log,
+    *,
+    size_hint: int,
+    sha256: str | None = None,
+    on_end: Callable[[FileDigests], None] | None = None,
+) -> FileDigests:
+    """Stream `blocks` into `key`, every digest computed in that one read pass."""
+    _, part_size = part_layout(size_hint, store.threshold, store.chunksize)
+    reader = DigestingReader(
+        blocks,
+        part_size=max(part_size, store.threshold),
+        threshold=store.threshold,
+        on_end=on_end,
+        progress=Progress(key.rsplit("/", 1)[-1], size_hint, log),
+    )
+    try:
+        return store.put_stream(key, reader, sha256=sha256)
+    finally:
+        reader.close()
+
+
 def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Published:
-    c = p.candidate
-    art_name = c.artifact.name
-    art_key = f"{p.folder}/{art_name}"
+    c, art = p.candidate, p.artifact
+    art_key = f"{p.folder}/{art.name}"
     meta_key = f"{p.folder}/{METADATA}"
     existing = store.get_bytes(meta_key)
     if existing is not None:
-        reused = _reuse(p, store, existing, art_name)
-        meta = json.loads(existing)
+        reused = True
+        meta = _reuse(p, store, existing)
         log(f"{c.os_name}: {p.build_id} already published; verified, not uploaded again")
     else:
         reused = False
-        log(f"{c.os_name}: uploading {art_name} ({p.digests.size} B) to {store.describe(art_key)}")
-        store.put_file(art_key, c.artifact, p.digests, log)
+        how = "as built" if art.source_format == "xva" else f"from the {art.source_format} disk"
+        log(
+            f"{c.os_name}: uploading {art.name} ({art.compression}, {how}) to "
+            f"{store.describe(art_key)}"
+        )
+        stream = ArtifactStream(art, description=_description(p))
+        digests = upload(
+            store,
+            art_key,
+            stream.blocks(),
+            log,
+            size_hint=art.size_hint,
+            sha256=art.source_sha256 if art.source_format == "xva" else None,
+            on_end=stream.check(),
+        )
         files = _upload_texts(p, store, redactor, log)
         meta = build_metadata(
             c,
             build_id=p.build_id,
-            artifact_name=art_name,
+            artifact={
+                "name": art.name,
+                "format": "xva",
+                "compression": art.compression,
+                "size": digests.size,
+                "sha256": digests.sha256,
+            },
+            source=art.describe(),
             files=files,
             commit_time=p.commit_time,
             order=p.order,
@@ -95,7 +138,11 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
         )
         body = redactor.data(json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
         store.put_bytes(meta_key, body, "application/json")
-        log(f"{c.os_name}: {store.describe(p.folder)}/ complete and verified")
+        log(
+            f"{c.os_name}: {store.describe(p.folder)}/ complete and verified "
+            f"({art.name}: {digests.size} bytes, sha256 {digests.sha256})"
+        )
+    artifact = meta["artifact"]
     latest = {
         "schema": LATEST_SCHEMA,
         "os": c.os_name,
@@ -104,9 +151,11 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
         "build_id": p.build_id,
         "folder": p.folder,
         "metadata": meta_key,
-        "artifact": art_key,
-        "size": p.digests.size,
-        "sha256": p.digests.sha256,
+        "artifact": f"{p.folder}/{artifact['name']}",
+        "format": artifact.get("format", "xva"),
+        "compression": artifact.get("compression"),
+        "size": artifact["size"],
+        "sha256": artifact["sha256"],
         "order": p.order,
         "platform": meta["validation"]["platform"],
         "published_at": meta["published_at"],
@@ -118,23 +167,34 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
     )
 
 
-def _reuse(p: Planned, store: Store, existing: bytes, art_name: str) -> bool:
-    """Same build id again: the published artifact must be this one, and intact."""
+def _description(p: Planned) -> str:
+    c = p.candidate
+    git = c.results.data["git"]
+    return (
+        f"{c.os_name} {c.record['version']} golden template, build {p.build_id}, "
+        f"git {git.get('revision') or 'unknown'}, checked on {c.platform}"
+    )
+
+
+def _reuse(p: Planned, store: Store, existing: bytes) -> dict[str, Any]:
+    """Same build id again: the published build must hold this very disk, and be intact."""
     try:
         meta: dict[str, Any] = json.loads(existing)
     except ValueError:
         raise IntegrityError(f"{store.describe(p.folder)}/{METADATA} is not valid JSON") from None
-    if meta.get("artifact", {}).get("sha256") != p.digests.sha256:
+    art = meta.get("artifact", {})
+    source = meta.get("source") or art  # metadata v1 published the artifact as it was
+    if source.get("sha256") != p.artifact.source_sha256:
         raise IntegrityError(
             f"{store.describe(p.folder)} already holds build {p.build_id} with a different "
             "artifact; refusing to overwrite a published build (rebuild to get a new build id)"
         )
-    store.verify_file(f"{p.folder}/{art_name}", p.digests)
+    store.check_object(f"{p.folder}/{art['name']}", int(art["size"]), str(art["sha256"]))
     for name, info in meta.get("files", {}).items():
         head = store.head(f"{p.folder}/{name}")
         if head is None or head.size != info["size"]:
             raise IntegrityError(f"{store.describe(p.folder)}/{name} is missing or truncated")
-    return True
+    return meta
 
 
 def _upload_texts(p: Planned, store: Store, redactor: Redactor, log: Log) -> dict[str, Any]:
@@ -151,9 +211,12 @@ def _upload_texts(p: Planned, store: Store, redactor: Redactor, log: Log) -> dic
                 redactor.file(src, clean)
             except OSError as e:
                 raise InfrastructureError(f"cannot read {src}: {e.strerror}") from None
-            d = digest_file(
-                clean, store.threshold, store.chunksize, store.wants_md5, store.wants_crc
+            d = upload(
+                store,
+                f"{p.folder}/{name}",
+                file_blocks(clean),
+                lambda _msg: None,
+                size_hint=clean.stat().st_size,
             )
-            store.put_file(f"{p.folder}/{name}", clean, d, lambda _msg: None)
             files[name] = {"size": d.size, "sha256": d.sha256}
     return files

@@ -14,8 +14,8 @@ from pathlib import Path
 from core.errors import UsageError
 from core.settings import parse_size
 from platforms.xva import XvaError, ovaxml
-from platforms.xva.reader import header_only, verify, xva_to_raw
-from platforms.xva.writer import raw_to_xva
+from platforms.xva.reader import compression_of, header_only, verify, xva_to_raw
+from platforms.xva.writer import COMPRESSIONS, DEFAULT_COMPRESSION, raw_to_xva
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,8 +37,22 @@ def _parser() -> argparse.ArgumentParser:
     fr.add_argument("--name", required=True, help="the VM's name_label")
     fr.add_argument("--memory", default="1G", help="VM memory (default 1G)")
     fr.add_argument("--vcpus", type=int, default=1)
-    fr.add_argument("--firmware", choices=("bios", "uefi"), default="bios")
+    fr.add_argument(
+        "--firmware",
+        choices=("auto", "bios", "uefi"),
+        default="auto",
+        help="auto (default): uefi for a GPT disk with an EFI system partition and no BIOS "
+        "boot partition, else bios",
+    )
     fr.add_argument("--template", action="store_true", help="import as a template")
+    fr.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default=DEFAULT_COMPRESSION,
+        help=f"how the XVA is stored; XCP-ng 8.2 and 8.3 import all three "
+        f"(default {DEFAULT_COMPRESSION})",
+    )
+    fr.add_argument("--level", type=int, help="compression level (default: zstd 3, gzip 6)")
     return p
 
 
@@ -47,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "info":
             header = header_only(args.xva)
+            with args.xva.open("rb") as fh:
+                compression = compression_of(fh.read(512))
             out: dict[str, object] = {
                 "vm": ovaxml.vm_summary(header),
+                "compression": compression,
                 "disks": [d.__dict__ for d in ovaxml.disks(header)],
             }
             _show(out, args.json)
@@ -70,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                 vcpus=args.vcpus,
                 firmware=args.firmware,
                 template=args.template,
+                compression=args.compression,
+                level=args.level,
             )
             print(f"{args.xva}: written from {args.raw}")
     except XvaError as exc:
@@ -95,7 +114,10 @@ def _show(data: dict[str, object], as_json: bool) -> None:
     vm = data["vm"]
     assert isinstance(vm, dict)
     kind = "template" if vm.get("is_a_template") else "VM"
-    print(f"{kind} {vm.get('name')!r} (export_vsn {vm.get('export_vsn')})")
+    print(
+        f"{kind} {vm.get('name')!r} (export_vsn {vm.get('export_vsn')}, "
+        f"compression {data.get('compression')})"
+    )
     disks = data["disks"]
     assert isinstance(disks, list)
     for d in disks:

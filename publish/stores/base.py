@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from publish.digests import FileDigests
+from publish.digests import DigestingReader, FileDigests
 
 Log = Callable[[str], None]
+
+
+class Progress:
+    """Logs an upload's progress about every 10 % of its expected size."""
+
+    def __init__(self, name: str, size_hint: int, log: Log):
+        self.name, self.log = name, log
+        self.step = max(size_hint // 10, 1)
+        self.done = 0
+
+    def __call__(self, n: int) -> None:
+        before, self.done = self.done, self.done + n
+        if before // self.step != self.done // self.step:
+            self.log(f"  {self.name}: {self.done >> 20} MiB")
 
 
 class IntegrityError(Exception):
@@ -28,16 +41,20 @@ class Store(Protocol):
     url: str  # the destination as the user wrote it, for messages
     threshold: int  # multipart threshold and part size, for digest_file
     chunksize: int
-    wants_md5: bool
     wants_crc: bool
 
     def describe(self, key: str) -> str: ...
 
-    def put_file(self, key: str, path: Path, digests: FileDigests, log: Log) -> None:
-        """Upload a file and verify it landed intact; raise on any doubt."""
+    def put_stream(
+        self, key: str, stream: DigestingReader, sha256: str | None = None
+    ) -> FileDigests:
+        """Upload everything `stream` yields (read once, digested as it is read) and verify
+        that it landed intact; raise on any doubt. `sha256`, when known up front, is recorded
+        with the object."""
 
-    def verify_file(self, key: str, digests: FileDigests) -> None:
-        """Raise IntegrityError unless the stored object matches the digests."""
+    def check_object(self, key: str, size: int, sha256: str) -> None:
+        """Raise IntegrityError unless the object exists with this size (and this sha256,
+        where the store recorded one); cheap, no read of the object."""
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Write a small object and read it back."""

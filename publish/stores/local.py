@@ -1,4 +1,8 @@
-"""A local folder as the store: the embedded default, atomic by temp file plus rename."""
+"""A local folder as the store: the embedded default, atomic by temp file plus rename.
+
+Files are written sparse: an all-zero filesystem block is seeked over, never written, so a
+published disk costs its data, not its virtual size (`du` shows it).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,14 @@ from typing import IO
 
 from filelock import FileLock
 
-from core.files import BLOCK, atomic_writer, sha256_file
-from publish.digests import FileDigests
-from publish.stores.base import IntegrityError, Log, ObjectInfo
+from core.files import BLOCK, SparseWriter, atomic_writer, sha256_file
+from publish.digests import DigestingReader, FileDigests
+from publish.stores.base import IntegrityError, ObjectInfo
 
 LOCK_NAME = ".publish.lock"
 
 
 class LocalStore:
-    wants_md5 = False
     wants_crc = False
 
     def __init__(self, root: Path, url: str | None = None):
@@ -41,33 +44,26 @@ class LocalStore:
         with atomic_writer(dst, fsync=True) as f:
             writer(f)
 
-    def put_file(self, key: str, path: Path, digests: FileDigests, log: Log) -> None:
+    def put_stream(
+        self, key: str, stream: DigestingReader, sha256: str | None = None
+    ) -> FileDigests:
         dst = self._path(key)
-        done = 0
-        step = max(digests.size // 10, 1)
 
-        def copy(f: object) -> None:
-            nonlocal done
-            h = hashlib.sha256()
-            with path.open("rb") as src:
-                while block := src.read(BLOCK):
-                    f.write(block)  # type: ignore[attr-defined]
-                    h.update(block)
-                    before, done = done, done + len(block)
-                    if before // step != done // step:
-                        log(f"  {dst.name}: {done * 100 // max(digests.size, 1)}%")
-            if h.hexdigest() != digests.sha256:
-                raise IntegrityError(f"{path} changed while it was copied")
+        def copy(f: IO[bytes]) -> None:
+            with SparseWriter(f) as out:
+                while block := stream.read(BLOCK):
+                    out.write(block)
 
         self._write_atomic(dst, copy)
-        self.verify_file(key, digests)
+        digests = stream.digests
+        if dst.stat().st_size != digests.size:
+            raise IntegrityError(f"{dst} is {dst.stat().st_size} bytes, wrote {digests.size}")
+        return digests
 
-    def verify_file(self, key: str, digests: FileDigests) -> None:
+    def check_object(self, key: str, size: int, sha256: str) -> None:
         dst = self._path(key)
-        if not dst.is_file() or dst.stat().st_size != digests.size:
+        if not dst.is_file() or dst.stat().st_size != size:
             raise IntegrityError(f"{dst} is missing or has the wrong size")
-        if sha256_file(dst) != digests.sha256:
-            raise IntegrityError(f"{dst} does not match sha256 {digests.sha256}")
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self._write_atomic(self._path(key), lambda f: f.write(data))

@@ -1,48 +1,56 @@
-"""S3 or any S3-compatible store, through boto3's transfer manager.
+"""S3 or any S3-compatible store, through boto3's managed transfer (`upload_fileobj`).
 
-Integrity: the artifact goes up multipart with per-part CRC32 when the store takes request
-checksums (`when_supported`), never a precomputed SHA-256 (s3transfer would declare it a
-FULL_OBJECT checksum, which AWS refuses for SHA algorithms on multipart uploads). Afterwards the
-object is checked against local digests: the CRC32 the store reports, else the ETag (MD5 of
-part MD5s), else a streamed read-back hashed with sha256.
+Retries: botocore's `standard` mode retries every request (each part on its own, from the copy
+s3transfer keeps in memory), so a failed part never restarts the file and a failed transfer is
+not re-run. tenacity retries only what botocore cannot: reading a response body that breaks
+mid-stream (a read-back for `verify --deep`, a small object).
+
+Integrity: the artifact goes up from a `DigestingReader` that computes its sha256 in the same
+pass, and the store checks every part on receipt. Without request checksums (`when_required`,
+the default) botocore signs each request's payload (SigV4 `x-amz-content-sha256`, over HTTP and
+HTTPS alike when no checksum header is sent), which the store verifies against the body; with
+them (`when_supported`) each part carries a CRC32 the store verifies. A precomputed SHA-256 is
+never sent (s3transfer would declare it a FULL_OBJECT checksum, which AWS refuses for SHA
+algorithms on multipart uploads). The object's size and part count are checked last.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from s3transfer.manager import TransferConfig, TransferManager
-from s3transfer.subscribers import BaseSubscriber
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
 )
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
 
 from core.errors import InfrastructureError, UsageError
+from core.files import BLOCK
 from core.settings import S3Config
-from publish.digests import BLOCK, FileDigests
-from publish.stores.base import IntegrityError, Log, ObjectInfo
-from publish.stores.s3errors import code_of, explain, is_transient
+from publish.digests import MIN_PART, DigestingReader, FileDigests
+from publish.stores.base import IntegrityError, ObjectInfo
+from publish.stores.s3errors import code_of, explain
 
 T = TypeVar("T")
-MIN_PART = 5 << 20
 # CompleteMultipartUpload of a multi-GiB object can take minutes on some stores (moto: ~1 min
 # per GiB); botocore's 60 s default would time out and retry an already completing upload.
 READ_TIMEOUT = 300
+REQUEST_ATTEMPTS = 5  # botocore standard mode: the first try and four retries, per request
 NOT_SUPPORTED = {"NotImplemented", "501", "InvalidArgument", "InvalidRequest"}
+# A response body that breaks after botocore returned it: botocore does not retry these.
+BODY_ERRORS = (ResponseStreamingError, ReadTimeoutError, ConnectionClosedError)
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -54,22 +62,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
             "(bucket: 3-63 lower-case characters)"
         )
     return bucket, prefix.strip("/")
-
-
-class _Progress(BaseSubscriber):
-    """Logs every 10 % of one file's upload (s3transfer calls it from worker threads)."""
-
-    def __init__(self, name: str, size: int, log: Log):
-        self.name, self.size, self.log = name, max(size, 1), log
-        self.done = 0
-        self.lock = threading.Lock()
-
-    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
-        with self.lock:
-            before = self.done * 10 // self.size
-            self.done += bytes_transferred
-            if self.done * 10 // self.size > before:
-                self.log(f"  {self.name}: {min(self.done * 100 // self.size, 100)}%")
 
 
 def _client(cfg: S3Config) -> tuple[Any, bool]:
@@ -90,7 +82,7 @@ def _client(cfg: S3Config) -> tuple[Any, bool]:
         s3={"addressing_style": cfg.addressing_style},  # type: ignore[arg-type]
         request_checksum_calculation=cfg.checksum_mode,
         response_checksum_validation=cfg.checksum_mode,
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS},
         connect_timeout=10,
         read_timeout=READ_TIMEOUT,
         max_pool_connections=max(10, cfg.max_concurrency + 2),
@@ -113,14 +105,13 @@ class S3Store:
         self.endpoint = cfg.endpoint_url
         self.key_id = cfg.access_key_id or ""
         self.wants_crc = cfg.checksum_mode == "when_supported"
-        self.wants_md5 = not self.wants_crc
         self.chunksize = max(cfg.multipart_chunksize, MIN_PART)
         self.threshold = self.chunksize
         self.concurrency = cfg.max_concurrency
         # objects are private by default; sending "private" would fail on buckets with ACLs off
         self.acl = None if cfg.acl in ("private", "none") else cfg.acl
         self.retry_wait: wait_base = wait_exponential_jitter(initial=1, max=20)
-        self.retry_attempts = 4
+        self.body_attempts = 4
         self.conditional_writes = True
         self.client, self.has_credentials = _client(cfg)
         self.endpoint_label = self.endpoint or f"AWS S3 ({cfg.region})"
@@ -137,73 +128,79 @@ class S3Store:
         return explain(err, self.bucket, self.prefix, self.endpoint_label, self.key_id)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run fn with tenacity retries on transient faults; anything else is one clear line."""
-        retrying = Retrying(
-            retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self.retry_attempts) | stop_after_delay(600),
-            wait=self.retry_wait,
-            reraise=True,
-        )
+        """Run fn (botocore retries its requests); any failure is one clear line."""
         try:
-            return retrying(fn)
+            return fn()
         except (BotoCoreError, ClientError) as e:
             raise InfrastructureError(f"{what}: {self._explain(e)}") from None
 
+    def _read_body(self, what: str, fn: Callable[[], T]) -> T:
+        """Run fn, which reads a response body: tenacity retries a body that broke mid-stream."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(BODY_ERRORS),
+            stop=stop_after_attempt(self.body_attempts),
+            wait=self.retry_wait,
+            reraise=True,
+        )
+        return self._call(what, lambda: retrying(fn))
+
     # -- objects --------------------------------------------------------------------------
 
-    def put_file(self, key: str, path: Path, digests: FileDigests, log: Log) -> None:
-        extra: dict[str, Any] = {
-            "Metadata": {"sha256": digests.sha256},
-            "ContentType": "application/octet-stream",
-        }
+    def put_stream(
+        self, key: str, stream: DigestingReader, sha256: str | None = None
+    ) -> FileDigests:
+        extra: dict[str, Any] = {"ContentType": "application/octet-stream"}
+        if sha256:
+            extra["Metadata"] = {"sha256": sha256}
         if self.wants_crc:
             extra["ChecksumAlgorithm"] = "CRC32"  # per part; composite on multipart: AWS-valid
         if self.acl:
             extra["ACL"] = self.acl
         config = TransferConfig(
             multipart_threshold=self.threshold,
-            multipart_chunksize=self.chunksize,
-            max_request_concurrency=self.concurrency,
+            multipart_chunksize=stream.part_size,
+            max_concurrency=self.concurrency,
+            use_threads=True,
+            preferred_transfer_client="classic",  # the CRT client would read the file itself
         )
-
-        def upload() -> None:
-            with TransferManager(self.client, config) as tm:
-                future = tm.upload(
-                    str(path),
-                    self.bucket,
-                    self._key(key),
-                    extra_args=extra,
-                    subscribers=[_Progress(path.name, digests.size, log)],
-                )
-                future.result()
-
-        self._call(f"uploading {path.name} to {self.describe(key)}", upload)
-        self.verify_file(key, digests)
-
-    def verify_file(self, key: str, digests: FileDigests) -> None:
-        head = self._call(
-            f"checking {self.describe(key)}",
-            lambda: self.client.head_object(
-                Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
+        name = key.rsplit("/", 1)[-1]
+        self._call(
+            f"uploading {name} to {self.describe(key)}",
+            lambda: self.client.upload_fileobj(
+                stream,
+                self.bucket,
+                self._key(key),
+                ExtraArgs=extra,
+                Config=config,
             ),
         )
+        digests = stream.digests
+        self._verify(key, digests)
+        return digests
+
+    def _verify(self, key: str, digests: FileDigests) -> None:
+        """The object the store completed has the size and part count of this pass (each part
+        was checked on receipt)."""
+        head = self._call(
+            f"checking {self.describe(key)}",
+            lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key)),
+        )
+        where = self.describe(key)
         if head["ContentLength"] != digests.size:
             raise IntegrityError(
-                f"{self.describe(key)} is {head['ContentLength']} bytes, expected {digests.size}"
+                f"{where} is {head['ContentLength']} bytes, expected {digests.size}"
             )
-        crc = str(head.get("ChecksumCRC32") or "").split("-")[0]
-        want_crc = digests.expected_crc32()
-        if crc and want_crc:
-            if crc != want_crc:
-                raise IntegrityError(f"{self.describe(key)}: CRC32 {crc} != local {want_crc}")
-            return
         etag = str(head.get("ETag", "")).strip('"')
-        if etag and etag == digests.expected_etag():
-            return
-        # no checksum, and an ETag that is not an MD5 (SSE-KMS, some stores): read it back
-        got = self._call(f"reading back {self.describe(key)}", lambda: self._sha256_of(key))
-        if got != digests.sha256:
-            raise IntegrityError(f"{self.describe(key)}: sha256 {got} != local {digests.sha256}")
+        parts = etag.rpartition("-")[2] if "-" in etag else None
+        if digests.multipart and parts and parts.isdigit() and int(parts) != digests.parts:
+            raise IntegrityError(f"{where} has {parts} parts, {digests.parts} were uploaded")
+
+    def check_object(self, key: str, size: int, sha256: str) -> None:
+        info = self.head(key)
+        if info is None or info.size != size:
+            raise IntegrityError(f"{self.describe(key)} is missing or truncated")
+        if info.sha256 and info.sha256 != sha256:
+            raise IntegrityError(f"{self.describe(key)} records sha256 {info.sha256}, not {sha256}")
 
     def _sha256_of(self, key: str) -> str:
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
@@ -243,7 +240,7 @@ class S3Store:
                 raise
             return r["Body"].read(), str(r["ETag"])
 
-        return self._call(f"reading {self.describe(key)}", get)
+        return self._read_body(f"reading {self.describe(key)}", get)
 
     def head(self, key: str) -> ObjectInfo | None:
         def head() -> ObjectInfo | None:
@@ -362,7 +359,7 @@ class S3Store:
     def sha256(self, key: str) -> str | None:
         if self.head(key) is None:
             return None
-        return self._call(f"reading {self.describe(key)}", lambda: self._sha256_of(key))
+        return self._read_body(f"reading {self.describe(key)}", lambda: self._sha256_of(key))
 
     def probe(self) -> list[str]:
         """Write then delete a probe object, without long retries: answer within a minute."""

@@ -1,4 +1,4 @@
-"""S3 failures as one line naming cause and fix, and which of them are worth retrying."""
+"""S3 failures as one line naming cause and fix (botocore's retry mode decides what to retry)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,10 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionError,
-    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
     SSLError,
 )
-
-TRANSIENT_CODES = {
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "SlowDown",
-    "InternalError",
-    "ServiceUnavailable",
-    "Throttling",
-    "ThrottlingException",
-    "500",
-    "502",
-    "503",
-    "504",
-    "BadDigest",  # the body was damaged on the way: sending it again is the fix
-}
 
 CHECKSUM_HINT = (
     "if the key is right, the store may not understand botocore's default request checksums: "
@@ -37,14 +21,6 @@ def code_of(err: BaseException) -> str:
     if isinstance(err, ClientError):
         return str(err.response.get("Error", {}).get("Code", ""))
     return ""
-
-
-def is_transient(err: BaseException) -> bool:
-    if isinstance(err, SSLError):
-        return False
-    if isinstance(err, ConnectionError | HTTPClientError):
-        return True
-    return code_of(err) in TRANSIENT_CODES
 
 
 def explain(err: BaseException, bucket: str, prefix: str, endpoint: str, key_id: str) -> str:

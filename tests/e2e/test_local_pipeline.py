@@ -217,6 +217,45 @@ def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
     assert list((tmp / "artifacts" / "vms").iterdir()) == []
 
 
+def test_published_xva_round_trips_and_costs_its_data(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """What users download: an XVA (UEFI, compressed) whose disk is the tested raw disk byte for
+    byte, whose sha256 is the one in metadata.json, and whose folder costs about the data."""
+    from core.files import data_extents, sha256_file
+
+    tmp, _ = passing_run
+    pub = tmp / "published"
+    latest = json.loads((pub / "debian12" / "latest.json").read_text())
+    xva = pub / latest["artifact"]
+    meta = json.loads((pub / latest["metadata"]).read_text())
+    tested = Path(results(tmp)["os"]["debian12"]["build"]["artifact"])
+    assert xva.name == "debian12.xva" and meta["artifact"]["sha256"] == sha256_file(xva)
+    assert meta["source"]["sha256"] == sha256_file(tested)
+    assert meta["source"]["firmware"] == "uefi"
+
+    def xva_cli(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "platforms.xva", *args],
+            cwd=REPO,
+            env=env(tmp),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    info = json.loads(xva_cli("verify", str(xva), "--json"))
+    assert info["compression"] == meta["artifact"]["compression"]
+    back = tmp_path / "back.raw"
+    xva_cli("to-raw", str(xva), str(back))
+    assert sha256_file(back) == meta["source"]["sha256"]
+    subprocess.run(["cmp", str(back), str(tested)], check=True)
+    with tested.open("rb") as fh:
+        data = sum(e - s for s, e in data_extents(fh.fileno(), tested.stat().st_size))
+    du = sum(f.stat().st_blocks * 512 for f in (pub / latest["folder"]).iterdir())
+    assert du <= 1.1 * data, (du, data)
+
+
 def test_no_qemu_or_files_left_after_passing_run(
     passing_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:

@@ -19,7 +19,7 @@ from core.errors import InfrastructureError, UsageError
 from core.settings import Settings
 from publish import api
 from publish.prune import prune
-from publish.stores.s3 import S3Store
+from publish.stores.s3 import REQUEST_ATTEMPTS, S3Store
 from publish.verify import verify_tree
 from tests.support.publishing import MotoS3, fake_os, moto_s3, write_results
 
@@ -83,7 +83,7 @@ def latest(moto: MotoS3, bucket: str, os_name: str = "debian12") -> dict[str, An
     return None if got is None else json.loads(got)
 
 
-def test_publish_multipart_verified_by_etag_without_checksum_headers(
+def test_publish_multipart_parts_signed_without_checksum_headers(
     moto: MotoS3, tmp_path: Path
 ) -> None:
     bucket = moto.bucket()
@@ -100,7 +100,10 @@ def test_publish_multipart_verified_by_etag_without_checksum_headers(
         k.lower() for h in sent for k in h if k.lower().startswith("x-amz-checksum")
     }
     assert checksum_headers <= {"x-amz-checksum-mode"}  # only asks for checksums in responses
-    assert not rec.ops("GetObject", ".xva")  # ETag check sufficed: no read-back
+    # each part's SHA-256 is signed (SigV4), so the store checks it on receipt
+    for part in rec.ops("UploadPart", ".xva"):
+        assert len(part["X-Amz-Content-SHA256"]) == 64, part["X-Amz-Content-SHA256"]
+    assert not rec.ops("GetObject", ".xva")  # nothing read back
     assert verify_tree(store, deep=True) == []
     keys = set(objects(moto, bucket))
     folder = latest(moto, bucket)["folder"]  # type: ignore[index]
@@ -154,29 +157,22 @@ def test_fault_at_every_upload_boundary(moto: MotoS3, tmp_path: Path, fault: str
     before = latest(moto, bucket)
     new = write_results(tmp_path / "n", [fake_os(tmp_path / "n", "debian12", size=12 * MiB)])
     store = s3_store(moto, bucket)
-    parts: list[int] = []
-
-    def fail_part_two(params: dict[str, Any], **kwargs: Any) -> None:
-        parts.append(params["PartNumber"])
-        if params["PartNumber"] == 2:
-            raise ConnectionClosedError(endpoint_url="injected mid-multipart fault")
+    parts = PartFaults(store, fail_part=2, times=REQUEST_ATTEMPTS)
 
     def fail_key(method: str, key_part: str) -> None:
         real = getattr(store, method)
 
-        def wrapper(key: str, *a: Any) -> Any:
+        def wrapper(key: str, *a: Any, **kw: Any) -> Any:
             if key_part in key:
                 raise InfrastructureError(f"injected fault before {key}")
-            return real(key, *a)
+            return real(key, *a, **kw)
 
         setattr(store, method, wrapper)
 
-    if fault == "mid-multipart":
-        store.client.meta.events.register("before-parameter-build.s3.UploadPart", fail_part_two)
-    else:
+    if fault != "mid-multipart":
         fail_key(
             *{
-                "before-artifact": ("put_file", ".xva"),
+                "before-artifact": ("put_stream", ".xva"),
                 "artifact-to-metadata": ("put_bytes", "metadata.json"),
                 "before-latest": ("put_if", "latest.json"),
             }[fault]
@@ -185,7 +181,8 @@ def test_fault_at_every_upload_boundary(moto: MotoS3, tmp_path: Path, fault: str
     assert not report.ok and report.failed
     assert "\n" not in report.failed[0][1]
     if fault == "mid-multipart":
-        assert parts.count(2) == store.retry_attempts  # tenacity retried the transfer
+        # botocore retried the part, then the transfer failed: the file was not sent again
+        assert parts.sent.count(2) == REQUEST_ATTEMPTS and parts.sent.count(1) == 1
         uploads = moto.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         assert uploads == []  # s3transfer aborted every failed multipart upload
     # the reader's view: pointers only lead to the complete, verified old build
@@ -198,6 +195,37 @@ def test_fault_at_every_upload_boundary(moto: MotoS3, tmp_path: Path, fault: str
     assert api.publish_results([new], to, moto.settings(), log=quiet).ok
     assert latest(moto, bucket)["build_id"] != before["build_id"]  # type: ignore[index]
     assert verify_tree(reader, deep=True) == []
+
+
+class PartFaults:
+    """Drops the connection while one part is sent, `times` times; records every part sent.
+
+    Raised at `before-send`, inside botocore's retry loop, like a real reset connection."""
+
+    def __init__(self, store: S3Store, fail_part: int, times: int):
+        self.sent: list[int] = []
+        self.fail_part, self.left = fail_part, times
+        store.client.meta.events.register("before-send.s3.UploadPart", self.send)
+
+    def send(self, request: Any, **kwargs: Any) -> None:
+        number = int(request.url.split("partNumber=")[1].split("&")[0])
+        self.sent.append(number)
+        if number == self.fail_part and self.left > 0:
+            self.left -= 1
+            raise ConnectionClosedError(endpoint_url="injected mid-multipart fault")
+
+
+def test_a_failed_part_is_retried_alone(moto: MotoS3, tmp_path: Path) -> None:
+    bucket = moto.bucket()
+    path = write_results(tmp_path, [fake_os(tmp_path, "debian12", size=12 * MiB)])
+    store = s3_store(moto, bucket)
+    parts = PartFaults(store, fail_part=2, times=2)
+    report = api.publish_results(
+        [path], f"s3://{bucket}/golden", moto.settings(), log=quiet, store=store
+    )
+    assert report.ok, report.failed
+    assert sorted(parts.sent) == [1, 2, 2, 2, 3]  # part 2 three times, the others once
+    assert verify_tree(store, deep=True) == []
 
 
 def test_older_build_never_replaces_newer_latest(moto: MotoS3, tmp_path: Path) -> None:
@@ -335,3 +363,39 @@ def test_cli_against_moto(moto: MotoS3, tmp_path: Path) -> None:
     bad = run_cli(moto, "preflight", "--to", to, AWS_SECRET_ACCESS_KEY="wrong-secret-key-1")
     assert bad.returncode == 3 and "SignatureDoesNotMatch" in bad.stdout
     assert len(bad.stdout.strip().splitlines()) == 1 and "Traceback" not in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize("mode", ["when_required", "when_supported"])
+def test_raw_disk_written_as_xva_while_it_uploads(moto: MotoS3, tmp_path: Path, mode: str) -> None:
+    """A local build (sparse raw): the XVA is produced in the upload's read pass, multipart, and
+    what lands is exactly what metadata.json says, holding the tested disk."""
+    import hashlib
+
+    from platforms.xva.reader import scan
+
+    bucket = moto.bucket()
+    rec = fake_os(tmp_path, "debian12", size=512 * MiB, fmt="raw")
+    path = write_results(tmp_path, [rec], platform="local")
+    store = s3_store(moto, bucket, S3_CHECKSUM_MODE=mode)
+    calls = Recorder(store)
+    settings = moto.settings(TEMPLATE_PUBLISH_REQUIRE_PLATFORM="local")
+    report = api.publish_results([path], f"s3://{bucket}/golden", settings, log=quiet, store=store)
+    assert report.ok, report.failed
+    assert len(calls.ops("UploadPart", ".xva")) >= 2
+    assert not calls.ops("GetObject", ".xva")  # checked on receipt, nothing read back
+    stored = objects(moto, bucket)
+    folder = latest(moto, bucket)["folder"]  # type: ignore[index]
+    meta = json.loads(stored[f"golden/{folder}/metadata.json"])
+    xva = stored[f"golden/{folder}/debian12.xva"]
+    assert meta["artifact"]["sha256"] == hashlib.sha256(xva).hexdigest()
+    assert meta["artifact"]["size"] == len(xva) and meta["source"]["firmware"] == "uefi"
+    disk = bytearray(512 * MiB)
+
+    def put(_disk: Any, offset: int, data: bytes) -> None:
+        disk[offset : offset + len(data)] = data
+
+    import io
+
+    scan(io.BytesIO(xva), put)
+    assert hashlib.sha256(disk).hexdigest() == rec["build"]["sha256"]
+    assert verify_tree(store, deep=True) == []

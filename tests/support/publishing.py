@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -19,11 +21,42 @@ from typing import Any
 
 import jsonschema
 
+from core.files import sha256_file
 from core.results import results_schema
 from core.settings import Settings
+from platforms.xva.writer import raw_to_xva
 
 FAKE_SECRET = "FAKEsecretKEY/never-in-output+0123456789"
 CHECKS = ["ssh-01", "ssh-02", "hyg-01", "xen-01"]
+
+
+def sparse_disk(path: Path, size: int, data: int, *, uefi: bool = True, seed: str = "") -> int:
+    """A sparse raw disk like a built image: `size` bytes virtual, about `data` bytes of random
+    data in 1 MiB extents spread over it, a GPT with an EFI system partition (`uefi`) or a BIOS
+    boot partition. Returns the bytes of data written."""
+    mib = 1 << 20
+    with path.open("wb") as fh:
+        fh.truncate(size)
+    first = ",2MiB,U" if uefi else ",1MiB,21686148-6449-6E6F-744E-656564454649"
+    subprocess.run(
+        ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", str(path)],
+        input=f"label: gpt\n{first}\n,,L\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    extents = max(data // mib, 1)
+    stride = max((size // mib - 4) // extents, 1) * mib
+    written = 0
+    with path.open("r+b") as fh:
+        for i in range(extents):
+            offset = 4 * mib + i * stride
+            if offset + mib > size - mib:
+                break
+            fh.seek(offset)
+            fh.write(hashlib.shake_256(f"{seed}{i}".encode()).digest(mib))
+            written += mib
+    return written
 
 
 def fake_os(
@@ -35,14 +68,24 @@ def fake_os(
     built_at: float = 1_763_900_000.0,
     version: str = "12",
     log_text: str = "packer: ok\n",
-    content: bytes | None = None,
+    fmt: str = "xva",
 ) -> dict[str, Any]:
-    """One OS record plus its artifact, build log and JUnit file under root."""
+    """One OS record plus its artifact, build log and JUnit file under root.
+
+    fmt "xva": a real, uncompressed XVA of `size` bytes of random disk data, as an XCP-ng build
+    exports it; "raw": a sparse raw disk of `size` virtual bytes (a local build), 1/16 data.
+    """
     art_dir = root / "artifacts" / name
     art_dir.mkdir(parents=True, exist_ok=True)
-    artifact = art_dir / f"{name}.xva"
-    data = content if content is not None else hashlib.shake_256(name.encode()).digest(size)
-    artifact.write_bytes(data)
+    raw = art_dir / f"{name}.raw"
+    if fmt == "raw":
+        sparse_disk(raw, size, size // 16, seed=name)
+        artifact = raw
+    else:
+        raw.write_bytes(hashlib.shake_256(f"{name}{size}".encode()).digest(size))
+        artifact = art_dir / f"{name}.xva"
+        raw_to_xva(raw, artifact, name, template=True)
+        os.unlink(raw)
     log = art_dir / "build.log"
     log.write_text(log_text)
     junit_dir = root / "reports" / "junit"
@@ -60,9 +103,9 @@ def fake_os(
         "build": {
             "status": "built",
             "artifact": str(artifact),
-            "artifact_format": "xva",
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
+            "artifact_format": fmt,
+            "sha256": sha256_file(artifact),
+            "size": artifact.stat().st_size,
             "log_path": str(log),
             "duration_s": 1.0,
             "packer_version": "1.11.2",

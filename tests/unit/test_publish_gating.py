@@ -84,13 +84,26 @@ def test_missing_or_resized_artifact_refused(tmp_path: Path) -> None:
     assert "is missing" in reasons["debian12"] and "5 bytes" in reasons["alma9"]
 
 
-def test_tampered_artifact_refused_before_upload(tmp_path: Path) -> None:
-    rec = fake_os(tmp_path, "debian12", size=64)
+@pytest.mark.parametrize("fmt", ["xva", "raw"])
+def test_tampered_artifact_never_published(tmp_path: Path, fmt: str) -> None:
+    """Checked in the upload's own read pass: the upload fails and nothing of it remains."""
+    rec = fake_os(tmp_path, "debian12", size=(64 << 20) if fmt == "raw" else 3 << 20, fmt=fmt)
     path = write_results(tmp_path, [rec])
-    Path(rec["build"]["artifact"]).write_bytes(b"x" * 64)  # same size, other bytes
+    with Path(rec["build"]["artifact"]).open("r+b") as fh:  # same size, other bytes
+        fh.seek(5 << 20 if fmt == "raw" else 2 << 20)
+        fh.write(b"tampered")
+    pub = tmp_path / "pub"
+    report = api.publish_results([path], str(pub), settings(), log=lambda _m: None)
+    assert not report.ok and "changed since the build (its sha256 differs" in report.failed[0][1]
+    assert not any(p.is_file() and p.parent != pub for p in pub.rglob("*"))
+
+
+def test_qcow2_artifact_refused_with_the_fix(tmp_path: Path) -> None:
+    rec = fake_os(tmp_path, "debian12")
+    rec["build"]["artifact_format"] = "qcow2"
+    path = write_results(tmp_path, [rec])
     report = api.publish_results([path], str(tmp_path / "pub"), settings(), log=lambda _m: None)
-    assert not report.ok and "sha256 differs" in report.refused[0][1]
-    assert not (tmp_path / "pub").exists() or not any((tmp_path / "pub").rglob("*.xva"))
+    assert not report.ok and "qemu-img convert -O raw" in report.refused[0][1]
 
 
 def test_same_os_in_two_results_with_different_artifacts(tmp_path: Path) -> None:

@@ -42,9 +42,9 @@ class Faulty(LocalStore):
         if method == self.method and self.key_part in key:
             raise InfrastructureError(f"injected fault at {method} {key}")
 
-    def put_file(self, key: str, *a: Any) -> None:
-        self._maybe_fail("put_file", key)
-        super().put_file(key, *a)
+    def put_stream(self, key: str, *a: Any, **kw: Any) -> Any:
+        self._maybe_fail("put_stream", key)
+        return super().put_stream(key, *a, **kw)
 
     def put_bytes(self, key: str, *a: Any) -> None:
         self._maybe_fail("put_bytes", key)
@@ -108,8 +108,8 @@ def test_failed_run_publishes_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("method", "key_part"),
     [
-        ("put_file", ".xva"),  # before the artifact
-        ("put_file", "build.log"),  # between artifact and metadata
+        ("put_stream", ".xva"),  # before the artifact
+        ("put_stream", "build.log"),  # between artifact and metadata
         ("put_bytes", "metadata.json"),  # last object of the build folder
         ("put_if", "latest.json"),  # before latest.json
     ],
@@ -241,3 +241,60 @@ def test_cli_bad_input_is_one_line(
     assert r.stderr.startswith("error: ") and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert not (tmp_path / "pub").exists()
+
+
+def test_raw_disk_is_published_as_a_sparse_compact_xva_that_round_trips(tmp_path: Path) -> None:
+    """A local build's sparse raw disk: published as an XVA (zstd, firmware from the disk) whose
+    disk is the tested one byte for byte, costing its data on disk, not its virtual size."""
+    from core.files import sha256_file
+    from platforms.xva.reader import verify, xva_to_raw
+
+    rec = fake_os(tmp_path, "debian12", size=256 << 20, fmt="raw")
+    raw = Path(rec["build"]["artifact"])
+    data = raw.stat().st_blocks * 512
+    path = write_results(tmp_path, [rec], platform="local")
+    pub = tmp_path / "pub"
+    lines: list[str] = []
+    report = api.publish_results([path], str(pub), settings(), log=lines.append)
+    assert report.ok, report.failed
+    folder = pub / latest(pub, "debian12")["folder"]
+    xva = folder / "debian12.xva"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["schema"] == "xcpng-templates/metadata/v2"
+    assert meta["artifact"]["format"] == "xva" and meta["artifact"]["compression"] == "zstd"
+    assert meta["artifact"]["sha256"] == sha256_file(xva) and meta["artifact"]["size"] == (
+        xva.stat().st_size
+    )
+    assert meta["source"] == {
+        "format": "raw",
+        "size": 256 << 20,
+        "sha256": rec["build"]["sha256"],
+        "firmware": "uefi",
+    }
+    assert latest(pub, "debian12")["compression"] == "zstd"
+    info = verify(xva)
+    assert info.compression == "zstd" and info.vm["is_a_template"]
+    back = tmp_path / "back.raw"
+    xva_to_raw(xva, back)
+    assert back.read_bytes() == raw.read_bytes()
+    # sparse: the published folder costs about the data (random, so zstd cannot shrink it)
+    du = sum(p.stat().st_blocks * 512 for p in pub.rglob("*") if p.is_file())
+    assert du <= data * 1.1, (du, data)
+    assert back.stat().st_blocks * 512 <= data * 1.1
+    assert verify_tree(LocalStore(pub), deep=True) == []
+
+
+def test_folder_store_writes_sparse_files(tmp_path: Path) -> None:
+    """An uncompressed XVA of a disk with zero blocks inside its chunks stays sparse."""
+    from publish.digests import DigestingReader
+
+    mib = 1 << 20
+    data = os.urandom(4096) + bytes(mib - 4096)  # one chunk: 4 KiB of data, then zeros
+    blocks = [data] * 64 + [bytes(8 * mib)]
+    store = LocalStore(tmp_path / "pub")
+    reader = DigestingReader(blocks, part_size=8 * mib, threshold=1 << 62)
+    digests = store.put_stream("x/y.bin", reader)
+    out = tmp_path / "pub" / "x" / "y.bin"
+    assert digests.size == out.stat().st_size == 72 * mib
+    assert out.stat().st_blocks * 512 <= 64 * 4096 + 64 * 1024
+    assert out.read_bytes() == b"".join(blocks)

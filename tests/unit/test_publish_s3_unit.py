@@ -8,7 +8,12 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    ResponseStreamingError,
+    SSLError,
+)
 from tenacity import wait_none
 
 from core.errors import InfrastructureError, UsageError
@@ -17,7 +22,7 @@ from publish.pointers import LATEST_SCHEMA, rebuild_index, update_latest
 from publish.stores import open_store
 from publish.stores.local import LocalStore
 from publish.stores.s3 import S3Store, parse_s3_url
-from publish.stores.s3errors import explain, is_transient
+from publish.stores.s3errors import explain
 
 SECRET = "unit-secret-value-123"
 
@@ -48,12 +53,20 @@ def test_parse_url() -> None:
         parse_s3_url("s3://B/x")
 
 
-def test_transient_errors_are_retried_then_succeed() -> None:
+def test_requests_are_retried_by_botocore_not_by_a_loop_around_them() -> None:
     s = store()
-    calls = mock.Mock(
-        side_effect=[client_error("SlowDown"), EndpointConnectionError(endpoint_url="x"), "ok"]
-    )
-    assert s._call("writing", calls) == "ok"
+    assert config_of(s).retries == {"mode": "standard", "total_max_attempts": 5}
+    calls = mock.Mock(side_effect=client_error("SlowDown"))
+    with pytest.raises(InfrastructureError, match="SlowDown"):
+        s._call("writing", calls)
+    assert calls.call_count == 1  # botocore already spent its attempts on this request
+
+
+def test_a_body_broken_mid_stream_is_read_again() -> None:
+    s = store()
+    broken = ResponseStreamingError(error="connection reset")
+    calls = mock.Mock(side_effect=[broken, broken, "ok"])
+    assert s._read_body("reading", calls) == "ok"
     assert calls.call_count == 3
 
 
@@ -61,19 +74,19 @@ def test_permanent_error_is_not_retried_and_is_one_line() -> None:
     s = store()
     calls = mock.Mock(side_effect=client_error("SignatureDoesNotMatch"))
     with pytest.raises(InfrastructureError) as e:
-        s._call("writing x", calls)
+        s._read_body("writing x", calls)
     assert calls.call_count == 1
     msg = str(e.value)
     assert "\n" not in msg and SECRET not in msg and "S3_CHECKSUM_MODE=when_required" in msg
     assert "AKIA..." in msg and "AKIAUNITTEST" not in msg
 
 
-def test_retries_are_bounded() -> None:
+def test_body_retries_are_bounded() -> None:
     s = store()
-    calls = mock.Mock(side_effect=client_error("ServiceUnavailable"))
-    with pytest.raises(InfrastructureError, match="ServiceUnavailable"):
-        s._call("writing", calls)
-    assert calls.call_count == s.retry_attempts
+    calls = mock.Mock(side_effect=ResponseStreamingError(error="reset"))
+    with pytest.raises(InfrastructureError, match="reset"):
+        s._read_body("reading", calls)
+    assert calls.call_count == s.body_attempts
 
 
 @pytest.mark.parametrize(
@@ -90,21 +103,25 @@ def test_retries_are_bounded() -> None:
 )
 def test_explain(err: Exception, expect: str) -> None:
     assert expect in explain(err, "b", "p", "http://e", "AKIAXXXX")
-    assert not is_transient(err) or isinstance(err, EndpointConnectionError)
 
 
-def test_checksum_mode_chooses_crc_or_md5(tmp_path: Path) -> None:
-    assert store().wants_md5 and not store().wants_crc
+def test_checksum_mode_chooses_crc_or_signed_payloads(tmp_path: Path) -> None:
+    assert not store().wants_crc
     s = store(S3_CHECKSUM_MODE="when_supported")
     assert s.wants_crc and config_of(s).request_checksum_calculation == "when_supported"
-    f = tmp_path / "a"
-    f.write_bytes(b"x" * 10)
-    from publish.digests import digest_file
+    from publish.digests import DigestingReader
 
-    d = digest_file(f, s.threshold, s.chunksize)
-    with mock.patch("publish.stores.s3.TransferManager") as tm, mock.patch.object(s, "verify_file"):
-        s.put_file("k", f, d, lambda _m: None)
-    extra = tm.return_value.__enter__.return_value.upload.call_args.kwargs["extra_args"]
+    reader = DigestingReader([b"x" * 10], part_size=s.chunksize, threshold=s.threshold)
+    reader.read()
+    with (
+        mock.patch.object(s, "client") as client,
+        mock.patch.object(s, "_verify") as verify,
+    ):
+        s.put_stream("k", reader)
+    call = client.upload_fileobj.call_args
+    extra, config = call.kwargs["ExtraArgs"], call.kwargs["Config"]
+    assert call.args[0] is reader and verify.call_args.args[1].size == 10
+    assert config.multipart_chunksize == s.chunksize and config.max_concurrency == s.concurrency
     assert extra["ChecksumAlgorithm"] == "CRC32"
     # never a precomputed SHA: s3transfer would mark it FULL_OBJECT, which AWS rejects
     assert not any(k.startswith("ChecksumSHA") for k in extra) and "ChecksumType" not in extra
@@ -182,3 +199,28 @@ def test_index_is_rebuilt_from_latest_files(tmp_path: Path) -> None:
     index = rebuild_index(s)
     assert set(index["os"]) == {"debian12", "rocky9"}
     assert json.loads((tmp_path / "index.json").read_text())["os"] == index["os"]
+
+
+@pytest.mark.parametrize(
+    ("head", "problem"),
+    [
+        ({"ContentLength": 9, "ETag": '"a-2"'}, "is 9 bytes, expected 10"),
+        ({"ContentLength": 10, "ETag": '"a-3"'}, "has 3 parts, 2 were uploaded"),
+        ({"ContentLength": 10, "ETag": '"a-2"'}, None),
+    ],
+)
+def test_the_completed_object_must_be_the_digested_one(
+    head: dict[str, Any], problem: str | None
+) -> None:
+    from publish.digests import FileDigests
+    from publish.stores.base import IntegrityError
+
+    s = store()
+    d = FileDigests(size=10, sha256="0" * 64, multipart=True, part_size=5, parts=2)
+    with mock.patch.object(s, "client") as client:
+        client.head_object.return_value = head
+        if problem is None:
+            s._verify("k", d)
+        else:
+            with pytest.raises(IntegrityError, match=problem):
+                s._verify("k", d)

@@ -10,6 +10,7 @@ import os
 import tarfile
 from pathlib import Path
 
+import pytest
 import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -236,3 +237,80 @@ def test_memory_stays_flat(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert peak < 8 * MiB, f"peak {peak / MiB:.1f} MiB for a 48 MiB disk"
     assert back.stat().st_size == 48 * MiB
+
+
+def _cli(*args: str) -> int:
+    from platforms.xva.__main__ import main
+
+    return main(list(args))
+
+
+def test_compressed_xvas_start_as_xapi_detects_them_and_round_trip(tmp_path: Path) -> None:
+    """xen-api import.ml: a plain tar, else the zstd magic, else gzip; byte for byte back."""
+    raw = _sparse_disk(tmp_path / "d.raw", 20 * MiB, {MiB: os.urandom(MiB), 9 * MiB: b"x" * 4096})
+    for kind, magic in (("zstd", b"\x28\xb5\x2f\xfd"), ("gzip", b"\x1f\x8b"), ("none", None)):
+        xva, back = tmp_path / f"{kind}.xva", tmp_path / f"{kind}.raw"
+        raw_to_xva(raw, xva, "c", compression=kind)
+        head = xva.read_bytes()[:512]
+        if magic:
+            assert head.startswith(magic)
+        else:
+            assert tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape").name == "ova.xml"
+        assert verify(xva).compression == kind
+        xva_to_raw(xva, back)
+        assert back.read_bytes() == raw.read_bytes()
+    # what the external tools XAPI forks read: `zstd -d` and `gzip -d` give the plain tar
+    plain = gzip.decompress((tmp_path / "gzip.xva").read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
+        assert tar.getnames()[:2] == ["ova.xml", "Ref:3/00000000"]
+
+
+def test_xz_and_bzip2_are_refused_as_a_pool_would(tmp_path: Path) -> None:
+    import bz2
+    import lzma
+
+    import pytest
+
+    from platforms.xva import XvaError
+
+    raw = tmp_path / "d.raw"
+    raw.write_bytes(os.urandom(MiB))
+    xva = tmp_path / "d.xva"
+    raw_to_xva(raw, xva, "c")
+    for name, pack in (("xz", lzma.compress), ("bzip2", bz2.compress)):
+        bad = tmp_path / f"d.{name}"
+        bad.write_bytes(pack(xva.read_bytes()))
+        with pytest.raises(XvaError, match=f"compressed with {name}.*recompress it"):
+            verify(bad)
+
+
+def test_firmware_follows_the_partition_table(tmp_path: Path) -> None:
+    from tests.support.publishing import sparse_disk
+
+    def firmware(xva: Path) -> str:
+        header = ovaxml.parse(dict(_members(xva))["ova.xml"])
+        vm = next(o for o in header["objects"] if o["class"] == "VM")
+        return str(vm["snapshot"]["HVM_boot_params"]["firmware"])
+
+    uefi, bios, blank = tmp_path / "u.raw", tmp_path / "b.raw", tmp_path / "n.raw"
+    sparse_disk(uefi, 16 * MiB, MiB)
+    sparse_disk(bios, 16 * MiB, MiB, uefi=False)
+    _sparse_disk(blank, 16 * MiB, {})
+    for raw, want in ((uefi, "uefi"), (bios, "bios"), (blank, "bios")):
+        xva = raw.with_suffix(".xva")
+        assert _cli("from-raw", str(raw), str(xva), "--name", "f", "--compression", "none") == 0
+        assert firmware(xva) == want, raw
+    raw_to_xva(uefi, tmp_path / "forced.xva", "f", firmware="bios")
+    assert firmware(tmp_path / "forced.xva") == "bios"
+
+
+def test_cli_writes_zstd_by_default_and_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = _sparse_disk(tmp_path / "d.raw", 4 * MiB, {MiB: b"data"})
+    xva = tmp_path / "d.xva"
+    assert _cli("from-raw", str(raw), str(xva), "--name", "d") == 0
+    assert _cli("info", str(xva)) == 0
+    assert "compression zstd" in capsys.readouterr().out
+    assert _cli("verify", str(xva), "--json") == 0
+    assert '"compression": "zstd"' in capsys.readouterr().out

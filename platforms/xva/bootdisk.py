@@ -1,0 +1,46 @@
+"""How a raw disk boots, read from its partition table: the firmware its VM record must ask for.
+
+An XVA carries the firmware in `HVM_boot_params.firmware`; a UEFI-only disk imported as `bios`
+(XAPI's default) does not boot. The disk says which it is:
+
+- GPT with an EFI system partition and no BIOS boot partition: `uefi` (the local platform's
+  images: an ESP with a standalone GRUB, nothing for BIOS);
+- GPT with a BIOS boot partition (GRUB's core.img for BIOS), or an MBR-only disk: `bios`.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+
+SECTOR = 512
+ESP = uuid.UUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b").bytes_le
+BIOS_BOOT = uuid.UUID("21686148-6449-6e6f-744e-656564454649").bytes_le
+MAX_ENTRIES = 1024  # GPT allows more, no disk image has them
+
+
+def partition_types(fd: int) -> list[bytes] | None:
+    """Type GUIDs (as stored, little-endian) of the GPT's used entries, or None if no GPT."""
+    header = os.pread(fd, 92, SECTOR)
+    if len(header) < 92 or header[:8] != b"EFI PART":
+        return None
+    entries_lba, count, entry_size = struct.unpack_from("<QII", header, 72)
+    if entry_size < 128 or count == 0:
+        return None
+    count = min(count, MAX_ENTRIES)
+    table = os.pread(fd, count * entry_size, entries_lba * SECTOR)
+    types = []
+    for i in range(len(table) // entry_size):
+        kind = table[i * entry_size : i * entry_size + 16]
+        if kind != bytes(16):
+            types.append(kind)
+    return types
+
+
+def detect_firmware(fd: int) -> str:
+    """`uefi` or `bios` for the raw disk open at `fd` (see the module docstring)."""
+    types = partition_types(fd)
+    if types is not None and ESP in types and BIOS_BOOT not in types:
+        return "uefi"
+    return "bios"
