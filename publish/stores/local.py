@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from filelock import FileLock
 
 from core.files import BLOCK, atomic_writer, sha256_file
 from publish.digests import FileDigests
-from publish.stores.base import IntegrityError, Log, ObjectInfo
+from publish.stores.base import IntegrityError, Log, ObjectInfo, Reader
 
 LOCK_NAME = ".publish.lock"
 
@@ -146,3 +147,19 @@ class LocalStore:
         if free < 64 << 20:
             return [f"publish folder {self.root} has only {free >> 20} MiB free"]
         return []
+
+    def open_read(self, key: str, offset: int = 0, token: str | None = None) -> Reader:
+        p = self._path(key)
+        try:
+            fh = p.open("rb")
+        except FileNotFoundError:
+            raise IntegrityError(f"{p} disappeared while it was being read") from None
+        st = os.fstat(fh.fileno())
+        if token is not None and token != f"{st.st_size}-{st.st_mtime_ns}":
+            fh.close()
+            raise IntegrityError(f"{p} changed since it was first read")
+        fh.seek(offset)
+        return fh
+
+    def presign(self, key: str, expires_s: int) -> str:
+        return self._path(key).as_uri()

@@ -34,7 +34,7 @@ from tenacity.wait import wait_base
 from core.errors import InfrastructureError, UsageError
 from core.settings import S3Config
 from publish.digests import BLOCK, FileDigests
-from publish.stores.base import IntegrityError, Log, ObjectInfo
+from publish.stores.base import IntegrityError, Log, ObjectInfo, Reader
 from publish.stores.s3errors import code_of, explain, is_transient
 
 T = TypeVar("T")
@@ -375,3 +375,19 @@ class S3Store:
         except (BotoCoreError, ClientError) as e:
             return [f"publish preflight: {self._explain(e)}"]
         return []
+
+    def open_read(self, key: str, offset: int = 0, token: str | None = None) -> Reader:
+        from publish.stores.s3read import S3Reader
+
+        where = (self.bucket, self._key(key), self.describe(key))
+        return S3Reader(self.client, where, self._call, offset, token)
+
+    def presign(self, key: str, expires_s: int) -> str:
+        """A presigned GET (SigV4 query parameters) of the object."""
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=int(expires_s),
+            )
+        )
