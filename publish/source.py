@@ -59,6 +59,11 @@ class Build:
         return str(self.meta["artifact"]["sha256"])
 
     @property
+    def format(self) -> str | None:
+        fmt = self.meta["artifact"].get("format")
+        return str(fmt) if fmt else None
+
+    @property
     def git_revision(self) -> str | None:
         rev = self.meta["git"].get("revision")
         return str(rev) if rev else None
