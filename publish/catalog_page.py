@@ -223,16 +223,16 @@ def _a(href: str, text: str, label: str) -> str:
 def _files(build: Build, link: Link) -> list[str]:
     """The build's objects as links: artifact, metadata, build log, JUnit (those it has)."""
     fmt = (build.meta["artifact"].get("format") or "artifact").upper()
-    names = [(build.name, f"Artifact ({fmt}, {size(build.size)})", "artifact")]
-    names.append((METADATA, "Metadata (JSON)", "metadata"))
+    names = [(build.name, f"Artifact ({fmt}, {size(build.size)})")]
+    names.append((METADATA, "Metadata (JSON)"))
     files = build.meta.get("files", {})
     if BUILD_LOG in files:
-        names.append((BUILD_LOG, "Build log", "build log"))
+        names.append((BUILD_LOG, "Build log"))
     if JUNIT in files:
-        names.append((JUNIT, "JUnit report", "JUnit report"))
+        names.append((JUNIT, "JUnit report"))
     return [
-        _a(link(build.key(obj)), text, f"{build.os_name} {build.build_id} {what}")
-        for obj, text, what in names
+        _a(link(build.key(obj)), text, f"{text}: {build.os_name} build {build.build_id}")
+        for obj, text in names
     ]
 
 
@@ -280,7 +280,7 @@ def _overview(entries: list[Entry], link: Link, now: datetime) -> str:
                 age(built, now),
                 size(b.size),
                 _verdict_html(b),
-                _a(link(b.artifact_key), "Download", f"Download {b.os_name} {b.build_id}"),
+                _a(link(b.artifact_key), "Download", f"Download {b.os_name} build {b.build_id}"),
             ]
         )
     headers = ["OS", "Version", "Built", "Age", "Size", "Verdict", "Artifact"]

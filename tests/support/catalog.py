@@ -81,9 +81,7 @@ def publish_three(root: Path, to: str, settings: Settings, store: Store | None =
         ),
         make_os(second, "ubuntu2404", built_at=SECOND, version="24.04"),
     ]
-    path = write_results(
-        second, oses, revision="2222222222222222bbbb", committed_at=SECOND - 600
-    )
+    path = write_results(second, oses, revision="2222222222222222bbbb", committed_at=SECOND - 600)
     assert api.publish_results([path], to, settings, log=_quiet, store=store).ok
 
 
