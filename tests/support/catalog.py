@@ -13,10 +13,10 @@ from typing import Any
 
 from core.redact import Redactor
 from core.settings import Settings
+from platforms.xva.writer import raw_to_xva
 from publish import api
 from publish.stores.base import Store
 from tests.support.publishing import CHECKS, fake_os, write_results
-from tests.twins.xapi.helpers import small_xva
 from verdict.reports import write_junit
 
 RATIONALES = {
@@ -29,6 +29,20 @@ FIRST = 1_763_900_000.0  # build times (epoch s) of the two debian12 builds
 SECOND = FIRST + 86400 * 3
 
 
+def xva_of(path: Path, name: str, data_mib: int = 1) -> Path:
+    """A template XVA whose disk holds `data_mib` MiB of random data at its start and a marker,
+    "the end", at 5 MiB + 100 (an XVA omits the zero chunks between)."""
+    raw = path.with_suffix(".raw")
+    with raw.open("wb") as fh:
+        fh.write(hashlib.shake_256(f"{name}{path}".encode()).digest(data_mib << 20))
+        fh.truncate(max(6, data_mib + 2) << 20)
+        fh.seek((5 << 20) + 100)
+        fh.write(b"the end")
+    raw_to_xva(raw, path, name, template=True)
+    raw.unlink()
+    return path
+
+
 def make_os(
     root: Path,
     name: str,
@@ -36,11 +50,12 @@ def make_os(
     built_at: float,
     version: str,
     skipped: dict[str, str] | None = None,
+    data_mib: int = 1,
 ) -> dict[str, Any]:
     """fake_os with a real XVA as its artifact and a JUnit carrying the rationales."""
     rec = fake_os(root, name, built_at=built_at, version=version)
     artifact = Path(rec["build"]["artifact"])
-    small_xva(artifact, name=f"{name}-golden")
+    xva_of(artifact, f"{name}-golden", data_mib)
     data = artifact.read_bytes()
     rec["build"].update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     skipped = skipped or {}
@@ -64,7 +79,8 @@ def make_os(
 
 
 def publish_three(root: Path, to: str, settings: Settings, store: Store | None = None) -> None:
-    """debian12 twice (the second build is the latest), alma9 and ubuntu2404 once."""
+    """debian12 twice (the second build is the latest), alma9 and ubuntu2404 once (larger than
+    the importer holds back, so that it streams)."""
     first = root / "run1"
     path = write_results(
         first,
@@ -79,7 +95,7 @@ def publish_three(root: Path, to: str, settings: Settings, store: Store | None =
         make_os(
             second, "alma9", built_at=SECOND, version="9", skipped={"xen-01": "platform-has-no-xen"}
         ),
-        make_os(second, "ubuntu2404", built_at=SECOND, version="24.04"),
+        make_os(second, "ubuntu2404", built_at=SECOND, version="24.04", data_mib=6),
     ]
     path = write_results(second, oses, revision="2222222222222222bbbb", committed_at=SECOND - 600)
     assert api.publish_results([path], to, settings, log=_quiet, store=store).ok
