@@ -108,7 +108,7 @@ def publish_results(
         try:
             report.index = refresh_index(store)
             say(f"index.json and index.html list {len(report.index['os'])} OS(es)")
-        except InfrastructureError as e:
+        except (InfrastructureError, IntegrityError) as e:
             report.failed.append(("index.json", redactor(str(e))))
             say(f"index.json not rebuilt: {e}")
     return report

@@ -34,6 +34,7 @@ PRESIGNED = re.compile(
     r"X-Amz-(Signature|Credential|Security-Token|Expires)|AWSAccessKeyId=|[?&]Signature=",
     re.IGNORECASE,
 )
+HREF = re.compile(r'href="([^"]*)"')
 MAX_JUNIT = 8 << 20
 Link = Callable[[str], str]
 
@@ -66,8 +67,13 @@ def render_store(store: Store, presign_s: int | None = None) -> str:
     return render(collect(store, index), link=link)
 
 
+def signed_links(page: str) -> list[str]:
+    """The page's links that carry presigned parameters."""
+    return [h for h in HREF.findall(page) if PRESIGNED.search(html.unescape(h))]
+
+
 def publish_page(store: Store, page: str) -> None:
-    if PRESIGNED.search(page):
+    if signed_links(page):
         raise IntegrityError(
             "refusing to write a catalog page with presigned links into the store; "
             "write it to a file (python -m publish page --presign ... --out FILE)"
@@ -76,7 +82,7 @@ def publish_page(store: Store, page: str) -> None:
 
 
 def write_file(path: Path, page: str) -> None:
-    write_atomic(path, page, mode=0o600 if PRESIGNED.search(page) else 0o644)
+    write_atomic(path, page, mode=0o600 if signed_links(page) else 0o644)
 
 
 def relative_link(key: str) -> str:

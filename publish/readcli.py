@@ -19,6 +19,7 @@ from publish.stores.base import IntegrityError, Log
 
 COMMANDS = ("fetch", "page", "link")
 MAX_PRESIGN = 7 * 86400  # SigV4 presigned URLs live at most 7 days
+EXITS = ((UsageError, 2), (IntegrityError, 1), (InfrastructureError, 3))
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -67,16 +68,12 @@ def main(command: str, argv: Sequence[str]) -> int:
             print(redactor(msg), flush=True)
 
         return _run(command, args, settings, say)
-    except UsageError as e:
-        print(f"error: {redactor(str(e))}", file=sys.stderr)
-        return 2
-    except IntegrityError as e:
-        print(f"error: {redactor(str(e))}", file=sys.stderr)
-        return 1
-    except InfrastructureError as e:
-        hint = "; run the same command again to resume" if command == "fetch" else ""
+    except (UsageError, IntegrityError, InfrastructureError) as e:
+        code = next(c for kind, c in EXITS if isinstance(e, kind))
+        resume = code == 3 and command == "fetch"
+        hint = "; run the same command again to resume" if resume else ""
         print(f"error: {redactor(str(e))}{hint}", file=sys.stderr)
-        return 3
+        return code
     except KeyboardInterrupt:
         if command == "fetch":
             print("interrupted: run the same command again to resume", file=sys.stderr)
