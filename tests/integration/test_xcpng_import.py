@@ -5,6 +5,7 @@ twin's faults retried or reported in one line; the janitor never takes an import
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
+from core.errors import ImageDefect
 from core.settings import Settings
 from platforms.xcpng.__main__ import main
 from platforms.xcpng.cleanup import cleanup
@@ -320,3 +323,66 @@ def test_import_from_a_fetched_file(
     capsys.readouterr()
     assert main(["import", "--from", str(dl / "alma9.xva")]) == 2
     assert "no metadata for" in capsys.readouterr().err
+
+
+def compressed(xva: bytes, how: str) -> bytes:
+    if how == "zstd":
+        return bytes(zstandard.ZstdCompressor(level=3).compress(xva))
+    return gzip.compress(xva, compresslevel=1)
+
+
+@pytest.mark.parametrize("how", ["zstd", "gzip"])
+def test_a_compressed_xva_streams_as_it_is(twin: XapiTwin, tmp_path: Path, how: str) -> None:
+    """The publisher may compress; XAPI detects zstd and gzip by content and decompresses."""
+    data = compressed(xva_of(tmp_path / "c.xva", "debian12", data_mib=6).read_bytes(), how)
+    assert len(data) > HOLD
+    art = InMemory(data=data, sha256=hashlib.sha256(data).hexdigest())
+    xapi = connect(Settings.from_env().xcpng, FAST)
+    try:
+        assert import_template(xapi, art, label="golden-debian12").status == "imported"
+    finally:
+        xapi.logout()
+    vdi = next(iter(twin.inventory()["VDI"]))
+    assert twin.vdi_data(vdi)[(5 << 20) + 100 : (5 << 20) + 107] == b"the end"
+
+
+def test_a_corrupt_compressed_xva_is_refused_and_nothing_stays(
+    twin: XapiTwin, tmp_path: Path
+) -> None:
+    """A damaged archive whose metadata matches it (published damaged): the pool refuses it."""
+    data = bytearray(compressed(xva_of(tmp_path / "c.xva", "debian12").read_bytes(), "gzip"))
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    art = InMemory(data=bytes(data), sha256=hashlib.sha256(data).hexdigest())
+    xapi = connect(Settings.from_env().xcpng, FAST)
+    try:
+        with pytest.raises(ImageDefect, match="IMPORT_ERROR"):
+            import_template(xapi, art, label="golden-debian12")
+    finally:
+        xapi.logout()
+    assert twin.empty(), twin.inventory()
+
+
+def test_ctrl_c_during_the_import_leaves_nothing(twin: XapiTwin, tmp_path: Path) -> None:
+    data = xva_of(tmp_path / "x.xva", "debian12", data_mib=6).read_bytes()
+
+    class Interrupted(InMemory):
+        def open(self, offset: int = 0, token: str | None = None) -> io.BytesIO:
+            return Stops(self.data)
+
+    art = Interrupted(data=data, sha256=hashlib.sha256(data).hexdigest())
+    xapi = connect(Settings.from_env().xcpng, FAST)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            import_template(xapi, art, label="golden-debian12")
+    finally:
+        xapi.logout()
+    assert twin.empty(), twin.inventory()
+
+
+class Stops(io.BytesIO):
+    """Ctrl-C once 3 MiB were read: the pool has created the VM and half its disk."""
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self.tell() >= 3 * MiB:
+            raise KeyboardInterrupt
+        return super().read(n)
