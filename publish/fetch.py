@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from core.errors import UsageError
+from core.errors import InfrastructureError, UsageError
 from core.files import BLOCK, read_json, sha256_file, write_atomic
 from publish.source import FILE_METADATA_SUFFIX, Build
 from publish.stores.base import IntegrityError, Log
@@ -81,7 +81,10 @@ class Progress:
 
 def fetch(build: Build, to: Path, log: Log = print, progress: IO[str] | None = None) -> Fetched:
     """Download `build`'s artifact and metadata into `to` (see module doc)."""
-    to.mkdir(parents=True, exist_ok=True)
+    try:
+        to.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--to {to}: cannot make that folder ({e.strerror})") from None
     final = to / build.name
     meta_path = to / (build.name + FILE_METADATA_SUFFIX)
     meta_bytes = (json.dumps(build.meta, indent=2, sort_keys=True) + "\n").encode()
@@ -113,6 +116,11 @@ def fetch(build: Build, to: Path, log: Log = print, progress: IO[str] | None = N
     bar = Progress(build.name, build.size, progress, done=offset)
     try:
         _download(build, part, (offset, token), digest, bar)
+    except OSError as e:
+        raise InfrastructureError(
+            f"downloading to {part} failed at byte {bar.done} ({e.strerror or e}); the part is "
+            "kept"
+        ) from None
     finally:
         bar.finish()
     _verify(part, state_path, build, digest)
