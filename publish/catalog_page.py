@@ -229,6 +229,9 @@ def _a(href: str, text: str, label: str) -> str:
 def _files(build: Build, link: Link) -> list[str]:
     """The build's objects as links: artifact, metadata, build log, JUnit (those it has)."""
     fmt = (build.meta["artifact"].get("format") or "artifact").upper()
+    compression = build.meta["artifact"].get("compression")  # metadata v2 onwards
+    if compression and compression != "none":
+        fmt += f", {compression}"
     names = [(build.name, f"Artifact ({fmt}, {size(build.size)})")]
     names.append((METADATA, "Metadata (JSON)"))
     files = build.meta.get("files", {})

@@ -16,10 +16,13 @@ import logging
 import sys
 from pathlib import Path
 
+import XenAPI
+
 from core import signals
 from core.errors import ImageDefect, InfrastructureError, UsageError
 from core.settings import Settings, parse_duration
 from platforms.xcpng.cleanup import cleanup
+from platforms.xcpng.client import describe
 from platforms.xcpng.importer import ChecksumMismatch, import_template
 from platforms.xcpng.platform import connect, ledger_path
 
@@ -115,6 +118,10 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         )
     except IntegrityError as exc:
         raise InfrastructureError(str(exc)) from None
+    except (XenAPI.Failure, OSError) as exc:  # a call outside the import's own error mapping
+        raise InfrastructureError(
+            f"the pool refused a call: {xapi.redactor(describe(exc))}"
+        ) from None
     finally:
         xapi.logout()
     for line in outcome.lines(build):
