@@ -118,8 +118,7 @@ def fetch(build: Build, to: Path, log: Log = print, progress: IO[str] | None = N
         _download(build, part, (offset, token), digest, bar)
     except OSError as e:
         raise InfrastructureError(
-            f"downloading to {part} failed at byte {bar.done} ({e.strerror or e}); the part is "
-            "kept"
+            f"downloading to {part} failed at byte {bar.done} ({e.strerror or e}); the part is kept"
         ) from None
     finally:
         bar.finish()
