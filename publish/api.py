@@ -11,8 +11,8 @@ from core.errors import InfrastructureError, UsageError
 from core.redact import Redactor
 from core.settings import Settings
 from publish.artifact import unpublishable
+from publish.catalog_page import refresh_index
 from publish.gating import Candidate, gate, required_platform
-from publish.pointers import rebuild_index
 from publish.publisher import Planned, Published, plan, publish_one
 from publish.results import load_results
 from publish.stores import open_store
@@ -110,9 +110,9 @@ def publish_results(
             say(f"{p.candidate.os_name}: publish FAILED, latest.json untouched: {e}")
     if plans:
         try:
-            report.index = rebuild_index(store)
-            say(f"index.json lists {len(report.index['os'])} OS(es)")
-        except InfrastructureError as e:
+            report.index = refresh_index(store)
+            say(f"index.json and index.html list {len(report.index['os'])} OS(es)")
+        except (InfrastructureError, IntegrityError) as e:
             report.failed.append(("index.json", redactor(str(e))))
             say(f"index.json not rebuilt: {e}")
     return report

@@ -1,4 +1,5 @@
-"""Command line: publish, prune, verify, preflight. Exit 0 ok, 1 failed, 2 bad input, 3 infra."""
+"""Command line: publish, prune, verify, preflight (and the reader's fetch, page, link, in
+publish.readcli). Exit 0 ok, 1 failed, 2 bad input, 3 infra."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from core.redact import Redactor
 from core.settings import Settings, parse_duration
 
 COMMANDS = ("prune", "verify", "preflight")
+READ_COMMANDS = ("fetch", "page", "link")
 Log = Callable[[str], None]
 
 
@@ -25,7 +27,8 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
             "verify": "Check that index.json and every latest.json lead to complete objects.",
             "preflight": "Write and delete a probe object at the destination.",
         }[command],
-        epilog=f"other commands: {', '.join(COMMANDS)} (python -m publish COMMAND --help). "
+        epilog=f"other commands: {', '.join(COMMANDS + READ_COMMANDS)} "
+        "(python -m publish COMMAND --help). "
         "S3 settings come from the environment (S3_*, AWS_*), see the README.",
     )
     p.add_argument(
@@ -59,6 +62,10 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in and args_in[0] in READ_COMMANDS:
+        from publish.readcli import main as read_main
+
+        return read_main(args_in[0], args_in[1:])
     command = args_in[0] if args_in and args_in[0] in COMMANDS else None
     args = _parser(command).parse_args(args_in[1:] if command else args_in)
     redactor = Redactor([])

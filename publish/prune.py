@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from publish.buildid import is_build_id
-from publish.pointers import latest_key, rebuild_index
+from publish.catalog_page import refresh_index
+from publish.pointers import latest_key
 from publish.publisher import METADATA
 from publish.stores.base import Log, Store
 
@@ -65,7 +66,7 @@ def prune(
                 keys.sort(key=lambda k: not k.endswith(f"/{METADATA}"))
                 _drop(store, folder, keys, dry_run=dry_run, report=report, log=log, why="old")
     if report.deleted and not dry_run:
-        rebuild_index(store)
+        refresh_index(store)
     return report
 
 

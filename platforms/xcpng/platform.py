@@ -33,7 +33,7 @@ from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
 from platforms.kept import janitor_command, record_kept
 from platforms.seed import SEED_SIZE, make_seed
-from platforms.xcpng import console, guest, objects, reach
+from platforms.xcpng import console, guest, imports, objects, reach
 from platforms.xcpng.client import (
     RetryPolicy,
     SessionRejected,
@@ -44,7 +44,7 @@ from platforms.xcpng.client import (
 )
 from platforms.xcpng.firmware import disk_firmware
 from platforms.xcpng.ledger import LEDGER_NAME, Ledger
-from platforms.xcpng.transfer import result_ref, upload
+from platforms.xcpng.transfer import upload
 from platforms.xva import XvaError
 from platforms.xva.writer import raw_to_xva
 
@@ -305,41 +305,28 @@ class XcpngPlatform:
     def _import(
         self, xapi: Xapi, xva: Path, sr: str, *, name: str, ttl: float, state: dict[str, Any]
     ) -> str:
-        def attempt() -> str:
-            task = str(xapi.call("task.create", "xcpng-golden import", name))
+        def started(task: str) -> None:
             state["tasks"].append(task)
             self._note(state, "intent", "vm", f"import:{task}", task=task, name=name)
-            try:
-                vm = result_ref(
-                    upload(xapi, "/import", {"sr_id": sr}, xva, task, label=f"import {name}")
-                )
-            except SessionRejected:
-                xapi.relogin()
-                self._drop_import(xapi, task, state)
-                raise
-            except BaseException:
-                self._drop_import(xapi, task, state)
-                raise
+
+        def finished(task: str, vm: str) -> None:
             state["vm"] = vm
             self._note(state, "created", "vm", f"import:{task}", ref=vm, name=name)
-            objects.forget_task(xapi, task)
             state["tasks"].remove(task)
-            return vm
 
-        try:
-            vm = xapi.attempt(f"import {name}", attempt)
-        except XenAPI.Failure as exc:
-            # the pool read the XVA and refused it (IMPORT_ERROR_*, IMPORT_INCOMPATIBLE_VERSION):
-            # the image is at fault; anything else (space, SR backend) is the pool's
-            code = failure_code(exc)
-            kind = ImageDefect if code.startswith("IMPORT_") else InfrastructureError
-            raise kind(
-                f"{name}: import of {xva.name} failed: {xapi.redactor(describe(exc))}"
-            ) from None
-        except (UploadInterrupted, SessionRejected, OSError, TimeoutError) as exc:
-            raise InfrastructureError(
-                f"{name}: import of {xva.name} failed after retries: {xapi.redactor(str(exc))}"
-            ) from None
+        def dropped(task: str, leftovers: list[str]) -> None:
+            self._dropped(task, leftovers, state)
+
+        vm = imports.import_xva(
+            xapi,
+            xva,
+            sr,
+            name=name,
+            what=xva.name,
+            started=started,
+            finished=finished,
+            dropped=dropped,
+        )
         expires = time.time() + ttl
         objects.tag(xapi, "VM", vm, self.run_id, expires)
         for vdi in objects.disk_vdis(xapi, vm):
@@ -348,16 +335,9 @@ class XcpngPlatform:
             self._note(state, "created", "vdi", f"vdi:{vdi}", ref=vdi, vm=vm)
         return vm
 
-    def _drop_import(self, xapi: Xapi, task: str, state: dict[str, Any]) -> None:
-        """Undo an import attempt: any VM its task created, then the task; the ledger entry
-        is closed only when nothing of it is left."""
-        try:
-            leftovers = []
-            for vm in objects.vms_of_task(xapi, task):
-                leftovers += objects.destroy_vm(xapi, vm)
-        except (XenAPI.Failure, OSError) as exc:
-            leftovers = [describe(exc)]
-        objects.forget_task(xapi, task)
+    def _dropped(self, task: str, leftovers: list[str], state: dict[str, Any]) -> None:
+        """An import attempt was undone: the ledger entry is closed only when nothing of it
+        is left."""
         if task in state["tasks"]:
             state["tasks"].remove(task)
         if not leftovers:
@@ -501,7 +481,7 @@ class XcpngPlatform:
     def _tear_down(self, xapi: Xapi, state: dict[str, Any], name: str) -> None:
         """Remove the VM, every disk and every task this boot made; say what is left."""
         for task in list(state["tasks"]):
-            self._drop_import(xapi, task, state)
+            self._dropped(task, imports.drop_import(xapi, task), state)
         vm = state["vm"]
         if vm:
             problems = objects.destroy_vm(xapi, vm, state["vdis"])

@@ -1,8 +1,9 @@
 """Disk uploads over XAPI's HTTP handlers: `PUT /import` (an XVA) and `PUT /import_raw_vdi`.
 
-The file streams from disk with a Content-Length (XAPI refuses chunked encoding) in 1 MiB
-pieces, so memory stays flat; progress is logged every 10 %. The session id travels in the
-query string, which is why no URL built here is ever logged.
+The body (a file, or any `Body`, e.g. a stream from a store) goes out with a Content-Length
+(XAPI refuses chunked encoding) in 1 MiB pieces, so memory stays flat; progress is logged
+every 10 %. The session id travels in the query string, which is why no URL built here is
+ever logged.
 
 How XAPI answers (xen-api `import.ml` `handler`, `import_raw_vdi.ml`), and what follows here:
 - an SR the receiving host cannot see: `302 Found` to a host that can, before any byte of the
@@ -25,9 +26,10 @@ import select
 import socket
 import ssl
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import XenAPI
@@ -41,6 +43,36 @@ MAX_REDIRECTS = 2
 # Task errors that mean the bytes did not all arrive, not that the pool refused them.
 TRANSFER_CODES = frozenset({"IMPORT_ERROR_PREMATURE_EOF"})
 SETTLE = 10.0  # seconds a task gets to record why the pool stopped reading
+
+
+class Stream(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+class Body(Protocol):
+    """What an upload sends: its size up front (XAPI refuses chunked encoding) and its bytes
+    from the first, opened afresh for every attempt (a redirect or a retry starts over)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def open(self) -> AbstractContextManager[Stream]: ...
+
+
+@dataclass(frozen=True)
+class FileBody:
+    path: Path
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def open(self) -> AbstractContextManager[Stream]:
+        return self.path.open("rb")
+
+
+def as_body(src: Path | Body) -> Body:
+    return FileBody(src) if isinstance(src, Path) else src
 
 
 @dataclass
@@ -75,9 +107,9 @@ def _read_head(sock: socket.socket) -> http.client.HTTPResponse:
     return resp
 
 
-def _send(base: str, xapi: Xapi, target: str, src: Path, *, label: str, timeout: float) -> _Answer:
-    """One PUT of the whole file to `base`, reading the response as soon as it comes."""
-    size = src.stat().st_size
+def _send(base: str, xapi: Xapi, target: str, src: Body, *, label: str, timeout: float) -> _Answer:
+    """One PUT of the whole body to `base`, reading the response as soon as it comes."""
+    size = src.size
     conn = _connection(base, xapi, timeout)
     sent, next_mark, start = 0, 0.1, time.monotonic()
     resp: http.client.HTTPResponse | None = None
@@ -95,7 +127,7 @@ def _send(base: str, xapi: Xapi, target: str, src: Path, *, label: str, timeout:
             ) from None
         sock = conn.sock
         assert sock is not None
-        with src.open("rb") as fh:
+        with src.open() as fh:
             while piece := fh.read(PIECE):
                 if resp is None and _answered(sock):
                     resp = _read_head(sock)
@@ -158,7 +190,7 @@ def put_file(
     xapi: Xapi,
     handler: str,
     query: dict[str, str],
-    src: Path,
+    src: Path | Body,
     *,
     label: str,
     timeout: float = 300,
@@ -169,7 +201,7 @@ def put_file(
     base = xapi.url
     target = f"{handler}?{urlencode({'session_id': xapi.handle, **query})}"
     for _ in range(MAX_REDIRECTS + 1):
-        answer = _send(base, xapi, target, src, label=label, timeout=timeout)
+        answer = _send(base, xapi, target, as_body(src), label=label, timeout=timeout)
         if answer.status in (301, 302, 303, 307, 308):
             base = _follow(xapi, base, answer.location, label)
             continue
@@ -201,7 +233,7 @@ def upload(
     xapi: Xapi,
     handler: str,
     query: dict[str, str],
-    src: Path,
+    src: Path | Body,
     task: str,
     *,
     label: str,

@@ -37,6 +37,14 @@ class ObjectInfo:
     sha256: str | None = None  # as recorded at upload (x-amz-meta-sha256), if any
 
 
+class Reader(Protocol):
+    """An object's bytes as a stream (`read(n)` returns b"" at the end)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class Store(Protocol):
     url: str  # the destination as the user wrote it, for messages
     threshold: int  # multipart threshold and part size, for digest_file
@@ -82,3 +90,12 @@ class Store(Protocol):
 
     def probe(self) -> list[str]:
         """Write and delete a probe object; one-line problems, [] if fine."""
+
+    def open_read(self, key: str, offset: int = 0, token: str | None = None) -> Reader:
+        """Stream the object from byte `offset` (S3: a ranged GET; folder: a seek). With
+        `token` (from `head`), raise IntegrityError if the object changed since: a resumed
+        download never splices two versions."""
+
+    def presign(self, key: str, expires_s: int) -> str:
+        """A link that reads the object without credentials until it expires (a folder's
+        objects: their file:// URL)."""

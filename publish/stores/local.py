@@ -7,6 +7,7 @@ published disk costs its data, not its virtual size (`du` shows it).
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from filelock import FileLock
 
 from core.files import BLOCK, SparseWriter, atomic_writer, sha256_file
 from publish.digests import DigestingReader, FileDigests
-from publish.stores.base import IntegrityError, ObjectInfo
+from publish.stores.base import IntegrityError, ObjectInfo, Reader
 
 LOCK_NAME = ".publish.lock"
 
@@ -142,3 +143,19 @@ class LocalStore:
         if free < 64 << 20:
             return [f"publish folder {self.root} has only {free >> 20} MiB free"]
         return []
+
+    def open_read(self, key: str, offset: int = 0, token: str | None = None) -> Reader:
+        p = self._path(key)
+        try:
+            fh = p.open("rb")
+        except FileNotFoundError:
+            raise IntegrityError(f"{p} disappeared while it was being read") from None
+        st = os.fstat(fh.fileno())
+        if token is not None and token != f"{st.st_size}-{st.st_mtime_ns}":
+            fh.close()
+            raise IntegrityError(f"{p} changed since it was first read")
+        fh.seek(offset)
+        return fh
+
+    def presign(self, key: str, expires_s: int) -> str:
+        return self._path(key).as_uri()

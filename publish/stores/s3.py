@@ -40,7 +40,7 @@ from core.errors import InfrastructureError, UsageError
 from core.files import BLOCK
 from core.settings import S3Config
 from publish.digests import MIN_PART, DigestingReader, FileDigests
-from publish.stores.base import IntegrityError, ObjectInfo
+from publish.stores.base import IntegrityError, ObjectInfo, Reader
 from publish.stores.s3errors import code_of, explain
 
 T = TypeVar("T")
@@ -372,3 +372,19 @@ class S3Store:
         except (BotoCoreError, ClientError) as e:
             return [f"publish preflight: {self._explain(e)}"]
         return []
+
+    def open_read(self, key: str, offset: int = 0, token: str | None = None) -> Reader:
+        from publish.stores.s3read import S3Reader
+
+        where = (self.bucket, self._key(key), self.describe(key))
+        return S3Reader(self.client, where, self._call, offset, token)
+
+    def presign(self, key: str, expires_s: int) -> str:
+        """A presigned GET (SigV4 query parameters) of the object."""
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=int(expires_s),
+            )
+        )

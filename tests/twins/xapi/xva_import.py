@@ -2,17 +2,24 @@
 `platforms.xva` so the two check each other: ova.xml first, checked against the release's
 version rule and required record fields (`datamodel.py`), objects created from it, then each
 non-CD disk received chunk by chunk with its checksum verified; on any error everything the
-import created is removed again."""
+import created is removed again.
+
+Compression as `Import.with_open_archive` detects it, by content only: a first block that is
+a tar header is a plain XVA; else the zstd magic means zstd, and anything else is tried as
+gzip (so garbage fails as a gzip error, as on XAPI). XCP-ng 8.2 and 8.3 both accept both."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import tarfile
 import xmlrpc.client
+import zlib
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import xxhash
+import zstandard
 
 from tests.twins.xapi.datamodel import check_header
 from tests.twins.xapi.db import NULL
@@ -113,8 +120,51 @@ def _receive_disk(
         twin.import_progress(len(data))
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+DECOMPRESSION_ERRORS = (gzip.BadGzipFile, zlib.error, EOFError, zstandard.ZstdError)
+
+
+class _Prefixed:
+    """The stream with its first block, already read to sniff the format, put back."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            out, self.head = (self.head, b"") if n < 0 else (self.head[:n], self.head[n:])
+            return out
+        return self.rest.read(n)
+
+
+def _is_tar_header(block: bytes) -> bool:
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def open_archive(stream: IO[bytes]) -> Any:
+    """The XVA's tar stream, decompressed when it is not a plain tar."""
+    head = stream.read(512)
+    src = _Prefixed(head, stream)
+    if _is_tar_header(head):
+        return src
+    if head.startswith(ZSTD_MAGIC):
+        return zstandard.ZstdDecompressor().stream_reader(cast(Any, src))
+    return gzip.GzipFile(fileobj=cast(Any, src))
+
+
 def import_xva(twin: XapiTwin, stream: IO[bytes], sr: str, task: str) -> str:
     """Read the XVA from `stream`; return the new VM's ref (a template if the XVA says so)."""
+    try:
+        return _import(twin, open_archive(stream), sr, task)
+    except DECOMPRESSION_ERRORS as exc:
+        raise XapiError("IMPORT_ERROR", f"decompression failed: {exc}") from None
+
+
+def _import(twin: XapiTwin, stream: IO[bytes], sr: str, task: str) -> str:
     tar = tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20)  # noqa: SIM115  # the stream's owner closes it
     header = _header(tar)
     check_header(twin.release, header)
