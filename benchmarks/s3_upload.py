@@ -18,11 +18,12 @@ import resource
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from core.leftovers import scratch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args.child, args.endpoint, args.file, args.key)))
         return 0
     size = parse_size(args.size, "--size")
-    with tempfile.TemporaryDirectory(prefix="s3bench-") as tmp:
+    with scratch("xcpng-bench-s3") as tmp:
         results, endpoint = run_all(Path(tmp), size, max(1, args.repeat))
     mib = size / (1 << 20)
     bare, ours = results["bare"], results["ours"]

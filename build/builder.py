@@ -6,8 +6,6 @@ output (secrets redacted) to artifacts/<os>/build.log.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +19,12 @@ from build.cache import ImageCache, detect_format
 from build.digest import inputs_digest
 from core.errors import ImageDefect, InfrastructureError, UsageError, failure_class
 from core.files import display_path, sha256_file, write_json_atomic
+from core.leftovers import temp_dir
 from core.model import BuildResult, TemplateSpec
 from core.platform import Platform
 from core.redact import Redactor
+from core.signals import deferred
+from core.trees import remove_tree, remove_trees
 
 IMAGE_SUFFIXES = (".xva", ".raw", ".img", ".qcow2")
 # Messages from Packer that point at the template or its scripts rather than the environment.
@@ -264,7 +265,8 @@ def _commit(
     fmt = detect_format(image)
     final_name = f"image.{fmt}"
     image.rename(tmp / final_name)
-    shutil.rmtree(tmp / "output", ignore_errors=True)
+    for problem in remove_tree(tmp / "output"):
+        attempt.note(f"left behind: {problem}")
     attempt.status("hashing image")
     entry_path = ctx.cache.entry(spec.name, ctx.platform_name, digest)
     result = attempt.result(
@@ -289,7 +291,7 @@ def _build_fresh(
 ) -> BuildResult:
     ctx, spec = attempt.ctx, attempt.spec
     tmp = ctx.cache.new_tmp(spec.name, ctx.platform_name, digest, ctx.run_id)
-    scratch = Path(tempfile.mkdtemp(prefix=f"build-{spec.name}-"))
+    scratch = temp_dir(f"xcpng-build-{spec.name}")
     try:
         attempt.status("preparing")
         pvars = _packer_vars(attempt, scratch, tmp / "output")
@@ -308,9 +310,9 @@ def _build_fresh(
     except (InfrastructureError, ImageDefect) as exc:
         return attempt.failed(str(exc), failure_class(exc))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with deferred():  # held: a second signal must not cut the removal short
+            for problem in remove_trees([scratch, tmp]):
+                attempt.note(f"left behind: {problem}")
 
 
 def _secret_values(pvars: dict[str, str]) -> list[str]:

@@ -10,7 +10,6 @@ killed worker does not leave a second Packer building the same VM name.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import signal
@@ -21,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import InfrastructureError, UsageError
-from core.proc import supervise
+from core.proc import parent_death_signal, supervise
 from core.redact import Redactor
 
 _COMMA = "%!(PACKER_COMMA)"
-PR_SET_PDEATHSIG = 1
 GRACE_SECONDS = 60.0
 
 
@@ -129,11 +127,9 @@ def packer_version(packer_bin: str) -> str:
     return m.group(1)
 
 
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        # SIGTERM, not SIGINT: Packer's panicwrap parent ignores SIGINT sent to it alone (a
-        # terminal signals the whole group) but forwards SIGTERM, which cancels the build.
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+# SIGTERM, not SIGINT: Packer's panicwrap parent ignores SIGINT sent to it alone (a terminal
+# signals the whole group) but forwards SIGTERM, which cancels the build.
+_PDEATHSIG = parent_death_signal(signal.SIGTERM)
 
 
 def _packer_env(variables: dict[str, str], extra_env: dict[str, str] | None) -> dict[str, str]:
@@ -157,7 +153,7 @@ def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=_pdeathsig,  # noqa: PLW1509 - prctl only, no locks taken
+            preexec_fn=_PDEATHSIG,  # noqa: PLW1509 - prctl only, no locks taken
         )
     except FileNotFoundError:
         raise UsageError(

@@ -1,7 +1,9 @@
 """Files the harness writes: whole or not at all, hashed in one place, shown relative.
 
 Every record, report and pointer appears by rename of a finished temporary file beside it, so
-a reader (another xdist worker, the publish step, an operator) never sees half of one.
+a reader (another xdist worker, the publish step, an operator) never sees half of one. The
+temporary file is named after its owner (core.leftovers): what a killed writer left beside the
+same target is removed by the next writer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from core.leftovers import stale_entries, tag
+from core.trees import remove_trees
+
 BLOCK = 1 << 20
 
 
@@ -22,7 +27,8 @@ BLOCK = 1 << 20
 def atomic_writer(path: Path, mode: int = 0o644, fsync: bool = False) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces `path` only when the block ends without error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    remove_trees(stale_entries(path.parent, (f".{path.name}.pid",)))
+    fd, tmp = tempfile.mkstemp(prefix=tag(f".{path.name}"), suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

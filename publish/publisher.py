@@ -8,13 +8,13 @@ folder is complete only once its `metadata.json` (written after everything else)
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import InfrastructureError
+from core.leftovers import scratch
 from core.redact import Redactor
 from publish.buildid import commit_time, make_build_id, order_key
 from publish.digests import FileDigests, digest_file
@@ -141,7 +141,7 @@ def _upload_texts(p: Planned, store: Store, redactor: Redactor, log: Log) -> dic
     """build.log and junit.xml, redacted into a temp folder, uploaded and verified."""
     files: dict[str, Any] = {}
     sources = {BUILD_LOG: p.candidate.log, JUNIT: p.candidate.junit}
-    with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
+    with scratch("xcpng-publish") as tmp:
         for name, src in sources.items():
             if src is None or not src.is_file():
                 log(f"{p.candidate.os_name}: no {name} to upload ({src or 'not recorded'})")
