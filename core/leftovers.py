@@ -98,17 +98,38 @@ def folder_busy(folder: Path) -> bool:
     return False
 
 
-def stale_entries(folder: Path, prefixes: tuple[str, ...]) -> list[Path]:
+def stale_entries(folder: Path, prefixes: tuple[str, ...], untagged: bool = True) -> list[Path]:
     """Entries of `folder` named with one of `prefixes` that no live process owns: tagged
-    ones whose owner is gone; untagged ones (older harness versions) when no lock of the
-    folder is held."""
+    ones whose owner is gone; with `untagged`, untagged ones too (older harness versions)
+    when no lock of the folder is held (only for folders of our own, such as the cache)."""
     try:
         entries = [p for p in folder.iterdir() if p.name.startswith(prefixes)]
     except (FileNotFoundError, NotADirectoryError):
         return []
     tagged = [p for p in entries if owner_of(p.name) is not None]
-    untagged = [p for p in entries if owner_of(p.name) is None]
+    legacy = [p for p in entries if owner_of(p.name) is None] if untagged else []
     stale = [p for p in tagged if is_leftover(p)]
-    if untagged and not folder_busy(folder):
-        stale += untagged
+    if legacy and not folder_busy(folder):
+        stale += legacy
     return sorted(stale)
+
+
+OWNER_FILE = "owner.pid"
+
+
+def claim(folder: Path) -> None:
+    """Mark `folder` as this process's for as long as it lives (a run's record folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / OWNER_FILE).write_text(f"{os.getpid()}\n")
+
+
+def claim_alive(folder: Path) -> bool | None:
+    """Whether the process that claimed `folder` lives; None when it was never claimed."""
+    marker = folder / OWNER_FILE
+    try:
+        pid = int(marker.read_text().strip())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return False
+    return owner_alive(marker, pid)
