@@ -229,7 +229,10 @@ def _packer_vars(attempt: _Attempt, scratch: Path, output_dir: Path) -> dict[str
 
 
 def _run_packer(
-    attempt: _Attempt, pvars: dict[str, str], on_packer_start: Callable[[int], None]
+    attempt: _Attempt,
+    pvars: dict[str, str],
+    scratch: Path,
+    on_packer_start: Callable[[int], None],
 ) -> packer.PackerRun:
     ctx, spec, tpl = attempt.ctx, attempt.spec, attempt.tpl
     if tpl.plugins:
@@ -252,7 +255,12 @@ def _run_packer(
         cwd=ctx.repo_root,
         on_start=on_packer_start,
         # ISO and disk downloads are cached beside the images, never in the repository
-        extra_env={"PACKER_CACHE_DIR": str(ctx.cache.root / "packer_cache")},
+        extra_env={
+            "PACKER_CACHE_DIR": str(ctx.cache.root / "packer_cache"),
+            # Packer's own temporary files (logs, scripts) in the build's scratch folder, which
+            # goes with the build, or with the next run if this one is killed
+            "TMPDIR": str(scratch),
+        },
         on_text=on_text,
     )
 
@@ -295,7 +303,7 @@ def _build_fresh(
     try:
         attempt.status("preparing")
         pvars = _packer_vars(attempt, scratch, tmp / "output")
-        run = _run_packer(attempt, pvars, on_packer_start)
+        run = _run_packer(attempt, pvars, scratch, on_packer_start)
         if not run.ok:
             return attempt.failed(run.failure_message(), _classify(run))
         image = _pick_image(run.output.files(), tmp / "output")

@@ -133,3 +133,29 @@ def claim_alive(folder: Path) -> bool | None:
     except (OSError, ValueError):
         return False
     return owner_alive(marker, pid)
+
+
+# Set by the harness in its own environment, so every process it starts (Packer, QEMU,
+# mmdebstrap and their children) can be told apart by the run it belongs to.
+RUN_ENV = "XCPNG_GOLDEN_RUN"
+
+
+def processes_of_runs(run_ids: set[str]) -> dict[int, str]:
+    """pid -> run id of every process whose environment says it belongs to one of `run_ids`
+    (processes of other users are not readable, and not ours)."""
+    wanted = {f"{RUN_ENV}={r}".encode(): r for r in run_ids}
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for var in environ:
+            if var in wanted:
+                found[int(entry.name)] = wanted[var]
+                break
+    return found

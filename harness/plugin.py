@@ -8,6 +8,7 @@ of the phases and nothing imports it. `pytest tests/` (the harness's own tests) 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from build.catalog import load_catalog
 from core.checks import MARKERS
 from core.errors import UsageError
-from core.leftovers import claim
+from core.leftovers import RUN_ENV, claim
 from core.redact import Redactor
 from core.settings import PACKAGE_ROOT, Settings
 from core.trees import remove_trees
@@ -128,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
         h.run_id = config.workerinput["harness_run_id"]  # type: ignore[attr-defined]
     else:
         h.run_id = settings.run_id or new_run_id()
+    os.environ[RUN_ENV] = h.run_id  # inherited by every process the run starts
     if _collect_only(config):
         return  # list what would run: no preflight, no run folder, no reports
     from core.signals import install_sigterm_as_interrupt

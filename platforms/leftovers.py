@@ -8,6 +8,8 @@ session building right now keeps its folders.
 - image cache: build folders and replaced or discarded entries (`.tmp-*`, `.old-*`,
   `.trash-*`), with any mount point a killed base-disk build of an older version left in them;
 - temporary folder: build scratch, QMP and SSH socket folders, publish staging (`xcpng-*`);
+- processes of dead runs (every process the harness starts carries its run id in its
+  environment): Packer's children, a clone's QEMU that was never recorded as kept;
 - artifacts: run records of runs no longer alive (`.runs/<run-id>`), the clone folders of those
   runs (`vms/<name>`: overlay, seed, key) and any QEMU still running from one; half-written
   files (`*.part`) here, in the reports and in a publish folder;
@@ -24,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.leftovers import claim_alive, is_leftover, stale_entries
+from core.leftovers import claim_alive, is_leftover, processes_of_runs, stale_entries
 from core.proc import argv_of, find_processes, stop_pid
 from core.settings import Settings
 from core.trees import mounts_below, remove_tree
@@ -33,7 +35,8 @@ from platforms.kept import VMS_DIR, all_kept, janitor_command
 RUNS_DIR = ".runs"
 CACHE_TEMP = (".tmp-", ".old-", ".trash-")
 SCRATCH = ("xcpng-",)
-LEGACY_RUN_AGE_S = 86400.0  # a run folder from before owner records: dead after a quiet day
+LEGACY_RUN_AGE_S = 86400.0
+STOP_GRACE_S = 10.0  # a run folder from before owner records: dead after a quiet day
 RUN_ID = re.compile(r"-(\d{14}-[0-9a-f]{6})$")
 
 
@@ -106,6 +109,25 @@ def _scratch(report: Tidy, dry_run: bool, in_use: set[str]) -> None:
 def _clone_of(folder: Path, live: set[str]) -> bool:
     """True when the clone folder belongs to a run still alive."""
     return any(folder.name.endswith(f"-{run}") for run in live)
+
+
+def _processes(dead: list[Path], spare: set[int], report: Tidy, dry_run: bool) -> None:
+    """Stop what processes of dead runs still run (Packer's own children, an unrecorded
+    clone): SIGTERM, then SIGKILL what is left after a grace period."""
+    found = {
+        pid: run
+        for pid, run in processes_of_runs({d.name for d in dead}).items()
+        if pid not in spare
+    }
+    for pid, run in sorted(found.items()):
+        what = f"process {pid} of dead run {run} ({' '.join(argv_of(pid))[:80]})"
+        if dry_run:
+            report.removed.append(f"would stop {what}")
+            continue
+        if stop_pid(pid, grace=STOP_GRACE_S):
+            report.removed.append(f"stopped {what}")
+        else:
+            report.problems.append(f"{what} did not stop: kill -9 {pid}")
 
 
 def _clones(artifacts_dir: Path, report: Tidy, dry_run: bool) -> None:
@@ -185,11 +207,15 @@ def tidy(
     """Find and remove (or name) what dead runs left; `pool` also cleans their pool objects."""
     report = Tidy()
     artifacts = settings.artifacts_dir
-    kept_sockets = {str(p) for k in all_kept(artifacts) for p in k.details.get("remove", [])}
+    kept = all_kept(artifacts)
+    kept_sockets = {str(p) for k in kept for p in k.details.get("remove", [])}
+    kept_pids = {int(k.details.get("qemu_pid", 0) or 0) for k in kept}
+    dead = dead_runs(artifacts, current_run)
+    _processes(dead, kept_pids, report, dry_run)
     _cache(settings.cache_dir, report, dry_run)
     _scratch(report, dry_run, kept_sockets)
     _clones(artifacts, report, dry_run)
-    for folder in dead_runs(artifacts, current_run):
+    for folder in dead:
         _remove(folder, report, dry_run, "record of a dead run")
     publish_folder = None if "://" in settings.publish_to else Path(settings.publish_to)
     roots = [artifacts, settings.reports_dir, *([publish_folder] if publish_folder else [])]

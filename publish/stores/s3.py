@@ -177,8 +177,30 @@ class S3Store:
                 )
                 future.result()
 
+        if digests.size >= self.threshold:
+            self._abort_unfinished(key, log)
         self._call(f"uploading {path.name} to {self.describe(key)}", upload)
         self.verify_file(key, digests)
+
+    def _abort_unfinished(self, key: str, log: Log) -> None:
+        """Multipart uploads of this very key that a killed publish left (billed, invisible):
+        this upload replaces them. Needs s3:ListBucketMultipartUploads; without it, a note."""
+        full = self._key(key)
+        try:
+            found = self._call(
+                f"listing unfinished uploads of {self.describe(key)}",
+                lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full),
+            )
+        except InfrastructureError as e:
+            log(f"  could not look for unfinished uploads of {self.describe(key)}: {e}")
+            return
+        for upload_id in [u["UploadId"] for u in found.get("Uploads", []) if u["Key"] == full]:
+
+            def abort(upload_id: str = upload_id) -> None:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+
+            self._call(f"aborting an unfinished upload of {self.describe(key)}", abort)
+            log(f"  aborted an unfinished upload of {self.describe(key)} (a killed publish)")
 
     def verify_file(self, key: str, digests: FileDigests) -> None:
         head = self._call(

@@ -1,0 +1,68 @@
+"""Interrupt matrix, Packer build row: Debian's real packer building a file-builder project,
+stopped while its provisioner runs (README: "What each signal does").
+
+Packer's "cleanup" here is the provisioner's trap (it sleeps, as Packer removing its VM does,
+then leaves a mark): long enough in the SIGINT-then-SIGTERM case for the SIGTERM to land
+while it runs, so the test shows that the second signal does not cut it short.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.interrupts import (
+    PATTERNS,
+    Matrix,
+    assert_left_as_found,
+    assert_next_run_succeeds,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("packer") is None, reason="needs Debian's packer"),
+]
+
+
+@pytest.fixture
+def m(tmp_path: Path) -> Iterator[Matrix]:
+    matrix = Matrix.create(tmp_path)
+    yield matrix
+    matrix.cleanup()
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+def test_stopped_during_the_packer_build(m: Matrix, pattern: str) -> None:
+    slow_cleanup = pattern == "sigint-then-sigterm"
+    run = m.start(
+        env={"MATRIX_BUILD_HOLD": "120", "MATRIX_BUILD_CLEANUP": "10" if slow_cleanup else "1"}
+    )
+    m.wait_mark("build", run)
+    run.stop(pattern)
+    rc = run.wait(timeout=120)
+    assert_left_as_found(m, run, rc)
+    assert (m.marks / "build-cleanup").read_text() == "done\n", "Packer's cleanup was cut short"
+    if slow_cleanup:
+        assert run.delivered == ["SIGINT", "SIGTERM"], "the SIGTERM must land during cleanup"
+    log = (m.artifacts / "debian12" / "build.log").read_text()
+    assert "interrupted: sending SIGINT to Packer" in log
+    build = m.results()["os"]["debian12"]["build"]
+    assert build["status"] == "not-run" and "interrupted" in build["message"]
+    assert_next_run_succeeds(m)
+
+
+def test_killed_during_the_packer_build(m: Matrix) -> None:
+    """SIGKILL: nothing runs the harness's cleanup. The next run finds what is left (Packer's
+    children, the cache's build folder, the build scratch, the run record) and removes it."""
+    run = m.start(env={"MATRIX_BUILD_HOLD": "120"})
+    m.wait_mark("build", run)
+    run.kill()
+    assert m.mounts() == []
+    assert m.results()["partial"] is True  # the verdict written at the start, never replaced
+    assert m.temporary(), "a killed build leaves its folders behind (else this test is moot)"
+    out = assert_next_run_succeeds(m)
+    assert "removed what runs killed earlier left" in out
+    assert "unfinished cache entry" in out and "record of a dead run" in out
