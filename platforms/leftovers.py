@@ -99,8 +99,13 @@ def _cache(cache_dir: Path, report: Tidy, dry_run: bool) -> None:
             _remove(path, report, dry_run, "unfinished cache entry")
 
 
-def _scratch(report: Tidy, dry_run: bool, in_use: set[str]) -> None:
-    for parent in sorted({Path(tempfile.gettempdir()), Path("/tmp")}):
+def temp_dirs() -> list[Path]:
+    """Where temporary folders go: $TMPDIR, and /tmp for socket folders (core.leftovers)."""
+    return sorted({Path(tempfile.gettempdir()), Path("/tmp")})
+
+
+def _scratch(parents: list[Path], report: Tidy, dry_run: bool, in_use: set[str]) -> None:
+    for parent in parents:
         for path in stale_entries(parent, SCRATCH, untagged=False):
             if str(path) not in in_use:
                 _remove(path, report, dry_run, "temporary folder")
@@ -202,9 +207,14 @@ def _pool(settings: Settings, report: Tidy, dry_run: bool) -> None:
 
 
 def tidy(
-    settings: Settings, current_run: str | None = None, dry_run: bool = False, pool: bool = False
+    settings: Settings,
+    current_run: str | None = None,
+    dry_run: bool = False,
+    pool: bool = False,
+    scratch: list[Path] | None = None,
 ) -> Tidy:
-    """Find and remove (or name) what dead runs left; `pool` also cleans their pool objects."""
+    """Find and remove (or name) what dead runs left; `pool` also cleans their pool objects;
+    `scratch`: the temporary folders to look in (default temp_dirs())."""
     report = Tidy()
     artifacts = settings.artifacts_dir
     kept = all_kept(artifacts)
@@ -213,7 +223,7 @@ def tidy(
     dead = dead_runs(artifacts, current_run)
     _processes(dead, kept_pids, report, dry_run)
     _cache(settings.cache_dir, report, dry_run)
-    _scratch(report, dry_run, kept_sockets)
+    _scratch(scratch or temp_dirs(), report, dry_run, kept_sockets)
     _clones(artifacts, report, dry_run)
     for folder in dead:
         _remove(folder, report, dry_run, "record of a dead run")

@@ -1,0 +1,136 @@
+"""Interrupt matrix, base-disk row: the real basedisk.sh in its own mount and pid namespaces.
+
+mmdebstrap is the real one (network to the Debian registry): stopped a few seconds in, or
+once its mounts exist (proc, sysfs, devpts, dev/shm in the new root: the state of the report
+that found mounts left inside the cache). The disk assembly (ESP, mkfs.ext4 -d, GPT, qcow2) is
+real too, after a stand-in mmdebstrap that makes a tiny root in a second; a stand-in sfdisk
+holds it. Every next run uses the stand-in mmdebstrap: it proves the same cache is usable
+without the minutes a full Debian root takes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.interrupts import (
+    PATTERNS,
+    PROJECT,
+    Matrix,
+    Run,
+    assert_left_as_found,
+    assert_next_run_succeeds,
+    wait_for,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not all(shutil.which(t) for t in ("packer", "mmdebstrap", "unshare")),
+        reason="the base disk needs root, mmdebstrap and unshare (and Debian's packer)",
+    ),
+]
+STAND_INS = {"MATRIX_BASEDISK": "1", "PATH": f"{PROJECT / 'bin'}:{os.environ['PATH']}"}
+REAL = {"MATRIX_BASEDISK": "1"}
+
+
+@pytest.fixture
+def m(tmp_path: Path) -> Iterator[Matrix]:
+    matrix = Matrix.create(tmp_path)
+    yield matrix
+    matrix.cleanup()
+
+
+def mmdebstrap_pids(m: Matrix) -> list[int]:
+    return [int(line.split()[0]) for line in m.processes() if "/mmdebstrap " in line]
+
+
+def namespace_mounts(m: Matrix) -> list[str]:
+    """Mount points below the cache as mmdebstrap's own mount namespace sees them."""
+    for pid in mmdebstrap_pids(m):
+        try:
+            table = (Path("/proc") / str(pid) / "mountinfo").read_text().splitlines()
+        except OSError:
+            continue
+        found = [line.split()[4] for line in table if str(m.cache) in line.split()[4]]
+        if found:
+            return found
+    return []
+
+
+def start_mmdebstrap(m: Matrix, until_mounted: bool) -> tuple[Run, list[str]]:
+    """A run whose mmdebstrap works: a few seconds in, or until its mounts exist."""
+    run = m.start(env=REAL)
+    wait_for(lambda: mmdebstrap_pids(m) or run.proc.poll() is not None, 180, "mmdebstrap")
+    assert run.proc.poll() is None, run.text()[-3000:]
+    mounted: list[str] = []
+    if until_mounted:
+        mounted = wait_for(
+            lambda: namespace_mounts(m) or (run.proc.poll() is not None and ["ended"]),
+            600,
+            "mmdebstrap's mounts",
+        )
+        assert run.proc.poll() is None, run.text()[-3000:]
+        assert m.mounts() == [], "mmdebstrap's mounts must not be visible outside its namespace"
+    else:
+        time.sleep(3)
+    return run, mounted
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+def test_stopped_while_mmdebstrap_runs(m: Matrix, pattern: str) -> None:
+    # SIGTERM once mounts exist: the report's case (a local run stopped ~35 s in)
+    run, mounted = start_mmdebstrap(m, until_mounted=pattern == "sigterm")
+    if pattern == "sigterm":
+        assert any(p.endswith("/proc") for p in mounted), mounted
+    run.stop(pattern)
+    rc = run.wait(timeout=120)
+    assert_left_as_found(m, run, rc)
+    assert (
+        "base disk: interrupted: SIGINT to mmdebstrap"
+        in (m.artifacts / "debian12" / "build.log").read_text()
+    )
+    assert_next_run_succeeds(m, env=STAND_INS)
+
+
+def test_killed_while_mmdebstrap_has_mounts(m: Matrix) -> None:
+    """SIGKILL of the harness: unshare dies with it (parent-death signal), the namespace's
+    first process with unshare, every other process with the namespace, its mounts with its
+    last process. Only files stay, and the next run removes them."""
+    run, mounted = start_mmdebstrap(m, until_mounted=True)
+    assert mounted
+    run.kill()
+    assert m.wait_no_processes(timeout=15) == [], "the namespace dies with the harness"
+    assert m.mounts() == []
+    left = m.temporary()
+    assert any("/cache/base/.tmp-" in p for p in left), left
+    out = assert_next_run_succeeds(m, env=STAND_INS)
+    assert "removed unfinished cache entry" in out
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+def test_stopped_during_the_disk_assembly(m: Matrix, pattern: str) -> None:
+    run = m.start(env={**STAND_INS, "MATRIX_ASSEMBLY_HOLD": "120"})
+    m.wait_mark("assembly", run)
+    work = list(m.cache.glob("base/.tmp-*/work"))
+    assert work and (work[0] / "root.img").exists(), "the assembly is under way"
+    run.stop(pattern)
+    rc = run.wait(timeout=120)
+    assert_left_as_found(m, run, rc)
+    assert_next_run_succeeds(m, env=STAND_INS)
+
+
+def test_killed_during_the_disk_assembly(m: Matrix) -> None:
+    run = m.start(env={**STAND_INS, "MATRIX_ASSEMBLY_HOLD": "120"})
+    m.wait_mark("assembly", run)
+    assert m.processes(), "the base-disk build runs when the signal comes"
+    run.kill()
+    assert m.wait_no_processes(timeout=15) == []
+    assert m.mounts() == []
+    out = assert_next_run_succeeds(m, env=STAND_INS)
+    assert "removed unfinished cache entry" in out
