@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -49,7 +50,8 @@ class ImageCache:
         killed build left is recognised and removed by the next one."""
         slot = self.slot(os_name, platform)
         remove_trees(stale_entries(slot, (".tmp-", ".trash-")))
-        return temp_dir(f".tmp-{digest[:12]}-{run_id}", slot)
+        safe_run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)  # a run id is free text
+        return temp_dir(f".tmp-{digest[:12]}-{safe_run}", slot)
 
     def lookup(
         self, os_name: str, platform: str, digest: str, max_age_s: float
