@@ -66,3 +66,17 @@ def test_killed_during_the_packer_build(m: Matrix) -> None:
     out = assert_next_run_succeeds(m)
     assert "removed what runs killed earlier left" in out
     assert "unfinished cache entry" in out and "record of a dead run" in out
+
+
+def test_stopped_under_xdist(m: Matrix) -> None:
+    """With -n, a cancelled job's SIGINT reaches the controller only (a terminal's Ctrl-C
+    reaches the workers too). xdist interrupts its workers and kills those still running
+    after 10 s; Packer, told by its parent-death signal, then cancels itself; whatever a
+    killed worker could not remove, the next run removes."""
+    run = m.start("-n", "2", env={"MATRIX_BUILD_HOLD": "120", "MATRIX_BUILD_CLEANUP": "1"})
+    m.wait_mark("build", run)
+    run.stop("sigint")
+    assert run.wait(timeout=120) == 2, run.text()[-3000:]
+    assert m.wait_no_processes() == [] and m.mounts() == []
+    assert m.results()["partial"] is True
+    assert_next_run_succeeds(m)
