@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import InfrastructureError, UsageError
-from core.proc import parent_death_signal, supervise
+from core.proc import start_group, supervise
 from core.redact import Redactor
 
 _COMMA = "%!(PACKER_COMMA)"
@@ -127,11 +127,6 @@ def packer_version(packer_bin: str) -> str:
     return m.group(1)
 
 
-# SIGTERM, not SIGINT: Packer's panicwrap parent ignores SIGINT sent to it alone (a terminal
-# signals the whole group) but forwards SIGTERM, which cancels the build.
-_PDEATHSIG = parent_death_signal(signal.SIGTERM)
-
-
 def _packer_env(variables: dict[str, str], extra_env: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra_env or {})
@@ -143,18 +138,10 @@ def _packer_env(variables: dict[str, str], extra_env: dict[str, str] | None) -> 
 
 def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     try:
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-            preexec_fn=_PDEATHSIG,  # noqa: PLW1509 - prctl only, no locks taken
-        )
+        # SIGTERM, not SIGINT, when the harness dies: Packer's panicwrap parent ignores SIGINT
+        # sent to it alone (a terminal signals the whole group) but forwards SIGTERM, which
+        # cancels the build.
+        return start_group(argv, env=env, cwd=cwd, death_signal=signal.SIGTERM)
     except FileNotFoundError:
         raise UsageError(
             f"Packer not found ({argv[0]!r}); install it or pass --packer-bin"

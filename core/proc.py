@@ -33,6 +33,26 @@ def parent_death_signal(sig: int) -> Callable[[], None]:
     return arm
 
 
+def start_group(
+    argv: list[str], *, env: dict[str, str], death_signal: int, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start a long child for `supervise`: its own process group and session (a terminal's
+    Ctrl-C reaches the harness, which decides how the child ends), `death_signal` when the
+    harness dies outright, output merged into one text pipe. FileNotFoundError if absent."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=parent_death_signal(death_signal),  # noqa: PLW1509 - prctl only, no locks
+    )
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from filelock import FileLock
 from core.errors import InfrastructureError
 from core.leftovers import stale_entries, tag, temp_dir
 from core.model import TemplateSpec
-from core.proc import parent_death_signal, supervise
+from core.proc import start_group, supervise
 from core.signals import deferred
 from core.trees import remove_tree, remove_trees
 
@@ -65,7 +64,6 @@ GRACE_S = 30.0
 # SIGKILL included. A stop by signal first gives mmdebstrap SIGINT, which it handles by
 # unmounting, and GRACE_S to do so (unshare itself waits for its child).
 NAMESPACE = ("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child")
-_DIE_WITH_HARNESS = parent_death_signal(signal.SIGKILL)
 META = "meta.json"
 IMAGE = "base.qcow2"
 
@@ -130,17 +128,7 @@ def _run(argv: list[str], log: Callable[[str], None], env: dict[str, str]) -> No
         log(f"base disk: {why}: SIGINT to mmdebstrap (it unmounts), SIGKILL after {GRACE_S:.0f}s")
 
     try:
-        proc = subprocess.Popen(
-            [*NAMESPACE, *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            env=env,
-            start_new_session=True,  # a terminal's Ctrl-C reaches the harness, which decides
-            preexec_fn=_DIE_WITH_HARNESS,  # noqa: PLW1509 - prctl only
-        )
+        proc = start_group([*NAMESPACE, *argv], env=env, death_signal=signal.SIGKILL)
     except FileNotFoundError:
         raise InfrastructureError(
             "unshare not found; install it: apt-get install util-linux"

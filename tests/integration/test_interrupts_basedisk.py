@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,98 +38,93 @@ STAND_INS = {"MATRIX_BASEDISK": "1", "PATH": f"{PROJECT / 'bin'}:{os.environ['PA
 REAL = {"MATRIX_BASEDISK": "1"}
 
 
-@pytest.fixture
-def m(tmp_path: Path) -> Iterator[Matrix]:
-    matrix = Matrix.create(tmp_path)
-    yield matrix
-    matrix.cleanup()
+def mmdebstrap_pids(matrix: Matrix) -> list[int]:
+    return [int(line.split()[0]) for line in matrix.processes() if "/mmdebstrap " in line]
 
 
-def mmdebstrap_pids(m: Matrix) -> list[int]:
-    return [int(line.split()[0]) for line in m.processes() if "/mmdebstrap " in line]
-
-
-def namespace_mounts(m: Matrix) -> list[str]:
+def namespace_mounts(matrix: Matrix) -> list[str]:
     """Mount points below the cache as mmdebstrap's own mount namespace sees them."""
-    for pid in mmdebstrap_pids(m):
+    for pid in mmdebstrap_pids(matrix):
         try:
             table = (Path("/proc") / str(pid) / "mountinfo").read_text().splitlines()
         except OSError:
             continue
-        found = [line.split()[4] for line in table if str(m.cache) in line.split()[4]]
+        found = [line.split()[4] for line in table if str(matrix.cache) in line.split()[4]]
         if found:
             return found
     return []
 
 
-def start_mmdebstrap(m: Matrix, until_mounted: bool) -> tuple[Run, list[str]]:
+def start_mmdebstrap(matrix: Matrix, until_mounted: bool) -> tuple[Run, list[str]]:
     """A run whose mmdebstrap works: a few seconds in, or until its mounts exist."""
-    run = m.start(env=REAL)
-    wait_for(lambda: mmdebstrap_pids(m) or run.proc.poll() is not None, 180, "mmdebstrap")
+    run = matrix.start(env=REAL)
+    wait_for(lambda: mmdebstrap_pids(matrix) or run.proc.poll() is not None, 180, "mmdebstrap")
     assert run.proc.poll() is None, run.text()[-3000:]
     mounted: list[str] = []
     if until_mounted:
         mounted = wait_for(
-            lambda: namespace_mounts(m) or (run.proc.poll() is not None and ["ended"]),
+            lambda: namespace_mounts(matrix) or (run.proc.poll() is not None and ["ended"]),
             600,
             "mmdebstrap's mounts",
         )
         assert run.proc.poll() is None, run.text()[-3000:]
-        assert m.mounts() == [], "mmdebstrap's mounts must not be visible outside its namespace"
+        assert matrix.mounts() == [], (
+            "mmdebstrap's mounts must not be visible outside its namespace"
+        )
     else:
         time.sleep(3)
     return run, mounted
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-def test_stopped_while_mmdebstrap_runs(m: Matrix, pattern: str) -> None:
+def test_stopped_while_mmdebstrap_runs(matrix: Matrix, pattern: str) -> None:
     # SIGTERM once mounts exist: the report's case (a local run stopped ~35 s in)
-    run, mounted = start_mmdebstrap(m, until_mounted=pattern == "sigterm")
+    run, mounted = start_mmdebstrap(matrix, until_mounted=pattern == "sigterm")
     if pattern == "sigterm":
         assert any(p.endswith("/proc") for p in mounted), mounted
     run.stop(pattern)
     rc = run.wait(timeout=120)
-    assert_left_as_found(m, run, rc)
+    assert_left_as_found(matrix, run, rc)
     assert (
         "base disk: interrupted: SIGINT to mmdebstrap"
-        in (m.artifacts / "debian12" / "build.log").read_text()
+        in (matrix.artifacts / "debian12" / "build.log").read_text()
     )
-    assert_next_run_succeeds(m, env=STAND_INS)
+    assert_next_run_succeeds(matrix, env=STAND_INS)
 
 
-def test_killed_while_mmdebstrap_has_mounts(m: Matrix) -> None:
+def test_killed_while_mmdebstrap_has_mounts(matrix: Matrix) -> None:
     """SIGKILL of the harness: unshare dies with it (parent-death signal), the namespace's
     first process with unshare, every other process with the namespace, its mounts with its
     last process. Only files stay, and the next run removes them."""
-    run, mounted = start_mmdebstrap(m, until_mounted=True)
+    run, mounted = start_mmdebstrap(matrix, until_mounted=True)
     assert mounted
     run.kill()
-    assert m.wait_no_processes(timeout=15) == [], "the namespace dies with the harness"
-    assert m.mounts() == []
-    left = m.temporary()
+    assert matrix.wait_no_processes(timeout=15) == [], "the namespace dies with the harness"
+    assert matrix.mounts() == []
+    left = matrix.temporary()
     assert any("/cache/base/.tmp-" in p for p in left), left
-    out = assert_next_run_succeeds(m, env=STAND_INS)
+    out = assert_next_run_succeeds(matrix, env=STAND_INS)
     assert "removed unfinished cache entry" in out
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-def test_stopped_during_the_disk_assembly(m: Matrix, pattern: str) -> None:
-    run = m.start(env={**STAND_INS, "MATRIX_ASSEMBLY_HOLD": "120"})
-    m.wait_mark("assembly", run)
-    work = list(m.cache.glob("base/.tmp-*/work"))
+def test_stopped_during_the_disk_assembly(matrix: Matrix, pattern: str) -> None:
+    run = matrix.start(env={**STAND_INS, "MATRIX_ASSEMBLY_HOLD": "120"})
+    matrix.wait_mark("assembly", run)
+    work = list(matrix.cache.glob("base/.tmp-*/work"))
     assert work and (work[0] / "root.img").exists(), "the assembly is under way"
     run.stop(pattern)
     rc = run.wait(timeout=120)
-    assert_left_as_found(m, run, rc)
-    assert_next_run_succeeds(m, env=STAND_INS)
+    assert_left_as_found(matrix, run, rc)
+    assert_next_run_succeeds(matrix, env=STAND_INS)
 
 
-def test_killed_during_the_disk_assembly(m: Matrix) -> None:
-    run = m.start(env={**STAND_INS, "MATRIX_ASSEMBLY_HOLD": "120"})
-    m.wait_mark("assembly", run)
-    assert m.processes(), "the base-disk build runs when the signal comes"
+def test_killed_during_the_disk_assembly(matrix: Matrix) -> None:
+    run = matrix.start(env={**STAND_INS, "MATRIX_ASSEMBLY_HOLD": "120"})
+    matrix.wait_mark("assembly", run)
+    assert matrix.processes(), "the base-disk build runs when the signal comes"
     run.kill()
-    assert m.wait_no_processes(timeout=15) == []
-    assert m.mounts() == []
-    out = assert_next_run_succeeds(m, env=STAND_INS)
+    assert matrix.wait_no_processes(timeout=15) == []
+    assert matrix.mounts() == []
+    out = assert_next_run_succeeds(matrix, env=STAND_INS)
     assert "removed unfinished cache entry" in out

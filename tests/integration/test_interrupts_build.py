@@ -9,8 +9,6 @@ while it runs, so the test shows that the second signal does not cut it short.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,56 +25,51 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def m(tmp_path: Path) -> Iterator[Matrix]:
-    matrix = Matrix.create(tmp_path)
-    yield matrix
-    matrix.cleanup()
-
-
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-def test_stopped_during_the_packer_build(m: Matrix, pattern: str) -> None:
+def test_stopped_during_the_packer_build(matrix: Matrix, pattern: str) -> None:
     slow_cleanup = pattern == "sigint-then-sigterm"
-    run = m.start(
+    run = matrix.start(
         env={"MATRIX_BUILD_HOLD": "120", "MATRIX_BUILD_CLEANUP": "10" if slow_cleanup else "1"}
     )
-    m.wait_mark("build", run)
+    matrix.wait_mark("build", run)
     run.stop(pattern)
     rc = run.wait(timeout=120)
-    assert_left_as_found(m, run, rc)
-    assert (m.marks / "build-cleanup").read_text() == "done\n", "Packer's cleanup was cut short"
+    assert_left_as_found(matrix, run, rc)
+    assert (matrix.marks / "build-cleanup").read_text() == "done\n", (
+        "Packer's cleanup was cut short"
+    )
     if slow_cleanup:
         assert run.delivered == ["SIGINT", "SIGTERM"], "the SIGTERM must land during cleanup"
-    log = (m.artifacts / "debian12" / "build.log").read_text()
+    log = (matrix.artifacts / "debian12" / "build.log").read_text()
     assert "interrupted: sending SIGINT to Packer" in log
-    build = m.results()["os"]["debian12"]["build"]
+    build = matrix.results()["os"]["debian12"]["build"]
     assert build["status"] == "not-run" and "interrupted" in build["message"]
-    assert_next_run_succeeds(m)
+    assert_next_run_succeeds(matrix)
 
 
-def test_killed_during_the_packer_build(m: Matrix) -> None:
+def test_killed_during_the_packer_build(matrix: Matrix) -> None:
     """SIGKILL: nothing runs the harness's cleanup. The next run finds what is left (Packer's
     children, the cache's build folder, the build scratch, the run record) and removes it."""
-    run = m.start(env={"MATRIX_BUILD_HOLD": "120"})
-    m.wait_mark("build", run)
+    run = matrix.start(env={"MATRIX_BUILD_HOLD": "120"})
+    matrix.wait_mark("build", run)
     run.kill()
-    assert m.mounts() == []
-    assert m.results()["partial"] is True  # the verdict written at the start, never replaced
-    assert m.temporary(), "a killed build leaves its folders behind (else this test is moot)"
-    out = assert_next_run_succeeds(m)
+    assert matrix.mounts() == []
+    assert matrix.results()["partial"] is True  # the verdict written at the start, never replaced
+    assert matrix.temporary(), "a killed build leaves its folders behind (else this test is moot)"
+    out = assert_next_run_succeeds(matrix)
     assert "removed what runs killed earlier left" in out
     assert "unfinished cache entry" in out and "record of a dead run" in out
 
 
-def test_stopped_under_xdist(m: Matrix) -> None:
+def test_stopped_under_xdist(matrix: Matrix) -> None:
     """With -n, a cancelled job's SIGINT reaches the controller only (a terminal's Ctrl-C
     reaches the workers too). xdist interrupts its workers and kills those still running
     after 10 s; Packer, told by its parent-death signal, then cancels itself; whatever a
     killed worker could not remove, the next run removes."""
-    run = m.start("-n", "2", env={"MATRIX_BUILD_HOLD": "120", "MATRIX_BUILD_CLEANUP": "1"})
-    m.wait_mark("build", run)
+    run = matrix.start("-n", "2", env={"MATRIX_BUILD_HOLD": "120", "MATRIX_BUILD_CLEANUP": "1"})
+    matrix.wait_mark("build", run)
     run.stop("sigint")
     assert run.wait(timeout=120) == 2, run.text()[-3000:]
-    assert m.wait_no_processes() == [] and m.mounts() == []
-    assert m.results()["partial"] is True
-    assert_next_run_succeeds(m)
+    assert matrix.wait_no_processes() == [] and matrix.mounts() == []
+    assert matrix.results()["partial"] is True
+    assert_next_run_succeeds(matrix)

@@ -43,11 +43,9 @@ PUBLISH = ("--publish", "--publish-require-platform=any")
 
 
 @pytest.fixture
-def m(tmp_path: Path) -> Iterator[Matrix]:
-    matrix = Matrix.create(tmp_path)
+def matrix(matrix: Matrix) -> Matrix:
     matrix.env_extra["MATRIX_ARTIFACT_MB"] = ARTIFACT_MB
-    yield matrix
-    matrix.cleanup()
+    return matrix
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +84,11 @@ def s3(moto: MotoS3, tmp_path: Path) -> Iterator[S3Target]:
         yield S3Target(moto, link, tmp_path)
 
 
-def published_problems(m: Matrix, store: Any) -> list[str]:
+def published_problems(matrix: Matrix, store: Any) -> list[str]:
     """What a reader could trip on: a pointer to an incomplete build, or any artifact under
     its final name that is not a whole image of the cache."""
     problems = verify_tree(store, deep=True)
-    images = m.images()
+    images = matrix.images()
     for info in store.list_keys(""):
         if (
             info.key.rsplit("/", 1)[-1].startswith("image.")
@@ -105,66 +103,70 @@ def latest(store: Any) -> bytes | None:
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-def test_stopped_while_publishing_to_a_folder(m: Matrix, pattern: str) -> None:
-    run = m.start(*PUBLISH, f"--publish-to={m.published}", env={"MATRIX_PUBLISH_RATE": FOLDER_RATE})
-    m.wait_mark("publish", run)
+def test_stopped_while_publishing_to_a_folder(matrix: Matrix, pattern: str) -> None:
+    run = matrix.start(
+        *PUBLISH, f"--publish-to={matrix.published}", env={"MATRIX_PUBLISH_RATE": FOLDER_RATE}
+    )
+    matrix.wait_mark("publish", run)
     run.stop(pattern)
     rc = run.wait(timeout=120)
-    assert_left_as_found(m, run, rc)
-    store = LocalStore(m.published)
+    assert_left_as_found(matrix, run, rc)
+    store = LocalStore(matrix.published)
     assert latest(store) is None, "latest.json moved to a build that was never complete"
-    assert published_problems(m, store) == []
+    assert published_problems(matrix, store) == []
     assert "interrupted: the run is recorded as partial" in run.text()
-    assert_next_run_succeeds(m, *PUBLISH, f"--publish-to={m.published}")
-    assert latest(store) is not None and published_problems(m, store) == []
+    assert_next_run_succeeds(matrix, *PUBLISH, f"--publish-to={matrix.published}")
+    assert latest(store) is not None and published_problems(matrix, store) == []
 
 
-def test_killed_while_publishing_to_a_folder(m: Matrix) -> None:
+def test_killed_while_publishing_to_a_folder(matrix: Matrix) -> None:
     """SIGKILL mid-copy: the half-copied artifact stays under a temporary name (never its
     final one); the next run removes it and publishes."""
-    run = m.start(*PUBLISH, f"--publish-to={m.published}", env={"MATRIX_PUBLISH_RATE": FOLDER_RATE})
-    m.wait_mark("publish", run)
-    wait_for(lambda: list(m.published.rglob("*.part")), 30, "the copy to begin")
+    run = matrix.start(
+        *PUBLISH, f"--publish-to={matrix.published}", env={"MATRIX_PUBLISH_RATE": FOLDER_RATE}
+    )
+    matrix.wait_mark("publish", run)
+    wait_for(lambda: list(matrix.published.rglob("*.part")), 30, "the copy to begin")
     run.kill()
-    store = LocalStore(m.published)
-    assert latest(store) is None and published_problems(m, store) == []
-    out = assert_next_run_succeeds(m, *PUBLISH, f"--publish-to={m.published}")
+    store = LocalStore(matrix.published)
+    assert latest(store) is None and published_problems(matrix, store) == []
+    out = assert_next_run_succeeds(matrix, *PUBLISH, f"--publish-to={matrix.published}")
     assert "removed half-written file" in out
-    assert latest(store) is not None and published_problems(m, store) == []
+    assert latest(store) is not None and published_problems(matrix, store) == []
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-def test_stopped_while_publishing_to_s3(m: Matrix, s3: S3Target, pattern: str) -> None:
+def test_stopped_while_publishing_to_s3(matrix: Matrix, s3: S3Target, pattern: str) -> None:
     """On SIGINT the transfer manager lets the parts in flight finish, then aborts the
     multipart upload; on a link slow enough, the SIGTERM 7.5 s later lands meanwhile."""
     slow_abort = pattern == "sigint-then-sigterm"
     if slow_abort:
         s3.link.rate = LINK_RATE / 4
-    run = m.start(*PUBLISH, f"--publish-to={s3.url}", env=s3.env)
+    run = matrix.start(*PUBLISH, f"--publish-to={s3.url}", env=s3.env)
     wait_for(lambda: s3.link.uploaded > (2 << 20) or run.proc.poll() is not None, 120, "uploads")
     assert run.proc.poll() is None, run.text()[-3000:]
     run.stop(pattern)
     rc = run.wait(timeout=120)
-    assert_left_as_found(m, run, rc)
+    assert_left_as_found(matrix, run, rc)
     if slow_abort:
         assert run.delivered == ["SIGINT", "SIGTERM"], "the SIGTERM must land during the abort"
     store = s3.store()
-    assert latest(store) is None and published_problems(m, store) == []
+    assert latest(store) is None and published_problems(matrix, store) == []
     assert s3.unfinished() == [], "an interrupted upload must be aborted, not left billed"
-    assert_next_run_succeeds(m, *PUBLISH, f"--publish-to={s3.url}", env=s3.env)
-    assert latest(store) is not None and published_problems(m, store) == []
+    assert_next_run_succeeds(matrix, *PUBLISH, f"--publish-to={s3.url}", env=s3.env)
+    assert latest(store) is not None and published_problems(matrix, store) == []
 
 
-def test_killed_while_publishing_to_s3(m: Matrix, s3: S3Target) -> None:
+def test_killed_while_publishing_to_s3(matrix: Matrix, s3: S3Target) -> None:
     """SIGKILL mid-upload leaves a multipart upload S3 keeps (and bills) but nobody sees;
     the next publish of the same build aborts it."""
-    run = m.start(*PUBLISH, f"--publish-to={s3.url}", env=s3.env)
+    run = matrix.start(*PUBLISH, f"--publish-to={s3.url}", env=s3.env)
     wait_for(lambda: s3.unfinished() and s3.link.uploaded > (2 << 20), 120, "a multipart upload")
     run.kill()
     store = s3.store()
-    assert latest(store) is None and published_problems(m, store) == []
+    assert latest(store) is None and published_problems(matrix, store) == []
     assert len(s3.unfinished()) == 1
-    out = assert_next_run_succeeds(m, *PUBLISH, f"--publish-to={s3.url}", env=s3.env)
+    out = assert_next_run_succeeds(matrix, *PUBLISH, f"--publish-to={s3.url}", env=s3.env)
     assert "aborted an unfinished upload" in out
     assert s3.unfinished() == []
-    assert latest(store) is not None and published_problems(m, store) == []
+    assert latest(store) is not None and published_problems(matrix, store) == []

@@ -7,8 +7,6 @@ builder's, so instead of waiting for SSH the harness waits a set time while QEMU
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -30,41 +28,34 @@ pytestmark = [
 HOLDS = {"boot": "MATRIX_BOOT_HOLD", "check": "MATRIX_CHECK_HOLD"}
 
 
-@pytest.fixture
-def m(tmp_path: Path) -> Iterator[Matrix]:
-    matrix = Matrix.create(tmp_path)
-    yield matrix
-    matrix.cleanup()
-
-
-def qemu_of(m: Matrix) -> list[int]:
-    return find_processes("qemu-system", str(m.artifacts))
+def qemu_of(matrix: Matrix) -> list[int]:
+    return find_processes("qemu-system", str(matrix.artifacts))
 
 
 @pytest.mark.parametrize("phase", list(HOLDS))
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-def test_stopped_while_the_clone_runs(m: Matrix, phase: str, pattern: str) -> None:
-    run = m.start(env={HOLDS[phase]: "120"})
-    m.wait_mark(phase, run)
-    assert qemu_of(m), "the clone's QEMU runs when the signal comes"
+def test_stopped_while_the_clone_runs(matrix: Matrix, phase: str, pattern: str) -> None:
+    run = matrix.start(env={HOLDS[phase]: "120"})
+    matrix.wait_mark(phase, run)
+    assert qemu_of(matrix), "the clone's QEMU runs when the signal comes"
     run.stop(pattern)
     rc = run.wait(timeout=120)
-    assert_left_as_found(m, run, rc)
-    assert qemu_of(m) == []
-    assert_next_run_succeeds(m)
+    assert_left_as_found(matrix, run, rc)
+    assert qemu_of(matrix) == []
+    assert_next_run_succeeds(matrix)
 
 
 @pytest.mark.parametrize("phase", list(HOLDS))
-def test_killed_while_the_clone_runs(m: Matrix, phase: str) -> None:
+def test_killed_while_the_clone_runs(matrix: Matrix, phase: str) -> None:
     """SIGKILL: QEMU dies with the harness (parent-death signal); its folder, overlay, seed
     and socket folder stay until the next run removes them."""
-    run = m.start(env={HOLDS[phase]: "120"})
-    m.wait_mark(phase, run)
+    run = matrix.start(env={HOLDS[phase]: "120"})
+    matrix.wait_mark(phase, run)
     run.kill()
-    assert m.wait_no_processes() == [], "QEMU must not outlive a harness killed outright"
-    assert m.mounts() == []
-    left = m.temporary()
+    assert matrix.wait_no_processes() == [], "QEMU must not outlive a harness killed outright"
+    assert matrix.mounts() == []
+    left = matrix.temporary()
     assert any("/vms/debian12-" in p for p in left), left
     assert any("xcpng-qmp.pid" in p for p in left), left
-    out = assert_next_run_succeeds(m)
+    out = assert_next_run_succeeds(matrix)
     assert "removed clone folder" in out and "removed temporary folder" in out
