@@ -26,7 +26,7 @@ def parent_death_signal(sig: int) -> Callable[[], None]:
     """A Popen `preexec_fn` asking Linux to send `sig` to the child when the thread that
     started it dies, SIGKILL included (survives exec, cleared for set-user-ID programs)."""
 
-    def arm() -> None:  # runs in the child between fork and exec: no locks, no allocation
+    def arm() -> None:  # runs in the child between fork and exec: one prctl, no lock taken
         with contextlib.suppress(Exception):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
 
