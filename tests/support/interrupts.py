@@ -167,6 +167,9 @@ class Matrix:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                # as from a terminal or a CI runner, even if this test runs in a background
+                # job (which ignores SIGINT, and a child would inherit that)
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
         return Run(proc, output)
 
