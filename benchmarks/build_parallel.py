@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from core.leftovers import scratch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,7 +40,7 @@ def main() -> int:
     args = ap.parse_args()
     k = max(1, min(args.oses, len(NAMES)))
     oses = {n: ("debian" if n.startswith(("debian", "ubuntu")) else "el", "1") for n in NAMES[:k]}
-    with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
+    with scratch("xcpng-bench-build") as tmp:
         root = write_project(Path(tmp), oses, sleep=args.seconds)
         started = time.monotonic()
         proc = run_harness(root, "--os", "all", "-n", str(k), timeout=3600)

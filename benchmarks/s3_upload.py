@@ -24,11 +24,12 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from core.leftovers import scratch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [parse_size(s, "--size") for s in args.size.split(",")]
     out: dict[str, Any] = {"runs": []}
-    with tempfile.TemporaryDirectory(prefix="s3bench-") as tmp:
+    with scratch("xcpng-bench-s3") as tmp:
         proc, endpoint = start_moto(Path(tmp) / "moto.log")
         try:
             client(endpoint).create_bucket(Bucket=BUCKET)

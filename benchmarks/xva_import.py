@@ -17,14 +17,15 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
+
+from core.leftovers import temp_dir
+from core.trees import remove_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     args = p.parse_args(argv)
     size = parse_size(args.size, "--size")
-    work = Path(tempfile.mkdtemp(prefix="xva-bench-", dir=args.workdir))
+    work = temp_dir("xcpng-bench-xva", args.workdir)
     twin, url = start_twin(args.twin_storage)
     results: dict[str, Any] = {"size": size, "disks": {}}
     try:
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         twin.wait(timeout=30)
         if twin.stdout is not None:
             twin.stdout.close()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -6,8 +6,6 @@ output (secrets redacted) to artifacts/<os>/build.log.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +19,12 @@ from build.cache import ImageCache, detect_format
 from build.digest import inputs_digest
 from core.errors import ImageDefect, InfrastructureError, UsageError, failure_class
 from core.files import display_path, sha256_file, write_json_atomic
+from core.leftovers import temp_dir
 from core.model import BuildResult, TemplateSpec
 from core.platform import Platform
 from core.redact import Redactor
+from core.signals import deferred
+from core.trees import remove_tree, remove_trees
 
 IMAGE_SUFFIXES = (".xva", ".raw", ".img", ".qcow2")
 # Messages from Packer that point at the template or its scripts rather than the environment.
@@ -228,7 +229,10 @@ def _packer_vars(attempt: _Attempt, scratch: Path, output_dir: Path) -> dict[str
 
 
 def _run_packer(
-    attempt: _Attempt, pvars: dict[str, str], on_packer_start: Callable[[int], None]
+    attempt: _Attempt,
+    pvars: dict[str, str],
+    scratch: Path,
+    on_packer_start: Callable[[int], None],
 ) -> packer.PackerRun:
     ctx, spec, tpl = attempt.ctx, attempt.spec, attempt.tpl
     if tpl.plugins:
@@ -251,7 +255,12 @@ def _run_packer(
         cwd=ctx.repo_root,
         on_start=on_packer_start,
         # ISO and disk downloads are cached beside the images, never in the repository
-        extra_env={"PACKER_CACHE_DIR": str(ctx.cache.root / "packer_cache")},
+        extra_env={
+            "PACKER_CACHE_DIR": str(ctx.cache.root / "packer_cache"),
+            # Packer's own temporary files (logs, scripts) in the build's scratch folder, which
+            # goes with the build, or with the next run if this one is killed
+            "TMPDIR": str(scratch),
+        },
         on_text=on_text,
     )
 
@@ -264,7 +273,8 @@ def _commit(
     fmt = detect_format(image)
     final_name = f"image.{fmt}"
     image.rename(tmp / final_name)
-    shutil.rmtree(tmp / "output", ignore_errors=True)
+    for problem in remove_tree(tmp / "output"):
+        attempt.note(f"left behind: {problem}")
     attempt.status("hashing image")
     entry_path = ctx.cache.entry(spec.name, ctx.platform_name, digest)
     result = attempt.result(
@@ -289,11 +299,11 @@ def _build_fresh(
 ) -> BuildResult:
     ctx, spec = attempt.ctx, attempt.spec
     tmp = ctx.cache.new_tmp(spec.name, ctx.platform_name, digest, ctx.run_id)
-    scratch = Path(tempfile.mkdtemp(prefix=f"build-{spec.name}-"))
+    scratch = temp_dir(f"xcpng-build-{spec.name}")
     try:
         attempt.status("preparing")
         pvars = _packer_vars(attempt, scratch, tmp / "output")
-        run = _run_packer(attempt, pvars, on_packer_start)
+        run = _run_packer(attempt, pvars, scratch, on_packer_start)
         if not run.ok:
             return attempt.failed(run.failure_message(), _classify(run))
         image = _pick_image(run.output.files(), tmp / "output")
@@ -308,9 +318,9 @@ def _build_fresh(
     except (InfrastructureError, ImageDefect) as exc:
         return attempt.failed(str(exc), failure_class(exc))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with deferred():  # held: a second signal must not cut the removal short
+            for problem in remove_trees([scratch, tmp]):
+                attempt.note(f"left behind: {problem}")
 
 
 def _secret_values(pvars: dict[str, str]) -> list[str]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import re
 import time
 from pathlib import Path
 
 from core.files import sha256_file
+from core.leftovers import stale_entries, tag, temp_dir
 from core.model import BuildResult
+from core.trees import remove_trees
 
 
 def detect_format(path: Path) -> str:
@@ -48,11 +50,12 @@ class ImageCache:
         return p
 
     def new_tmp(self, os_name: str, platform: str, digest: str, run_id: str) -> Path:
-        tmp = self.slot(os_name, platform) / f".tmp-{digest[:12]}-{run_id}-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        return tmp
+        """A folder beside the entry, named after this process (core.leftovers), so what a
+        killed build left is recognised and removed by the next one."""
+        slot = self.slot(os_name, platform)
+        remove_trees(stale_entries(slot, (".tmp-", ".trash-")))
+        safe_run = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)  # a run id is free text
+        return temp_dir(f".tmp-{digest[:12]}-{safe_run}", slot)
 
     def lookup(
         self, os_name: str, platform: str, digest: str, max_age_s: float
@@ -88,10 +91,11 @@ class ImageCache:
         return entry
 
     def discard(self, entry: Path, why: str) -> None:
+        """Take the entry out of its final name first (atomic), then remove it."""
         if not entry.exists():
             return
-        trash = entry.with_name(f".trash-{entry.name}-{os.getpid()}-{int(time.time())}")
+        trash = entry.with_name(f"{tag(f'.trash-{entry.name[:12]}')}{int(time.time())}")
         with contextlib.suppress(OSError):
             os.rename(entry, trash)
             (trash / "DISCARDED").write_text(why + "\n")
-            shutil.rmtree(trash, ignore_errors=True)
+        remove_trees([trash])

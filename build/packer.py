@@ -10,7 +10,6 @@ killed worker does not leave a second Packer building the same VM name.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import signal
@@ -21,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import InfrastructureError, UsageError
-from core.proc import supervise
+from core.proc import start_group, supervise
 from core.redact import Redactor
 
 _COMMA = "%!(PACKER_COMMA)"
-PR_SET_PDEATHSIG = 1
 GRACE_SECONDS = 60.0
 
 
@@ -129,13 +127,6 @@ def packer_version(packer_bin: str) -> str:
     return m.group(1)
 
 
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        # SIGTERM, not SIGINT: Packer's panicwrap parent ignores SIGINT sent to it alone (a
-        # terminal signals the whole group) but forwards SIGTERM, which cancels the build.
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-
 def _packer_env(variables: dict[str, str], extra_env: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra_env or {})
@@ -147,18 +138,10 @@ def _packer_env(variables: dict[str, str], extra_env: dict[str, str] | None) -> 
 
 def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     try:
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-            preexec_fn=_pdeathsig,  # noqa: PLW1509 - prctl only, no locks taken
-        )
+        # SIGTERM, not SIGINT, when the harness dies: Packer's panicwrap parent ignores SIGINT
+        # sent to it alone (a terminal signals the whole group) but forwards SIGTERM, which
+        # cancels the build.
+        return start_group(argv, env=env, cwd=cwd, death_signal=signal.SIGTERM)
     except FileNotFoundError:
         raise UsageError(
             f"Packer not found ({argv[0]!r}); install it or pass --packer-bin"

@@ -6,6 +6,9 @@ a reader (another xdist worker, the publish step, an operator) never sees half o
 Disk images are sparse (an 8 GiB disk holding 1 GiB of data): `data_extents` finds their data
 with SEEK_DATA/SEEK_HOLE so that hashing, conversion and copies never read the holes, and
 `SparseWriter` keeps what it writes sparse.
+
+The temporary file is named after its owner (core.leftovers): what a killed writer left beside
+the same target is removed by the next writer.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from core.leftovers import stale_entries, tag
+from core.trees import remove_trees
+
 BLOCK = 1 << 20
 SPARSE_BLOCK = 4096  # a filesystem block: the unit a hole is made of
 _ZEROS = bytes(BLOCK)
@@ -29,7 +35,8 @@ _ZEROS = bytes(BLOCK)
 def atomic_writer(path: Path, mode: int = 0o644, fsync: bool = False) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces `path` only when the block ends without error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    remove_trees(stale_entries(path.parent, (f".{path.name}.pid",)))
+    fd, tmp = tempfile.mkstemp(prefix=tag(f".{path.name}"), suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

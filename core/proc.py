@@ -7,6 +7,7 @@ terminal's Ctrl-C reaches the harness only and the harness decides how each chil
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import queue
 import signal
@@ -15,6 +16,41 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from core.signals import deferred
+
+PR_SET_PDEATHSIG = 1
+
+
+def parent_death_signal(sig: int) -> Callable[[], None]:
+    """A Popen `preexec_fn` asking Linux to send `sig` to the child when the thread that
+    started it dies, SIGKILL included (survives exec, cleared for set-user-ID programs)."""
+
+    def arm() -> None:  # runs in the child between fork and exec: one prctl, no lock taken
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+
+    return arm
+
+
+def start_group(
+    argv: list[str], *, env: dict[str, str], death_signal: int, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start a long child for `supervise`: its own process group and session (a terminal's
+    Ctrl-C reaches the harness, which decides how the child ends), `death_signal` when the
+    harness dies outright, output merged into one text pipe. FileNotFoundError if absent."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=parent_death_signal(death_signal),  # noqa: PLW1509 - prctl only, no locks
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -35,6 +71,21 @@ def group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def started_at(pid: int) -> float | None:
+    """When a process started (epoch seconds, to the second), None when it is gone."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    # field 22 of /proc/<pid>/stat (the 20th after the command name): clock ticks since boot
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def argv_of(pid: int) -> list[str]:
@@ -101,8 +152,9 @@ def supervise(
     first_signal: int = signal.SIGINT,
 ) -> str:
     """Feed a child's output to `on_line` until it exits; on timeout or KeyboardInterrupt give
-    its process group `first_signal` and `grace_s` to clean up, then SIGKILL. Returns
-    "exited" or "timed out"; re-raises KeyboardInterrupt once the child is gone."""
+    its process group `first_signal` and `grace_s` to clean up (further SIGINT/SIGTERM held
+    meanwhile), then SIGKILL. Returns "exited" or "timed out"; re-raises KeyboardInterrupt
+    once the child is gone."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -120,8 +172,9 @@ def supervise(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 ended = "timed out"
-                on_stop(f"timed out after {timeout_s:.0f}s")
-                kill_group(proc.pid, grace_s, first_signal, proc=proc)
+                with deferred():
+                    on_stop(f"timed out after {timeout_s:.0f}s")
+                    kill_group(proc.pid, grace_s, first_signal, proc=proc)
                 break
             try:
                 raw = lines.get(timeout=min(remaining, 1.0))
@@ -132,8 +185,11 @@ def supervise(
             on_line(raw)
     except KeyboardInterrupt:
         ended = "interrupted"
-        on_stop("interrupted")
-        kill_group(proc.pid, grace_s, first_signal, proc=proc)
+        # A second signal (a cancelled CI job sends SIGTERM 7.5 s after SIGINT) must not cut
+        # the child's own cleanup short: it is held until the child is gone.
+        with contextlib.suppress(KeyboardInterrupt), deferred():
+            on_stop("interrupted")
+            kill_group(proc.pid, grace_s, first_signal, proc=proc)
         raise
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):

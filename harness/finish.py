@@ -6,6 +6,7 @@ run's build.json), so a build that aborted early is reported as not finished.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from core import __version__
 from core.files import display_path, write_json_atomic
 from core.git import git_state
 from core.results import SCHEMA_ID
+from core.signals import deferred
 from harness.records import partial_reasons
 from harness.session import Harness
 from platforms.kept import kept_of_run
@@ -107,16 +109,61 @@ def results_of(
     }
 
 
+PENDING = (
+    "the session has not finished: still running, or killed before it could record its verdict"
+)
+
+
+def write_pending(h: Harness) -> None:
+    """results.json before anything runs: partial (never publishable) until the session ends,
+    so a run killed outright leaves no earlier verdict in its place."""
+    results = {
+        "schema": SCHEMA_ID,
+        "run_id": h.run_id,
+        "started_at": _iso(h.started_at),
+        "finished_at": _iso(h.started_at),
+        "harness_version": __version__,
+        "git": git_state(h.repo_root),
+        "platform": h.platform_name,
+        "partial": True,
+        "partial_reasons": [PENDING],
+        "selected_os": list(h.specs),
+        "os": {},
+    }
+    validate_results(results)
+    write_json_atomic(h.settings.reports_dir / "results.json", results)
+
+
+def _record(
+    session: pytest.Session, h: Harness, records: list[CheckRecord], exitstatus: int
+) -> dict[str, Any]:
+    """Write the JUnit files and results.json; a signal meanwhile waits until both are whole."""
+    with deferred():
+        results = results_of(session, h, records, exitstatus)
+        validate_results(results)
+        reports_dir = h.settings.reports_dir
+        for r in results["os"].values():
+            write_junit(reports_dir / r["junit"], r, h.redactor)
+        write_json_atomic(reports_dir / "results.json", results)
+        session.config.stash[_RESULTS_KEY] = results
+    return results
+
+
 def finish_session(
     session: pytest.Session, h: Harness, records: list[CheckRecord], exitstatus: int
 ) -> None:
-    results = results_of(session, h, records, exitstatus)
-    validate_results(results)
-    reports_dir = h.settings.reports_dir
-    for r in results["os"].values():
-        write_junit(reports_dir / r["junit"], r, h.redactor)
-    write_json_atomic(reports_dir / "results.json", results)
-    session.config.stash[_RESULTS_KEY] = results
+    try:
+        results = _record(session, h, records, exitstatus)
+        if h.settings.publish:
+            _publish(session, h, h.settings.reports_dir / "results.json")
+    except KeyboardInterrupt:
+        # Stopped while recording or publishing: the run is partial, whatever it had passed.
+        # (The publisher writes latest.json only for a build whose every object is verified.)
+        with contextlib.suppress(KeyboardInterrupt):
+            _record(session, h, records, pytest.ExitCode.INTERRUPTED)
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+        _say(session)("interrupted: the run is recorded as partial; nothing more is published")
+        return
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:
@@ -124,17 +171,24 @@ def finish_session(
     failed = [n for n, r in results["os"].items() if r["verdict"] != "passed"]
     if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if h.settings.publish:
-        _publish(session, h, reports_dir / "results.json")
+
+
+def _say(session: pytest.Session) -> Any:
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    return tr.write_line if tr else print
 
 
 def _publish(session: pytest.Session, h: Harness, results_path: Path) -> None:
     from publish.api import publish_results
 
-    tr = session.config.pluginmanager.get_plugin("terminalreporter")
-    write = tr.write_line if tr else print
+    write = _say(session)
+    store = session.config.hook.pytest_harness_open_store(
+        to=h.settings.publish_to, settings=h.settings
+    )
     try:
-        report = publish_results([results_path], h.settings.publish_to, h.settings, log=write)
+        report = publish_results(
+            [results_path], h.settings.publish_to, h.settings, log=write, store=store
+        )
     except Exception as exc:
         write(f"publish failed: {h.redactor(str(exc))}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

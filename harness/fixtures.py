@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,12 @@ import pytest
 
 from build.builder import build_os
 from build.once import run_once
+from core.leftovers import socket_dir
 from core.model import BootedVM, BuildResult, TemplateSpec
 from core.platform import Platform
 from core.settings import keep_decision
 from core.ssh import client_options
+from core.trees import remove_trees
 from harness.session import HARNESS_KEY, Harness
 from platforms.kept import vm_folder
 
@@ -125,7 +125,7 @@ def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
     only the host key the seed installed, and reuses one connection (ControlPersist)."""
     import testinfra
 
-    control = Path(tempfile.mkdtemp(prefix="cm-", dir="/tmp"))
+    control = socket_dir("xcpng-ssh")
     options = client_options(vm.key_path, vm.known_hosts, control_dir=control)
     connection = testinfra.get_host(
         f"ssh://{vm.user}@{vm.address}:{vm.port}",
@@ -144,7 +144,7 @@ def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
                 ["ssh", *options, "-p", str(vm.port), "-O", "exit", f"{vm.user}@{vm.address}"],
                 capture_output=True, timeout=20, check=False,
             )  # fmt: skip
-        shutil.rmtree(control, ignore_errors=True)
+        remove_trees([control])
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +157,4 @@ def image(
     workdir = tmp_path_factory.mktemp(f"image-{build.os_name}")
     with open_image(build, workdir) as img:
         yield img
-    with contextlib.suppress(OSError):
-        for p in sorted(Path(workdir).rglob("*"), reverse=True):
-            p.unlink() if p.is_file() else p.rmdir()
+    remove_trees([Path(workdir)])

@@ -7,6 +7,7 @@ import pytest
 from core.platform import Platform
 from core.redact import Redactor
 from core.settings import Settings
+from publish.stores.base import Store
 
 
 @pytest.hookspec(firstresult=True)
@@ -19,3 +20,8 @@ def pytest_harness_make_platform(
     name: str, settings: Settings, run_id: str, redactor: Redactor
 ) -> Platform | None:
     """The platform object for `name` (default: platforms.base.get_platform)."""
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_harness_open_store(to: str, settings: Settings) -> Store | None:
+    """The store `--publish` writes to (default: None, the publisher opens `to` itself)."""

@@ -19,17 +19,20 @@ import pytest
 from build.catalog import load_catalog
 from core.checks import MARKERS
 from core.errors import UsageError
+from core.leftovers import RUN_ENV, claim
 from core.redact import Redactor
 from core.settings import PACKAGE_ROOT, Settings
+from core.trees import remove_trees
 from harness.family_checks import split_by_family
-from harness.finish import finish_session, terminal_summary
+from harness.finish import finish_session, terminal_summary, write_pending
 from harness.listing import list_os
 from harness.options import add_options, settings_from
-from harness.preflight import ensure_dir_writable, run_preflight
+from harness.preflight import ensure_dir_writable, report_leftovers, run_preflight
 from harness.progress import ProgressDisplay
 from harness.records import Recorder, redact_report
 from harness.scheduling import OSScheduling
 from harness.session import HARNESS_KEY, Harness, new_run_id
+from platforms.leftovers import tidy
 
 REPO_ROOT = PACKAGE_ROOT
 VALIDATIONS = PACKAGE_ROOT / "validations"
@@ -132,6 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
         h.run_id = config.workerinput["harness_run_id"]  # type: ignore[attr-defined]
     else:
         h.run_id = settings.run_id or new_run_id()
+    os.environ[RUN_ENV] = h.run_id  # inherited by every process the run starts
     if _collect_only(config):
         return  # list what would run: no preflight, no run folder, no reports
     from core.signals import install_sigterm_as_interrupt
@@ -163,7 +167,10 @@ def _controller_start(config: pytest.Config, h: Harness) -> None:
         problems = ensure_dir_writable(path)
         if problems:
             raise pytest.UsageError("; ".join(problems))
-    h.run_dir.mkdir(parents=True, exist_ok=True)
+    claim(h.run_dir)  # this run is alive while this process is: its records are not leftovers
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    write = tr.write_line if tr else print
+    report_leftovers(tidy(h.settings, current_run=h.run_id), write)
     for name in h.specs:
         h.board.set(name, "queued")
     hooks: list[tuple[str, Any]] = []
@@ -187,8 +194,7 @@ def _controller_start(config: pytest.Config, h: Harness) -> None:
             "preflight found problems; nothing was built:\n  - "
             + "\n  - ".join(h.redactor(p) for p in problems)
         )
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    write = tr.write_line if tr else print
+    write_pending(h)
     write(
         f"harness: run {h.run_id}, platform {h.platform_name}, OS: {', '.join(h.specs)} "
         f"(preflight {time.monotonic() - started:.1f}s)"
@@ -277,6 +283,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         display.stop()
     recorder = session.config.pluginmanager.get_plugin(Recorder.NAME)
     finish_session(session, h, recorder.records if recorder is not None else [], exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller removes its run's records (build-once, progress) once all is said."""
+    h = config.stash.get(HARNESS_KEY, None)
+    if h is not None and h.active and not h.is_worker and not _collect_only(config):
+        remove_trees([h.run_dir])
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -15,6 +15,7 @@ from build.packer import packer_version
 from core.errors import UsageError
 from core.model import TemplateSpec
 from core.settings import Settings
+from platforms.leftovers import Tidy
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -144,3 +145,17 @@ def ensure_dir_writable(path: Path) -> list[str]:
     except OSError as exc:
         return [f"cannot write to {path}: {exc.strerror}"]
     return []
+
+
+def report_leftovers(report: Tidy, write: Callable[[str], None], shown: int = 10) -> None:
+    """What earlier runs, killed outright, had left: removed now, or named with its command."""
+    if report.removed:
+        write(f"harness: removed what runs killed earlier left ({len(report.removed)}):")
+        for line in report.removed[:shown]:
+            write(f"  {line}")
+        if len(report.removed) > shown:
+            write(f"  ... and {len(report.removed) - shown} more")
+    for line in report.notes:
+        write(f"harness: left by an earlier run: {line}")
+    for line in report.problems:
+        write(f"harness: could not remove a leftover: {line}")

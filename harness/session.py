@@ -16,6 +16,7 @@ from core.platform import Platform
 from core.redact import Redactor
 from core.settings import Settings
 from harness.progress import StatusBoard
+from platforms.leftovers import run_dir
 
 
 def new_run_id() -> str:
@@ -42,7 +43,7 @@ class Harness:
     @property
     def run_dir(self) -> Path:
         """Shared by every process of the session (build-once records, progress)."""
-        return self.settings.artifacts_dir / ".runs" / self.run_id
+        return run_dir(self.settings.artifacts_dir, self.run_id)
 
     @property
     def board(self) -> StatusBoard:

@@ -1,9 +1,12 @@
 """`python -m platforms janitor`: stop the clones --keep-vm kept, once their time is up.
+`python -m platforms cleanup`: remove what runs killed outright left (after a machine crash).
 
-One command for both platforms: QEMU processes on this machine and VMs on the pool. Run it on
-a schedule (the templates workflow does), or with --name to stop one clone now.
-Exit 0 when everything selected is gone, 1 when something could not be stopped, 2 on a usage
-error.
+janitor: one command for both platforms, QEMU processes on this machine and VMs on the pool.
+Run it on a schedule (the templates workflow does), or with --name to stop one clone now.
+cleanup: what no live run owns in the image cache, the temporary folder and the artifacts
+(platforms/leftovers.py), and the pool objects of dead runs when XCPNG_* is set.
+Exit 0 when everything selected is gone, 1 when something could not be stopped or removed (or
+needs the command printed), 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from core.proc import argv_of, stop_pid
 from core.redact import Redactor
 from core.settings import Settings
 from platforms.kept import Stopper, sweep
+from platforms.leftovers import tidy
 
 
 def stop_local(kept: KeptVM) -> list[str]:
@@ -49,6 +53,23 @@ def stop_xcpng(settings: Settings) -> Stopper:
     return stop
 
 
+def cleanup(settings: Settings, dry_run: bool) -> int:
+    try:
+        report = tidy(settings, dry_run=dry_run, pool=True)
+    except (UsageError, InfrastructureError) as exc:
+        print(f"error: {Redactor(settings.secrets())(str(exc))}", file=sys.stderr)
+        return 1
+    for line in report.removed:
+        print(line)
+    for line in report.notes:
+        print(f"left: {line}")
+    for line in report.problems:
+        print(f"error: {line}", file=sys.stderr)
+    if not (report.removed or report.notes or report.problems):
+        print("nothing left behind by earlier runs")
+    return 0 if report.clean else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m platforms", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -60,12 +81,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     j.add_argument("--name", help="stop this kept clone now, whatever its time-to-live")
     j.add_argument("--dry-run", action="store_true", help="list, stop nothing")
+    c = sub.add_parser("cleanup", help="remove what runs killed outright left behind")
+    for flag, help_ in (
+        ("--artifacts-dir", "[env TEMPLATE_ARTIFACTS_DIR, default artifacts]"),
+        ("--reports-dir", "[env TEMPLATE_REPORTS_DIR, default reports]"),
+        ("--cache-dir", "[env TEMPLATE_CACHE_DIR, default ~/.cache/xcpng-templates]"),
+    ):
+        c.add_argument(flag, type=Path, help=f"the harness's {flag[2:-4]} folder {help_}")
+    c.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     args = p.parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command == "cleanup":
+            settings = Settings.from_env(
+                artifacts_dir=args.artifacts_dir,
+                reports_dir=args.reports_dir,
+                cache_dir=args.cache_dir,
+            )
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "cleanup":
+        return cleanup(settings, args.dry_run)
     artifacts = (args.artifacts_dir or settings.artifacts_dir).absolute()
     stoppers = {"local": stop_local, "xcpng": stop_xcpng(settings)}
     try:

@@ -8,7 +8,6 @@ removes the folder.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from core.errors import InfrastructureError, UsageError
 from core.files import read_json, write_json_atomic
 from core.model import KeptVM
+from core.trees import remove_trees
 
 VMS_DIR = "vms"
 RECORD = "kept.json"
@@ -87,9 +87,11 @@ def sweep(
         if problems:
             report.problems += [f"{kept.name}: {p}" for p in problems]
             continue
-        for extra in kept.details.get("remove", []):
-            shutil.rmtree(extra, ignore_errors=True)
-        shutil.rmtree(kept.folder, ignore_errors=True)
+        problems = remove_trees([Path(p) for p in kept.details.get("remove", [])])
+        problems += remove_trees([Path(kept.folder)])
+        if problems:
+            report.problems += [f"{kept.name}: {p}" for p in problems]
+            continue
         report.stopped.append(f"stopped {kept.name} ({kept.platform})")
     if name is not None and not (report.stopped or report.problems):
         report.problems.append(f"no kept VM named {name} under {artifacts_dir / VMS_DIR}")

@@ -8,7 +8,6 @@ folder is complete only once its `metadata.json` (written after everything else)
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InfrastructureError
+from core.leftovers import scratch
 from core.redact import Redactor
 from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
@@ -88,7 +88,7 @@ def upload(
         progress=Progress(key.rsplit("/", 1)[-1], size_hint, log),
     )
     try:
-        return store.put_stream(key, reader, sha256=sha256)
+        return store.put_stream(key, reader, sha256=sha256, log=log)
     finally:
         reader.close()
 
@@ -201,7 +201,7 @@ def _upload_texts(p: Planned, store: Store, redactor: Redactor, log: Log) -> dic
     """build.log and junit.xml, redacted into a temp folder, uploaded and verified."""
     files: dict[str, Any] = {}
     sources = {BUILD_LOG: p.candidate.log, JUNIT: p.candidate.junit}
-    with tempfile.TemporaryDirectory(prefix="publish-") as tmp:
+    with scratch("xcpng-publish") as tmp:
         for name, src in sources.items():
             if src is None or not src.is_file():
                 log(f"{p.candidate.os_name}: no {name} to upload ({src or 'not recorded'})")

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from core.files import atomic_writer
 from core.redact import Redactor
 from core.results import schema_error
 
@@ -89,8 +90,8 @@ def write_junit(path: Path, os_result: dict[str, Any], redact: Redactor) -> None
         )
         ET.SubElement(case, "error", message=f"expected check {cid} did not run")
     ET.indent(suite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    with atomic_writer(path) as fh:  # whole or not at all, like every report
+        ET.ElementTree(suite).write(fh, encoding="utf-8", xml_declaration=True)
 
 
 def _dur(seconds: float | None) -> str:

@@ -27,6 +27,7 @@ TOOLS = (
     ("mcopy", "mtools"),
     ("mmd", "mtools"),
     ("mmdebstrap", "mmdebstrap"),
+    ("unshare", "util-linux"),  # the base disk is built in its own mount namespace
     ("grub-mkstandalone", "grub-common"),
     ("sfdisk", "fdisk"),
     ("mkfs.ext4", "e2fsprogs"),

@@ -14,12 +14,13 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from filelock import FileLock
+
+from core.leftovers import scratch
 
 PROBE_MESSAGE = b"ACCEL-PROBE-OK"
 PROBE_TIMEOUT_S = 15.0
@@ -66,7 +67,7 @@ def boot_sector() -> bytes:
 
 def probe(accelerator: str, cpu: str, timeout_s: float = PROBE_TIMEOUT_S, qemu: str = QEMU) -> bool:
     """True when QEMU under `accelerator` runs guest code and reaches the serial port in time."""
-    with tempfile.TemporaryDirectory(prefix="accel-probe-") as tmp:
+    with scratch("xcpng-accel-probe") as tmp:
         disk = Path(tmp) / "probe.img"
         disk.write_bytes(boot_sector())
         out = Path(tmp) / "serial.log"

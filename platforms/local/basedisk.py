@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-import tempfile
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +21,11 @@ from pathlib import Path
 from filelock import FileLock
 
 from core.errors import InfrastructureError
+from core.leftovers import stale_entries, tag, temp_dir
 from core.model import TemplateSpec
+from core.proc import start_group, supervise
+from core.signals import deferred
+from core.trees import remove_tree, remove_trees
 
 SCRIPT = Path(__file__).with_name("basedisk.sh")
 SUITE = "bookworm"
@@ -53,6 +55,15 @@ PACKAGES = (
     "locales",  # cloud-init's locale module fails without update-locale
 )
 LOCK_TIMEOUT_S = 3600.0
+TIMEOUT_S = 3600.0
+GRACE_S = 30.0
+# The build runs in its own mount and pid namespaces. mmdebstrap's mounts in the new root
+# (proc, sysfs, devpts, dev/shm) then exist only there and vanish with its last process; every
+# process of the namespace dies with its first one (--kill-child), which dies with unshare,
+# which dies with the harness (parent-death signal). So nothing mounted outlives the harness,
+# SIGKILL included. A stop by signal first gives mmdebstrap SIGINT, which it handles by
+# unmounting, and GRACE_S to do so (unshare itself waits for its child).
+NAMESPACE = ("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child")
 META = "meta.json"
 IMAGE = "base.qcow2"
 
@@ -106,26 +117,34 @@ def _load(entry: Path, max_age_s: float) -> BaseDisk | None:
 
 
 def _run(argv: list[str], log: Callable[[str], None], env: dict[str, str]) -> None:
+    """Run the build script in its own namespaces, stopped the way Packer is stopped."""
     tail: deque[str] = deque(maxlen=30)
-    with subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    ) as proc:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip()
-            tail.append(line)
-            log(line)
-    if proc.returncode != 0:
+
+    def on_line(raw: str) -> None:
+        tail.append(raw.rstrip())
+        log(raw.rstrip())
+
+    def on_stop(why: str) -> None:
+        log(f"base disk: {why}: SIGINT to mmdebstrap (it unmounts), SIGKILL after {GRACE_S:.0f}s")
+
+    try:
+        proc = start_group([*NAMESPACE, *argv], env=env, death_signal=signal.SIGKILL)
+    except FileNotFoundError:
         raise InfrastructureError(
-            f"building the Debian base disk failed (exit {proc.returncode}); last output:\n"
-            + "\n".join(tail)
-            + "\nfix: check network access to the Debian registry and the tools preflight lists"
-        )
+            "unshare not found; install it: apt-get install util-linux"
+        ) from None
+    ended = supervise(proc, timeout_s=TIMEOUT_S, grace_s=GRACE_S, on_line=on_line, on_stop=on_stop)
+    if ended == "timed out":
+        why = f"timed out after {TIMEOUT_S:.0f}s"
+    elif proc.returncode != 0:
+        why = f"exit {proc.returncode}"
+    else:
+        return
+    raise InfrastructureError(
+        f"building the Debian base disk failed ({why}); last output:\n"
+        + "\n".join(tail)
+        + "\nfix: check network access to the Debian registry and the tools preflight lists"
+    )
 
 
 def ensure_base_disk(
@@ -145,7 +164,8 @@ def ensure_base_disk(
         if found:
             log(f"base disk: cache hit {found.path}")
             return found
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+        _log_problems(log, remove_trees(stale_entries(base, (".tmp-", ".old-"))))
+        tmp = temp_dir(f".tmp-{digest[:20]}", base)
         try:
             started = time.monotonic()
             log(f"base disk: building {SUITE} ({size_mb} MiB) into {tmp}")
@@ -165,7 +185,7 @@ def ensure_base_disk(
                 log,
                 env,
             )
-            shutil.rmtree(work, ignore_errors=True)
+            _log_problems(log, remove_tree(work))
             built_at = time.time()
             sha = _sha256(tmp / IMAGE)
             meta = {
@@ -180,13 +200,18 @@ def ensure_base_disk(
             (tmp / META).write_text(json.dumps(meta, indent=1))
             old = None
             if entry.exists():
-                old = base / f".old-{digest[:20]}-{os.getpid()}"
+                old = base / f"{tag(f'.old-{digest[:20]}')}0"
                 entry.rename(old)
             tmp.rename(entry)
             if old:
-                shutil.rmtree(old, ignore_errors=True)
+                _log_problems(log, remove_tree(old))
             log(f"base disk: built in {meta['seconds']} s: {entry / IMAGE}")
             return BaseDisk(entry / IMAGE, sha, built_at, digest, size_mb, False)
         finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            with deferred():  # a second signal must not leave half a root behind
+                _log_problems(log, remove_tree(tmp))
+
+
+def _log_problems(log: Callable[[str], None], problems: list[str]) -> None:
+    for problem in problems:
+        log(f"base disk: left behind: {problem}")

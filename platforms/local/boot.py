@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,8 +19,11 @@ from pathlib import Path
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from core.errors import ImageDefect, InfrastructureError
+from core.leftovers import socket_dir
 from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
+from core.signals import deferred
 from core.ssh import ssh_argv, ssh_banner, ssh_command
+from core.trees import remove_trees
 from platforms.kept import janitor_command, record_kept
 from platforms.local import qemu
 from platforms.local.accel import Accel
@@ -246,8 +248,7 @@ def boot_vm(
     plan.console_log.parent.mkdir(parents=True, exist_ok=True)
     proc: subprocess.Popen[bytes] | None = None
     vm: BootedVM | None = None
-    # A short folder: a unix socket path is limited to 108 bytes.
-    qmp_dir = Path(tempfile.mkdtemp(prefix="qmp-", dir="/tmp"))
+    qmp_dir = socket_dir("xcpng-qmp")
     qmp_socket = qmp_dir / "qmp.sock"
     try:
         backing, fmt = backing_image(build, plan.workdir)
@@ -264,11 +265,12 @@ def boot_vm(
             log(f"{spec.name}: SSH login works after {vm.facts['boot_seconds']} s")
             yield vm
     finally:
-        if vm is not None and proc is not None and vm.keep and proc.poll() is None:
-            vm.kept = _keep(vm, plan, proc, qmp_dir)
-            log(f"{spec.name}: kept; {vm.kept.ssh}")
-        else:
-            if proc is not None:
-                qemu.stop(proc, qmp_socket)
-            shutil.rmtree(plan.workdir, ignore_errors=True)
-            shutil.rmtree(qmp_dir, ignore_errors=True)
+        with deferred():  # a second signal (SIGTERM after SIGINT) waits for the teardown
+            if vm is not None and proc is not None and vm.keep and proc.poll() is None:
+                vm.kept = _keep(vm, plan, proc, qmp_dir)
+                log(f"{spec.name}: kept; {vm.kept.ssh}")
+            else:
+                if proc is not None:
+                    qemu.stop(proc, qmp_socket)
+                for problem in remove_trees([plan.workdir, qmp_dir]):
+                    log(f"{spec.name}: left behind: {problem}")

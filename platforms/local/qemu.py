@@ -7,7 +7,6 @@ checked is what XCP-ng will boot. SSH is forwarded to a loopback address only.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import random
 import signal
@@ -16,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.proc import parent_death_signal
 from platforms.local.accel import Accel
 
 OVMF_CODE_CANDIDATES = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
@@ -104,11 +104,8 @@ class VMSpec:
         return args
 
 
-def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGKILL QEMU if the harness dies outright (SIGKILL)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+# In the child: Linux SIGKILLs QEMU if the harness dies outright (SIGKILL).
+_DIE_WITH_PARENT = parent_death_signal(signal.SIGKILL)
 
 
 def start(spec: VMSpec, stderr_path: Path, die_with_parent: bool = True) -> subprocess.Popen[bytes]:
@@ -124,7 +121,7 @@ def start(spec: VMSpec, stderr_path: Path, die_with_parent: bool = True) -> subp
             stdout=err,
             stderr=err,
             start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+            preexec_fn=_DIE_WITH_PARENT if die_with_parent else None,  # noqa: PLW1509
         )
 
 

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
 from core.redact import Redactor
 from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
+from core.trees import remove_trees
 from platforms.kept import janitor_command, record_kept
 from platforms.seed import SEED_SIZE, make_seed
 from platforms.xcpng import console, guest, imports, objects, reach
@@ -220,7 +220,7 @@ class XcpngPlatform:
                     xapi.logout()
                     (workdir / "image.xva").unlink(missing_ok=True)
                     if not keep:
-                        shutil.rmtree(workdir, ignore_errors=True)
+                        remove_trees([workdir])
 
     def _bring_up(
         self,

@@ -54,7 +54,7 @@ class Store(Protocol):
     def describe(self, key: str) -> str: ...
 
     def put_stream(
-        self, key: str, stream: DigestingReader, sha256: str | None = None
+        self, key: str, stream: DigestingReader, sha256: str | None = None, log: Log = print
     ) -> FileDigests:
         """Upload everything `stream` yields (read once, digested as it is read) and verify
         that it landed intact; raise on any doubt. `sha256`, when known up front, is recorded

@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from core.files import BLOCK, SparseWriter, atomic_writer, sha256_file
 from publish.digests import DigestingReader, FileDigests
-from publish.stores.base import IntegrityError, ObjectInfo, Reader
+from publish.stores.base import IntegrityError, Log, ObjectInfo, Reader
 
 LOCK_NAME = ".publish.lock"
 
@@ -46,7 +46,7 @@ class LocalStore:
             writer(f)
 
     def put_stream(
-        self, key: str, stream: DigestingReader, sha256: str | None = None
+        self, key: str, stream: DigestingReader, sha256: str | None = None, log: Log = print
     ) -> FileDigests:
         dst = self._path(key)
 

@@ -40,7 +40,7 @@ from core.errors import InfrastructureError, UsageError
 from core.files import BLOCK
 from core.settings import S3Config
 from publish.digests import MIN_PART, DigestingReader, FileDigests
-from publish.stores.base import IntegrityError, ObjectInfo, Reader
+from publish.stores.base import IntegrityError, Log, ObjectInfo, Reader
 from publish.stores.s3errors import code_of, explain
 
 T = TypeVar("T")
@@ -147,7 +147,7 @@ class S3Store:
     # -- objects --------------------------------------------------------------------------
 
     def put_stream(
-        self, key: str, stream: DigestingReader, sha256: str | None = None
+        self, key: str, stream: DigestingReader, sha256: str | None = None, log: Log = print
     ) -> FileDigests:
         extra: dict[str, Any] = {"ContentType": "application/octet-stream"}
         if sha256:
@@ -164,6 +164,7 @@ class S3Store:
             preferred_transfer_client="classic",  # the CRT client would read the file itself
         )
         name = key.rsplit("/", 1)[-1]
+        self._abort_unfinished(key, log)  # one list call; a stream's size is not known yet
         self._call(
             f"uploading {name} to {self.describe(key)}",
             lambda: self.client.upload_fileobj(
@@ -177,6 +178,26 @@ class S3Store:
         digests = stream.digests
         self._verify(key, digests)
         return digests
+
+    def _abort_unfinished(self, key: str, log: Log) -> None:
+        """Multipart uploads of this very key that a killed publish left (billed, invisible):
+        this upload replaces them. Needs s3:ListBucketMultipartUploads; without it, a note."""
+        full = self._key(key)
+        try:
+            found = self._call(
+                f"listing unfinished uploads of {self.describe(key)}",
+                lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full),
+            )
+        except InfrastructureError as e:
+            log(f"  could not look for unfinished uploads of {self.describe(key)}: {e}")
+            return
+        for upload_id in [u["UploadId"] for u in found.get("Uploads", []) if u["Key"] == full]:
+
+            def abort(upload_id: str = upload_id) -> None:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+
+            self._call(f"aborting an unfinished upload of {self.describe(key)}", abort)
+            log(f"  aborted an unfinished upload of {self.describe(key)} (a killed publish)")
 
     def _verify(self, key: str, digests: FileDigests) -> None:
         """The object the store completed has the size and part count of this pass (each part

@@ -14,6 +14,7 @@ import pytest
 
 from core.errors import ImageDefect
 from core.model import BuildResult, TemplateSpec
+from core.trees import remove_trees
 from platforms.local import boot, qemu
 from platforms.local.accel import TCG
 
@@ -105,6 +106,9 @@ def test_a_vm_marked_keep_is_left_running(tmp_path: Path, started):
     record = json.loads((tmp_path / "artifacts" / "vms" / "debian12-t" / "kept.json").read_text())
     assert record["name"] == "debian12-t" and "janitor" in record["stop"]
     assert str(vm.key_path) in record["ssh"] and vm.key_path.is_file()
+    (qmp_dir,) = record["details"]["remove"]  # the janitor removes it with the clone
+    assert Path(qmp_dir).is_dir()
+    assert remove_trees([Path(qmp_dir)]) == []
 
 
 def test_missing_artifact_fails_before_starting_anything(tmp_path: Path, started):
