@@ -9,6 +9,9 @@
 locals {
   # Run as root with the variables the scripts read; the same list as packer/xcpng.
   script_env = [
+    "OS_NAME=${var.os_name}",
+    "OS_FAMILY=${var.os_family}",
+    "OS_VERSION=${var.os_version}",
     "GUEST_TOOLS_SOURCE=${var.local_guest_tools_source}",
     "BUILD_USER=${var.ssh_username}",
     "DEBIAN_FRONTEND=noninteractive",
@@ -19,6 +22,7 @@ locals {
     "${path.root}/../scripts/30-system-hardening.sh",
     "${path.root}/../scripts/40-xen-guest-tools.sh",
     "${path.root}/../scripts/50-cloud-init.sh",
+    "${path.root}/../scripts/60-network.sh",
     "${path.root}/../scripts/90-seal.sh",
   ]
 }

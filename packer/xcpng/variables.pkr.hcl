@@ -18,8 +18,9 @@ variable "disk_size_mb" {
   type    = number
   default = 8192
 }
-variable "iso_url" {
-  type = string
+variable "iso_urls" {
+  # The pinned point release; a second URL where it moves once superseded (archive folders).
+  type = list(string)
 }
 variable "iso_checksum" {
   # A pinned value ("sha256:...") or the release's checksum file ("file:https://.../SHA256SUMS").
@@ -38,7 +39,8 @@ variable "boot_wait" {
   default = "10s"
 }
 variable "install_config_path" {
-  # preseed / kickstart / autoinstall file under packer/http/, served by Packer's HTTP server.
+  # The installer file under packer/http/, served by Packer's HTTP server; its first folder is
+  # the installer family (debian: preseed, ubuntu: autoinstall user-data beside meta-data).
   type = string
 }
 variable "xen_clone_template" {
@@ -66,6 +68,15 @@ variable "local_guest_tools_source" {
   # Only used by packer/local; declared so one var file fits both folders.
   type    = string
   default = "none"
+}
+variable "local_base_suite" {
+  # Only used by packer/local (its base disk); declared so one var file fits both folders.
+  type    = string
+  default = ""
+}
+variable "local_kernel_package" {
+  type    = string
+  default = ""
 }
 
 # --- set by the runner -------------------------------------------------------------------
@@ -115,9 +126,13 @@ variable "build_username" {
   default = "packer"
 }
 variable "build_password" {
-  # Random per build (XCP-ng platform build_vars); typed at the installer's boot prompt.
+  # From the environment (PKR_VAR_build_password); typed at the installer's boot prompt.
   type      = string
   sensitive = true
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._~-]{16,}$", var.build_password))
+    error_message = "The build_password must be at least 16 letters, digits or ._~- characters: it is typed over VNC at a boot prompt, where other characters are remapped or interpreted by the boot loader."
+  }
 }
 
 # --- waits, long on purpose (see the comments in xenserver.pkr.hcl) -----------------------
