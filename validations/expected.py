@@ -41,8 +41,9 @@ HYGIENE = (
     "hygiene-first-boot-identity",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
+NETWORK = ("network-renderer",)
 
-_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY
+_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
 
 EXPECTED: dict[str, tuple[str, ...]] = {
     "debian": _COMMON,
