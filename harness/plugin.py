@@ -40,10 +40,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+# pytest-testinfra's own plugin defines a `host` fixture too (for its --hosts option). Which of
+# two plugins' fixtures wins depends on the order of their entry points, which differs between
+# virtual environments: with testinfra's, every check ran against this machine instead of the
+# VM. So the harness keeps it out, whichever loads first; testinfra stays a library
+# (harness/fixtures.py builds `host` with testinfra.get_host).
+TESTINFRA_PLUGIN = "pytest11.testinfra"
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from harness import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+    loaded = pluginmanager.get_plugin(TESTINFRA_PLUGIN)
+    if loaded is not None:
+        pluginmanager.unregister(loaded)
+    pluginmanager.set_blocked(TESTINFRA_PLUGIN)
 
 
 @pytest.hookimpl(trylast=True)
