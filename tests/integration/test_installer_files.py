@@ -147,13 +147,21 @@ def test_autoinstall_outside_cloud_config_is_caught(copy: Path) -> None:
     assert "must start with #cloud-config" in lint.autoinstall_problems(path)[0]
 
 
-def test_cloud_init_schema_catches_a_key_outside_autoinstall(copy: Path) -> None:
-    """An autoinstall key misplaced at the top level of the cloud-config (`identity:` instead of
-    `autoinstall: identity:`): subiquity's schema never sees it, cloud-init's rejects it."""
+def test_an_autoinstall_key_outside_autoinstall_is_caught(copy: Path) -> None:
+    """Subiquity refuses cloud-config with an autoinstall key outside `autoinstall:`. `identity`
+    is no cloud-config key, so cloud-init's schema rejects it too; `timezone` is one, so only
+    the autoinstall check catches it."""
     path = _edit_user_data(copy, lambda d: d.update(identity=d["autoinstall"]["identity"]))
-    assert lint.autoinstall_problems(path) == []
+    assert (
+        "'identity' is an autoinstall key outside autoinstall:"
+        in lint.autoinstall_problems(path)[0]
+    )
     (problem,) = lint.cloud_config_problems(path)
     assert "Additional properties are not allowed ('identity' was unexpected)" in problem
+    path = _edit_user_data(copy, lambda d: (d.pop("identity"), d.update(timezone="UTC")))
+    assert lint.cloud_config_problems(path) == []
+    (problem,) = lint.autoinstall_problems(path)
+    assert "'timezone' is an autoinstall key outside autoinstall: (subiquity refuses it)" in problem
 
 
 @needs_debconf

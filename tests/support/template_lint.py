@@ -157,8 +157,16 @@ def autoinstall_problems(path: Path) -> list[str]:
     if not isinstance(doc, dict) or not isinstance(doc.get("autoinstall"), dict):
         return [f"{path}: no autoinstall: mapping (subiquity would ask every question)"]
     schema: dict[str, Any] = json.loads(AUTOINSTALL_SCHEMA.read_text())
+    # Subiquity refuses cloud-config with an autoinstall keyword outside `autoinstall:`
+    # (doc/reference/autoinstall-schema.rst, "How the delivery is verified"); some of them,
+    # e.g. timezone or packages, are valid cloud-config too, so cloud-init's schema passes them.
+    misplaced = [
+        f"{path}: {key!r} is an autoinstall key outside autoinstall: (subiquity refuses it)"
+        for key in doc
+        if key != "autoinstall" and key in schema["properties"]
+    ]
     validator = jsonschema.Draft7Validator(schema)
-    return [
+    return misplaced + [
         f"{path}: autoinstall.{'.'.join(str(p) for p in err.absolute_path) or '(top)'}: {err.message}"
         for err in sorted(validator.iter_errors(doc["autoinstall"]), key=lambda e: list(e.path))
     ]
