@@ -12,7 +12,10 @@ Layout rules (see README "Templates"):
   `supported_families` variable (if declared) lists its family;
 - a `*.pkrvars.hcl` file inside a template folder applies to that folder only;
   `*.auto.pkrvars.hcl` files are loaded by Packer itself and merged into the defaults;
-- a template folder without any var file is one OS described by its own variable defaults.
+- a template folder without any var file is one OS described by its own variable defaults;
+- a template folder may declare `required_os_variables`: an OS whose var file does not set
+  them all cannot be built there (packer/local needs the Debian suite and kernel package of
+  its base disk), and selecting it for that platform is a usage error naming what is missing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from core.model import FAMILIES, TemplateRef, TemplateSpec
 IDENTITY = ("os_name", "os_family", "os_version")
 NOT_TEMPLATE_DIRS = {"scripts", "http", "os", "files"}
 SHARED_VARS_DIR = "os"
+# Source attributes through which a template hands installer files to the VM.
+INSTALLER_SOURCE_KEYS = ("http_directory", "http_content", "cd_files", "cd_content", "floppy_files")
 
 SOURCE_PLATFORM = {
     "xenserver-iso": "xcpng",
@@ -74,6 +79,7 @@ class _Template:
     supported_families: list[str] | None
     required_version: str | None = None
     auto_var_files: list[Path] = field(default_factory=list)
+    required_os_variables: list[str] = field(default_factory=list)
 
     @property
     def platform(self) -> str:
@@ -88,6 +94,9 @@ class _Template:
             plugins=dict(self.plugins),
             declared=tuple(sorted(self.declared)),
             required_version=self.required_version,
+            serves_installer=any(
+                key in body for _, _, body in self.sources for key in INSTALLER_SOURCE_KEYS
+            ),
         )
 
 
@@ -99,8 +108,19 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(self.specs)
 
-    def select(self, wanted: str | None) -> list[TemplateSpec]:
-        """Resolve `--os`: 'all' or a comma list; unknown names list the known ones."""
+    def buildable_on(self, platform: str) -> list[str]:
+        """The OSes a template of `platform` (or a platform-neutral one) can build."""
+        return [
+            n
+            for n in self.names()
+            if platform not in self.specs[n].refused
+            and (platform in self.specs[n].templates or "any" in self.specs[n].templates)
+        ]
+
+    def select(self, wanted: str | None, platform: str | None = None) -> list[TemplateSpec]:
+        """Resolve `--os`: 'all' or a comma list; unknown names list the known ones. With a
+        platform, 'all' means every OS that platform can build (a named OS it cannot build
+        is refused later, by TemplateSpec.template_for, naming why)."""
         if not wanted:
             raise UsageError(
                 "no OS selected: pass --os all or --os NAME[,NAME] (known: "
@@ -108,7 +128,13 @@ class Catalog:
                 + ")"
             )
         if wanted.strip() == "all":
-            return [self.specs[n] for n in self.names()]
+            names = self.names() if platform is None else self.buildable_on(platform)
+            if not names:
+                raise UsageError(
+                    f"--os all: no OS of the catalog can be built on platform {platform!r}; "
+                    "see --list-os"
+                )
+            return [self.specs[n] for n in names]
         picked: list[TemplateSpec] = []
         unknown: list[str] = []
         for name in (w.strip() for w in wanted.split(",")):
@@ -208,8 +234,18 @@ def _read_template(folder: Path) -> _Template:
         defaults.setdefault(k, v)
     fams = defaults.get("supported_families")
     supported = [str(x) for x in fams] if isinstance(fams, list) else None
+    required = defaults.get("required_os_variables")
     return _Template(
-        folder, files, defaults, declared, sources, plugins, supported, required_version, auto
+        folder,
+        files,
+        defaults,
+        declared,
+        sources,
+        plugins,
+        supported,
+        required_version,
+        auto,
+        [str(x) for x in required] if isinstance(required, list) else [],
     )
 
 
@@ -343,10 +379,23 @@ def _var_files_for(
     return pairs
 
 
+def _missing_os_variables(tpl: _Template, var_file: Path | None, vals: dict[str, Any]) -> list[str]:
+    """The variables `tpl` requires from an OS var file that this one does not set."""
+    if var_file is None:
+        return []
+    return [v for v in tpl.required_os_variables if vals.get(v) in (None, "", [])]
+
+
+def _refusal(tpl: _Template, missing: list[str]) -> str:
+    """Why `tpl` cannot build an OS, short enough for a --list-os cell."""
+    return f"sets no {', '.join(missing)}, which {tpl.path.parent.name}/{tpl.path.name} needs"
+
+
 def _add(
     found: dict[str, dict[str, Any]], tpl: _Template, var_file: Path | None, vals: dict[str, Any]
 ) -> None:
-    """Record that `tpl` builds the OS `var_file` describes; one template per platform."""
+    """Record that `tpl` builds the OS `var_file` describes (one template per platform), or
+    why it cannot."""
     values = {**tpl.defaults, **{k: v for k, v in vals.items() if is_literal(v) or k in IDENTITY}}
     ident, inferred = _identity(tpl, var_file, values)
     name = ident["os_name"]
@@ -356,6 +405,7 @@ def _add(
             "ident": ident,
             "inferred": inferred,
             "templates": {},
+            "refused": {},
             "var_file": var_file,
             "values": values,
             "where": var_file or tpl.path,
@@ -367,6 +417,10 @@ def _add(
             f"{entry['ident']} but {var_file or tpl.path} says {ident}"
         )
     ref = tpl.ref()
+    missing = _missing_os_variables(tpl, var_file, vals)
+    if var_file is not None and missing:
+        entry["refused"][ref.platform] = _refusal(tpl, missing)
+        return
     if ref.platform in entry["templates"]:
         raise UsageError(
             f"{name} has two templates for platform {ref.platform}: "
@@ -391,6 +445,7 @@ def _spec(name: str, e: dict[str, Any]) -> TemplateSpec:
         disk_size_mb=int(disk)
         if isinstance(disk, (int, float, str)) and str(disk).isdigit()
         else None,
+        refused=dict(e["refused"]),
     )
 
 
@@ -427,4 +482,5 @@ def describe(spec: TemplateSpec, root: Path) -> dict[str, Any]:
         "templates": {k: display_path(v.path, root) for k, v in sorted(spec.templates.items())},
         "var_file": display_path(spec.var_file, root),
         "inferred": list(spec.inferred),
+        "refused": dict(sorted(spec.refused.items())),
     }

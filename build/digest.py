@@ -22,19 +22,30 @@ def _files_under(folder: Path) -> Iterable[Path]:
     )
 
 
+def installer_files(spec: TemplateSpec, packer_dir: Path) -> list[Path]:
+    """The installer files of this OS: its family's folder under http/ (the first folder of
+    install_config_path), e.g. every Debian release shares http/debian/. Without an
+    install_config_path, the whole of http/."""
+    http = packer_dir / "http"
+    path = str(spec.variables.get("install_config_path") or "")
+    family = path.split("/", 1)[0] if "/" in path else ""
+    return list(_files_under(http / family if family else http))
+
+
 def input_files(spec: TemplateSpec, platform: str, packer_dir: Path) -> list[Path]:
-    """Every file whose content shapes the image for this OS on this platform."""
+    """Every file whose content shapes the image for this OS on this platform: the template
+    folder, the var file, the shared scripts and, when the template serves them to the VM
+    (packer/xcpng does, packer/local does not), the OS's installer files."""
     tpl = spec.template_for(platform)
     files: set[Path] = set(_files_under(tpl.path))
     if spec.var_file is not None:
         files.add(spec.var_file)
     files.update(_files_under(packer_dir / "scripts"))
-    http = packer_dir / "http"
-    per_os = http / spec.name
-    files.update(_files_under(per_os if per_os.is_dir() else http))
-    for p in packer_dir.glob("*"):
-        if p.is_file() and p.suffix in INSTALLER_SUFFIXES:
-            files.add(p)
+    if tpl.serves_installer:
+        files.update(installer_files(spec, packer_dir))
+        for p in packer_dir.glob("*"):
+            if p.is_file() and p.suffix in INSTALLER_SUFFIXES:
+                files.add(p)
     return sorted(files)
 
 

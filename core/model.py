@@ -37,6 +37,8 @@ class TemplateRef:
     plugins: dict[str, str] = field(default_factory=dict)  # required_plugins: name -> version
     declared: tuple[str, ...] = ()  # variables the template declares (only these get PKR_VAR_*)
     required_version: str | None = None  # packer { required_version = "..." }
+    # Serves installer files to the VM (http_directory, cd_files): they are build inputs then.
+    serves_installer: bool = True
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,16 @@ class TemplateSpec:
     variables: dict[str, Any] = field(default_factory=dict)  # literal values after var files
     inferred: tuple[str, ...] = ()  # identity fields only inferred (from an ISO URL or path)
     disk_size_mb: int | None = None
+    # platform -> why its template cannot build this OS (packer/local needs a base-disk suite)
+    refused: dict[str, str] = field(default_factory=dict)
 
     def template_for(self, platform: str) -> TemplateRef:
+        if platform in self.refused:
+            raise UsageError(
+                f"{self.name} cannot be built on the {platform} platform: its var file "
+                f"{self.var_file} {self.refused[platform]}; choose another --platform, or "
+                "check an existing artifact with --xva"
+            )
         ref = self.templates.get(platform) or self.templates.get("any")
         if ref is None:
             have = ", ".join(sorted(self.templates)) or "none"

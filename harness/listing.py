@@ -28,7 +28,9 @@ def list_os(settings: Settings, root: Path, out: TextIO, err: TextIO) -> int:
         def mark(key: str, value: str, r: dict[str, object] = r) -> str:
             return value + (" (inferred)" if key in r["inferred"] else "")  # type: ignore[operator]
 
-        tpls = ", ".join(f"{k}={v}" for k, v in r["templates"].items())
+        tpls = ", ".join(
+            [f"{k}={v}" for k, v in r["templates"].items()] + [f"{k}: no" for k in r["refused"]]
+        )
         table.append(
             [
                 mark("os_name", r["name"]),
@@ -41,4 +43,10 @@ def list_os(settings: Settings, root: Path, out: TextIO, err: TextIO) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    refusals: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        for platform, why in r["refused"].items():
+            refusals.setdefault((platform, why), []).append(r["name"])
+    for (platform, why), names in sorted(refusals.items()):
+        out.write(f"{platform}: no for {', '.join(names)}: the var file {why}\n")
     return 0

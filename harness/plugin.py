@@ -43,10 +43,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+# pytest-testinfra's own plugin defines a `host` fixture too (for its --hosts option). Which of
+# two plugins' fixtures wins depends on the order of their entry points, which differs between
+# virtual environments: with testinfra's, every check ran against this machine instead of the
+# VM. So the harness keeps it out, whichever loads first; testinfra stays a library
+# (harness/fixtures.py builds `host` with testinfra.get_host).
+TESTINFRA_PLUGIN = "pytest11.testinfra"
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from harness import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+    loaded = pluginmanager.get_plugin(TESTINFRA_PLUGIN)
+    if loaded is not None:
+        pluginmanager.unregister(loaded)
+    pluginmanager.set_blocked(TESTINFRA_PLUGIN)
 
 
 @pytest.hookimpl(trylast=True)
@@ -147,7 +159,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _select(settings: Settings) -> list[Any]:
     catalog = load_catalog(settings.packer_dir)
-    specs = catalog.select(settings.os)
+    # `--os all` builds what the platform can build; `--xva` builds nothing, so any OS goes.
+    specs = catalog.select(settings.os, None if settings.xva else settings.platform)
     if settings.xva:
         if len(specs) != 1:
             raise UsageError(

@@ -41,6 +41,7 @@ HYGIENE = (
     "hygiene-first-boot-identity",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
+NETWORK = ("network-renderer",)
 
 # EL only (validations/test_el_security.py): SELinux, crypto policy, firewalld, NetworkManager.
 EL_SECURITY = (
@@ -52,7 +53,7 @@ EL_SECURITY = (
     "el-network-profiles",
 )
 
-_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY
+_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
 
 EXPECTED: dict[str, tuple[str, ...]] = {
     "debian": _COMMON,

@@ -22,6 +22,7 @@ locals {
     "${path.root}/../scripts/30-system-hardening.sh",
     "${path.root}/../scripts/40-xen-guest-tools.sh",
     "${path.root}/../scripts/50-cloud-init.sh",
+    "${path.root}/../scripts/60-network.sh",
     "${path.root}/../scripts/90-seal.sh",
   ]
 }

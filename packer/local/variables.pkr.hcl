@@ -6,10 +6,17 @@
 #   passed as PKR_VAR_* environment variables; they have no default on purpose: a build
 #   without them fails at once naming the missing variable.
 
-# The catalog applies an OS var file to this folder only for these families.
+# The catalog applies an OS var file to this folder only for these families, and only when the
+# var file sets every variable of required_os_variables: the base disk is an mmdebstrap root of
+# a Debian suite (platforms/local/basedisk.py), so an OS without one cannot be built here and
+# selecting it with --platform local is a usage error.
 variable "supported_families" {
   type    = list(string)
   default = ["debian"]
+}
+variable "required_os_variables" {
+  type    = list(string)
+  default = ["local_base_suite", "local_kernel_package"]
 }
 
 # --- OS identity and the shared var file ---------------------------------------------
@@ -26,9 +33,9 @@ variable "disk_size_mb" {
   type    = number
   default = 8192
 }
-variable "iso_url" {
-  type    = string
-  default = ""
+variable "iso_urls" {
+  type    = list(string)
+  default = []
 }
 variable "iso_checksum" {
   type    = string
@@ -75,6 +82,16 @@ variable "guest_tools_source" {
 variable "local_guest_tools_source" {
   type    = string
   default = "none"
+}
+variable "local_base_suite" {
+  # The Debian suite of the base disk (bookworm, trixie); read by the local platform.
+  type    = string
+  default = ""
+}
+variable "local_kernel_package" {
+  # The kernel package installed into the base disk; read by the local platform.
+  type    = string
+  default = ""
 }
 
 # --- set by the runner -------------------------------------------------------------------

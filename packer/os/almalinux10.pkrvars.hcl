@@ -26,7 +26,9 @@ os_version   = "10"
 disk_size_mb = 10240
 
 # Boot ISO pinned to the 10.2 folder, checked against the CHECKSUM beside it.
-iso_url      = "https://repo.almalinux.org/almalinux/10.2/isos/x86_64/AlmaLinux-10.2-x86_64-boot.iso"
+iso_urls = [
+  "https://repo.almalinux.org/almalinux/10.2/isos/x86_64/AlmaLinux-10.2-x86_64-boot.iso",
+]
 iso_checksum = "file:https://repo.almalinux.org/almalinux/10.2/isos/x86_64/CHECKSUM"
 
 # The XCP-ng template the build VM is cloned from: XCP-ng's generic UEFI Linux template
@@ -40,15 +42,15 @@ install_config_path = "el/ks.cfg"
 
 # UEFI for every EL template, so every release boots the same way, through the ISO's GRUB
 # menu: <up> selects the install entry (the default entry tests the media first), e opens it,
-# <down> <down> <end> reach the end of the linux line, where the kickstart's address and the
-# package repository are typed. The template then types the build account and the guest
+# <down> <down> <end> reach the end of the linux line, where the package repository is typed
+# (the template adds the kickstart's address). The template then types the build account and the guest
 # tools source (template_build_user=, template_build_password=, template_guest_tools=; never
 # in a file) and boot_command_suffix boots the edited entry.
 firmware  = "uefi"
 boot_wait = "10s"
 boot_command = [
   "<wait><up><wait>e<wait><down><wait><down><wait><end><wait>",
-  " inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/el/ks.cfg inst.repo=https://repo.almalinux.org/almalinux/10/BaseOS/x86_64/os/ ",
+  " inst.repo=https://repo.almalinux.org/almalinux/10/BaseOS/x86_64/os/ ",
 ]
 boot_command_suffix = ["<leftCtrlOn>x<leftCtrlOff>"]
 

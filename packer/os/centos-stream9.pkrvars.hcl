@@ -10,7 +10,7 @@
 #     moving `latest` name is used, checked against its own SHA256SUM at every download. The
 #     inputs digest does not change when the ISO does: rebuild with --rebuild to pick it up.
 #     If Packer says the checksum file has no entry for the ISO, the file names the dated
-#     compose: put that dated name in iso_url (confirm with
+#     compose: put that dated name in iso_urls (confirm with
 #       curl -s https://mirror.stream.centos.org/9-stream/BaseOS/x86_64/iso/CentOS-Stream-9-latest-x86_64-boot.iso.SHA256SUM)
 #   - the boot keys: bento types the isolinux (BIOS) form for Stream 9 and the GRUB form used
 #     here under UEFI (its utm_boot_command);
@@ -22,7 +22,9 @@ os_version   = "9"
 disk_size_mb = 10240
 
 # Boot ISO (moving `latest` name, see above) and its own checksum file.
-iso_url      = "https://mirror.stream.centos.org/9-stream/BaseOS/x86_64/iso/CentOS-Stream-9-latest-x86_64-boot.iso"
+iso_urls = [
+  "https://mirror.stream.centos.org/9-stream/BaseOS/x86_64/iso/CentOS-Stream-9-latest-x86_64-boot.iso",
+]
 iso_checksum = "file:https://mirror.stream.centos.org/9-stream/BaseOS/x86_64/iso/CentOS-Stream-9-latest-x86_64-boot.iso.SHA256SUM"
 
 # The XCP-ng template the build VM is cloned from: a stock template
@@ -36,15 +38,15 @@ install_config_path = "el/ks.cfg"
 
 # UEFI for every EL template, so every release boots the same way, through the ISO's GRUB
 # menu: <up> selects the install entry (the default entry tests the media first), e opens it,
-# <down> <down> <end> reach the end of the linux line, where the kickstart's address and the
-# package repository are typed. The template then types the build account and the guest
+# <down> <down> <end> reach the end of the linux line, where the package repository is typed
+# (the template adds the kickstart's address). The template then types the build account and the guest
 # tools source (template_build_user=, template_build_password=, template_guest_tools=; never
 # in a file) and boot_command_suffix boots the edited entry.
 firmware  = "uefi"
 boot_wait = "10s"
 boot_command = [
   "<wait><up><wait>e<wait><down><wait><down><wait><end><wait>",
-  " inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/el/ks.cfg inst.repo=https://mirror.stream.centos.org/9-stream/BaseOS/x86_64/os/ ",
+  " inst.repo=https://mirror.stream.centos.org/9-stream/BaseOS/x86_64/os/ ",
 ]
 boot_command_suffix = ["<wait><leftCtrlOn><wait>x<wait><leftCtrlOff>"]
 

@@ -20,7 +20,9 @@ os_version   = "44"
 disk_size_mb = 10240
 
 # Server netinstall ISO of the 44 release, checked against the release's CHECKSUM.
-iso_url      = "https://download.fedoraproject.org/pub/fedora/linux/releases/44/Server/x86_64/iso/Fedora-Server-netinst-x86_64-44-1.7.iso"
+iso_urls = [
+  "https://download.fedoraproject.org/pub/fedora/linux/releases/44/Server/x86_64/iso/Fedora-Server-netinst-x86_64-44-1.7.iso",
+]
 iso_checksum = "file:https://download.fedoraproject.org/pub/fedora/linux/releases/44/Server/x86_64/iso/Fedora-Server-44-1.7-x86_64-CHECKSUM"
 
 # The XCP-ng template the build VM is cloned from: XCP-ng's generic UEFI Linux template
@@ -33,15 +35,15 @@ install_config_path = "el/ks.cfg"
 
 # UEFI for every EL template, so every release boots the same way, through the ISO's GRUB
 # menu: <up> selects the install entry (the default entry tests the media first), e opens it,
-# <down> <down> <end> reach the end of the linux line, where the kickstart's address and the
-# package repository are typed. The template then types the build account and the guest
+# <down> <down> <end> reach the end of the linux line, where the package repository is typed
+# (the template adds the kickstart's address). The template then types the build account and the guest
 # tools source (template_build_user=, template_build_password=, template_guest_tools=; never
 # in a file) and boot_command_suffix boots the edited entry.
 firmware  = "uefi"
 boot_wait = "10s"
 boot_command = [
   "<wait><up>e<wait><down><down><end>",
-  " inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/el/ks.cfg inst.repo=https://download.fedoraproject.org/pub/fedora/linux/releases/44/Everything/x86_64/os/ ",
+  " inst.repo=https://download.fedoraproject.org/pub/fedora/linux/releases/44/Everything/x86_64/os/ ",
 ]
 boot_command_suffix = ["<F10><wait>"]
 

@@ -3,33 +3,29 @@
 # Env: UPDATE_PACKAGES=0 skips the upgrade (loudly), e.g. for an offline rebuild.
 set -euo pipefail
 
-# shellcheck source=/dev/null
-. /etc/os-release
-family=unknown
-case " ${ID:-} ${ID_LIKE:-} " in
-  *" debian "* | *" ubuntu "*) family=debian ;;
-  *" rhel "* | *" fedora "* | *" centos "*) family=el ;;
-esac
+# The template passes the OS (script_env); nothing is guessed from /etc/os-release.
+if [[ ! "${OS_FAMILY:-}" =~ ^(debian|el)$ ]]; then
+  echo "10-update.sh: OS_FAMILY='${OS_FAMILY:-}' (set by the template's script_env); expected debian or el" >&2
+  exit 1
+fi
 
 if [[ "${UPDATE_PACKAGES:-1}" == "0" ]]; then
   echo "WARNING: 10-update.sh: UPDATE_PACKAGES=0, the template is NOT updated" >&2
   exit 0
 fi
 
-case "$family" in
+case "$OS_FAMILY" in
   debian)
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade
-    apt-get -y -q autoremove --purge
+    # Ubuntu's first boot may run unattended-upgrades: wait for the dpkg lock, do not fail.
+    apt=(apt-get -y -q -o DPkg::Lock::Timeout=600)
+    "${apt[@]}" update
+    "${apt[@]}" -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade
+    "${apt[@]}" autoremove --purge
     ;;
   el)
     dnf -y -q upgrade --refresh
     dnf -y -q autoremove
     ;;
-  *)
-    echo "10-update.sh: unsupported OS ID=${ID:-?} ID_LIKE=${ID_LIKE:-?} (expected a Debian or EL family)" >&2
-    exit 1
-    ;;
 esac
-echo "10-update.sh: $family system updated"
+echo "10-update.sh: ${OS_NAME:-$OS_FAMILY} ${OS_VERSION:-} updated"

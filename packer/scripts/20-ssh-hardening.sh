@@ -140,6 +140,20 @@ chmod 0755 /etc/ssh
 chmod 0600 /etc/ssh/sshd_config
 find /etc/ssh/sshd_config.d -maxdepth 1 -type f -name '*.conf' -exec chown root:root {} + -exec chmod 0600 {} +
 
+# Ubuntu 22.10 and later start sshd through ssh.socket: systemd listens on the port a
+# generator derives from sshd_config at boot, and sshd starts with the first connection. Then
+# `sshd -T` does not say where sshd listens, and on a clone the first connection can come
+# before cloud-init has made the new host keys (ssh.service's `sshd -t` then fails and the
+# socket gives up). Every template of the family therefore runs sshd as a daemon reading
+# sshd_config, as Debian does: Ubuntu's documented way back. Nothing is restarted now.
+if [[ "$(systemctl is-enabled ssh.socket 2>/dev/null || true)" == enabled ]]; then
+  systemctl disable ssh.socket
+  rm -f /etc/systemd/system/ssh.service.d/00-socket.conf /etc/systemd/system/ssh.socket.d/addresses.conf
+  systemctl daemon-reload
+  systemctl enable ssh.service
+  echo "20-ssh-hardening.sh: ssh.socket disabled, ssh.service enabled (sshd reads sshd_config)"
+fi
+
 # Validate now: a config sshd refuses would leave the template unreachable. sshd is not
 # reloaded here; the policy applies from the next boot (the clone), so the build's own SSH
 # session is never cut by a client that the new policy would refuse.

@@ -14,14 +14,6 @@ set -euo pipefail
 SOURCE=${GUEST_TOOLS_SOURCE:-}
 AGENTS=(xe-linux-distribution.service xe-daemon.service xen-guest-agent.service)
 
-# shellcheck source=/dev/null
-. /etc/os-release
-family=unknown
-case " ${ID:-} ${ID_LIKE:-} " in
-  *" debian "* | *" ubuntu "*) family=debian ;;
-  *" rhel "* | *" fedora "* | *" centos "*) family=el ;;
-esac
-
 die() {
   echo "40-xen-guest-tools.sh: $*" >&2
   exit 1
@@ -29,9 +21,22 @@ die() {
 
 unit_exists() { [[ -n "$(systemctl list-unit-files --no-legend "$1" 2>/dev/null)" ]]; }
 
+# The first of the XenServer-tools units that exists (the tools ISO and EPEL ship
+# xe-linux-distribution.service; Ubuntu's xe-guest-utilities ships xe-daemon.service).
+xe_unit() {
+  local unit
+  for unit in xe-linux-distribution.service xe-daemon.service; do
+    if unit_exists "$unit"; then
+      echo "$unit"
+      return 0
+    fi
+  done
+  return 1
+}
+
 pkg_install() {
-  if [[ "$family" == debian ]]; then
-    DEBIAN_FRONTEND=noninteractive apt-get -y -q install "$@"
+  if [[ "$OS_FAMILY" == debian ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 install "$@"
   else
     dnf -y -q install "$@"
   fi
@@ -56,17 +61,19 @@ install_from_iso() {
   die "GUEST_TOOLS_SOURCE=iso but no CD with Linux/install.sh was found; attach the guest-tools ISO (tools_iso_name) or choose another source"
 }
 
+# The family's package, where the OS's repositories have one: Ubuntu's universe has
+# xe-guest-utilities, Debian has none; EL has xe-guest-utilities-latest in EPEL (Fedora in
+# its own repositories).
 install_package() {
-  case "$ID" in
-    ubuntu) pkg_install xe-guest-utilities ;;
-    debian) die "GUEST_TOOLS_SOURCE=package: Debian has no guest-tools package; use iso or xen-guest-agent" ;;
-    *)
-      if [[ "$family" == el ]]; then
-        if [[ "$ID" != fedora ]] && ! rpm -q epel-release >/dev/null 2>&1; then pkg_install epel-release; fi
-        pkg_install xe-guest-utilities-latest
-      else
-        die "GUEST_TOOLS_SOURCE=package: unsupported OS ID=$ID"
-      fi
+  case "$OS_FAMILY" in
+    debian)
+      apt-cache show xe-guest-utilities >/dev/null 2>&1 ||
+        die "GUEST_TOOLS_SOURCE=package: ${OS_NAME:-this OS} has no xe-guest-utilities package (Debian has none); use iso or xen-guest-agent"
+      pkg_install xe-guest-utilities
+      ;;
+    el)
+      if ! dnf -q list xe-guest-utilities-latest >/dev/null 2>&1; then pkg_install epel-release; fi
+      pkg_install xe-guest-utilities-latest
       ;;
   esac
 }
@@ -98,9 +105,7 @@ install_xen_guest_agent() {
 }
 
 case "$SOURCE" in
-  iso) unit_exists xe-linux-distribution.service || install_from_iso ;;
-  package) unit_exists xe-linux-distribution.service || install_package ;;
-  xen-guest-agent) unit_exists xen-guest-agent.service || install_xen_guest_agent ;;
+  iso | package | xen-guest-agent) ;;
   none)
     {
       echo "######################################################################"
@@ -114,11 +119,21 @@ case "$SOURCE" in
   "") die "GUEST_TOOLS_SOURCE is not set; set it to iso, package, xen-guest-agent or none" ;;
   *) die "unknown GUEST_TOOLS_SOURCE=$SOURCE; expected iso, package, xen-guest-agent or none" ;;
 esac
+# The template passes the OS (script_env); nothing is guessed from /etc/os-release.
+if [[ ! "${OS_FAMILY:-}" =~ ^(debian|el)$ ]]; then
+  die "OS_FAMILY='${OS_FAMILY:-}' (set by the template's script_env); expected debian or el"
+fi
+
+case "$SOURCE" in
+  iso) xe_unit >/dev/null || install_from_iso ;;
+  package) xe_unit >/dev/null || install_package ;;
+  xen-guest-agent) unit_exists xen-guest-agent.service || install_xen_guest_agent ;;
+esac
 
 # Exactly one agent: enable the one this source provides, disable any other.
 case "$SOURCE" in
   xen-guest-agent) wanted=xen-guest-agent.service ;;
-  *) wanted=xe-linux-distribution.service ;;
+  *) wanted=$(xe_unit) || die "$SOURCE was installed but neither xe-linux-distribution.service nor xe-daemon.service exists" ;;
 esac
 unit_exists "$wanted" || die "$SOURCE was installed but $wanted does not exist"
 systemctl is-enabled --quiet "$wanted" || systemctl enable "$wanted"

@@ -4,22 +4,18 @@
 # validations/test_cloud_init.py checks the result.
 set -euo pipefail
 
-# shellcheck source=/dev/null
-. /etc/os-release
-family=unknown
-case " ${ID:-} ${ID_LIKE:-} " in
-  *" debian "* | *" ubuntu "*) family=debian ;;
-  *" rhel "* | *" fedora "* | *" centos "*) family=el ;;
-esac
+# The template passes the OS (script_env); nothing is guessed from /etc/os-release.
+if [[ ! "${OS_FAMILY:-}" =~ ^(debian|el)$ ]]; then
+  echo "50-cloud-init.sh: OS_FAMILY='${OS_FAMILY:-}' (set by the template's script_env); expected debian or el" >&2
+  exit 1
+fi
 
+# Ubuntu's installer leaves cloud-init installed (and configured for itself, see below);
+# Debian's preseed and the local base disk install it; install it where it is missing.
 if ! command -v cloud-init >/dev/null; then
-  case "$family" in
-    debian) DEBIAN_FRONTEND=noninteractive apt-get -y -q install cloud-init cloud-guest-utils ;;
+  case "$OS_FAMILY" in
+    debian) DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 install cloud-init cloud-guest-utils ;;
     el) dnf -y -q install cloud-init cloud-utils-growpart ;;
-    *)
-      echo "50-cloud-init.sh: unsupported OS ID=${ID:-?} ID_LIKE=${ID_LIKE:-?}" >&2
-      exit 1
-      ;;
   esac
 fi
 
@@ -27,9 +23,9 @@ fi
 # package (minimal Debian roots) it fails and marks each clone's first boot as an error.
 # Configure the locale now, so the clone's boot finds it done.
 LOCALE=${TEMPLATE_LOCALE:-en_US.UTF-8}
-if [[ "$family" == debian ]]; then
+if [[ "$OS_FAMILY" == debian ]]; then
   if ! dpkg-query -W -f='${Status}' locales 2>/dev/null | grep -q 'install ok installed'; then
-    DEBIAN_FRONTEND=noninteractive apt-get -y -q install locales
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 install locales
   fi
   if ! grep -qxF "LANG=$LOCALE" /etc/default/locale 2>/dev/null; then
     sed -i "s/^# *\($LOCALE\)/\1/" /etc/locale.gen
@@ -64,7 +60,9 @@ preserve_hostname: false
 CONF
 chmod 0644 /etc/cloud/cloud.cfg.d/95-template-*.cfg
 
-# Enable whichever generation of units this cloud-init ships.
+# Enable whichever generation of units this cloud-init ships: cloud-init.service in older
+# releases, cloud-init-main.service plus cloud-init-network.service in newer ones (Debian 13's
+# 25.1), which have no alias for the old name.
 for unit in cloud-init-local.service cloud-init.service cloud-init-main.service \
   cloud-init-network.service cloud-config.service cloud-final.service; do
   if [[ -n "$(systemctl list-unit-files --no-legend "$unit" 2>/dev/null)" ]] &&

@@ -18,8 +18,9 @@ variable "disk_size_mb" {
   type    = number
   default = 8192
 }
-variable "iso_url" {
-  type = string
+variable "iso_urls" {
+  # The pinned point release; a second URL where it moves once superseded (archive folders).
+  type = list(string)
 }
 variable "iso_checksum" {
   # A pinned value ("sha256:...") or the release's checksum file ("file:https://.../SHA256SUMS").
@@ -38,7 +39,8 @@ variable "boot_wait" {
   default = "10s"
 }
 variable "install_config_path" {
-  # preseed / kickstart / autoinstall file under packer/http/, served by Packer's HTTP server.
+  # The installer file under packer/http/, served by Packer's HTTP server; its first folder is
+  # the installer family (debian: preseed, ubuntu: autoinstall user-data beside meta-data).
   type = string
 }
 variable "xen_clone_template" {
@@ -72,6 +74,15 @@ variable "local_guest_tools_source" {
   # Only used by packer/local; declared so one var file fits both folders.
   type    = string
   default = "none"
+}
+variable "local_base_suite" {
+  # Only used by packer/local (its base disk); declared so one var file fits both folders.
+  type    = string
+  default = ""
+}
+variable "local_kernel_package" {
+  type    = string
+  default = ""
 }
 
 # --- set by the runner -------------------------------------------------------------------
@@ -135,6 +146,11 @@ variable "build_password" {
   # installer's boot prompt, so only letters, digits and ._+- (checked in preflight).
   type      = string
   sensitive = true
+  validation {
+    # The same rule as platforms/xcpng/console.py, which preflight applies first.
+    condition     = can(regex("^[A-Za-z0-9._+-]{16,64}$", var.build_password))
+    error_message = "The build_password must be 16 to 64 letters, digits or ._+- characters: it is typed over VNC at a boot prompt, where other characters are remapped or interpreted by the boot loader."
+  }
 }
 variable "http_port_min" {
   # Packer's HTTP server (preseed, kickstart, autoinstall) listens on the runner on a port of

@@ -14,32 +14,74 @@ locals {
     "DEBIAN_FRONTEND=noninteractive",
   ]
   # The run id, creation and expiry ride in the names of the VDIs the plugin creates (the
-  # installer ISO is named after the last part of iso_url, query included), so concurrent runs
+  # installer ISO is named after the last part of its URL, query included), so concurrent runs
   # never share an ISO VDI, the plugin's cleanup never deletes another run's, and the janitor
   # (platforms/xcpng/cleanup.py) finds leftovers without the ledger. The ISO server ignores
   # the query; Packer caches the download by checksum, so the cache still hits.
   run_tags = "xcpng-golden-run-id=${var.run_id}&xcpng-golden-created=${var.run_created}&xcpng-golden-expires=${var.run_expires}"
-  iso_url  = "${var.iso_url}${length(split("?", var.iso_url)) > 1 ? "&" : "?"}${local.run_tags}"
+  iso_urls = [for u in var.iso_urls : "${u}${length(split("?", u)) > 1 ? "&" : "?"}${local.run_tags}"]
   scripts = [
     "${path.root}/../scripts/10-update.sh",
     "${path.root}/../scripts/20-ssh-hardening.sh",
     "${path.root}/../scripts/30-system-hardening.sh",
     "${path.root}/../scripts/40-xen-guest-tools.sh",
     "${path.root}/../scripts/50-cloud-init.sh",
+    "${path.root}/../scripts/60-network.sh",
     "${path.root}/../scripts/90-seal.sh",
   ]
-  # The build account's credentials are typed at the boot prompt, never written in a file:
-  # debian-installer reads its own questions; the EL kickstart's %pre reads template_build_*
-  # (and %post the guest tools source) from the kernel command line (packer/http/el/ks.cfg).
-  boot_credentials = var.os_family == "el" ? [
-    "template_build_user=${var.build_username} ",
-    "template_build_password=${var.build_password} ",
-    "template_guest_tools=${var.guest_tools_source} ",
-    ] : [
-    "passwd/username=${var.build_username} ",
-    "passwd/user-password=${var.build_password} ",
-    "passwd/user-password-again=${var.build_password} ",
-  ]
+
+  # The installer family is the packer/http/ folder of the OS's installer file: "debian"
+  # (debian-installer, preseed) or "ubuntu" (subiquity, autoinstall as a NoCloud seed). Each
+  # family has its kernel arguments and its way to receive the build account below; a var
+  # file only names the file and the keys that reach its boot loader's prompt.
+  installer  = split("/", var.install_config_path)[0]
+  http_base  = "http://{{ .HTTPIP }}:{{ .HTTPPort }}"
+  seed_url   = "${local.http_base}/${dirname(var.install_config_path)}/"
+  preseed_at = "${local.http_base}/${var.install_config_path}"
+  installer_args = {
+    debian = [
+      "url=${local.preseed_at} ",
+      "netcfg/get_hostname=${var.os_name} netcfg/get_domain=localdomain ",
+      "debian-installer/locale=en_US.UTF-8 keyboard-configuration/xkb-keymap=us ",
+    ]
+    # `autoinstall` skips subiquity's confirmation before it wipes the disk; `;` is escaped for
+    # GRUB. The datasource name nocloud-net is deprecated since cloud-init 24.1 but still read;
+    # chef/bento uses it from 22.04 to 26.04, so one spelling serves every release.
+    ubuntu = [
+      "autoinstall ds=nocloud-net\\;s=${local.seed_url} ",
+    ]
+    # anaconda fetches the kickstart from Packer's HTTP server (packer/http/el/ks.cfg).
+    el = [
+      "inst.ks=${local.http_base}/${var.install_config_path} ",
+    ]
+  }
+}
+
+# The build account's credentials, typed at the boot prompt and never written in a file.
+# build_password is restricted to characters that survive VNC typing and need no quoting (see
+# its validation).
+local "boot_credentials" {
+  sensitive = true
+  expression = {
+    debian = [
+      "passwd/username=${var.build_username} ",
+      "passwd/user-password=${var.build_password} ",
+      "passwd/user-password-again=${var.build_password} ",
+    ]
+    # subiquity wants a crypted hash: bcrypt ($2a$, which libxcrypt accepts), single-quoted
+    # because GRUB expands `$`. The user-data's early-commands copy both into /autoinstall.yaml.
+    ubuntu = [
+      "template_build_user=${var.build_username} ",
+      "template_build_hash='${bcrypt(var.build_password)}' ",
+    ]
+    # The kickstart's %pre reads template_build_* (and %post the guest tools source) from the
+    # kernel command line (packer/http/el/ks.cfg).
+    el = [
+      "template_build_user=${var.build_username} ",
+      "template_build_password=${var.build_password} ",
+      "template_guest_tools=${var.guest_tools_source} ",
+    ]
+  }
 }
 
 source "xenserver-iso" "template" {
@@ -50,7 +92,7 @@ source "xenserver-iso" "template" {
   sr_iso_name     = var.sr_iso_name
   network_names   = [var.network_name]
 
-  iso_url      = local.iso_url
+  iso_urls     = local.iso_urls
   iso_checksum = var.iso_checksum
 
   clone_template = var.xen_clone_template
@@ -77,7 +119,12 @@ source "xenserver-iso" "template" {
   http_port_min  = var.http_port_min
   http_port_max  = var.http_port_max
   boot_wait      = var.boot_wait
-  boot_command   = concat(var.boot_command, local.boot_credentials, var.boot_command_suffix)
+  boot_command = concat(
+    var.boot_command,
+    local.installer_args[local.installer],
+    local.boot_credentials[local.installer],
+    var.boot_command_suffix,
+  )
 
   communicator = "ssh"
   ssh_username = var.build_username

@@ -75,14 +75,14 @@ class LocalPlatform:
 
     def recipe_digest(self, spec: TemplateSpec) -> dict[str, str]:
         """Extra build inputs for the image cache: a new base-disk recipe means a rebuild."""
-        return {"local_base_disk": basedisk.recipe_digest(basedisk.size_for(spec))}
+        return {"local_base_disk": basedisk.recipe_for(spec).digest()}
 
     def build_vars(
         self, spec: TemplateSpec, workdir: Path, log: Callable[[str], None]
     ) -> dict[str, str]:
         """Base disk (cached), build seed, accelerator and firmware for packer/local."""
         max_age = self.settings.max_image_age
-        base = basedisk.ensure_base_disk(self.cache_dir, log, basedisk.size_for(spec), max_age)
+        base = basedisk.ensure_base_disk(self.cache_dir, log, basedisk.recipe_for(spec), max_age)
         seed = make_build_seed(workdir / "build-seed", spec.name, self.run_id)
         chosen = self.accelerator()
         log(f"accelerator: {chosen.accelerator} -cpu {chosen.cpu} ({chosen.reason})")

@@ -1,9 +1,11 @@
 """The Debian base disk the local Packer build starts from, cached by recipe digest and age.
 
 Debian's installer cannot run here (the registry serves no .udeb), so the local build starts
-from an mmdebstrap root made into a UEFI-bootable GPT disk by basedisk.sh. Making it takes a
-few minutes, so it is built once per machine, in a temporary directory renamed into place,
-under a file lock so parallel workers or sessions never build it twice.
+from an mmdebstrap root made into a UEFI-bootable GPT disk by basedisk.sh. The OS var file
+names the suite and kernel package (local_base_suite, local_kernel_package); the catalog
+refuses the local platform for an OS without them. Making a disk takes a few minutes, so each
+recipe is built once per machine, in a temporary directory renamed into place, under a file
+lock so parallel workers or sessions never build it twice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import time
 from collections import deque
@@ -20,7 +23,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from core.errors import InfrastructureError
+from core.errors import InfrastructureError, UsageError
+from core.files import sha256_file
 from core.leftovers import stale_entries, tag, temp_dir
 from core.model import TemplateSpec
 from core.proc import start_group, supervise
@@ -28,13 +32,14 @@ from core.signals import deferred
 from core.trees import remove_tree, remove_trees
 
 SCRIPT = Path(__file__).with_name("basedisk.sh")
-SUITE = "bookworm"
 MIRROR = "http://deb.debian.org"
+SUITE_VAR, KERNEL_VAR = "local_base_suite", "local_kernel_package"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")  # a Debian suite or package name
 DEFAULT_SIZE_MB = 6144
 MIN_SIZE_MB = 2048
-# What the image needs to boot, be reached by Packer and cloud-init, and run the scripts.
+# What the image needs to boot, be reached by Packer and cloud-init, and run the scripts (the
+# kernel package comes from the OS var file).
 PACKAGES = (
-    "linux-image-amd64",
     "initramfs-tools",
     "systemd-sysv",
     "udev",
@@ -69,6 +74,26 @@ IMAGE = "base.qcow2"
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """What shapes a base disk: the Debian suite, its kernel package and the disk size."""
+
+    suite: str
+    kernel_package: str
+    size_mb: int = DEFAULT_SIZE_MB
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return (self.kernel_package, *PACKAGES)
+
+    def digest(self) -> str:
+        """Digest of the recipe and the script: a changed recipe means a new cache entry."""
+        h = hashlib.sha256()
+        h.update(SCRIPT.read_bytes())
+        h.update(json.dumps([self.suite, MIRROR, sorted(self.packages), self.size_mb]).encode())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
 class BaseDisk:
     path: Path
     sha256: str
@@ -84,20 +109,18 @@ def size_for(spec: TemplateSpec) -> int:
     return max(int(size), MIN_SIZE_MB)
 
 
-def recipe_digest(size_mb: int) -> str:
-    """Digest of everything that shapes the disk: a changed recipe means a new cache entry."""
-    h = hashlib.sha256()
-    h.update(SCRIPT.read_bytes())
-    h.update(json.dumps([SUITE, MIRROR, sorted(PACKAGES), size_mb]).encode())
-    return h.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+def recipe_for(spec: TemplateSpec) -> Recipe:
+    """The base-disk recipe an OS var file asks for; the catalog already refused an OS without
+    one, so a missing or malformed value here names the var file to fix."""
+    values = {k: str(spec.variables.get(k) or "") for k in (SUITE_VAR, KERNEL_VAR)}
+    bad = [f"{k}={v!r}" for k, v in values.items() if not _NAME.match(v)]
+    if bad:
+        raise UsageError(
+            f"{spec.name}: the local platform needs a Debian suite and kernel package in "
+            f"{spec.var_file or 'its var file'} ({', '.join(bad)}); set e.g. "
+            f'{SUITE_VAR} = "trixie" and {KERNEL_VAR} = "linux-image-amd64"'
+        )
+    return Recipe(values[SUITE_VAR], values[KERNEL_VAR], size_for(spec))
 
 
 def _load(entry: Path, max_age_s: float) -> BaseDisk | None:
@@ -150,25 +173,25 @@ def _run(argv: list[str], log: Callable[[str], None], env: dict[str, str]) -> No
 def ensure_base_disk(
     cache_dir: Path,
     log: Callable[[str], None],
-    size_mb: int | None = None,
+    recipe: Recipe,
     max_age_s: float = 7 * 86400,
 ) -> BaseDisk:
     """Return the cached base disk for this recipe, building it first if absent or too old."""
-    size_mb = max(int(size_mb or DEFAULT_SIZE_MB), MIN_SIZE_MB)
-    digest = recipe_digest(size_mb)
+    recipe = Recipe(recipe.suite, recipe.kernel_package, max(int(recipe.size_mb), MIN_SIZE_MB))
+    digest = recipe.digest()
     base = cache_dir / "base"
     base.mkdir(parents=True, exist_ok=True)
     entry = base / digest[:20]
     with FileLock(str(base / f"{digest[:20]}.lock"), timeout=LOCK_TIMEOUT_S):
         found = _load(entry, max_age_s)
         if found:
-            log(f"base disk: cache hit {found.path}")
+            log(f"base disk: cache hit {found.path} ({recipe.suite})")
             return found
         _log_problems(log, remove_trees(stale_entries(base, (".tmp-", ".old-"))))
         tmp = temp_dir(f".tmp-{digest[:20]}", base)
         try:
             started = time.monotonic()
-            log(f"base disk: building {SUITE} ({size_mb} MiB) into {tmp}")
+            log(f"base disk: building {recipe.suite} ({recipe.size_mb} MiB) into {tmp}")
             env = {k: v for k, v in os.environ.items() if not k.startswith("PKR_VAR_")}
             work = tmp / "work"
             _run(
@@ -176,25 +199,25 @@ def ensure_base_disk(
                     "bash",
                     str(SCRIPT),
                     str(tmp / IMAGE),
-                    str(size_mb),
+                    str(recipe.size_mb),
                     str(work),
-                    SUITE,
+                    recipe.suite,
                     MIRROR,
-                    ",".join(PACKAGES),
+                    ",".join(recipe.packages),
                 ],
                 log,
                 env,
             )
             _log_problems(log, remove_tree(work))
             built_at = time.time()
-            sha = _sha256(tmp / IMAGE)
+            sha = sha256_file(tmp / IMAGE)
             meta = {
                 "digest": digest,
                 "sha256": sha,
                 "built_at": built_at,
-                "size_mb": size_mb,
-                "suite": SUITE,
-                "packages": list(PACKAGES),
+                "size_mb": recipe.size_mb,
+                "suite": recipe.suite,
+                "packages": list(recipe.packages),
                 "seconds": round(time.monotonic() - started, 1),
             }
             (tmp / META).write_text(json.dumps(meta, indent=1))
@@ -206,7 +229,7 @@ def ensure_base_disk(
             if old:
                 _log_problems(log, remove_tree(old))
             log(f"base disk: built in {meta['seconds']} s: {entry / IMAGE}")
-            return BaseDisk(entry / IMAGE, sha, built_at, digest, size_mb, False)
+            return BaseDisk(entry / IMAGE, sha, built_at, digest, recipe.size_mb, False)
         finally:
             with deferred():  # a second signal must not leave half a root behind
                 _log_problems(log, remove_tree(tmp))

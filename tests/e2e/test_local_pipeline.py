@@ -1,14 +1,16 @@
-"""End to end on the local platform: a real Debian 12 build with Packer (or a cache hit), a QEMU
-boot from the image's own disk (UEFI, no -kernel), every validation, the verdict, the reports
-and a publish to a local folder; the clone kept (--keep-vm) and reachable by the command the
-run printed, after three more pytest runs, until the janitor stops it; then teardown proven
-after a failing run and a SIGTERM.
+"""End to end on the local platform: Debian 12 and Debian 13 in one harness session with two
+workers (`-n 2 --os debian12,debian13`), each a real Packer build from its own mmdebstrap base
+disk (or a cache hit), a QEMU boot from the image's own disk (UEFI, no -kernel), every
+validation, the verdict, the reports and a publish to a local folder; the clones kept
+(--keep-vm) and reachable by the command the run printed, after three more pytest runs, until
+the janitor stops them; then teardown proven after a failing run and a SIGTERM (Debian 12).
 
 Every harness run starts from a folder outside the checkout, with its templates copied
 elsewhere and its options in the space-separated form: the plugin is the installed project's.
 
 The image cache is the operator's default (~/.cache/xcpng-templates), so a second run on the
-same machine reuses the image; the first run on a new machine builds it (see README timings).
+same machine reuses the images; the first run on a new machine builds them (README "What the
+test command costs").
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from benchmarks.fake_project import qemu_processes
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+FLEET = ("debian12", "debian13")  # every OS the local platform builds
 
 
 def elsewhere(tmp: Path) -> Path:
@@ -42,7 +45,7 @@ def elsewhere(tmp: Path) -> Path:
     return cwd
 
 
-def harness_cmd(tmp: Path, *extra: str) -> list[str]:
+def harness_cmd(tmp: Path, *extra: str, oses: tuple[str, ...] = ("debian12",)) -> list[str]:
     elsewhere(tmp)
     return [
         sys.executable,
@@ -50,8 +53,9 @@ def harness_cmd(tmp: Path, *extra: str) -> list[str]:
         "pytest",
         "-p",
         "no:cacheprovider",
+        *(["-n", str(len(oses))] if len(oses) > 1 else []),
         "--os",
-        "debian12",
+        ",".join(oses),
         "--platform",
         "local",
         "--packer-dir",
@@ -74,9 +78,11 @@ def env(tmp: Path) -> dict[str, str]:
     return e
 
 
-def run(tmp: Path, *extra: str, timeout: float = 20 * 60) -> subprocess.CompletedProcess[str]:
+def run(
+    tmp: Path, *extra: str, oses: tuple[str, ...] = ("debian12",), timeout: float = 20 * 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        harness_cmd(tmp, *extra),
+        harness_cmd(tmp, *extra, oses=oses),
         cwd=elsewhere(tmp),
         env=env(tmp),
         capture_output=True,
@@ -119,54 +125,77 @@ def passing_run(
         "always",
         "--keep-vm-ttl",
         "1s",
-        timeout=75 * 60,
+        oses=FLEET,
+        timeout=80 * 60,
     )
     (tmp / "duration").write_text(f"{time.monotonic() - started:.0f}\n")
     sys.stderr.write(proc.stdout[-6000:])
     return tmp, proc
 
 
-def test_debian12_passes_every_check(
-    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+@pytest.mark.parametrize("fleet_os", FLEET)
+def test_every_os_passes_every_check(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]], fleet_os: str
 ) -> None:
     tmp, proc = passing_run
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     r = results(tmp)
-    deb = r["os"]["debian12"]
-    assert deb["verdict"] == "passed", deb["reasons"]
-    assert deb["build"]["status"] in ("built", "cached")
-    assert deb["checks"]["missing"] == [] and deb["checks"]["failed"] == []
-    assert set(deb["checks"]["passed"]) | {s["id"] for s in deb["checks"]["skipped"]} >= set(
-        deb["expected_checks"]
+    entry = r["os"][fleet_os]
+    assert entry["verdict"] == "passed", entry["reasons"]
+    assert entry["build"]["status"] in ("built", "cached")
+    assert entry["checks"]["missing"] == [] and entry["checks"]["failed"] == []
+    assert set(entry["checks"]["passed"]) | {s["id"] for s in entry["checks"]["skipped"]} >= set(
+        entry["expected_checks"]
     )
     assert all(
         s["code"] in ("platform-has-no-xen", "build-has-no-guest-tools")
-        for s in deb["checks"]["skipped"]
+        for s in entry["checks"]["skipped"]
     )
     assert r["partial"] is False
-    junit = (tmp / "reports" / "junit-debian12.xml").read_text()
-    assert "[debian12]" in junit
+    junit = (tmp / "reports" / f"junit-{fleet_os}.xml").read_text()
+    assert f"[{fleet_os}]" in junit
 
 
+def test_the_fleet_ran_in_parallel_each_os_booted_once(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """Two workers, one per OS: each OS's VM was booted once, and the check VMs overlapped."""
+    tmp, proc = passing_run
+    assert "created: 2/2 workers" in proc.stdout, proc.stdout[:2000]
+    for os_name in FLEET:
+        console = (tmp / "artifacts" / os_name / "console.log").read_text(errors="replace")
+        assert console.count("Linux version") == 1, f"{os_name} booted more than once"
+
+
+@pytest.mark.parametrize("fleet_os", FLEET)
 def test_booted_from_its_own_disk_not_kernel(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]], fleet_os: str
+) -> None:
+    tmp, _ = passing_run
+    console = (tmp / "artifacts" / fleet_os / "console.log").read_text(errors="replace")
+    assert "Linux version" in console  # the kernel the disk's bootloader loaded
+    cmdline = tmp / "artifacts" / fleet_os / "qemu-cmdline.txt"
+    if cmdline.exists():
+        assert "-kernel" not in cmdline.read_text()
+
+
+def test_debian13_is_trixie_with_its_own_kernel(
     passing_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     tmp, _ = passing_run
-    console = (tmp / "artifacts" / "debian12" / "console.log").read_text(errors="replace")
-    assert "Linux version" in console  # the kernel the disk's bootloader loaded
-    cmdline = tmp / "artifacts" / "debian12" / "qemu-cmdline.txt"
-    if cmdline.exists():
-        assert "-kernel" not in cmdline.read_text()
+    console = (tmp / "artifacts" / "debian13" / "console.log").read_text(errors="replace")
+    assert "+deb13-amd64" in console, "trixie's kernel ABI string is 6.12.x+deb13-amd64"
 
 
 def test_published_to_the_local_store(
     passing_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     tmp, _ = passing_run
-    latest = tmp / "published" / "debian12" / "latest.json"
-    assert latest.is_file(), sorted(str(p) for p in (tmp / "published").rglob("*"))
     index = json.loads((tmp / "published" / "index.json").read_text())
-    assert "debian12" in json.dumps(index)
+    for os_name in FLEET:
+        latest = tmp / "published" / os_name / "latest.json"
+        assert latest.is_file(), sorted(str(p) for p in (tmp / "published").rglob("*"))
+        assert os_name in json.dumps(index)
 
 
 def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
@@ -179,7 +208,8 @@ def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
     reach = re.search(r"^\s*reach it: (ssh .*)$", proc.stdout, re.M)
     stop = re.search(r"^\s*stop it:\s+(python -m platforms janitor .*)$", proc.stdout, re.M)
     assert reach and stop, proc.stdout[-3000:]
-    (qemu,) = qemu_processes(str(tmp))
+    qemus = qemu_processes(str(tmp))
+    assert len(qemus) == len(FLEET), qemus
     for i in range(3):  # three more pytest runs rotate the temporary folders
         probe = tmp / f"probe{i}"
         probe.mkdir()
@@ -212,8 +242,9 @@ def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
         check=False,
     )
     assert janitor.returncode == 0, janitor.stderr
-    assert "stopped debian12-" in janitor.stdout
-    assert qemu not in qemu_processes(str(tmp))
+    for os_name in FLEET:
+        assert f"stopped {os_name}-" in janitor.stdout, janitor.stdout
+    assert not set(qemus) & set(qemu_processes(str(tmp)))
     assert list((tmp / "artifacts" / "vms").iterdir()) == []
 
 
@@ -311,12 +342,13 @@ def test_sigterm_during_checks_cleans_up(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("fleet_os", FLEET)
 def test_image_is_bootable_like_a_real_template(
-    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]], fleet_os: str
 ) -> None:
     """GPT with an ESP holding GRUB and an ext4 root: the raw disk boots as-is inside an XVA."""
     tmp, _ = passing_run
-    raw = Path(results(tmp)["os"]["debian12"]["build"]["artifact"])
+    raw = Path(results(tmp)["os"][fleet_os]["build"]["artifact"])
     table = json.loads(
         subprocess.run(
             ["sfdisk", "--json", str(raw)], check=True, capture_output=True, text=True

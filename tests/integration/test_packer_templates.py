@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,17 +12,22 @@ from typing import Any
 
 import pytest
 
-from build.catalog import parse_hcl
+from build.catalog import load_catalog, parse_hcl
 
 REPO = Path(__file__).resolve().parents[2]
 PACKER = REPO / "packer"
-VAR_FILE = PACKER / "os" / "debian12.pkrvars.hcl"
+# Every OS var file found: a new OS is tested without editing this file.
+VAR_FILES = sorted((PACKER / "os").glob("*.pkrvars.hcl"))
+LOCAL_VAR_FILES = [
+    f for f in VAR_FILES if "local" in load_catalog(PACKER).specs[f.name.split(".")[0]].templates
+]
 SCRIPTS = [
     "10-update.sh",
     "20-ssh-hardening.sh",
     "30-system-hardening.sh",
     "40-xen-guest-tools.sh",
     "50-cloud-init.sh",
+    "60-network.sh",
     "90-seal.sh",
 ]
 IDENTITY = ("os_name", "os_family", "os_version", "disk_size_mb")
@@ -79,11 +85,16 @@ def _packer(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     )
 
 
+def _id(path: Path) -> str:
+    return path.name.split(".")[0]
+
+
 @needs_packer
-def test_local_template_validates_with_packer_1_6_6(tmp_path: Path):
+@pytest.mark.parametrize("var_file", LOCAL_VAR_FILES, ids=_id)
+def test_local_template_validates_with_packer_1_6_6(tmp_path: Path, var_file: Path):
     version = _packer(["version"], os.environ.copy()).stdout
     assert "1.6.6" in version, f"these tests pin Debian's packer 1.6.6, found {version!r}"
-    result = _packer(["validate", f"-var-file={VAR_FILE}", "packer/local"], _local_env(tmp_path))
+    result = _packer(["validate", f"-var-file={var_file}", "packer/local"], _local_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Undefined variable" not in result.stdout + result.stderr
 
@@ -92,14 +103,14 @@ def test_local_template_validates_with_packer_1_6_6(tmp_path: Path):
 def test_local_template_fails_naming_a_variable_the_platform_must_set(tmp_path: Path):
     env = _local_env(tmp_path)
     del env["PKR_VAR_base_image"]
-    result = _packer(["validate", f"-var-file={VAR_FILE}", "packer/local"], env)
+    result = _packer(["validate", f"-var-file={LOCAL_VAR_FILES[0]}", "packer/local"], env)
     assert result.returncode != 0
     assert 'Unset variable "base_image"' in result.stdout + result.stderr
 
 
 @needs_packer
 def test_packer_1_6_6_cannot_load_the_xcpng_folder_so_it_stays_separate():
-    result = _packer(["validate", f"-var-file={VAR_FILE}", "packer/xcpng"], os.environ.copy())
+    result = _packer(["validate", f"-var-file={VAR_FILES[0]}", "packer/xcpng"], os.environ.copy())
     assert result.returncode != 0
     assert "required_plugins" in result.stdout + result.stderr
 
@@ -139,25 +150,33 @@ def test_scripts_run_in_order_as_root(folder: str):
     assert "sudo" in runner["execute_command"] and "-E bash" in runner["execute_command"]
 
 
-def test_every_template_declares_identity_and_every_var_file_value():
-    var_file = _load(VAR_FILE)
+@pytest.mark.parametrize("var_file", VAR_FILES, ids=_id)
+def test_every_template_declares_identity_and_every_var_file_value(var_file: Path):
+    values = _load(var_file)
     for folder in ("local", "xcpng"):
         declared = _variables(PACKER / folder)
         for name in IDENTITY:
             assert name in declared, f"packer/{folder} must declare {name}"
-        undeclared = set(var_file) - set(declared)
-        assert not undeclared, f"packer/{folder} lacks {undeclared} set by {VAR_FILE.name}"
+        undeclared = set(values) - set(declared)
+        assert not undeclared, f"packer/{folder} lacks {undeclared} set by {var_file.name}"
 
 
-def test_var_file_identity_and_pinned_iso():
-    v = _load(VAR_FILE)
-    assert (v["os_name"], v["os_family"], v["os_version"]) == ("debian12", "debian", "12")
+@pytest.mark.parametrize("var_file", VAR_FILES, ids=_id)
+def test_var_file_identity_and_pinned_iso(var_file: Path):
+    v = _load(var_file)
+    assert v["os_name"] == var_file.name.split(".")[0], "the file is named after the OS"
+    assert v["os_family"] in ("debian", "el") and v["os_version"]
     assert isinstance(v["disk_size_mb"], int) and v["disk_size_mb"] >= 4096
-    assert v["iso_url"].startswith("https://") and "/12." in v["iso_url"]
-    assert "/current/" not in v["iso_url"], "pin a point release, not 'current'"
-    assert v["iso_checksum"].startswith(("sha256:", "file:https://"))
+    assert v["iso_urls"] and all(u.startswith("https://") for u in v["iso_urls"])
+    for url in v["iso_urls"]:
+        assert "/current/" not in url and "latest" not in url, "pin a point release"
+        assert f"-{v['os_version']}" in url.rsplit("/", 1)[1], f"{url} is not {v['os_version']}"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}|file:https://\S+/SHA256SUMS", v["iso_checksum"])
     assert (PACKER / "http" / v["install_config_path"]).is_file()
-    assert not any("password" in str(x) for x in v["boot_command"])
+    assert v["firmware"] in ("bios", "uefi")
+    typed = " ".join(v["boot_command"] + v.get("boot_command_suffix", []))
+    assert "password" not in typed and "passwd" not in typed, "credentials come from the template"
+    assert v["guest_tools_source"] in ("iso", "package", "xen-guest-agent")
 
 
 def test_families_convention():
@@ -205,6 +224,9 @@ def test_xcpng_source_rules():
     assert "network_name" in declared and "default" not in declared["network_name"]
     text = (PACKER / "xcpng" / "xenserver.pkr.hcl").read_text()
     assert "passwd/user-password=${var.build_password}" in text
+    assert "template_build_hash='${bcrypt(var.build_password)}'" in text
+    (validation,) = declared["build_password"]["validation"]
+    assert "regex" in validation["condition"], "the password is typed at a boot prompt"
 
 
 def test_xcpng_shutdown_needs_no_login_and_the_seal_no_clean_stop():

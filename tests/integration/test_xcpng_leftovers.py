@@ -32,7 +32,15 @@ def _template() -> tuple[dict[str, str], dict[str, object]]:
     return local, source
 
 
-SEPARATOR = '${length(split("?", var.iso_url)) > 1 ? "&" : "?"}'
+SEPARATOR = '${length(split("?", u)) > 1 ? "&" : "?"}'
+EACH_URL = re.compile(r'^\$\{\[for u in var\.iso_urls : "(.*)"\]\}$')
+
+
+def each_url(local: dict[str, str]) -> str:
+    """The expression the template applies to each of the var file's iso_urls."""
+    m = EACH_URL.match(str(local["iso_urls"]))
+    assert m, local["iso_urls"]
+    return m.group(1)
 
 
 def render(text: str, **values: str) -> str:
@@ -40,11 +48,12 @@ def render(text: str, **values: str) -> str:
     local, _ = _template()
     text = text.replace("${local.run_tags}", str(local["run_tags"]))
     text = text.replace(SEPARATOR, "&" if "?" in values.get("iso_url", "") else "?")
+    text = text.replace("${u}", values.get("iso_url", "${u}"))
     return re.sub(r"\$\{var\.(\w+)\}", lambda m: values[m.group(1)], text)
 
 
 def packer_names(run: str, created: float, expires: float) -> dict[str, str]:
-    """The names the plugin gives the ISO VDI (the last part of iso_url) and the disk."""
+    """The names the plugin gives the ISO VDI (the last part of its URL) and the disk."""
     local, source = _template()
     values = {
         "run_id": run,
@@ -52,13 +61,13 @@ def packer_names(run: str, created: float, expires: float) -> dict[str, str]:
         "run_expires": str(int(expires)),
         "vm_name": f"tpl-debian12-{run}",
     }
-    url = render(str(local["iso_url"]), iso_url=ISO, **values)
+    url = render(each_url(local), iso_url=ISO, **values)
     return {"iso": url.rsplit("/", 1)[1], "disk": render(str(source["disk_name"]), **values)}
 
 
 def test_the_template_tags_the_vm_its_disk_and_its_iso_with_the_run() -> None:
     local, source = _template()
-    assert source["iso_url"] == "${local.iso_url}"
+    assert source["iso_urls"] == "${local.iso_urls}"
     assert source["vm_other_config"] == {
         KEY_RUN: "${var.run_id}",
         KEY_CREATED: "${var.run_created}",
@@ -75,7 +84,7 @@ def test_the_template_tags_the_vm_its_disk_and_its_iso_with_the_run() -> None:
     # two runs never share an ISO VDI name, so neither finds (nor deletes) the other's
     assert packer_names("gh-8-1", 1000, 2000)["iso"] != names["iso"]
     assert render(
-        str(local["iso_url"]), iso_url=ISO + "?a=1", run_id="r", run_created="1", run_expires="2"
+        each_url(local), iso_url=ISO + "?a=1", run_id="r", run_created="1", run_expires="2"
     ).startswith(ISO + "?a=1&xcpng-golden-run-id=r&")
 
 

@@ -287,6 +287,17 @@ DEFECTS: tuple[Defect, ...] = (
         _contains("/etc/shadow", "root:$6$mutation$"),
     ),
     Defect(
+        "ifupdown-stanza",
+        "system",
+        "an installer's ifupdown stanza left beside netplan (a second network stack)",
+        lambda d: d.write(
+            "/etc/network/interfaces",
+            "auto lo\niface lo inet loopback\n\nallow-hotplug enp0s2\niface enp0s2 inet dhcp\n",
+        ),
+        ("network-renderer",),
+        _contains("/etc/network/interfaces", "iface enp0s2 inet dhcp"),
+    ),
+    Defect(
         "second-guest-agent",
         "guest-tools",
         "two guest agents installed and enabled",

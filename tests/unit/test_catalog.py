@@ -263,3 +263,53 @@ def test_repository_catalog_loads() -> None:
     spec = cat.specs["debian12"]
     assert spec.family == "debian"
     assert {"xcpng", "local"} <= set(spec.templates)
+
+
+def test_a_template_refuses_an_os_whose_var_file_lacks_what_it_requires(tmp_path: Path) -> None:
+    packer = tmp_path / "packer"
+    write(
+        packer / "local" / "template.pkr.hcl",
+        IDENTITY_VARS
+        + """
+        variable "supported_families" { default = ["debian"] }
+        variable "required_os_variables" { default = ["local_base_suite"] }
+        variable "local_base_suite" { default = "" }
+        source "qemu" "vm" { disk_image = true }
+        build { sources = ["source.qemu.vm"] }
+    """,
+    )
+    write(
+        packer / "xcpng" / "template.pkr.hcl",
+        IDENTITY_VARS
+        + """
+        source "xenserver-iso" "vm" { http_directory = "../http" }
+        build { sources = ["source.xenserver-iso.vm"] }
+    """,
+    )
+    write(
+        packer / "os" / "debian13.pkrvars.hcl",
+        'os_name = "debian13"\nos_family = "debian"\nos_version = "13"\n'
+        'local_base_suite = "trixie"\n',
+    )
+    write(
+        packer / "os" / "ubuntu2404.pkrvars.hcl",
+        'os_name = "ubuntu2404"\nos_family = "debian"\nos_version = "24.04"\n',
+    )
+    cat = load_catalog(packer)
+    ubuntu = cat.specs["ubuntu2404"]
+    assert set(ubuntu.templates) == {"xcpng"}
+    assert ubuntu.refused == {"local": "sets no local_base_suite, which packer/local needs"}
+    with pytest.raises(UsageError) as err:
+        ubuntu.template_for("local")
+    assert str(err.value) == (
+        f"ubuntu2404 cannot be built on the local platform: its var file "
+        f"{packer / 'os' / 'ubuntu2404.pkrvars.hcl'} sets no local_base_suite, which "
+        "packer/local needs; choose another --platform, or check an existing artifact with --xva"
+    )
+    assert ubuntu.template_for("xcpng").serves_installer is True
+    assert cat.specs["debian13"].template_for("local").serves_installer is False
+    # `all` means what the platform can build; without a platform, everything
+    assert [s.name for s in cat.select("all", "local")] == ["debian13"]
+    assert [s.name for s in cat.select("all", "xcpng")] == ["debian13", "ubuntu2404"]
+    assert [s.name for s in cat.select("all")] == ["debian13", "ubuntu2404"]
+    assert [s.name for s in cat.select("ubuntu2404", "local")] == ["ubuntu2404"]  # refused later

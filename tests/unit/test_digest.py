@@ -23,7 +23,8 @@ def tree(tmp_path: Path) -> Path:
     (p / "xcpng").mkdir()
     (p / "xcpng" / "template.pkr.hcl").write_text(
         'variable "os_name" {}\nvariable "os_family" {}\nvariable "os_version" {}\n'
-        'source "xenserver-iso" "vm" { vm_name = "x" }\nbuild { sources = ["source.xenserver-iso.vm"] }\n'
+        'source "xenserver-iso" "vm" {\n  vm_name = "x"\n  http_directory = "../http"\n}\n'
+        'build { sources = ["source.xenserver-iso.vm"] }\n'
     )
     (p / "xcpng" / "plugins.pkr.hcl").write_text(
         'packer {\n  required_plugins {\n    xenserver = {\n      version = "= 0.9.0"\n'
@@ -32,16 +33,18 @@ def tree(tmp_path: Path) -> Path:
     (p / "os").mkdir()
     (p / "os" / "debian12.pkrvars.hcl").write_text(
         'os_name = "debian12"\nos_family = "debian"\nos_version = "12"\n'
+        'install_config_path = "debian/preseed.cfg"\n'
     )
     (p / "os" / "rocky9.pkrvars.hcl").write_text(
         'os_name = "rocky9"\nos_family = "el"\nos_version = "9"\n'
+        'install_config_path = "rhel/ks.cfg"\n'
     )
     (p / "scripts").mkdir()
     (p / "scripts" / "10-update.sh").write_text("apt-get update\n")
-    (p / "http" / "debian12").mkdir(parents=True)
-    (p / "http" / "debian12" / "preseed.cfg").write_text("d-i foo string bar\n")
-    (p / "http" / "rocky9").mkdir(parents=True)
-    (p / "http" / "rocky9" / "ks.cfg").write_text("rootpw --lock\n")
+    (p / "http" / "debian").mkdir(parents=True)
+    (p / "http" / "debian" / "preseed.cfg").write_text("d-i foo string bar\n")
+    (p / "http" / "rhel").mkdir(parents=True)
+    (p / "http" / "rhel" / "ks.cfg").write_text("rootpw --lock\n")
     return p
 
 
@@ -56,25 +59,37 @@ def digest(
 
 
 @pytest.mark.parametrize(
-    "edit",
+    ("edit", "platform"),
     [
-        "local/template.pkr.hcl",
-        "local/files/grub.cfg",
-        "os/debian12.pkrvars.hcl",
-        "scripts/10-update.sh",
-        "http/debian12/preseed.cfg",
+        ("local/template.pkr.hcl", "local"),
+        ("local/files/grub.cfg", "local"),
+        ("os/debian12.pkrvars.hcl", "local"),
+        ("scripts/10-update.sh", "local"),
+        ("os/debian12.pkrvars.hcl", "xcpng"),
+        ("http/debian/preseed.cfg", "xcpng"),
     ],
 )
-def test_editing_any_input_changes_the_digest(tree: Path, edit: str) -> None:
-    before = digest(tree)
+def test_editing_any_input_changes_the_digest(tree: Path, edit: str, platform: str) -> None:
+    before = digest(tree, platform)
     with (tree / edit).open("a") as fh:
         fh.write("\n# a one-line change\n")
-    assert digest(tree) != before
+    assert digest(tree, platform) != before
+
+
+def test_installer_files_count_only_where_the_template_serves_them(tree: Path) -> None:
+    """packer/local serves no installer file (it starts from a base disk): a preseed edit
+    must not rebuild local images; its family's folder counts for xcpng, another's does not."""
+    local, xcpng = digest(tree, "local"), digest(tree, "xcpng")
+    (tree / "http" / "rhel" / "ks.cfg").write_text("changed\n")
+    assert digest(tree, "xcpng") == xcpng
+    (tree / "http" / "debian" / "preseed.cfg").write_text("d-i foo string baz\n")
+    assert digest(tree, "local") == local
+    assert digest(tree, "xcpng") != xcpng
 
 
 def test_unrelated_files_do_not_change_it(tree: Path) -> None:
     before = digest(tree)
-    (tree / "http" / "rocky9" / "ks.cfg").write_text("changed\n")
+    (tree / "http" / "rhel" / "ks.cfg").write_text("changed\n")
     (tree / "os" / "rocky9.pkrvars.hcl").write_text(
         'os_name = "rocky9"\nos_family = "el"\nos_version = "9.4"\n'
     )

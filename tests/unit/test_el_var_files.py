@@ -91,7 +91,7 @@ def test_every_value_is_declared_by_the_production_template(name: str) -> None:
 @pytest.mark.parametrize("name", EL_NAMES)
 def test_iso_and_checksum_are_pinned_together(name: str) -> None:
     v = _var_file(name)
-    url, checksum = v["iso_url"], v["iso_checksum"]
+    (url,), checksum = v["iso_urls"], v["iso_checksum"]
     assert url.startswith("https://") and url.endswith(".iso")
     assert checksum.startswith("file:https://"), "the release's published checksum file"
     folder = url.rsplit("/", 1)[0]
@@ -115,7 +115,9 @@ def test_boot_command_points_anaconda_at_the_el_kickstart(name: str) -> None:
     assert v["install_config_path"] == "el/ks.cfg"
     assert (PACKER / "http" / v["install_config_path"]).is_file()
     typed = "".join(v["boot_command"])
-    assert "inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/el/ks.cfg " in typed
+    assert "inst.ks=" not in typed, "the template types the kickstart's address (installer_args)"
+    template = (PACKER / "xcpng" / "xenserver.pkr.hcl").read_text()
+    assert '"inst.ks=${local.http_base}/${var.install_config_path} "' in template
     repo = re.search(r"inst\.repo=(\S+)", typed)
     assert repo and repo.group(1).startswith("https://") and repo.group(1).endswith("/os/")
     assert v["firmware"] == "uefi" and typed.startswith("<wait><up>") and "e<wait><down>" in typed
@@ -167,7 +169,7 @@ def test_an_el_os_is_one_more_var_file(tmp_path: Path) -> None:
     ksvalidator = Path(sys.executable).with_name("ksvalidator")
     done = subprocess.run([str(ksvalidator), "-v", "F43", str(ks)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
-    assert "Fedora-Server-netinst-x86_64-43-1.6.iso" in spec.variables["iso_url"]
+    assert "Fedora-Server-netinst-x86_64-43-1.6.iso" in spec.variables["iso_urls"][0]
 
 
 def test_el_checks_are_collected_for_el_templates_only() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InfrastructureError
+from core.errors import InfrastructureError, UsageError
 from core.model import TemplateSpec
 from platforms.local import basedisk
 
@@ -31,14 +31,19 @@ def fake_build(monkeypatch):
     return runs
 
 
-def test_digest_depends_on_size_and_recipe(tmp_path: Path, monkeypatch):
-    a = basedisk.recipe_digest(4096)
-    assert a == basedisk.recipe_digest(4096)
-    assert a != basedisk.recipe_digest(8192)
+BOOKWORM = basedisk.Recipe("bookworm", "linux-image-amd64", 4096)
+
+
+def test_digest_depends_on_suite_kernel_size_and_script(tmp_path: Path, monkeypatch):
+    a = BOOKWORM.digest()
+    assert a == basedisk.Recipe("bookworm", "linux-image-amd64", 4096).digest()
+    assert a != basedisk.Recipe("bookworm", "linux-image-amd64", 8192).digest()
+    assert a != basedisk.Recipe("trixie", "linux-image-amd64", 4096).digest()
+    assert a != basedisk.Recipe("bookworm", "linux-image-cloud-amd64", 4096).digest()
     script = tmp_path / "basedisk.sh"
     script.write_text(basedisk.SCRIPT.read_text() + "\n# changed\n")
     monkeypatch.setattr(basedisk, "SCRIPT", script)
-    assert basedisk.recipe_digest(4096) != a
+    assert BOOKWORM.digest() != a
 
 
 def test_size_comes_from_the_spec_with_a_floor():
@@ -49,10 +54,42 @@ def test_size_comes_from_the_spec_with_a_floor():
     assert basedisk.size_for(TemplateSpec("x", "debian", "1", {})) == basedisk.DEFAULT_SIZE_MB
 
 
+def test_recipe_comes_from_the_var_file_values():
+    spec = TemplateSpec(
+        "debian13",
+        "debian",
+        "13",
+        {},
+        variables={"local_base_suite": "trixie", "local_kernel_package": "linux-image-amd64"},
+        disk_size_mb=8192,
+    )
+    recipe = basedisk.recipe_for(spec)
+    assert recipe == basedisk.Recipe("trixie", "linux-image-amd64", 8192)
+    assert recipe.packages[0] == "linux-image-amd64" and "cloud-init" in recipe.packages
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {},
+        {"local_base_suite": "trixie"},
+        {"local_base_suite": "tri xie; rm", "local_kernel_package": "k"},
+    ],
+)
+def test_a_missing_or_odd_suite_is_a_usage_error_naming_the_var_file(variables):
+    spec = TemplateSpec(
+        "odd", "debian", "1", {}, var_file=Path("packer/os/odd.pkrvars.hcl"), variables=variables
+    )
+    with pytest.raises(
+        UsageError, match=r"odd: the local platform needs .*packer/os/odd\.pkrvars\.hcl"
+    ):
+        basedisk.recipe_for(spec)
+
+
 def test_built_once_then_reused(tmp_path: Path, fake_build):
     lines: list[str] = []
-    first = basedisk.ensure_base_disk(tmp_path, lines.append, 4096)
-    second = basedisk.ensure_base_disk(tmp_path, lines.append, 4096)
+    first = basedisk.ensure_base_disk(tmp_path, lines.append, BOOKWORM)
+    second = basedisk.ensure_base_disk(tmp_path, lines.append, BOOKWORM)
     assert len(fake_build) == 1
     assert not first.cached and second.cached
     assert first.path == second.path and first.path.is_file()
@@ -63,14 +100,14 @@ def test_built_once_then_reused(tmp_path: Path, fake_build):
 
 
 def test_too_old_or_max_age_zero_means_rebuild(tmp_path: Path, fake_build):
-    basedisk.ensure_base_disk(tmp_path, lambda _m: None, 4096)
-    basedisk.ensure_base_disk(tmp_path, lambda _m: None, 4096, max_age_s=0)
+    basedisk.ensure_base_disk(tmp_path, lambda _m: None, BOOKWORM)
+    basedisk.ensure_base_disk(tmp_path, lambda _m: None, BOOKWORM, max_age_s=0)
     assert len(fake_build) == 2
     entry = next(p for p in (tmp_path / "base").iterdir() if p.is_dir())
     meta = json.loads((entry / basedisk.META).read_text())
     meta["built_at"] -= 3600
     (entry / basedisk.META).write_text(json.dumps(meta))
-    basedisk.ensure_base_disk(tmp_path, lambda _m: None, 4096, max_age_s=60)
+    basedisk.ensure_base_disk(tmp_path, lambda _m: None, BOOKWORM, max_age_s=60)
     assert len(fake_build) == 3
     assert len([p for p in (tmp_path / "base").iterdir() if p.is_dir()]) == 1
 
@@ -79,7 +116,9 @@ def test_parallel_callers_build_once(tmp_path: Path, fake_build):
     results = []
     threads = [
         threading.Thread(
-            target=lambda: results.append(basedisk.ensure_base_disk(tmp_path, lambda _m: None))
+            target=lambda: results.append(
+                basedisk.ensure_base_disk(tmp_path, lambda _m: None, BOOKWORM)
+            )
         )
         for _ in range(3)
     ]
@@ -98,7 +137,7 @@ def test_failure_leaves_nothing_half_written(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(basedisk, "_run", run)
     with pytest.raises(InfrastructureError, match="mmdebstrap failed"):
-        basedisk.ensure_base_disk(tmp_path, lambda _m: None, 4096)
+        basedisk.ensure_base_disk(tmp_path, lambda _m: None, BOOKWORM)
     leftovers = [p.name for p in (tmp_path / "base").iterdir() if not p.name.endswith(".lock")]
     assert leftovers == []
 

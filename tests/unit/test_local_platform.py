@@ -17,6 +17,7 @@ from platforms.local import LocalPlatform, accel, basedisk, boot
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER_VARS = {"output_directory", "vm_name", "run_id"}
+DEB12 = {"local_base_suite": "bookworm", "local_kernel_package": "linux-image-amd64"}
 
 
 def _declared(folder: Path) -> dict[str, dict]:
@@ -64,10 +65,12 @@ def test_build_vars_fill_every_required_variable_of_the_local_template(
     monkeypatch.setattr(
         basedisk,
         "ensure_base_disk",
-        lambda cache, log, size, age: basedisk.BaseDisk(image, "ab" * 32, 1.0, "d", size, True),
+        lambda cache, log, recipe, age: basedisk.BaseDisk(
+            image, "ab" * 32, 1.0, "d", recipe.size_mb, True
+        ),
     )
     monkeypatch.setattr(accel, "choose", lambda cache: accel.Accel("tcg", "max", "test"))
-    spec = TemplateSpec("debian12", "debian", "12", {}, disk_size_mb=4096)
+    spec = TemplateSpec("debian12", "debian", "12", {}, variables=DEB12, disk_size_mb=4096)
     work = tmp_path / "work"
     work.mkdir()
     values = platform.build_vars(spec, work, lambda _m: None)
@@ -86,10 +89,19 @@ def test_build_vars_fill_every_required_variable_of_the_local_template(
     assert values["guest_tools_source"] == "none"
 
 
-def test_recipe_digest_follows_the_disk_size(platform):
-    a = platform.recipe_digest(TemplateSpec("d", "debian", "12", {}, disk_size_mb=4096))
-    b = platform.recipe_digest(TemplateSpec("d", "debian", "12", {}, disk_size_mb=8192))
-    assert a != b and set(a) == {"local_base_disk"}
+def test_recipe_digest_follows_the_disk_size_and_suite(platform):
+    a = platform.recipe_digest(
+        TemplateSpec("d", "debian", "12", {}, variables=DEB12, disk_size_mb=4096)
+    )
+    b = platform.recipe_digest(
+        TemplateSpec("d", "debian", "12", {}, variables=DEB12, disk_size_mb=8192)
+    )
+    trixie = {**DEB12, "local_base_suite": "trixie"}
+    c = platform.recipe_digest(
+        TemplateSpec("d", "debian", "13", {}, variables=trixie, disk_size_mb=4096)
+    )
+    assert len({a["local_base_disk"], b["local_base_disk"], c["local_base_disk"]}) == 3
+    assert set(a) == {"local_base_disk"}
 
 
 def _build(artifact: Path | None, fmt: str | None) -> BuildResult:

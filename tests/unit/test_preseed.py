@@ -1,4 +1,5 @@
-"""The production preseed, checked statically (Debian's installer cannot run on these machines)."""
+"""The production preseed of every Debian release, checked statically (Debian's installer
+cannot run on these machines)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PRESEED = Path(__file__).resolve().parents[2] / "packer" / "http" / "debian12" / "preseed.cfg"
+PRESEED = Path(__file__).resolve().parents[2] / "packer" / "http" / "debian" / "preseed.cfg"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("debconf-set-selections") is None, reason="debconf-utils not installed"
@@ -65,6 +66,23 @@ def test_installs_what_the_template_needs():
     for pkg in ("openssh-server", "cloud-init", "sudo", "netplan.io", "locales"):
         assert pkg in include
     assert answers["pkgsel/upgrade"][1] == "full-upgrade"
+
+
+def test_one_file_for_every_release_names_no_os():
+    """Hostname and locale come from the template's kernel arguments, so a new Debian release
+    adds no installer file."""
+    answers = _answers()
+    for question in ("netcfg/get_hostname", "netcfg/hostname", "netcfg/get_domain"):
+        assert question not in answers
+    answers_text = "\n".join(f"{q} {v}" for q, (_t, v) in answers.items())
+    assert not re.search(r"debian1[0-9]|bookworm|trixie", answers_text)
+
+
+def test_uefi_gets_an_esp_and_a_removable_boot_path():
+    answers = _answers()
+    recipe = answers["partman-auto/expert_recipe"][1]
+    assert "method{ efi }" in recipe and "$iflabel{ gpt }" in recipe
+    assert answers["grub-installer/force-efi-extra-removable"] == ("boolean", "true")
 
 
 def test_build_user_gets_a_nopasswd_dropin_that_the_seal_removes():

@@ -7,6 +7,7 @@ paths that stop before changing anything run on this machine.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,8 +21,11 @@ NAMES = [
     "30-system-hardening.sh",
     "40-xen-guest-tools.sh",
     "50-cloud-init.sh",
+    "60-network.sh",
     "90-seal.sh",
 ]
+# Scripts that act per family: they take it from the template (OS_FAMILY), never guess it.
+FAMILY_SCRIPTS = ["10-update.sh", "30-system-hardening.sh", "50-cloud-init.sh", "60-network.sh"]
 
 
 def test_all_scripts_present() -> None:
@@ -82,7 +86,7 @@ def test_seal_requires_the_build_user() -> None:
 
 
 def test_update_can_be_skipped_loudly() -> None:
-    out = _run("10-update.sh", UPDATE_PACKAGES="0")
+    out = _run("10-update.sh", UPDATE_PACKAGES="0", OS_FAMILY="debian")
     assert out.returncode == 0 and "NOT updated" in out.stderr
 
 
@@ -112,3 +116,38 @@ def test_seal_locks_then_deletes_then_drops_the_backups() -> None:
 def test_seal_refuses_a_build_user_that_does_not_exist() -> None:
     out = _run("90-seal.sh", BUILD_USER="no-such-user-here")
     assert out.returncode == 1 and "BUILD_USER=no-such-user-here does not exist" in out.stderr
+
+
+@pytest.mark.parametrize("name", FAMILY_SCRIPTS)
+@pytest.mark.parametrize("family", [None, "", "ubuntu", "Debian"])
+def test_family_scripts_refuse_a_missing_or_unknown_family(name: str, family: str | None) -> None:
+    env = {"UPDATE_PACKAGES": "0"} if family is None else {"OS_FAMILY": family}
+    out = _run(name, **env)
+    assert out.returncode == 1
+    assert (
+        f"{name}: OS_FAMILY='{family or ''}' (set by the template's script_env); expected debian or el"
+        in out.stderr
+    )
+
+
+def test_guest_tools_refuses_an_unknown_family_before_installing() -> None:
+    out = _run("40-xen-guest-tools.sh", GUEST_TOOLS_SOURCE="package", OS_FAMILY="suse")
+    assert out.returncode == 1 and "OS_FAMILY='suse'" in out.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_script_guesses_the_os_from_os_release(name: str) -> None:
+    text = (SCRIPTS / name).read_text()
+    assert not re.search(r"^\s*(\.|source)\s+\S*os-release", text, re.MULTILINE)
+    assert "ID_LIKE" not in text
+
+
+@pytest.mark.parametrize("folder", ["local", "xcpng"])
+def test_templates_pass_the_os_to_the_scripts(folder: str) -> None:
+    text = "".join(p.read_text() for p in (SCRIPTS.parent / folder).glob("*.pkr.hcl"))
+    for var in (
+        "OS_NAME=${var.os_name}",
+        "OS_FAMILY=${var.os_family}",
+        "OS_VERSION=${var.os_version}",
+    ):
+        assert f'"{var}"' in text

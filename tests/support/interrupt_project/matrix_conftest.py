@@ -72,8 +72,9 @@ class MatrixPlatform:
 
     def build_vars(self, spec: TemplateSpec, workdir: Path, log: Any) -> dict[str, str]:
         if os.environ.get("MATRIX_BASEDISK"):
+            recipe = basedisk.Recipe("bookworm", "linux-image-amd64", basedisk.MIN_SIZE_MB)
             disk = basedisk.ensure_base_disk(
-                self.settings.cache_dir, log, basedisk.MIN_SIZE_MB, self.settings.max_image_age
+                self.settings.cache_dir, log, recipe, self.settings.max_image_age
             )
             log(f"matrix: base disk {disk.path}")
         return {"marks": str(MARKS)}

@@ -1,0 +1,46 @@
+# Ubuntu 22.04 LTS "jammy". Installed by subiquity from the live-server ISO with the one autoinstall
+# file every Ubuntu release shares (packer/http/ubuntu/user-data); only the values below differ.
+os_name      = "ubuntu2204"
+os_family    = "debian"
+os_version   = "22.04"
+disk_size_mb = 10240
+
+# 22.04.5, the last jammy point release (no 22.04.6 in any source). Name, URL and sha256 as
+# kubernetes-sigs/image-builder pins them (qemu-ubuntu-2204.json). A release folder moves to
+# old-releases once superseded, so both places are listed.
+iso_urls = [
+  "https://releases.ubuntu.com/22.04.5/ubuntu-22.04.5-live-server-amd64.iso",
+  "https://old-releases.ubuntu.com/releases/22.04.5/ubuntu-22.04.5-live-server-amd64.iso",
+]
+iso_checksum = "sha256:9bc6028870aef3f74f4e16b900008179e78b130e6b0b9a140635434a46aa98b0"
+
+# XCP-ng's generic UEFI Linux template (xcp-ng-rpms/guest-templates-json
+# SOURCES/generic-linux-uefi.json): no Ubuntu-specific template could be confirmed here.
+xen_clone_template = "Generic Linux UEFI"
+
+# user-data and meta-data are served over HTTP as a NoCloud seed; the folder (ubuntu) names the
+# installer family, whose kernel arguments and credentials the template adds.
+install_config_path = "ubuntu/user-data"
+
+# UEFI: the ISO boots GRUB; "c" opens its command line and the template's arguments go before
+# "---" (what follows "---" is copied into the installed system's kernel command line).
+firmware  = "uefi"
+boot_wait = "5s"
+boot_command = [
+  "<wait>c<wait>",
+  "linux /casper/vmlinuz ",
+]
+boot_command_suffix = [
+  "---<enter><wait>",
+  "initrd /casper/initrd<enter><wait>",
+  "boot<enter>",
+]
+
+vm_memory_mb = 4096 # the live installer runs from RAM
+vm_cpus      = 2
+
+# xe-guest-utilities from universe (xe-daemon.service); universe is enabled by default.
+guest_tools_source = "package"
+
+# No local_base_suite / local_kernel_package: the local platform builds Debian suites only,
+# so the catalog refuses ubuntu on --platform local (check an artifact with --xva instead).

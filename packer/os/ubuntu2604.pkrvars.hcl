@@ -1,0 +1,46 @@
+# Ubuntu 26.04 LTS "resolute". Installed by subiquity from the live-server ISO with the one autoinstall
+# file every Ubuntu release shares (packer/http/ubuntu/user-data); only the values below differ.
+os_name      = "ubuntu2604"
+os_family    = "debian"
+os_version   = "26.04"
+disk_size_mb = 10240
+
+# 26.04 GA (released 2026-04-23): name and sha256 as image-builder pins them
+# (qemu-ubuntu-2604.json). 26.04.1 exists but no checksum for it was found; move to it once
+# its SHA256SUMS is at hand. The GA folder moved to old-releases when 26.04.1 came out.
+iso_urls = [
+  "https://old-releases.ubuntu.com/releases/26.04/ubuntu-26.04-live-server-amd64.iso",
+  "https://releases.ubuntu.com/26.04/ubuntu-26.04-live-server-amd64.iso",
+]
+iso_checksum = "sha256:dec49008a71f6098d0bcfc822021f4d042d5f2db279e4d75bdd981304f1ca5d9"
+
+# XCP-ng's generic UEFI Linux template (xcp-ng-rpms/guest-templates-json
+# SOURCES/generic-linux-uefi.json): no Ubuntu-specific template could be confirmed here.
+xen_clone_template = "Generic Linux UEFI"
+
+# user-data and meta-data are served over HTTP as a NoCloud seed; the folder (ubuntu) names the
+# installer family, whose kernel arguments and credentials the template adds.
+install_config_path = "ubuntu/user-data"
+
+# UEFI: the ISO boots GRUB; "c" opens its command line and the template's arguments go before
+# "---" (what follows "---" is copied into the installed system's kernel command line).
+firmware  = "uefi"
+boot_wait = "5s"
+boot_command = [
+  "<wait>c<wait>",
+  "linux /casper/vmlinuz ",
+]
+boot_command_suffix = [
+  "---<enter><wait>",
+  "initrd /casper/initrd<enter><wait>",
+  "boot<enter>",
+]
+
+vm_memory_mb = 4096 # the live installer runs from RAM
+vm_cpus      = 2
+
+# xe-guest-utilities from universe (xe-daemon.service); universe is enabled by default.
+guest_tools_source = "package"
+
+# No local_base_suite / local_kernel_package: the local platform builds Debian suites only,
+# so the catalog refuses ubuntu on --platform local (check an artifact with --xva instead).
