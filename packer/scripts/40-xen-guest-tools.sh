@@ -79,7 +79,7 @@ install_package() {
 }
 
 packaged() {
-  if [[ "$family" == debian ]]; then
+  if [[ "$OS_FAMILY" == debian ]]; then
     [[ "$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')" =~ ^[^\(] ]]
   else
     dnf -q list --available "$1" >/dev/null 2>&1
@@ -100,7 +100,7 @@ install_xen_guest_agent() {
   elif packaged xen-guest-agent; then
     pkg_install xen-guest-agent
   else
-    die "GUEST_TOOLS_SOURCE=xen-guest-agent: ${PRETTY_NAME:-this OS} has no xen-guest-agent package; set XEN_GUEST_AGENT_URL (xen_guest_agent_url) to a .deb/.rpm of it, or use guest_tools_source = \"iso\""
+    die "GUEST_TOOLS_SOURCE=xen-guest-agent: ${OS_NAME:-this OS} has no xen-guest-agent package; set XEN_GUEST_AGENT_URL (xen_guest_agent_url) to a .deb/.rpm of it, or use guest_tools_source = \"iso\""
   fi
 }
 

@@ -14,6 +14,7 @@ import functools
 import json
 import re
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ import jsonschema
 import yaml
 
 from build.catalog import load_catalog, parse_hcl
+from core.model import TemplateSpec
 from tests.support import cloudinit
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -134,7 +136,7 @@ def referenced_file_problems(packer_dir: Path) -> list[str]:
 
 
 # --- installer files, per family ------------------------------------------------------------
-def preseed_problems(path: Path) -> list[str]:
+def preseed_problems(path: Path, spec: TemplateSpec | None = None) -> list[str]:
     done = subprocess.run(
         ["debconf-set-selections", "--checkonly", str(path)], capture_output=True, text=True
     )
@@ -143,7 +145,7 @@ def preseed_problems(path: Path) -> list[str]:
     )
 
 
-def autoinstall_problems(path: Path) -> list[str]:
+def autoinstall_problems(path: Path, spec: TemplateSpec | None = None) -> list[str]:
     """Subiquity's autoinstall schema on the `autoinstall:` section of cloud-config user-data."""
     text = path.read_text()
     if not text.startswith("#cloud-config"):
@@ -172,7 +174,7 @@ def autoinstall_problems(path: Path) -> list[str]:
     ]
 
 
-def cloud_config_problems(path: Path) -> list[str]:
+def cloud_config_problems(path: Path, spec: TemplateSpec | None = None) -> list[str]:
     return [f"{path}: {p}" for p in _cloud_config_verdict(path.read_text())]
 
 
@@ -189,12 +191,30 @@ def _cloud_config_verdict(text: str) -> tuple[str, ...]:
     return (f"cloud-init schema ({version}):\n{done.stdout}{done.stderr}",)
 
 
+def syntax_version(os_name: str, version: str) -> str:
+    """pykickstart's syntax version for an EL var file: F<release> or RHEL<major>."""
+    major = version.split(".", maxsplit=1)[0]
+    return f"F{major}" if os_name.startswith("fedora") else f"RHEL{major}"
+
+
+def kickstart_problems(path: Path, spec: TemplateSpec | None = None) -> list[str]:
+    """pykickstart's ksvalidator, in the syntax of the OS's release (RHEL9 when unknown)."""
+    version = syntax_version(spec.name, spec.version) if spec else "RHEL9"
+    ksvalidator = Path(sys.executable).with_name("ksvalidator")
+    done = subprocess.run(
+        [str(ksvalidator), "-v", version, str(path)], capture_output=True, text=True, timeout=60
+    )
+    out = (done.stdout + done.stderr).strip()
+    return [] if done.returncode == 0 else [f"{path}: ksvalidator -v {version}: {out}"]
+
+
 # Installer family (the packer/http/ folder) -> files that must sit beside the installer file,
 # and the validators of the installer file.
 COMPANIONS: dict[str, tuple[str, ...]] = {"ubuntu": ("meta-data",)}
-VALIDATORS: dict[str, tuple[Callable[[Path], list[str]], ...]] = {
+VALIDATORS: dict[str, tuple[Callable[[Path, TemplateSpec | None], list[str]], ...]] = {
     "debian": (preseed_problems,),
     "ubuntu": (autoinstall_problems, cloud_config_problems),
+    "el": (kickstart_problems,),
 }
 
 
@@ -208,7 +228,7 @@ def installer_problems(packer_dir: Path, os_name: str) -> list[str]:
             f"{os_name}: no validator for installer family {family!r} (tests/support/template_lint.py)"
         ]
     path = packer_dir / "http" / config
-    return [p for check in VALIDATORS[family] for p in check(path)]
+    return [p for check in VALIDATORS[family] for p in check(path, spec)]
 
 
 def all_problems(packer_dir: Path) -> list[str]:

@@ -21,18 +21,13 @@ from pykickstart.parser import KickstartParser
 from pykickstart.version import makeVersion
 
 from build.catalog import load_catalog, parse_hcl
+from tests.support.template_lint import syntax_version
 
 REPO = Path(__file__).resolve().parents[2]
 PACKER = REPO / "packer"
 KICKSTART = PACKER / "http" / "el" / "ks.cfg"
 KSVALIDATOR = Path(sys.executable).with_name("ksvalidator")
 FRAGMENT = "/tmp/template-build-user.ks"
-
-
-def syntax_version(os_name: str, version: str) -> str:
-    """pykickstart's syntax version for an EL var file: F<release> or RHEL<major>."""
-    major = version.split(".", maxsplit=1)[0]
-    return f"F{major}" if os_name.startswith("fedora") else f"RHEL{major}"
 
 
 def el_specs() -> dict[str, str]:

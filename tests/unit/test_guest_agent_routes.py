@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "packer" / "http" / "guest-tools.sh"
-PRESEED = ROOT / "packer" / "http" / "debian12" / "preseed.cfg"
+PRESEED = ROOT / "packer" / "http" / "debian" / "preseed.cfg"
 TOOLS = ROOT / "packer" / "scripts" / "40-xen-guest-tools.sh"
 DEB = "xe-guest-utilities_7.30.0-12_amd64.deb"
 
@@ -127,7 +127,7 @@ def test_preseed_late_command_fetches_the_hook_beside_the_preseed(
         world["bin"],
         "debconf-get",
         "case $1 in passwd/username) echo packer ;; "
-        "preseed/url) echo http://10.0.0.9:8012/debian12/preseed.cfg ;; esac",
+        "preseed/url) echo http://10.0.0.9:8012/debian/preseed.cfg ;; esac",
     )
     stub(world["bin"], "wget", f'echo "wget $*" >> {log}; cp {served}/guest-tools.sh "$3"')
     stub(world["bin"], "in-target", f'echo "in-target $*" >> {log}')
@@ -189,7 +189,13 @@ def box(tmp_path: Path) -> dict[str, Path]:
 def run_tools(box: dict[str, Path], **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["/bin/bash", str(TOOLS)],
-        env={"PATH": str(box["bin"]), "GUEST_TOOLS_SOURCE": "xen-guest-agent", **env},
+        env={
+            "PATH": str(box["bin"]),
+            "GUEST_TOOLS_SOURCE": "xen-guest-agent",
+            "OS_FAMILY": "debian",
+            "OS_NAME": "debian12",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=30,
@@ -201,14 +207,14 @@ def test_agent_from_a_url_installs_curl_first_and_enables_it(box: dict[str, Path
     out = run_tools(box, XEN_GUEST_AGENT_URL="https://example.test/xen-guest-agent_0.4.0_amd64.deb")
     assert out.returncode == 0, out.stderr
     calls = box["log"].read_text().splitlines()
-    assert calls.index("apt-get -y -q install curl") < next(
+    assert calls.index("apt-get -y -q -o DPkg::Lock::Timeout=600 install curl") < next(
         i for i, c in enumerate(calls) if c.startswith("curl ")
     )
     assert any(
         c.startswith("curl -fsSL --retry 3 -o ") and "xen-guest-agent_0.4.0" in c for c in calls
     )
     assert any(
-        c.startswith("apt-get -y -q install /") and c.endswith("/xen-guest-agent.deb")
+        c.startswith("apt-get -y -q -o DPkg::Lock::Timeout=600 install /") and c.endswith("/xen-guest-agent.deb")
         for c in calls
     )
     assert "systemctl enable xen-guest-agent.service" in calls
