@@ -214,7 +214,8 @@ def test_agent_from_a_url_installs_curl_first_and_enables_it(box: dict[str, Path
         c.startswith("curl -fsSL --retry 3 -o ") and "xen-guest-agent_0.4.0" in c for c in calls
     )
     assert any(
-        c.startswith("apt-get -y -q -o DPkg::Lock::Timeout=600 install /") and c.endswith("/xen-guest-agent.deb")
+        c.startswith("apt-get -y -q -o DPkg::Lock::Timeout=600 install /")
+        and c.endswith("/xen-guest-agent.deb")
         for c in calls
     )
     assert "systemctl enable xen-guest-agent.service" in calls
