@@ -62,6 +62,7 @@ def build_metadata(
             "sha256": build["sha256"],
         },
         "packages": rec.get("packages"),
+        "security_updates": rec.get("security_updates"),
         "validation": {
             "platform": c.platform,
             "run_id": data["run_id"],

@@ -31,6 +31,7 @@ from core.redact import Redactor
 from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
 from platforms.kept import janitor_command, record_kept
+from platforms.reach import Target
 from platforms.seed import SEED_SIZE, make_seed
 from platforms.xcpng import guest, objects
 from platforms.xcpng.client import (
@@ -94,6 +95,7 @@ class XcpngPlatform:
         policy: RetryPolicy | None = None,
         ip_poll: float = 2.0,
         ssh_port: int | None = None,
+        login_check: bool = True,
     ):
         self.settings = settings
         self.run_id = run_id
@@ -101,6 +103,9 @@ class XcpngPlatform:
         self.policy = policy or RetryPolicy()
         self.ip_poll = ip_poll
         self.ssh_port = ssh_port or settings.xcpng.ssh_port
+        # A login with the seed's key ends the boot wait (tests with a banner-only stand-in
+        # for sshd turn it off).
+        self.login_check = login_check
         self.ledger = Ledger(ledger_path(settings), run_id)
 
     # -- preflight --------------------------------------------------------------------------
@@ -216,8 +221,9 @@ class XcpngPlatform:
         seed = make_seed(workdir / "seed", spec.name, self.run_id, instance_id=uuid)
         self._attach_seed(xapi, vm, sr, seed.image, name=name, ttl=ttl, state=state)
         self._start(xapi, vm, name)
-        address = self._wait_reachable(xapi, vm, name)
-        return BootedVM(
+        deadline = time.monotonic() + self.settings.boot_timeout
+        address, address_at = self._wait_reachable(xapi, vm, name)
+        booted = BootedVM(
             os_name=spec.name,
             platform=self.name,
             address=address,
@@ -235,16 +241,23 @@ class XcpngPlatform:
                 "guest_metrics": guest.guest_facts(xapi, vm),
             },
         )
+        if self.login_check:
+            target = Target(seed.user, address, self.ssh_port, seed.key_path, booted.known_hosts)
+            left = max(deadline - time.monotonic(), self.ip_poll)
+            guest.wait_for_login(target, name, left, address_at, poll=self.ip_poll)
+        return booted
 
-    def _wait_reachable(self, xapi: Xapi, vm: str, name: str) -> str:
-        """An IP from the guest tools, then sshd on it, within one boot timeout."""
+    def _wait_reachable(self, xapi: Xapi, vm: str, name: str) -> tuple[str, float]:
+        """An IP from the guest tools (and when it came), then sshd on it, within one boot
+        timeout."""
         timeout = self.settings.boot_timeout
         deadline = time.monotonic() + timeout
         address = guest.wait_for_ip(xapi, vm, name, timeout, poll=self.ip_poll)
+        address_at = time.monotonic()
         log.info("%s: guest reports %s; waiting for SSH on port %d", name, address, self.ssh_port)
         left = max(deadline - time.monotonic(), self.ip_poll)
         guest.wait_for_ssh(address, self.ssh_port, name, left, poll=self.ip_poll)
-        return address
+        return address, address_at
 
     # -- steps -------------------------------------------------------------------------------------
     def _as_xva(self, artifact: Path, fmt: str | None, workdir: Path, name: str) -> Path:

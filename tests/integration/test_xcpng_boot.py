@@ -54,7 +54,7 @@ def xva(tmp_path: Path) -> Path:
 
 def platform(twin: XapiTwin, tmp_path: Path, port: int, **settings: str) -> XcpngPlatform:
     s = twin_settings(twin, tmp_path / "artifacts", **settings)
-    return XcpngPlatform(s, "run42", policy=FAST, ip_poll=0.05, ssh_port=port)
+    return XcpngPlatform(s, "run42", policy=FAST, ip_poll=0.05, ssh_port=port, login_check=False)
 
 
 def test_boot_imports_seeds_starts_and_removes_everything(
