@@ -55,7 +55,7 @@ TOKENS = (
     (
         "a password assignment",
         re.compile(
-            rb"(?i)(?:\bpassword|\bpasswd|\bsecret|\bapi[_-]?key|\btoken)[\"']?\s*[:=]\s*"
+            rb"(?i)(?<![a-z])(?:password|passwd|secret|api[_-]?key|token)[\"']?\s*[:=]\s*"
             rb"[\"']?(?![*x]{3,})[^\s\"'*]{6,}"
         ),
     ),

@@ -301,7 +301,7 @@ def test_world_writable(image: OfflineImage) -> None:
             continue
         kind = "directory without the sticky bit" if st.is_dir else "file"
         bad.append(f"{path}: world-writable {kind} (mode {st.perms:04o})")
-    assert seen > 100, f"the walk of / saw {seen} entries: is this the root filesystem?"
+    assert seen >= 10, f"the walk of / saw {seen} entries: is this the root filesystem?"
     assert not bad, f"{len(bad)} world-writable entries:\n" + "\n".join(bad[:50])
 
 
