@@ -50,6 +50,7 @@ from platforms.xva.writer import raw_to_xva
 log = logging.getLogger("platforms.xcpng")
 MIN_FREE_MEMORY = 2 << 30  # a check VM needs 1-2 GiB; less free than this and boots will fail
 VM_PREFIX = "golden"
+GROW_BYTES = 2 << 30  # clones boot on a system disk this much larger than the template's
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -218,6 +219,7 @@ class XcpngPlatform:
         vm = self._import(xapi, xva, sr, name=name, ttl=ttl, state=state)
         uuid = str(xapi.call("VM.get_uuid", vm))
         self._prepare(xapi, vm, network, name)
+        template_bytes = self._grow_system_disk(xapi, vm, name)
         seed = make_seed(workdir / "seed", spec.name, self.run_id, instance_id=uuid)
         self._attach_seed(xapi, vm, sr, seed.image, name=name, ttl=ttl, state=state)
         self._start(xapi, vm, name)
@@ -239,6 +241,8 @@ class XcpngPlatform:
                 "vm_uuid": uuid,
                 "vm_name": name,
                 "guest_metrics": guest.guest_facts(xapi, vm),
+                "template_disk_bytes": template_bytes,
+                "disk_grown_by": GROW_BYTES if template_bytes else 0,
             },
         )
         if self.login_check:
@@ -372,6 +376,22 @@ class XcpngPlatform:
                 "qos_algorithm_params": {},
             },
         )
+
+    def _grow_system_disk(self, xapi: Xapi, vm: str, name: str) -> int:
+        """Resize the imported system disk (userdevice 0) by GROW_BYTES before the first boot,
+        as a deployment gives clones more room: the checks then see the root grow. Returns the
+        template's disk size (0 when the VM has no disk)."""
+        for vbd in xapi.call("VM.get_VBDs", vm):
+            rec = xapi.call("VBD.get_record", vbd)
+            if rec.get("type") != "Disk" or rec.get("VDI") == guest.NULL:
+                continue
+            if str(rec.get("userdevice")) != "0":
+                continue
+            size = int(xapi.call("VDI.get_virtual_size", rec["VDI"]))
+            xapi.call("VDI.resize", rec["VDI"], str(size + GROW_BYTES))
+            log.info("%s: system disk grown from %d to %d bytes", name, size, size + GROW_BYTES)
+            return size
+        return 0
 
     def _attach_seed(
         self,

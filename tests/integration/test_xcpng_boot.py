@@ -19,7 +19,7 @@ from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.cleanup import cleanup
 from platforms.xcpng.client import RetryPolicy
 from platforms.xcpng.ledger import KEY_EXPIRES, KEY_RUN, Ledger
-from platforms.xcpng.platform import connect
+from platforms.xcpng.platform import GROW_BYTES, connect
 from tests.twins.xapi import XapiTwin, methods
 from tests.twins.xapi.helpers import (
     build_of,
@@ -124,8 +124,14 @@ def test_raw_artifact_is_converted_and_vm_not_template(
         system = [
             r for r, v in twin.inventory()["VDI"].items() if not v["name_label"].endswith("-cidata")
         ]
-        assert twin.vdi_data(system[0]) == raw.read_bytes()
+        # imported as is, then grown before the first boot (read the start only: 2 GiB of holes)
+        stored = twin.storage.path(twin.db.get("VDI", system[0])["uuid"])
+        assert stored.stat().st_size == raw.stat().st_size + GROW_BYTES
+        with stored.open("rb") as fh:
+            assert fh.read(raw.stat().st_size) == raw.read_bytes()
         assert vm.facts["vm_ref"] == vm_ref
+        assert vm.facts["template_disk_bytes"] == raw.stat().st_size
+        assert vm.facts["disk_grown_by"] == GROW_BYTES
         assert (tmp_path / "work" / "image.xva").exists()
     assert twin.empty()
     # temp files go with the VM: the converted image, the seed and its private key
@@ -313,7 +319,9 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
     seen: dict[str, object] = {}
 
     def on_start(vm: str, disks: list[Path]) -> None:
-        seen["vm"], seen["system"] = vm, disks[0].read_bytes()
+        with disks[0].open("rb") as fh:  # grown by GROW_BYTES of holes: read the start only
+            seen["vm"], seen["system"] = vm, fh.read(raw.stat().st_size)
+        seen["system_size"] = disks[0].stat().st_size
         seen["seed"] = disks[1].read_bytes()
 
     def on_stop(vm: str) -> None:
@@ -324,6 +332,7 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
     with p.boot(spec(), build_of(raw, fmt="raw"), tmp_path / "work") as vm:
         assert seen["vm"] == vm.facts["vm_ref"] and "stopped" not in seen
     assert seen["system"] == raw.read_bytes()
+    assert seen["system_size"] == raw.stat().st_size + GROW_BYTES
     assert f"instance-id: {vm.instance_id}".encode() in seen["seed"]  # type: ignore[operator]
     assert seen["stopped"] == vm.facts["vm_ref"]
     assert twin.empty()

@@ -5,7 +5,7 @@ account-file backups, and the verdict of a clone unreachable because of its imag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -227,7 +227,7 @@ def test_failure_class_reads_the_cause_chain() -> None:
     assert failure_class(BootFailed("x", "image-defect")) == "image-defect"
 
 
-def _report(when: str, exc: BaseException, props: list[tuple[str, object]]) -> Any:
+def _report(when: Literal["setup", "call", "teardown"], exc: BaseException, props: list[tuple[str, object]]) -> Any:
     import pytest as _pytest
 
     call = _pytest.CallInfo.from_call(lambda: (_ for _ in ()).throw(exc), when)  # type: ignore[arg-type]
