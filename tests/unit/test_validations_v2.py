@@ -227,10 +227,15 @@ def test_failure_class_reads_the_cause_chain() -> None:
     assert failure_class(BootFailed("x", "image-defect")) == "image-defect"
 
 
-def _report(when: Literal["setup", "call", "teardown"], exc: BaseException, props: list[tuple[str, object]]) -> Any:
+def _report(
+    when: Literal["setup", "call", "teardown"], exc: BaseException, props: list[tuple[str, object]]
+) -> Any:
     import pytest as _pytest
 
-    call = _pytest.CallInfo.from_call(lambda: (_ for _ in ()).throw(exc), when)  # type: ignore[arg-type]
+    def fail() -> None:
+        raise exc
+
+    call = _pytest.CallInfo.from_call(fail, when)
     report = _pytest.TestReport(
         nodeid="validations/test_ssh.py::test_crypto[debian12]",
         location=("validations/test_ssh.py", 1, "test_crypto"),
