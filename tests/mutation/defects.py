@@ -17,6 +17,7 @@ from pathlib import Path
 
 from diskedit import DiskEditor
 
+from tests.support.pending import PENDING_IMAGE_FIXES
 from validations.expected import expected_checks
 
 # Checks that read the artifact offline (the `image` fixture only): they run even when the
@@ -41,24 +42,6 @@ OFFLINE_CHECKS = frozenset(
         "cloud-init-security",
     }
 )
-# Checks the current good image fails until a fix in packer/ lands (another branch): every run
-# of the real image expects them to fail, and says so in the table. When the fix lands, the good
-# image passes them, the run reports them as "missed", and the entry must be removed here.
-PENDING_IMAGE_FIXES = {
-    "hygiene-account-backups": (
-        "90-seal.sh deletes the build user before locking, and shadow-utils keeps the previous "
-        "files as /etc/shadow-, /etc/passwd-, /etc/gshadow- (the seal fix: lock first, delete, "
-        "clean the backups)"
-    ),
-    "system-time-sync": (
-        "the local Debian 12 image has no time-sync daemon (install systemd-timesyncd or chrony "
-        "in the provisioning scripts)"
-    ),
-    "system-listeners": (
-        "systemd-resolved answers LLMNR on 0.0.0.0:5355 and [::]:5355 (set LLMNR=no and "
-        "MulticastDNS=no in a resolved.conf.d drop-in)"
-    ),
-}
 # Checks whose outcome on the good image depends on the day it runs: a security update
 # published after the image was built makes it fail, rightly. Tolerated on images that do not
 # carry that defect when results.json lists the pending updates.
