@@ -198,14 +198,20 @@ def observe(target: Target, command: str, timeout_s: float) -> Observation:
         rc, err = 255, f"ssh did not finish within {timeout_s:.0f} s"
     outcome = classify_login(rc, err)
     mismatch: tuple[str, ...] = ()
-    if outcome == NEGOTIATION:
+    if outcome in (NEGOTIATION, TRANSIENT):
+        # ssh reports a failed negotiation at INFO, below the harness's LogLevel=ERROR: compare
+        # sshd's offer (its KEXINIT) with the client's instead of reading ssh's errors.
         try:
             server = server_algorithms(target.address, target.port)
             client = client_algorithms(target.key, target.known_hosts, target.address, target.port)
             mismatch = tuple(no_common(server, client))
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            mismatch = (f"{err} (sshd's offer could not be read: {exc})",)
-        mismatch = mismatch or (err,)
+            if outcome == NEGOTIATION:
+                mismatch = (f"{err} (sshd's offer could not be read: {exc})",)
+        if mismatch:
+            outcome = NEGOTIATION
+        elif outcome == NEGOTIATION:
+            mismatch = (err,)
     return Observation(banner=banner, login=outcome, detail=err[-500:], mismatch=mismatch)
 
 

@@ -261,3 +261,14 @@ def test_a_slow_boot_is_never_blamed() -> None:
             d.cause(float(t), Observation(UP, TRANSIENT, "reset"), booting if t < 300 else None)
             is None
         )
+
+
+def test_a_failed_negotiation_is_named_although_ssh_prints_nothing(tmp_path: Path) -> None:
+    """ssh logs "Unable to negotiate" at INFO, under the harness's LogLevel=ERROR: the real
+    client fails silently, and the observation still names the cause from sshd's KEXINIT."""
+    key = tmp_path / "id_ed25519"
+    key.write_text("")
+    with fake_sshd(WEAK) as (host, port):
+        obs = reach.observe(reach.Target("tester", host, port, key, None), "true", 20)
+    assert obs.login == NEGOTIATION, obs
+    assert obs.mismatch and obs.mismatch[0].startswith("no common cipher: sshd offers aes128-cbc")
