@@ -306,10 +306,13 @@ class Diagnosis:
                 f"{self.where}: the seed was not applied: cloud-init did not run on this boot "
                 f"(the console reached the login prompt {self._since('prompt', now):.0f} s ago "
                 "with no cloud-init line): cloud-init is disabled (/etc/cloud/cloud-init.disabled "
-                "or cloud-init=disabled), ds-identify found no datasource, or it is not installed "
-                f"(check cloud-init-installed, cloud-init-datasources){see}"
+                "or cloud-init=disabled), ds-identify found no datasource, or it is not installed; "
+                "so the seed's user, key and host key were never made (check "
+                f"cloud-init-installed, cloud-init-datasources){see}"
             )
-        if obs.banner is None:
+        # sshd's own failure only counts once cloud-init is known to have run: without it the
+        # seed's host keys never come and sshd may fail for that reason (told above)
+        if obs.banner is None and facts.cloud_init_ran:
             if self._since("sshd-failed", now) >= NO_SSHD_AFTER_FAILED_S:
                 return (
                     f"{self.where}: nothing listens on the SSH port: sshd failed to start: "

@@ -272,3 +272,16 @@ def test_a_failed_negotiation_is_named_although_ssh_prints_nothing(tmp_path: Pat
         obs = reach.observe(reach.Target("tester", host, port, key, None), "true", 20)
     assert obs.login == NEGOTIATION, obs
     assert obs.mismatch and obs.mismatch[0].startswith("no common cipher: sshd offers aes128-cbc")
+
+
+def test_cloud_init_not_running_explains_a_failed_sshd() -> None:
+    """No cloud-init, no host keys, sshd fails: the cause told is cloud-init's, not sshd's."""
+    facts = parse_console(
+        f"[{ESC}[0;1;31mFAILED{ESC}[0m] Failed to start ssh.service - OpenBSD Secure Shell.\n"
+        + NO_CLOUD_INIT.replace("Started", "Reached")
+    )
+    d = Diagnosis("vm")
+    assert d.cause(0.0, Observation(None), facts) is None
+    assert d.cause(25.0, Observation(None), facts) is None
+    cause = d.cause(31.0, Observation(None), facts)
+    assert cause is not None and "cloud-init did not run" in cause
