@@ -25,6 +25,7 @@ class Row:
     expected: tuple[str, ...]
     note: str = ""  # shown after the expected ids, e.g. for defects that make the clone unreachable
     seconds: int | None = None  # from the command's start to its verdict
+    boot_seconds: int | None = None  # unreachable clones: from the boot's start to its diagnosis
     pending: tuple[str, ...] = ()  # what the real good image still fails (PENDING_IMAGE_FIXES)
 
     @property
@@ -51,7 +52,10 @@ def format_table(rows: list[Row]) -> str:
             r.defect,
             "(not run)" if r.failed is None else _cell(set(r.failed) - set(r.pending)),
             r.note or _cell(r.expected),
-            "-" if r.seconds is None else f"{r.seconds} s",
+            "-"
+            if r.seconds is None
+            else f"{r.seconds} s"
+            + (f" (boot failed after {r.boot_seconds} s)" if r.boot_seconds else ""),
             r.verdict,
         )
         for r in rows
@@ -63,14 +67,18 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _outcome(raw: object) -> tuple[tuple[str, ...] | None, int | None]:
+def _outcome(raw: object) -> tuple[tuple[str, ...] | None, int | None, int | None]:
     """An outcome as test_mutation.py records it (a dict; older files: a list of ids)."""
     if raw is None:
-        return None, None
+        return None, None, None
     if isinstance(raw, dict):
-        seconds = raw.get("seconds")
-        return tuple(raw.get("failed", ())), int(seconds) if seconds is not None else None
-    return tuple(raw), None  # type: ignore[arg-type]
+        seconds, boot = raw.get("seconds"), raw.get("boot_failed_after")
+        return (
+            tuple(raw.get("failed", ())),
+            int(seconds) if seconds is not None else None,
+            int(boot) if boot is not None else None,
+        )
+    return tuple(raw), None, None  # type: ignore[arg-type]
 
 
 def rows_from(outcomes: dict[str, object] | None) -> list[Row]:
@@ -78,13 +86,13 @@ def rows_from(outcomes: dict[str, object] | None) -> list[Row]:
 
     outcomes = outcomes or {}
     pending = tuple(sorted(PENDING_IMAGE_FIXES))
-    failed, seconds = _outcome(outcomes.get("good"))
-    rows = [Row("(good image)", failed, (), "", seconds, pending)]
+    failed, seconds, _ = _outcome(outcomes.get("good"))
+    rows = [Row("(good image)", failed, (), "", seconds, None, pending)]
     for d in DEFECTS:
-        failed, seconds = _outcome(outcomes.get(d.name))
+        failed, seconds, boot = _outcome(outcomes.get(d.name))
         note = f"{', '.join(d.fails)} + every booted check (unreachable)" if d.boot_fails else ""
         expected = tuple(sorted(d.expected_failures()))
-        rows.append(Row(d.name, failed, expected, note, seconds, pending))
+        rows.append(Row(d.name, failed, expected, note, seconds, boot, pending))
     return rows
 
 

@@ -94,7 +94,15 @@ def _check_outcome(
             notes.append(
                 f"{cid} also failed: {len(pending_updates)} update(s) published since the build"
             )
-    OUTCOMES[name] = {"failed": sorted(checks["failed"]), "seconds": round(seconds), "notes": notes}
+    boot = [
+        t["duration_s"] for t in entry["tests"] if t["outcome"] == "error" and t["phase"] == "setup"
+    ]
+    OUTCOMES[name] = {
+        "failed": sorted(checks["failed"]),
+        "seconds": round(seconds),
+        "boot_failed_after": round(max(boot)) if boot else None,  # boot start to the diagnosis
+        "notes": notes,
+    }
     missed = sorted(expected_failed - failed)
     now_passing = [c for c in missed if c in PENDING_IMAGE_FIXES]
     assert not now_passing, (
