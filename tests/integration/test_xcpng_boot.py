@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from core.errors import InfrastructureError, UsageError
+from core.errors import ImageDefect, InfrastructureError, UsageError
 from core.settings import Settings
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.cleanup import cleanup
@@ -335,4 +335,23 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
     assert seen["system_size"] == raw.stat().st_size + GROW_BYTES
     assert f"instance-id: {vm.instance_id}".encode() in seen["seed"]  # type: ignore[operator]
     assert seen["stopped"] == vm.facts["vm_ref"]
+    assert twin.empty()
+
+
+def test_a_clone_with_no_common_cipher_is_diagnosed_at_once(
+    twin: XapiTwin, xva: Path, tmp_path: Path
+) -> None:
+    """With the login check on (the default), a clone whose sshd offers only CBC ciphers is an
+    image defect named after ssh-crypto within seconds, not at the boot timeout; nothing is left."""
+    from tests.support.sshd import WEAK, fake_sshd
+
+    with fake_sshd(WEAK) as (_, port):
+        s = twin_settings(twin, tmp_path / "artifacts", TEMPLATE_BOOT_TIMEOUT="15m")
+        p = XcpngPlatform(s, "run42", policy=FAST, ip_poll=0.05, ssh_port=port)
+        with pytest.raises(ImageDefect) as failure, p.boot(spec(), build_of(xva), tmp_path / "w"):
+            pass
+    assert "no SSH login" not in str(failure.value)  # the diagnosis, not the 15 min timeout
+    assert "ssh-crypto" in str(failure.value) and "sshd offers aes128-cbc, 3des-cbc" in str(
+        failure.value
+    )
     assert twin.empty()

@@ -4,12 +4,6 @@ systemd and cloud-init print, and the rules that turn observations into a certai
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import struct
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,58 +21,7 @@ from platforms.reach import (
     classify_login,
     no_common,
 )
-
-BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
-WEAK = Algorithms(
-    kex=("curve25519-sha256",),
-    hostkey=("ssh-ed25519",),
-    ciphers=("aes128-cbc", "3des-cbc"),
-    macs=("hmac-sha2-256",),
-)
-
-
-def kexinit(alg: Algorithms) -> bytes:
-    """An SSH_MSG_KEXINIT packet as sshd sends it after its banner (RFC 4253 §6, §7.1)."""
-    lists = [
-        ",".join((*alg.kex, "kex-strict-s-v00@openssh.com")),
-        ",".join(alg.hostkey),
-        ",".join(alg.ciphers),
-        ",".join(alg.ciphers),
-        ",".join(alg.macs),
-        ",".join(alg.macs),
-        "none",
-        "none",
-        "",
-        "",
-    ]
-    payload = bytes([reach.KEXINIT]) + os.urandom(16)
-    for item in lists:
-        payload += struct.pack(">I", len(item)) + item.encode()
-    payload += b"\0" + b"\0\0\0\0"
-    padding = 8 - (len(payload) + 5) % 8 + 8
-    return struct.pack(">IB", len(payload) + padding + 1, padding) + payload + b"\0" * padding
-
-
-@contextlib.contextmanager
-def fake_sshd(alg: Algorithms) -> Iterator[tuple[str, int]]:
-    """A TCP listener on loopback that greets and sends its KEXINIT, like sshd."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = srv.accept()
-                with conn:
-                    conn.sendall(BANNER + kexinit(alg))
-                    conn.recv(256)
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield srv.getsockname()[:2]
-    finally:
-        srv.close()
+from tests.support.sshd import WEAK, fake_sshd
 
 
 def test_sshd_offer_is_read_from_its_kexinit_over_tcp() -> None:
