@@ -18,5 +18,16 @@ class ImageDefect(Exception):
 
 
 def failure_class(exc: BaseException) -> str:
-    """The verdict's class of a failure: what it contains decides, not where it surfaced."""
-    return "image-defect" if isinstance(exc, ImageDefect) else "infrastructure"
+    """The verdict's class of a failure: its cause decides, not where it surfaced. An error
+    may carry its class (`failure_class` attribute) or wrap its cause (`raise ... from`)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        klass = getattr(seen, "failure_class", None)
+        if klass in FAILURE_CLASSES:
+            return str(klass)
+        if isinstance(seen, ImageDefect):
+            return "image-defect"
+        if isinstance(seen, InfrastructureError):
+            return "infrastructure"
+        seen = seen.__cause__
+    return "infrastructure"

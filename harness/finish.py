@@ -73,6 +73,14 @@ def _packages(h: Harness, name: str) -> list[str] | None:
     return path.read_text().split()
 
 
+def security_updates(records: list[CheckRecord], name: str) -> list[str] | None:
+    """The security updates pending on the clone (system-security-updates), None if unknown."""
+    for rec in records:
+        if rec.os == name and rec.data and isinstance(rec.data.get("security_updates"), list):
+            return [str(x) for x in rec.data["security_updates"]]
+    return None
+
+
 def results_of(
     session: pytest.Session, h: Harness, records: list[CheckRecord], exitstatus: int
 ) -> dict[str, Any]:
@@ -90,6 +98,7 @@ def results_of(
         r["validated_platform"] = h.platform_name
         r["junit"] = f"junit-{name}.xml"
         r["packages"] = _packages(h, name)
+        r["security_updates"] = security_updates(records, name)
         for t in r["tests"]:
             t["message"] = h.redactor(t["message"]) if t.get("message") else t.get("message")
         r["reasons"] = [h.redactor(x) for x in r["reasons"]]

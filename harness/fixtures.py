@@ -18,6 +18,7 @@ import pytest
 
 from build.builder import build_os
 from build.once import run_once
+from core.errors import failure_class
 from core.leftovers import socket_dir
 from core.model import BootedVM, BuildResult, TemplateSpec
 from core.platform import Platform
@@ -33,7 +34,12 @@ class BuildFailed(Exception):
 
 
 class BootFailed(Exception):
-    """The image could not be booted or reached; the checks cannot run."""
+    """The image could not be booted or reached; the checks cannot run. Its class is its
+    cause's: a clone unreachable because of what the image contains is an image defect."""
+
+    def __init__(self, message: str, failure_class: str) -> None:
+        super().__init__(message)
+        self.failure_class = failure_class
 
 
 def _harness(request: pytest.FixtureRequest) -> Harness:
@@ -89,7 +95,7 @@ def vm(
         raise
     except Exception as exc:
         harness.board.set(spec.name, "done", "boot failed")
-        raise BootFailed(f"{spec.name}: boot failed: {exc}") from exc
+        raise BootFailed(f"{spec.name}: boot failed: {exc}", failure_class(exc)) from exc
     harness.board.set(spec.name, "validate", f"{booted.address}:{booted.port}")
     try:
         yield booted

@@ -29,7 +29,7 @@ from harness.listing import list_os
 from harness.options import add_options, settings_from
 from harness.preflight import ensure_dir_writable, report_leftovers, run_preflight
 from harness.progress import ProgressDisplay
-from harness.records import Recorder, redact_report
+from harness.records import Recorder, annotate, redact_report
 from harness.scheduling import OSScheduling
 from harness.session import HARNESS_KEY, Harness, new_run_id
 from platforms.leftovers import tidy
@@ -281,6 +281,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if h is None or not h.active:
         return report
     redact_report(report, h.redactor)
+    annotate(report, call)
     os_name = dict(item.user_properties).get("os")
     if report.failed and os_name:
         h.failed_os.add(str(os_name))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.checks import skip_code
+from core.errors import InfrastructureError, failure_class
 from core.redact import Redactor
 from verdict.compute import CheckRecord
 
@@ -31,6 +34,43 @@ def redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
     elif report.longrepr is not None:
         report.longrepr = redactor(str(report.longrepr))
     report.sections = [(title, redactor(text)) for title, text in report.sections]
+
+
+RESERVED = frozenset({"os", "check_id", "rationale", "failure_class"})
+
+
+def _call_class(exc: BaseException) -> str:
+    """A check that failed: the image is at fault unless its cause is outside the image (the
+    package mirror or the SSH connection gone: InfrastructureError)."""
+    klass = failure_class(exc)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, InfrastructureError) or getattr(seen, "failure_class", None):
+            return klass
+        seen = seen.__cause__
+    return "image-defect"
+
+
+def annotate(report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+    """Give a failed report the class of its cause, so it crosses xdist with the report: a
+    setup error from a boot that failed because of the image is an image defect."""
+    if not report.failed or call.excinfo is None:
+        return
+    exc = call.excinfo.value
+    klass = _call_class(exc) if report.when == "call" else failure_class(exc)
+    report.user_properties = [*report.user_properties, ("failure_class", klass)]
+
+
+def _data(props: dict[str, object]) -> dict[str, object] | None:
+    data: dict[str, object] = {}
+    for key, value in props.items():
+        if key in RESERVED:
+            continue
+        try:
+            data[key] = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            data[key] = value
+    return data or None
 
 
 def _str_or_none(value: object) -> str | None:
@@ -60,6 +100,8 @@ def to_record(report: pytest.TestReport) -> CheckRecord | None:
         duration_s=float(report.duration),
         message=message,
         skip_code=skip_code(message or "") if report.skipped else None,
+        failure_class=_str_or_none(props.get("failure_class")),
+        data=_data(props),
     )
 
 

@@ -63,6 +63,7 @@ def build_metadata(
         "artifact": artifact,
         "source": source,
         "packages": rec.get("packages"),
+        "security_updates": rec.get("security_updates"),
         "validation": {
             "platform": c.platform,
             "run_id": data["run_id"],

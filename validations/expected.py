@@ -14,12 +14,19 @@ SSH = (
     "ssh-session-limits",
     "ssh-files",
     "ssh-moduli",
+    "ssh-trust",
 )
 SYSTEM = (
     "system-sysctl",
     "system-file-modes",
     "system-legacy-services",
     "system-shadow-locked",
+    "system-security-updates",
+    "system-rootfs-grows",
+    "system-listeners",
+    "system-time-sync",
+    "system-world-writable",
+    "system-console-autologin",
 )
 GUEST_TOOLS = ("guest-agent-single", "guest-agent-reporting")
 CLOUD_INIT = (
@@ -27,6 +34,7 @@ CLOUD_INIT = (
     "cloud-init-datasources",
     "cloud-init-clean-boot",
     "cloud-init-seed-applied",
+    "cloud-init-security",
 )
 HYGIENE = (
     "hygiene-host-keys",
@@ -39,6 +47,8 @@ HYGIENE = (
     "hygiene-network-state",
     "hygiene-caches-logs",
     "hygiene-first-boot-identity",
+    "hygiene-credentials",
+    "hygiene-account-backups",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
 NETWORK = ("network-renderer",)

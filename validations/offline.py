@@ -19,6 +19,7 @@ import posixpath
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from validations.linkwalk import resolve_inside
 
 EXT4_MAGIC = 0xEF53
 _MAX_LINKS = 40
+PREFETCH_BATCH = 400  # directories listed per debugfs run
 
 
 class OfflineImage(Protocol):
@@ -45,6 +47,7 @@ class OfflineImage(Protocol):
     def lstat(self, path: str) -> Stat: ...
     def readlink(self, path: str) -> str: ...
     def walk(self, top: str) -> Iterator[tuple[str, Stat]]: ...
+    def export(self, top: str, dest: Path) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -172,26 +175,58 @@ class Ext4Image:
             raise ValueError(f"path with a double quote cannot be passed to debugfs: {path!r}")
         return f'"{path}"'
 
+    @staticmethod
+    def _parse_listing(out: str) -> dict[str, Stat]:
+        entries: dict[str, Stat] = {}
+        for line in out.splitlines():
+            # /inode/mode/uid/gid/name/size/
+            fields = line.split("/")
+            if len(fields) < 7 or not fields[1].isdigit():
+                continue
+            name = "/".join(fields[5:-2])
+            if name in (".", "..") or fields[1] == "0":
+                continue
+            entries[name] = Stat(
+                mode=int(fields[2], 8),
+                uid=int(fields[3]),
+                gid=int(fields[4]),
+                size=int(fields[-2] or 0),
+            )
+        return entries
+
     def _listing(self, real_dir: str) -> dict[str, Stat]:
         if real_dir not in self._dirs:
             out = self._debugfs(f"ls -p {self._quote(real_dir)}").decode("utf-8", "surrogateescape")
-            entries: dict[str, Stat] = {}
-            for line in out.splitlines():
-                # /inode/mode/uid/gid/name/size/
-                fields = line.split("/")
-                if len(fields) < 7 or not fields[1].isdigit():
-                    continue
-                name = "/".join(fields[5:-2])
-                if name in (".", "..") or fields[1] == "0":
-                    continue
-                entries[name] = Stat(
-                    mode=int(fields[2], 8),
-                    uid=int(fields[3]),
-                    gid=int(fields[4]),
-                    size=int(fields[-2] or 0),
-                )
-            self._dirs[real_dir] = entries
+            self._dirs[real_dir] = self._parse_listing(out)
         return self._dirs[real_dir]
+
+    def _prefetch(self, real_dirs: list[str]) -> None:
+        """List many directories with one debugfs run (a whole tree in a few runs, where one
+        run per directory would take minutes on a root filesystem)."""
+        todo = [d for d in real_dirs if d not in self._dirs and '"' not in d]
+        for i in range(0, len(todo), PREFETCH_BATCH):
+            chunk = todo[i : i + PREFETCH_BATCH]
+            with tempfile.NamedTemporaryFile("w", suffix=".debugfs") as script:
+                script.write("".join(f"ls -p {self._quote(d)}\n" for d in chunk))
+                script.flush()
+                proc = subprocess.run(
+                    ["debugfs", "-c", "-f", script.name, self._spec],
+                    capture_output=True,
+                    check=False,
+                )
+            if proc.returncode != 0:
+                raise InfrastructureError(
+                    f"debugfs listing on {self._spec} failed (rc {proc.returncode})"
+                )
+            sections: dict[str, list[str]] = {}
+            current: list[str] | None = None
+            for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+                if line.startswith("debugfs: ls -p "):
+                    current = sections.setdefault(line[len("debugfs: ls -p ") :].strip('"'), [])
+                elif current is not None:
+                    current.append(line)
+            for d in chunk:
+                self._dirs[d] = self._parse_listing("\n".join(sections.get(d, [])))
 
     # -- resolution --------------------------------------------------------------------------
     def _resolve(self, path: str, follow_last: bool) -> str | None:
@@ -270,11 +305,34 @@ class Ext4Image:
     def walk(self, top: str) -> Iterator[tuple[str, Stat]]:
         """Every entry under `top` (links not followed), depth first: (path, lstat)."""
         real = self._must(top)
+        level = [real]
+        while level:  # list the tree level by level, a few debugfs runs in all
+            self._prefetch(level)
+            level = [
+                posixpath.join(d, n) for d in level for n, st in self._dirs.get(d, {}).items()
+                if st.is_dir
+            ]  # fmt: skip
+        yield from self._walk_cached(top, real)
+
+    def _walk_cached(self, top: str, real: str) -> Iterator[tuple[str, Stat]]:
         for name, st in sorted(self._listing(real).items()):
             child = posixpath.join(top, name)
             yield child, st
             if st.is_dir:
-                yield from self.walk(child)
+                yield from self._walk_cached(child, posixpath.join(real, name))
+
+    def export(self, top: str, dest: Path) -> Path:
+        """Copy the tree `top` out of the image into `dest` (one debugfs run); returns the
+        copy's path. Links are copied as links: read the copy without following them."""
+        real = self._must(top)
+        dest.mkdir(parents=True, exist_ok=True)
+        if self._stat_real(real).is_dir:
+            self._debugfs(f"rdump {self._quote(real)} {self._quote(str(dest))}")
+        else:
+            self._debugfs(
+                f"dump {self._quote(real)} {self._quote(str(dest / posixpath.basename(real)))}"
+            )
+        return dest / posixpath.basename(real.rstrip("/") or "root")
 
 
 def _to_raw(build: BuildResult, workdir: Path) -> Path:

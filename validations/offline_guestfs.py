@@ -69,6 +69,14 @@ class GuestfsImage:
     def readlink(self, path: str) -> str:
         return str(self._g.readlink(path))
 
+    def export(self, top: str, dest: Path) -> Path:
+        """Copy the tree `top` out of the image into `dest`; returns the copy's path."""
+        if not self.exists(top):
+            raise FileNotFoundError(top)
+        dest.mkdir(parents=True, exist_ok=True)
+        self._g.copy_out(top, str(dest))
+        return dest / (top.rstrip("/").rsplit("/", 1)[-1] or "root")
+
     def walk(self, top: str) -> Iterator[tuple[str, Stat]]:
         for name in self.listdir(top):
             child = f"{top.rstrip('/')}/{name}"

@@ -52,7 +52,9 @@ def test_datasources(image: OfflineImage) -> None:
 
 @check("cloud-init-clean-boot", "cloud-init finished the first boot without errors or tracebacks")
 def test_clean_boot(host: Any) -> None:
-    status = host.run("sudo cloud-init status --wait --long")
+    with host.sudo():
+        status = host.run("cloud-init status --wait --long")
+        log_text = host.file("/var/log/cloud-init.log").content_string
     assert "status: done" in status.stdout, (
         f"cloud-init status: {status.stdout.strip()} {status.stderr.strip()}"
     )
@@ -68,11 +70,10 @@ def test_clean_boot(host: Any) -> None:
         if isinstance(stage, dict) and (stage.get("errors") or stage.get("recoverable_errors"))
     }
     assert not stage_errors, f"status.json stage errors: {stage_errors}"
-    log = host.run("sudo cat /var/log/cloud-init.log")
-    assert log.rc == 0 and log.stdout.strip(), "/var/log/cloud-init.log is missing or empty"
+    assert log_text.strip(), "/var/log/cloud-init.log is empty"
     problems = [
         line
-        for line in log.stdout.splitlines()
+        for line in log_text.splitlines()
         if LOG_PROBLEM.search(line) and not any(p.search(line) for p in ALLOWED_LOG_LINES)
     ]
     assert not problems, "cloud-init.log:\n" + "\n".join(problems[:20])
@@ -85,9 +86,72 @@ def test_clean_boot(host: Any) -> None:
 def test_seed_applied(host: Any, vm: BootedVM) -> None:
     instance = host.file("/var/lib/cloud/data/instance-id").content_string.strip()
     assert instance == vm.instance_id, f"instance id {instance!r}, seed says {vm.instance_id!r}"
-    hostname = host.run("hostname").stdout.strip()
+    hostname = host.check_output("hostname").strip()
     assert hostname == vm.hostname, f"hostname {hostname!r}, seed says {vm.hostname!r}"
-    marker = host.run("sudo cat /var/lib/template-checks/marker")
-    assert marker.stdout.strip() == vm.marker, (
-        f"user-data marker {marker.stdout.strip()!r}, seed says {vm.marker!r}"
+    with host.sudo():
+        marker = host.file("/var/lib/template-checks/marker")
+        text = marker.content_string.strip() if marker.exists else "(no marker file)"
+    assert text == vm.marker, f"user-data marker {text!r}, seed says {vm.marker!r}"
+
+
+_TRUE = ("true", "1", "on", "yes")
+_FALSE = ("false", "0", "off", "no")
+# Keys that bake a credential into every clone, at the top level and in a user entry.
+BAKED_TOP = ("password", "passwd", "chpasswd", "ssh_authorized_keys", "ssh_import_id")
+BAKED_USER = ("passwd", "hashed_passwd", "plain_text_passwd", "ssh_authorized_keys",
+              "ssh_import_id")  # fmt: skip
+
+
+def _is(value: Any, words: tuple[str, ...], boolean: bool) -> bool:
+    """cloud-init's util.is_true / is_false."""
+    return value is boolean or (isinstance(value, str) and value.strip().lower() in words)
+
+
+def _chpasswd_sets_passwords(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return bool(value)
+    return bool(value.get("list") or value.get("users"))
+
+
+def security_problems(cfg: dict[str, Any]) -> list[str]:
+    """What in the merged system configuration weakens every clone (defaults as cloud-init's:
+    disable_root and ssh_deletekeys are on when unset, ssh_pwauth leaves sshd alone)."""
+    bad = []
+    if not _is(cfg.get("ssh_pwauth"), _FALSE, False):
+        bad.append(f"ssh_pwauth is {cfg.get('ssh_pwauth')!r}, want false")
+    for key in ("disable_root", "ssh_deletekeys"):
+        if not _is(cfg.get(key, True), _TRUE, True):
+            bad.append(f"{key} is {cfg.get(key)!r}, want true")
+    for key in BAKED_TOP:
+        value = cfg.get(key)
+        if value and (key != "chpasswd" or _chpasswd_sets_passwords(value)):
+            bad.append(f"baked {key}: every clone gets it")
+    system_info = cfg.get("system_info") if isinstance(cfg.get("system_info"), dict) else {}
+    users: list[tuple[str, Any]] = [("default_user", (system_info or {}).get("default_user"))]
+    for entry in cfg.get("users") or []:
+        if isinstance(entry, dict):
+            users.append((f"users[{entry.get('name', '?')}]", entry))
+    for label, user in users:
+        if not isinstance(user, dict):
+            continue
+        if not _is(user.get("lock_passwd", True), _TRUE, True):
+            bad.append(f"{label}: lock_passwd is {user.get('lock_passwd')!r}, want true")
+        bad += [f"{label}: baked {k}" for k in BAKED_USER if user.get(k)]
+    return bad
+
+
+@check(
+    "cloud-init-security",
+    "cloud-init's merged configuration keeps clones locked: ssh_pwauth false, disable_root, "
+    "ssh_deletekeys, default user locked, no baked password or key",
+)
+def test_security(image: OfflineImage) -> None:
+    cfg = cloudcfg.merged(image.read_text, image.listdir)
+    assert cfg, (
+        f"cloud-init's configuration is empty ({', '.join(cloudcfg.sources(image.listdir))})"
+    )
+    bad = security_problems(cfg)
+    assert not bad, (
+        f"cloud-init's merged configuration ({', '.join(cloudcfg.sources(image.listdir))}):\n"
+        + "\n".join(bad)
     )

@@ -246,11 +246,13 @@ def test_first_boot_identity(image: OfflineImage, host: Any) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", booted_id), f"booted machine-id is {booted_id!r}"
     baked_id = image.read_text("/etc/machine-id").strip() if image.exists("/etc/machine-id") else ""
     assert booted_id != baked_id, f"the clone kept the image's machine-id {baked_id}"
-    out = host.run(
-        'sudo sh -c \'for k in /etc/ssh/ssh_host_*_key.pub; do cut -d" " -f1,2 "$k"; done\''
-    )
-    booted_keys = {line.strip() for line in out.stdout.splitlines() if line.strip()}
-    assert booted_keys, f"the clone has no SSH host keys: {out.stderr.strip()}"
+    with host.sudo():  # cloud-init writes the seed's host keys, public halves too, mode 0600
+        names = host.file("/etc/ssh").listdir()
+        pubs = [n for n in names if n.startswith("ssh_host_") and n.endswith(".pub")]
+        booted_keys = {
+            " ".join(host.file(f"/etc/ssh/{n}").content_string.split()[:2]) for n in pubs
+        }
+    assert booted_keys, f"the clone has no SSH host keys in /etc/ssh ({', '.join(names)})"
     baked = {
         " ".join(image.read_text(f"/etc/ssh/{n}").split()[:2])
         for n in image.listdir("/etc/ssh")

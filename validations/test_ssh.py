@@ -6,6 +6,7 @@ blocks and command-line overrides; these checks ask sshd itself (`sshd -T [-C ..
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -18,36 +19,35 @@ from validations import sshd
 MIN_MODULI_BITS = 3071  # /etc/ssh/moduli lists size-1: 3071 is a 3072-bit group
 
 
-def _run(host: Any, command: str) -> str:
-    out = host.run(command)
-    assert out.rc == 0, f"{command!r} failed (rc {out.rc}): {out.stderr.strip()[:500]}"
-    return str(out.stdout)
-
-
 @pytest.fixture(scope="module")
 def effective(host: Any, vm: BootedVM) -> list[tuple[sshd.Context | None, dict[str, str]]]:
     """The default effective configuration, then one per connection context (Match blocks)."""
-    configs = [_run(host, "sudo cat /etc/ssh/sshd_config")]
-    listing = _run(host, "sudo find /etc/ssh/sshd_config.d -maxdepth 1 -name '*.conf' -type f")
-    for path in sorted(p for p in listing.split() if p):
-        configs.append(_run(host, f"sudo cat {shlex.quote(path)}"))
-    users = []
-    for line in _run(host, "getent passwd").splitlines():
-        fields = line.split(":")
-        if len(fields) >= 7 and not fields[6].endswith(("nologin", "false", "sync")):
-            users.append(fields[0])
-    groups: dict[str, list[str]] = {}
-    for line in _run(host, "getent group").splitlines():
-        fields = line.split(":")
-        if len(fields) >= 4:
-            groups[fields[0]] = [m for m in fields[3].split(",") if m]
-    out: list[tuple[sshd.Context | None, dict[str, str]]] = []
-    default = sshd.parse_effective(_run(host, "sudo sshd -T"))
-    assert default, "sshd -T printed nothing"
-    out.append((None, default))
-    for ctx in sshd.contexts(configs, users, groups, vm.user):
-        text = _run(host, f"sudo sshd -T -C {shlex.quote(ctx.spec())}")
-        out.append((ctx, sshd.parse_effective(text)))
+    with host.sudo():
+        configs = [host.file("/etc/ssh/sshd_config").content_string]
+        dropins = host.file("/etc/ssh/sshd_config.d")
+        names = (
+            sorted(n for n in dropins.listdir() if n.endswith(".conf")) if dropins.exists else []
+        )
+        for name in names:
+            f = host.file(f"/etc/ssh/sshd_config.d/{name}")
+            if f.is_file:
+                configs.append(f.content_string)
+        default = sshd.parse_effective(host.check_output("sshd -T"))
+        users = []
+        for line in host.check_output("getent passwd").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 7 and not fields[6].endswith(("nologin", "false", "sync")):
+                users.append(fields[0])
+        groups: dict[str, list[str]] = {}
+        for line in host.check_output("getent group").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 4:
+                groups[fields[0]] = [m for m in fields[3].split(",") if m]
+        assert default, "sshd -T printed nothing"
+        out: list[tuple[sshd.Context | None, dict[str, str]]] = [(None, default)]
+        for ctx in sshd.contexts(configs, users, groups, vm.user):
+            text = host.check_output(f"sshd -T -C {shlex.quote(ctx.spec())}")
+            out.append((ctx, sshd.parse_effective(text)))
     return out
 
 
@@ -102,11 +102,12 @@ def test_crypto(host: Any, effective: list[tuple[sshd.Context | None, dict[str, 
         if weak:
             bad.append(f"{key}: weak {', '.join(weak)}")
     # EL8 passes crypto-policies as `-o Ciphers=...` on the command line, which sshd -T ignores.
-    pid = _run(host, "pgrep -o -x sshd || true").strip()
-    assert pid, "no sshd process is running"
-    cmdline = _run(host, f"sudo cat /proc/{pid}/cmdline").replace("\0", " ")
-    if " -o" in f" {cmdline}" or "-o " in cmdline:
-        bad.append(f"sshd runs with a command-line override: {cmdline.strip()}")
+    listeners = [p for p in host.process.filter(comm="sshd") if p.ppid == 1]
+    assert listeners, "no sshd listener process (parent pid 1) is running"
+    for proc in listeners:
+        args = f" {proc.args} "
+        if " -o" in args:
+            bad.append(f"sshd runs with a command-line override: {proc.args.strip()}")
     assert not bad, "\n".join(bad)
 
 
@@ -159,10 +160,14 @@ def test_session_limits(effective: list[tuple[sshd.Context | None, dict[str, str
     "/etc/ssh is root-owned, nothing in it group/other-writable, server config and keys private",
 )
 def test_files(host: Any) -> None:
-    listing = _run(host, r"sudo find /etc/ssh -xdev -printf '%y %U %G %m %p\n'")
+    with host.sudo():
+        listing = host.check_output(r"find /etc/ssh -xdev -printf '%y %U %G %m %p\n'")
     rows = [line.split(" ", 4) for line in listing.splitlines() if line.strip()]
     assert any(r[4] == "/etc/ssh" for r in rows), f"find listed no /etc/ssh: {listing[:200]}"
-    ssh_keys_gid = _run(host, "getent group ssh_keys | cut -d: -f3 || true").strip()
+    group = host.run("getent group ssh_keys")
+    ssh_keys_gid = (
+        group.stdout.split(":")[2] if group.rc == 0 and group.stdout.count(":") >= 2 else ""
+    )
     bad = []
     for kind, uid, gid, mode_s, path in rows:
         mode = int(mode_s, 8)
@@ -181,6 +186,57 @@ def test_files(host: Any) -> None:
             if mode & 0o077 and not group_ok:
                 bad.append(f"{path}: private host key mode {mode_s}")
     assert not bad, "\n".join(bad)
+
+
+# The host keys first boot makes for each clone (cloud-init's ssh_deletekeys/ssh_genkeytypes,
+# ssh-keygen -A, EL's sshd-keygen): any other HostKey is shared by every clone.
+CLONE_HOST_KEYS = frozenset(
+    f"/etc/ssh/ssh_host_{kind}_key" for kind in ("rsa", "ecdsa", "ed25519", "dsa")
+)
+_OWN_KEYS_FILE = re.compile(r"^(%h/)?\.ssh/authorized_keys2?$")
+
+
+def trust_problems(eff: dict[str, str], ctx: sshd.Context | None) -> list[str]:
+    """Whom sshd trusts besides the keys in the user's own ~/.ssh, for one connection."""
+    where = f" [{ctx.why}: {ctx.spec()}]" if ctx else ""
+    bad = sshd.violations(
+        eff,
+        {
+            "authorizedkeyscommand": {"none"},
+            "authorizedprincipalscommand": {"none"},
+            "authorizedprincipalsfile": {"none"},
+            "trustedusercakeys": {"none"},
+            "strictmodes": {"yes"},
+        },
+        ctx,
+    )
+    files = eff.get("authorizedkeysfile", "").split()
+    others = [f for f in files if f != "none" and not _OWN_KEYS_FILE.match(f)]
+    if others:
+        bad.append(
+            f"authorizedkeysfile {' '.join(files)}: {', '.join(others)} is not in the user's "
+            f"own ~/.ssh{where}"
+        )
+    if ctx is None:
+        keys = [k.strip() for k in eff.get("hostkey", "").splitlines() if k.strip()]
+        assert keys, "sshd -T reports no hostkey"
+        shared = [k for k in keys if k not in CLONE_HOST_KEYS]
+        if shared:
+            bad.append(
+                f"hostkey {', '.join(shared)}: not a key first boot regenerates (every clone "
+                "shares it)"
+            )
+    return bad
+
+
+@check(
+    "ssh-trust",
+    "sshd trusts only the user's own ~/.ssh keys: no keys command, principals, CA or foreign "
+    "key files, StrictModes on, only per-clone host keys",
+)
+def test_trust(effective: list[tuple[sshd.Context | None, dict[str, str]]]) -> None:
+    bad = [line for ctx, eff in effective for line in trust_problems(eff, ctx)]
+    assert not bad, "sshd trusts more than the user's own keys:\n" + "\n".join(bad)
 
 
 @check("ssh-moduli", "no Diffie-Hellman group under 3072 bits for group exchange")

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
+from collections.abc import Callable
 from typing import Any
 
 from core.checks import check
-from core.model import TemplateSpec
+from core.errors import InfrastructureError
+from core.model import BootedVM, TemplateSpec
+from validations.offline import OfflineImage
+
+MIB = 1024 * 1024
+MAX_TAIL_BYTES = (
+    16 * MIB
+)  # a grown root partition ends this close to the disk's end (GPT, alignment)
+_APT_INST = re.compile(r"^Inst (\S+) \[([^\]]+)\] \((\S+) ([^\[]+?) \[", re.M)
 
 # linux-baseline's sysctl controls that fit a template (values as the kernel reports them).
 SYSCTL: dict[str, set[int]] = {
@@ -53,10 +65,7 @@ LEGACY_PORTS = {"tcp": {23, 512, 513, 514}, "udp": {69, 517, 518}}
 def test_sysctl(host: Any) -> None:
     bad = []
     for key, allowed in SYSCTL.items():
-        # /proc/sys directly: sysctl(8) is in /usr/sbin, off a user's PATH on Debian.
-        out = host.run(f"cat /proc/sys/{key.replace('.', '/')}")
-        assert out.rc == 0, f"{key}: cannot read /proc/sys ({out.stderr.strip()})"
-        value = int(out.stdout.split()[0])
+        value = host.sysctl(key)  # testinfra finds sysctl(8) in /usr/sbin, off a user's PATH
         if value not in allowed:
             bad.append(f"{key} = {value} (want {' or '.join(map(str, sorted(allowed)))})")
     assert not bad, "\n".join(bad)
@@ -92,20 +101,16 @@ def test_file_modes(host: Any, spec: TemplateSpec) -> None:
 @check("system-legacy-services", "no telnet, rsh, tftp, talk or inetd: cleartext services")
 def test_legacy_services(host: Any, spec: TemplateSpec) -> None:
     installed = [p for p in LEGACY_PACKAGES.get(spec.family, ()) if host.package(p).is_installed]
-    listening = []
-    for proto, flag in (("tcp", "-t"), ("udp", "-u")):
-        out = host.run(f"ss -H -l -n {flag}")
-        assert out.rc == 0, f"ss failed: {out.stderr.strip()}"
-        for line in out.stdout.splitlines():
-            fields = line.split()
-            if len(fields) < 4:
-                continue
-            port = fields[3].rsplit(":", 1)[-1]
-            if port.isdigit() and int(port) in LEGACY_PORTS[proto]:
-                listening.append(f"{proto}/{port} ({fields[3]})")
-    assert host.run("ss -H -l -n -t").stdout.strip(), (
+    sockets = host.socket.get_listening_sockets()
+    assert any(s.startswith("tcp://") for s in sockets), (
         "ss lists no TCP listener at all (not even sshd)"
     )
+    listening = []
+    for sock in sockets:
+        proto, _, rest = sock.partition("://")
+        port = rest.rsplit(":", 1)[-1]
+        if proto in LEGACY_PORTS and port.isdigit() and int(port) in LEGACY_PORTS[proto]:
+            listening.append(sock)
     assert not installed and not listening, (
         f"legacy services: packages {installed or 'none'}, listening {listening or 'none'}"
     )
@@ -115,10 +120,11 @@ def test_legacy_services(host: Any, spec: TemplateSpec) -> None:
     "system-shadow-locked", "every password in /etc/shadow is locked: keys only, no baked password"
 )
 def test_shadow_locked(host: Any) -> None:
-    out = host.run("sudo cat /etc/shadow")
-    assert out.rc == 0 and out.stdout.strip(), f"cannot read /etc/shadow: {out.stderr.strip()}"
+    with host.sudo():
+        shadow = host.file("/etc/shadow").content_string
+    assert shadow.strip(), "/etc/shadow is empty"
     unlocked = []
-    for line in out.stdout.splitlines():
+    for line in shadow.splitlines():
         fields = line.split(":")
         if len(fields) < 2:
             continue
@@ -126,3 +132,264 @@ def test_shadow_locked(host: Any) -> None:
         if hashed == "" or not hashed.startswith(("!", "*")):
             unlocked.append(f"{name} ({'empty password' if hashed == '' else 'password set'})")
     assert not unlocked, "unlocked accounts: " + ", ".join(unlocked)
+
+
+# -- listeners, time, disk, updates (booted) -----------------------------------------------------
+
+# What may listen besides sshd, and why (proto, address pattern, port). Anything else, on any
+# address, fails: loopback listeners included, since they are services the template never asked
+# for. LLMNR (5355) and mDNS (5353) are not here on purpose: they answer name queries from the
+# whole link (turn them off in systemd-resolved: LLMNR=no, MulticastDNS=no).
+LISTEN_EXCEPTIONS: tuple[tuple[str, str, int, str], ...] = (
+    ("tcp", "*", 22, "sshd"),
+    ("udp", "*", 68, "the DHCPv4 client (dhclient, systemd-networkd, NetworkManager)"),
+    ("udp", "fe80::*", 546, "the DHCPv6 client"),
+    ("udp", "*", 546, "the DHCPv6 client"),
+    ("tcp", "127.0.0.53", 53, "systemd-resolved's stub resolver (loopback only)"),
+    ("udp", "127.0.0.53", 53, "systemd-resolved's stub resolver (loopback only)"),
+    ("tcp", "127.0.0.54", 53, "systemd-resolved's proxy stub (loopback only)"),
+    ("udp", "127.0.0.54", 53, "systemd-resolved's proxy stub (loopback only)"),
+    ("udp", "127.0.0.1", 323, "chronyd's command port (loopback only)"),
+    ("udp", "::1", 323, "chronyd's command port (loopback only)"),
+)
+
+
+def _allowed(proto: str, address: str, port: int) -> bool:
+    host = address.split("%", 1)[0]  # "10.0.2.15%enp0s1": bound to an interface
+    for e_proto, e_addr, e_port, _why in LISTEN_EXCEPTIONS:
+        if (proto, port) != (e_proto, e_port):
+            continue
+        if e_addr in ("*", host) or (e_addr.endswith("*") and host.startswith(e_addr[:-1])):
+            return True
+    return False
+
+
+@check(
+    "system-listeners",
+    "nothing listens on the clone but sshd and documented exceptions (DHCP client, loopback "
+    "resolver), on any address",
+)
+def test_listeners(host: Any) -> None:
+    sockets = [s for s in host.socket.get_listening_sockets() if not s.startswith("unix://")]
+    assert any(s.startswith("tcp://") and s.endswith(":22") for s in sockets), (
+        f"no TCP listener on port 22 in {sockets}: is ss reading the right namespace?"
+    )
+    extra = []
+    for spec in sockets:
+        proto, rest = spec.split("://", 1)
+        address, port = rest.rsplit(":", 1)
+        if not _allowed(proto, address, int(port)):
+            extra.append(spec)
+    assert not extra, "unexpected listeners: " + ", ".join(sorted(set(extra)))
+
+
+TIME_SERVICES = {
+    "debian": ("systemd-timesyncd", "chrony", "ntpsec", "ntp", "openntpd"),
+    "el": ("chronyd", "systemd-timesyncd", "ntpd"),
+}
+
+
+@check("system-time-sync", "exactly one time-sync daemon (chrony or systemd-timesyncd) enabled")
+def test_time_sync(host: Any, spec: TemplateSpec) -> None:
+    names = TIME_SERVICES.get(spec.family, TIME_SERVICES["debian"])
+    enabled = [n for n in names if host.service(n).is_enabled]
+    running = [n for n in enabled if host.service(n).is_running]
+    assert enabled, (
+        f"no time-sync daemon enabled (looked for {', '.join(names)}): clones drift, TLS and "
+        "Kerberos break; install systemd-timesyncd or chrony"
+    )
+    assert len(enabled) == 1, f"{len(enabled)} time-sync daemons enabled, they fight: {enabled}"
+    assert running, f"{enabled[0]} is enabled but not running on the clone"
+
+
+@check(
+    "system-rootfs-grows",
+    "on a disk larger than the template's, the root partition and filesystem fill it "
+    "(cloud-init growpart and resizefs)",
+)
+def test_rootfs_grows(host: Any, vm: BootedVM) -> None:
+    grown = int(vm.facts.get("disk_grown_by", 0))
+    template = int(vm.facts.get("template_disk_bytes", 0))
+    assert grown > 0 and template > 0, (
+        f"the {vm.platform} platform booted the clone on a disk no larger than the template's "
+        "(facts disk_grown_by/template_disk_bytes missing): growth cannot be checked"
+    )
+    source = host.check_output("findmnt -n -o SOURCE /").strip()
+    disk = "/dev/" + host.check_output(f"lsblk -n -o PKNAME {shlex.quote(source)}").strip()
+    disk_bytes = int(host.check_output(f"lsblk -b -d -n -o SIZE {shlex.quote(disk)}"))
+    part_start = int(host.check_output(f"cat /sys/class/block/{source.rsplit('/', 1)[-1]}/start"))
+    part_bytes = int(host.check_output(f"lsblk -b -d -n -o SIZE {shlex.quote(source)}"))
+    fs_bytes = int(host.check_output("findmnt -b -n -o SIZE /"))
+    assert disk_bytes == template + grown, (
+        f"{disk} is {disk_bytes} bytes, want the template's {template} + {grown}"
+    )
+    gap = disk_bytes - (part_start * 512 + part_bytes)
+    assert gap <= MAX_TAIL_BYTES, (
+        f"the root partition {source} ends {gap // MIB} MiB before the end of {disk}: growpart "
+        "did not run (cloud-guest-utils missing, growpart disabled, root not the last partition)"
+    )
+    assert fs_bytes > template, (
+        f"the root filesystem is {fs_bytes // MIB} MiB, no larger than the template's whole disk "
+        f"({template // MIB} MiB): resizefs did not run"
+    )
+
+
+def _security_updates_debian(host: Any) -> list[str]:
+    with host.sudo():
+        update = host.run("apt-get update -q")
+        if update.rc != 0 or re.search(
+            r"^(Err:|W: Failed to fetch|E: )", update.stdout + update.stderr, re.M
+        ):
+            raise InfrastructureError(
+                f"apt-get update failed on the clone, so pending updates cannot be known: "
+                f"{(update.stderr or update.stdout).strip()[-400:]}"
+            )
+        plan = host.check_output("apt-get -s -o Debug::NoLocking=1 dist-upgrade")
+    # Inst libssl3 [3.0.19-1~deb12u2] (3.0.22-1~deb12u2 Debian-Security:12/... [amd64])
+    return [
+        f"{m.group(1)} {m.group(2)} -> {m.group(3)}"
+        for m in _APT_INST.finditer(plan)
+        if "-security" in m.group(4).lower() or "debian-security" in m.group(4).lower()
+    ]
+
+
+def _security_updates_el(host: Any) -> list[str]:
+    with host.sudo():
+        out = host.run("dnf -q --refresh updateinfo list --security --available")
+    if out.rc != 0:
+        raise InfrastructureError(
+            f"dnf updateinfo failed on the clone: {out.stderr.strip()[-400:]}"
+        )
+    # RLSA-2024:1234 Important/Sec. openssl-1:3.0.7-27.el9.x86_64
+    return [" ".join(line.split()[:3]) for line in out.stdout.splitlines() if "/Sec." in line]
+
+
+@check(
+    "system-security-updates",
+    "no security update pending when the template is validated (listed in the report and the "
+    "published metadata)",
+)
+def test_security_updates(
+    host: Any, spec: TemplateSpec, record_property: Callable[[str, object], None]
+) -> None:
+    pending = (_security_updates_el if spec.family == "el" else _security_updates_debian)(host)
+    record_property("security_updates", json.dumps(pending))
+    assert not pending, f"{len(pending)} security update(s) pending:\n" + "\n".join(pending)
+
+
+# -- read offline from the image -------------------------------------------------------------------
+
+# Where world-writable entries are expected (their contents are temporary by design).
+WORLD_WRITABLE_PLACES = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/", "/var/lock/")
+
+
+@check(
+    "system-world-writable",
+    "no world-writable file, and no world-writable directory without the sticky bit, on the "
+    "root filesystem (read offline)",
+)
+def test_world_writable(image: OfflineImage) -> None:
+    bad = []
+    seen = 0
+    for path, st in image.walk("/"):
+        seen += 1
+        if not (st.is_file or st.is_dir) or not st.mode & 0o002:
+            continue
+        if st.is_dir and st.mode & 0o1000:
+            continue  # sticky: only owners remove their entries (/tmp)
+        if path.startswith(WORLD_WRITABLE_PLACES):
+            continue
+        kind = "directory without the sticky bit" if st.is_dir else "file"
+        bad.append(f"{path}: world-writable {kind} (mode {st.perms:04o})")
+    assert seen >= 10, f"the walk of / saw {seen} entries: is this the root filesystem?"
+    assert not bad, f"{len(bad)} world-writable entries:\n" + "\n".join(bad[:50])
+
+
+UNIT_DIRS = (
+    "/etc/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+)
+_GETTY = re.compile(r"(getty|console).*\.service(\.d)?$")
+_AUTOLOGIN = re.compile(r"(--autologin\b|(^|\s)-a\s+\S)")
+# Display managers: (file or folder of *.conf, section or None, key, value that turns it on).
+DM_SETTINGS = (
+    ("/etc/gdm3/daemon.conf", "daemon", "automaticloginenable", "true"),
+    ("/etc/gdm3/daemon.conf", "daemon", "timedloginenable", "true"),
+    ("/etc/gdm3/custom.conf", "daemon", "automaticloginenable", "true"),
+    ("/etc/gdm/custom.conf", "daemon", "automaticloginenable", "true"),
+    ("/etc/gdm/custom.conf", "daemon", "timedloginenable", "true"),
+    ("/etc/lightdm/lightdm.conf", None, "autologin-user", "*"),
+    ("/etc/lightdm/lightdm.conf.d", None, "autologin-user", "*"),
+    ("/usr/share/lightdm/lightdm.conf.d", None, "autologin-user", "*"),
+    ("/etc/sddm.conf", "autologin", "user", "*"),
+    ("/etc/sddm.conf.d", "autologin", "user", "*"),
+    ("/usr/lib/sddm/sddm.conf.d", "autologin", "user", "*"),
+    ("/etc/lxdm/lxdm.conf", None, "autologin", "*"),
+    ("/etc/default/nodm", None, "nodm_enabled", "true"),
+)
+
+
+def _ini_values(text: str, section: str | None, key: str) -> list[str]:
+    """Values of `key` (in `section`, or anywhere when None) of an ini or shell-style file."""
+    current = None
+    out = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1].strip().lower()
+            continue
+        name, sep, value = line.partition("=")
+        if sep and name.strip().lower() == key and (section is None or current == section):
+            out.append(value.strip().strip("\"'"))
+    return out
+
+
+def _files(image: OfflineImage, path: str) -> list[str]:
+    if not image.exists(path):
+        return []
+    if image.stat(path).is_dir:
+        return [f"{path}/{n}" for n in image.listdir(path) if n.endswith(".conf")]
+    return [path]
+
+
+def _getty_autologins(image: OfflineImage) -> list[str]:
+    found = []
+    for unit_dir in UNIT_DIRS:
+        if not image.exists(unit_dir):
+            continue
+        for name in image.listdir(unit_dir):
+            if not _GETTY.search(name):
+                continue
+            path = f"{unit_dir}/{name}"
+            files = _files(image, path) if name.endswith(".d") else [path]
+            for f in files:
+                if not image.exists(f) or not image.stat(f).is_file:
+                    continue
+                for line in image.read_text(f).splitlines():
+                    if line.strip().startswith("ExecStart=") and _AUTOLOGIN.search(line):
+                        found.append(f"{f}: {line.strip()}")
+    if image.exists("/etc/inittab"):
+        for line in image.read_text("/etc/inittab").splitlines():
+            if "getty" in line and not line.lstrip().startswith("#") and _AUTOLOGIN.search(line):
+                found.append(f"/etc/inittab: {line.strip()}")
+    return found
+
+
+@check(
+    "system-console-autologin",
+    "no console or serial autologin (getty --autologin) and no display-manager autologin "
+    "(read offline)",
+)
+def test_console_autologin(image: OfflineImage) -> None:
+    assert image.exists("/etc/systemd/system") or image.exists("/etc/inittab"), (
+        "neither /etc/systemd/system nor /etc/inittab: is this the root filesystem?"
+    )
+    found = _getty_autologins(image)
+    for path, section, key, on in DM_SETTINGS:
+        for f in _files(image, path):
+            for value in _ini_values(image.read_text(f), section, key):
+                if (on == "*" and value) or value.lower() == on:
+                    found.append(f"{f}: {key}={value}")
+    assert not found, "autologin configured:\n" + "\n".join(found)

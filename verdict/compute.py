@@ -27,6 +27,10 @@ class CheckRecord:
     duration_s: float
     message: str | None
     skip_code: str | None
+    # The class its cause gave the failure (core.errors.failure_class), None when not failed:
+    # a boot that failed because of the image makes every booted check an image defect.
+    failure_class: str | None = None
+    data: dict[str, Any] | None = None  # what a check recorded for the report (record_property)
 
 
 def merge_reports(records: Iterable[CheckRecord]) -> list[CheckRecord]:
@@ -82,15 +86,18 @@ def _test_reasons(
     """(class, line) for every test that did not pass; setup errors shared by many checks
     (a boot that failed) are reported once."""
     reasons: list[tuple[str, str]] = []
-    setup_errors: dict[str, list[str]] = defaultdict(list)
+    setup_errors: dict[tuple[str, str], list[str]] = defaultdict(list)
     for t in tests:
         who = t.check_id or t.nodeid
         if t.outcome == "error" and t.phase == "setup":
-            setup_errors[_first_line(t.message)].append(who)
+            setup_errors[(t.failure_class or "infrastructure", _first_line(t.message))].append(who)
         elif t.outcome == "error":
-            reasons.append(("infrastructure", f"{who}: teardown error: {_first_line(t.message)}"))
+            klass = t.failure_class or "infrastructure"
+            reasons.append((klass, f"{who}: teardown error: {_first_line(t.message)}"))
         elif t.outcome == "failed":
-            reasons.append(("image-defect", f"{who} failed: {_first_line(t.message)}"))
+            reasons.append(
+                (t.failure_class or "image-defect", f"{who} failed: {_first_line(t.message)}")
+            )
         elif t.outcome == "skipped" and t.skip_code not in allowed:
             why = (
                 f"code {t.skip_code!r} is not allowed on platform {platform}"
@@ -98,9 +105,9 @@ def _test_reasons(
                 else "no reason code"
             )
             reasons.append(("infrastructure", f"{who} skipped ({why}): {_first_line(t.message)}"))
-    for msg, names in setup_errors.items():
+    for (klass, msg), names in setup_errors.items():
         listed = ", ".join(sorted(set(names)))[:200]
-        reasons.append(("infrastructure", f"{len(names)} check(s) could not run ({listed}): {msg}"))
+        reasons.append((klass, f"{len(names)} check(s) could not run ({listed}): {msg}"))
     return reasons
 
 
@@ -138,7 +145,7 @@ def os_verdict(
         "expected_checks": list(expected),
         "checks": checks,
         "tests": [
-            {k: v for k, v in asdict(t).items() if k not in ("os",)}
+            {k: v for k, v in asdict(t).items() if k not in ("os", "data")}
             for t in sorted(tests, key=lambda t: t.nodeid)
         ],
         "verdict": "failed" if reasons else "passed",

@@ -55,6 +55,17 @@ case "$OS_FAMILY" in
       DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 purge "${present[@]}"
     fi
     shadow_group=shadow shadow_mode=0640
+
+    # Time sync: a clone needs a right clock (TLS, logs, tokens). A minimal base has no
+    # daemon; Debian's own is systemd-timesyncd (a package of its own since bookworm).
+    timesync=(systemd-timesyncd chrony ntpsec ntp openntpd)
+    states=$(dpkg-query -W -f='${Status}\n' "${timesync[@]}" 2>/dev/null || true) # 1: one unknown
+    if ! grep -q 'install ok installed' <<<"$states"; then
+      DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 install systemd-timesyncd
+    fi
+    if dpkg-query -W -f='${Status}' systemd-timesyncd 2>/dev/null | grep -q 'install ok installed'; then
+      systemctl enable systemd-timesyncd.service
+    fi
     ;;
   el)
     legacy=(telnet-server rsh-server tftp-server xinetd ypserv ypbind talk-server)

@@ -36,6 +36,19 @@ CONF
   chmod 0644 /etc/cloud/cloud.cfg.d/95-template-network.cfg
 }
 
+# systemd-resolved resolves names only: its LLMNR and mDNS responders would listen on
+# 0.0.0.0:5355 and 5353 on every clone (validations: system-listeners).
+resolver_quiet() {
+  install -d -m 0755 /etc/systemd/resolved.conf.d
+  cat >/etc/systemd/resolved.conf.d/60-template.conf <<'CONF'
+# Managed by packer/scripts/60-network.sh: no LLMNR or mDNS responder on the clone.
+[Resolve]
+LLMNR=no
+MulticastDNS=no
+CONF
+  chmod 0644 /etc/systemd/resolved.conf.d/60-template.conf
+}
+
 debian_family() {
   local apt=(apt-get -y -q -o DPkg::Lock::Timeout=600)
   local want=()
@@ -58,6 +71,7 @@ DHCP=yes
 UNIT
   chmod 0644 /etc/systemd/network/99-template-fallback.network
   systemctl enable systemd-networkd.service systemd-resolved.service
+  resolver_quiet
   # Names resolve through systemd-resolved, which networkd feeds (a plain file would keep the
   # build network's servers in every clone).
   if [[ "$(readlink /etc/resolv.conf || true)" != *run/systemd/resolve/* ]]; then
@@ -86,6 +100,10 @@ el_family() {
   rpm -q NetworkManager >/dev/null 2>&1 || dnf -y -q install NetworkManager
   renderer_config network-manager
   systemctl enable NetworkManager.service
+  # Fedora resolves through systemd-resolved; EL 9 and 10 do not ship it by default.
+  if [[ -n "$(systemctl list-unit-files --no-legend systemd-resolved.service 2>/dev/null)" ]]; then
+    resolver_quiet
+  fi
 }
 
 case "$OS_FAMILY" in

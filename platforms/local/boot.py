@@ -8,6 +8,7 @@ QEMU is stopped and the overlay, seed, firmware variables and sockets are remove
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -22,17 +23,20 @@ from core.errors import ImageDefect, InfrastructureError
 from core.leftovers import socket_dir
 from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
 from core.signals import deferred
-from core.ssh import ssh_argv, ssh_banner, ssh_command
+from core.ssh import ssh_command
 from core.trees import remove_trees
+from platforms.console import read_console
 from platforms.kept import janitor_command, record_kept
 from platforms.local import qemu
 from platforms.local.accel import Accel
 from platforms.local.slots import qemu_slot
+from platforms.reach import OK, Diagnosis, Target, observe
 from platforms.seed import Seed, make_seed
 
 FORMATS = ("raw", "qcow2", "xva")
 PORT_ATTEMPTS = 3
 READY_LOGIN_TIMEOUT_S = 120.0
+GROW_BYTES = 2 << 30  # clones boot on a disk this much larger than the template's
 
 
 class NotReady(Exception):
@@ -64,13 +68,24 @@ def backing_image(build: BuildResult, workdir: Path) -> tuple[Path, str]:
     return raw, "raw"
 
 
-def make_overlay(backing: Path, fmt: str, overlay: Path) -> None:
-    subprocess.run(
-        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(backing), str(overlay)],
+def virtual_size(image: Path, fmt: str) -> int:
+    """The disk size a guest sees (a raw file's size, a qcow2's virtual size)."""
+    if fmt == "raw":
+        return image.stat().st_size
+    out = subprocess.run(
+        ["qemu-img", "info", "--output=json", "-f", fmt, str(image)],
         check=True,
         capture_output=True,
         text=True,
-    )
+    ).stdout
+    return int(json.loads(out)["virtual-size"])
+
+
+def make_overlay(backing: Path, fmt: str, overlay: Path, size: int | None = None) -> None:
+    """A qcow2 overlay over the (never written) artifact; `size` makes the clone's disk larger
+    than the template's, as a real deployment does, so the checks see the root grow."""
+    argv = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(backing), str(overlay)]
+    subprocess.run(argv + ([str(size)] if size else []), check=True, capture_output=True, text=True)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -89,20 +104,26 @@ def _lost_port_race(proc: subprocess.Popen[bytes], stderr: Path) -> bool:
     return "host forwarding" in stderr.read_text(errors="replace")
 
 
-def ssh_login(vm: BootedVM, command: str = "true", timeout_s: float = 30.0) -> int:
-    """Run one command over SSH with the seed's key and strict host key checking."""
-    argv = ssh_argv(vm.user, vm.address, vm.port, vm.key_path, vm.known_hosts, command)
-    try:
-        return subprocess.run(argv, check=False, capture_output=True, timeout=timeout_s).returncode
-    except subprocess.TimeoutExpired:
-        return 255
+SETTLE = "cloud-init status --wait >/dev/null 2>&1; true"
+
+
+def target_of(vm: BootedVM) -> Target:
+    return Target(vm.user, vm.address, vm.port, vm.key_path, vm.known_hosts)
 
 
 def wait_ready(
-    vm: BootedVM, proc: subprocess.Popen[bytes], timeout_s: float, stderr: Path
+    vm: BootedVM,
+    proc: subprocess.Popen[bytes],
+    timeout_s: float,
+    stderr: Path,
+    console: Path | None = None,
 ) -> float:
-    """Wait for the SSH banner, then for a login with the seed's key; return seconds taken."""
+    """Wait for a login with the seed's key (and cloud-init to settle); return seconds taken.
+
+    Every poll also reads the serial console, so a clone that cannot be reached is reported as
+    soon as the cause is certain (platforms/reach.py), not when the timeout runs out."""
     started = time.monotonic()
+    diagnosis = Diagnosis(f"{vm.os_name} on {vm.address}:{vm.port}", str(console or ""))
 
     def attempt() -> None:
         if proc.poll() is not None:
@@ -110,14 +131,13 @@ def wait_ready(
                 f"QEMU exited with code {proc.returncode} before SSH answered; its stderr:\n"
                 + _tail(stderr)
             )
-        try:
-            ssh_banner(vm.address, vm.port)
-        except OSError as e:
-            raise NotReady(f"no SSH banner yet ({e})") from e
-        # 255 is ssh's own failure (refused, key not installed yet); anything else is a login.
-        settle = "cloud-init status --wait >/dev/null 2>&1; true"
-        if ssh_login(vm, settle, timeout_s=READY_LOGIN_TIMEOUT_S) == 255:
-            raise NotReady("SSH answers but the seed's key is not accepted yet")
+        obs = observe(target_of(vm), SETTLE, READY_LOGIN_TIMEOUT_S)
+        if obs.login == OK:
+            return
+        cause = diagnosis.cause(time.monotonic(), obs, read_console(console))
+        if cause:
+            raise ImageDefect(cause)
+        raise NotReady(diagnosis.summary())
 
     try:
         for try_ in Retrying(
@@ -253,14 +273,18 @@ def boot_vm(
     try:
         backing, fmt = backing_image(build, plan.workdir)
         overlay = plan.workdir / "overlay.qcow2"
-        make_overlay(backing, fmt, overlay)
+        template_bytes = virtual_size(backing, fmt)
+        make_overlay(backing, fmt, overlay, template_bytes + GROW_BYTES)
         seed = make_seed(plan.workdir / "seed", spec.name, plan.run_id)
         with qemu_slot(plan.slots_dir, plan.boot_timeout_s):
             started = time.monotonic()
             proc, address, port = _start(plan, overlay, seed, firmware, qmp_socket)
             log(f"{spec.name}: QEMU pid {proc.pid}, SSH on {address}:{port}")
             vm = _booted(spec, plan, seed, address=address, port=port, pid=proc.pid)
-            wait_ready(vm, proc, plan.boot_timeout_s, plan.workdir / "qemu.stderr")
+            vm.facts.update(template_disk_bytes=template_bytes, disk_grown_by=GROW_BYTES)
+            wait_ready(
+                vm, proc, plan.boot_timeout_s, plan.workdir / "qemu.stderr", plan.console_log
+            )
             vm.facts["boot_seconds"] = round(time.monotonic() - started, 1)
             log(f"{spec.name}: SSH login works after {vm.facts['boot_seconds']} s")
             yield vm

@@ -16,6 +16,7 @@ import tenacity
 
 from core.errors import ImageDefect, InfrastructureError
 from core.ssh import ssh_banner
+from platforms.reach import OK, Diagnosis, Target, observe
 from platforms.xcpng.client import Xapi
 
 log = logging.getLogger("platforms.xcpng")
@@ -84,3 +85,25 @@ def wait_for_ssh(address: str, port: int, name: str, timeout: float, poll: float
             f"{name}: SSH on {address}:{port} not up after {timeout:.0f}s ({exc}); the image's "
             "sshd did not start or its firewall blocks port 22"
         ) from None
+
+
+def wait_for_login(
+    target: Target, name: str, timeout: float, address_since: float, poll: float = 2.0
+) -> None:
+    """A login with the seed's key, or the certain reason there will be none (reach.py): on a
+    pool there is no serial console to read, so the SSH side alone is judged."""
+    diagnosis = Diagnosis(f"{name} on {target.address}:{target.port}")
+    deadline = time.monotonic() + timeout
+    while True:
+        obs = observe(target, "true", timeout_s=60)
+        if obs.login == OK:
+            return
+        cause = diagnosis.cause(time.monotonic(), obs, None, address_since=address_since)
+        if cause:
+            raise ImageDefect(cause)
+        if time.monotonic() >= deadline:
+            raise ImageDefect(
+                f"{name}: no SSH login on {target.address}:{target.port} within {timeout:.0f} s "
+                f"({diagnosis.summary()})"
+            )
+        time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))

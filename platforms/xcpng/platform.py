@@ -32,6 +32,7 @@ from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
 from core.trees import remove_trees
 from platforms.kept import janitor_command, record_kept
+from platforms.reach import Target
 from platforms.seed import SEED_SIZE, make_seed
 from platforms.xcpng import console, guest, imports, objects, reach
 from platforms.xcpng.client import (
@@ -52,6 +53,7 @@ log = logging.getLogger("platforms.xcpng")
 MIN_FREE_MEMORY = 2 << 30  # a check VM needs 1-2 GiB; less free than this and boots will fail
 VM_PREFIX = "golden"
 BUILD_GRACE = 3600.0  # a build VM older than its build timeout plus this is a leftover
+GROW_BYTES = 2 << 30  # clones boot on a system disk this much larger than the template's
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -98,6 +100,7 @@ class XcpngPlatform:
         ip_poll: float = 2.0,
         ssh_port: int | None = None,
         host_ports: dict[str, int] | None = None,
+        login_check: bool = True,
     ):
         self.settings = settings
         self.host_ports = host_ports or dict(reach.HOST_PORTS)  # tests point them at stand-ins
@@ -106,6 +109,9 @@ class XcpngPlatform:
         self.policy = policy or RetryPolicy()
         self.ip_poll = ip_poll
         self.ssh_port = ssh_port or settings.xcpng.ssh_port
+        # A login with the seed's key ends the boot wait (tests with a banner-only stand-in
+        # for sshd turn it off).
+        self.login_check = login_check
         self.ledger = Ledger(ledger_path(settings), run_id)
 
     # -- preflight --------------------------------------------------------------------------
@@ -239,11 +245,13 @@ class XcpngPlatform:
         vm = self._import(xapi, xva, sr, name=name, ttl=ttl, state=state)
         uuid = str(xapi.call("VM.get_uuid", vm))
         self._prepare(xapi, vm, network, name)
+        template_bytes = self._grow_system_disk(xapi, vm, name)
         seed = make_seed(workdir / "seed", spec.name, self.run_id, instance_id=uuid)
         self._attach_seed(xapi, vm, sr, seed.image, name=name, ttl=ttl, state=state)
         self._start(xapi, vm, name)
-        address = self._wait_reachable(xapi, vm, name)
-        return BootedVM(
+        deadline = time.monotonic() + self.settings.boot_timeout
+        address, address_at = self._wait_reachable(xapi, vm, name)
+        booted = BootedVM(
             os_name=spec.name,
             platform=self.name,
             address=address,
@@ -259,18 +267,27 @@ class XcpngPlatform:
                 "vm_uuid": uuid,
                 "vm_name": name,
                 "guest_metrics": guest.guest_facts(xapi, vm),
+                "template_disk_bytes": template_bytes,
+                "disk_grown_by": GROW_BYTES if template_bytes else 0,
             },
         )
+        if self.login_check:
+            target = Target(seed.user, address, self.ssh_port, seed.key_path, booted.known_hosts)
+            left = max(deadline - time.monotonic(), self.ip_poll)
+            guest.wait_for_login(target, name, left, address_at, poll=self.ip_poll)
+        return booted
 
-    def _wait_reachable(self, xapi: Xapi, vm: str, name: str) -> str:
-        """An IP from the guest tools, then sshd on it, within one boot timeout."""
+    def _wait_reachable(self, xapi: Xapi, vm: str, name: str) -> tuple[str, float]:
+        """An IP from the guest tools (and when it came), then sshd on it, within one boot
+        timeout."""
         timeout = self.settings.boot_timeout
         deadline = time.monotonic() + timeout
         address = guest.wait_for_ip(xapi, vm, name, timeout, poll=self.ip_poll)
+        address_at = time.monotonic()
         log.info("%s: guest reports %s; waiting for SSH on port %d", name, address, self.ssh_port)
         left = max(deadline - time.monotonic(), self.ip_poll)
         guest.wait_for_ssh(address, self.ssh_port, name, left, poll=self.ip_poll)
-        return address
+        return address, address_at
 
     # -- steps -------------------------------------------------------------------------------------
     def _as_xva(self, artifact: Path, fmt: str | None, workdir: Path, name: str) -> Path:
@@ -367,6 +384,22 @@ class XcpngPlatform:
                 "qos_algorithm_params": {},
             },
         )
+
+    def _grow_system_disk(self, xapi: Xapi, vm: str, name: str) -> int:
+        """Resize the imported system disk (userdevice 0) by GROW_BYTES before the first boot,
+        as a deployment gives clones more room: the checks then see the root grow. Returns the
+        template's disk size (0 when the VM has no disk)."""
+        for vbd in xapi.call("VM.get_VBDs", vm):
+            rec = xapi.call("VBD.get_record", vbd)
+            if rec.get("type") != "Disk" or rec.get("VDI") == guest.NULL:
+                continue
+            if str(rec.get("userdevice")) != "0":
+                continue
+            size = int(xapi.call("VDI.get_virtual_size", rec["VDI"]))
+            xapi.call("VDI.resize", rec["VDI"], str(size + GROW_BYTES))
+            log.info("%s: system disk grown from %d to %d bytes", name, size, size + GROW_BYTES)
+            return size
+        return 0
 
     def _attach_seed(
         self,

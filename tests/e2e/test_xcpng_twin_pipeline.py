@@ -270,6 +270,7 @@ def any_run(request: pytest.FixtureRequest) -> Iterator[TwinRun]:
 
 
 def non_xen_checks() -> set[str]:
+    """What passes on the twin: everything but the agent checks."""
     return set(expected_checks("debian")) - set(GUEST_TOOLS)
 
 

@@ -15,13 +15,13 @@ from urllib.parse import unquote
 
 import pytest
 
-from core.errors import InfrastructureError, UsageError
+from core.errors import ImageDefect, InfrastructureError, UsageError
 from core.settings import Settings
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.cleanup import cleanup
 from platforms.xcpng.client import RetryPolicy
 from platforms.xcpng.ledger import KEY_EXPIRES, KEY_RUN, Ledger
-from platforms.xcpng.platform import connect
+from platforms.xcpng.platform import GROW_BYTES, connect
 from tests.twins.xapi import XapiTwin, methods
 from tests.twins.xapi.helpers import (
     build_of,
@@ -63,7 +63,13 @@ def platform(
 ) -> XcpngPlatform:
     s = twin_settings(twin, tmp_path / "artifacts", **settings)
     return XcpngPlatform(
-        s, "run42", policy=FAST, ip_poll=0.05, ssh_port=port, host_ports=host_ports
+        s,
+        "run42",
+        policy=FAST,
+        ip_poll=0.05,
+        ssh_port=port,
+        host_ports=host_ports,
+        login_check=False,
     )
 
 
@@ -139,8 +145,14 @@ def test_raw_artifact_is_converted_and_vm_not_template(
         system = [
             r for r, v in twin.inventory()["VDI"].items() if not v["name_label"].endswith("-cidata")
         ]
-        assert twin.vdi_data(system[0]) == raw.read_bytes()
+        # imported as is, then grown before the first boot (read the start only: 2 GiB of holes)
+        stored = twin.storage.path(twin.db.get("VDI", system[0])["uuid"])
+        assert stored.stat().st_size == raw.stat().st_size + GROW_BYTES
+        with stored.open("rb") as fh:
+            assert fh.read(raw.stat().st_size) == raw.read_bytes()
         assert vm.facts["vm_ref"] == vm_ref
+        assert vm.facts["template_disk_bytes"] == raw.stat().st_size
+        assert vm.facts["disk_grown_by"] == GROW_BYTES
         assert (tmp_path / "work" / "image.xva").exists()
     assert twin.empty()
     # temp files go with the VM: the converted image, the seed and its private key
@@ -348,7 +360,9 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
     seen: dict[str, object] = {}
 
     def on_start(vm: str, disks: list[Path]) -> None:
-        seen["vm"], seen["system"] = vm, disks[0].read_bytes()
+        with disks[0].open("rb") as fh:  # grown by GROW_BYTES of holes: read the start only
+            seen["vm"], seen["system"] = vm, fh.read(raw.stat().st_size)
+        seen["system_size"] = disks[0].stat().st_size
         seen["seed"] = disks[1].read_bytes()
 
     def on_stop(vm: str) -> None:
@@ -359,6 +373,7 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
     with p.boot(spec(), build_of(raw, fmt="raw"), tmp_path / "work") as vm:
         assert seen["vm"] == vm.facts["vm_ref"] and "stopped" not in seen
     assert seen["system"] == raw.read_bytes()
+    assert seen["system_size"] == raw.stat().st_size + GROW_BYTES
     assert f"instance-id: {vm.instance_id}".encode() in seen["seed"]  # type: ignore[operator]
     assert seen["stopped"] == vm.facts["vm_ref"]
     assert twin.empty()
@@ -384,4 +399,23 @@ def test_a_raw_uefi_disk_imports_as_a_uefi_vm(
     with p.boot(spec(), build_of(raw, fmt="raw"), tmp_path / "work"):
         (rec,) = twin.inventory()["VM"].values()
         assert rec["HVM_boot_params"]["firmware"] == "uefi"
+    assert twin.empty()
+
+
+def test_a_clone_with_no_common_cipher_is_diagnosed_at_once(
+    twin: XapiTwin, xva: Path, tmp_path: Path
+) -> None:
+    """With the login check on (the default), a clone whose sshd offers only CBC ciphers is an
+    image defect named after ssh-crypto within seconds, not at the boot timeout; nothing is left."""
+    from tests.support.sshd import WEAK, fake_sshd
+
+    with fake_sshd(WEAK) as (_, port):
+        s = twin_settings(twin, tmp_path / "artifacts", TEMPLATE_BOOT_TIMEOUT="15m")
+        p = XcpngPlatform(s, "run42", policy=FAST, ip_poll=0.05, ssh_port=port)
+        with pytest.raises(ImageDefect) as failure, p.boot(spec(), build_of(xva), tmp_path / "w"):
+            pass
+    assert "no SSH login" not in str(failure.value)  # the diagnosis, not the 15 min timeout
+    assert "ssh-crypto" in str(failure.value) and "sshd offers aes128-cbc, 3des-cbc" in str(
+        failure.value
+    )
     assert twin.empty()

@@ -46,7 +46,7 @@ def xva(tmp_path: Path) -> Path:
 
 def boot(twin: XapiTwin, tmp_path: Path, xva: Path, port: int, **settings: str) -> dict:
     s = twin_settings(twin, tmp_path / "artifacts", **settings)
-    p = XcpngPlatform(s, "runF", policy=FAST, ip_poll=0.05, ssh_port=port)
+    p = XcpngPlatform(s, "runF", policy=FAST, ip_poll=0.05, ssh_port=port, login_check=False)
     with p.boot(spec(), build_of(xva), tmp_path / "work") as vm:
         return {"vm": vm, "inventory": twin.inventory(), "ledger": p.ledger.path}
 

@@ -8,6 +8,7 @@ expected to fail too, while the offline check names the cause.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -33,8 +34,17 @@ OFFLINE_CHECKS = frozenset(
         "hygiene-installer-files",
         "hygiene-network-state",
         "hygiene-caches-logs",
+        "hygiene-credentials",
+        "hygiene-account-backups",
+        "system-world-writable",
+        "system-console-autologin",
+        "cloud-init-security",
     }
 )
+# Checks whose outcome on the good image depends on the day it runs: a security update
+# published after the image was built makes it fail, rightly. Tolerated on images that do not
+# carry that defect when results.json lists the pending updates.
+TIME_DEPENDENT = frozenset({"system-security-updates"})
 # Checks no offline defect can fail on the local platform, and why that is acceptable.
 NOT_MUTABLE_LOCALLY = {
     "guest-agent-reporting": (
@@ -63,9 +73,11 @@ class Defect:
     fails: tuple[str, ...]
     probe: Callable[[DiskEditor], bool]  # True once the defect is in the image
     ci: bool = False  # one per concern runs in the test command
-    boot_fails: bool = False
+    boot_fails: bool = False  # the clone cannot be reached: every booted check fails
+    cause: str = ""  # for boot_fails: words the boot failure must name (the diagnosis)
 
     def expected_failures(self, family: str = "debian") -> frozenset[str]:
+        """The check ids that must fail: every booted one too when the clone is unreachable."""
         if not self.boot_fails:
             return frozenset(self.fails)
         booted = set(expected_checks(family)) - OFFLINE_CHECKS - set(NOT_MUTABLE_LOCALLY)
@@ -187,6 +199,75 @@ def _grow(d: DiskEditor) -> None:
     d.grow(512 * 1024 * 1024)
 
 
+FOREIGN_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMutationKeyNobodyOnTheTeamOwnsXXXXXXXXXXXXXXX "
+    "someone@elsewhere\n"
+)
+BUILD_HASH = "$6$mutation$" + "z" * 86  # a SHA-512 crypt-shaped hash of the build password
+
+
+def _root_authorized_keys(d: DiskEditor) -> None:
+    d.mkdir("/root/.ssh", mode=0o700)
+    d.write("/root/.ssh/authorized_keys", FOREIGN_KEY, mode=0o600)
+
+
+def _shadow_backup(d: DiskEditor) -> None:
+    """/etc/shadow- as userdel leaves it when the seal deletes the build user before locking."""
+    st = d.reader().stat("/etc/shadow")
+    text = d.read_text("/etc/shadow") + f"packer:{BUILD_HASH}:19000:0:99999:7:::\n"
+    d.write("/etc/shadow-", text, st.perms, st.uid, st.gid)
+
+
+def _pending_security_update(d: DiskEditor) -> None:
+    """dpkg believes libssl3 is a little older than installed: the security suite's openssl
+    (every bookworm DSA for openssl goes there) is then a pending security update."""
+    status = d.read_text("/var/lib/dpkg/status")
+    patched, n = re.subn(
+        r"(^Package: libssl3\n(?:[^\n]+\n)*?Version: )(\S+)$",
+        r"\g<1>\g<2>~mutation",
+        status,
+        count=1,
+        flags=re.M,
+    )
+    assert n == 1, "libssl3 is not in the image's dpkg status"
+    d.write("/var/lib/dpkg/status", patched)
+
+
+def _extra_listener(d: DiskEditor) -> None:
+    d.write(
+        "/etc/systemd/system/debug-echo@.service",
+        "[Unit]\nDescription=debug echo\n[Service]\nExecStart=-/bin/cat\nStandardInput=socket\n",
+    )
+    d.enable_unit(
+        "debug-echo.socket",
+        "[Unit]\nDescription=a debug port left open\n[Socket]\nListenStream=127.0.0.1:8080\n"
+        "Accept=yes\n[Install]\nWantedBy=sockets.target\n",
+        target="sockets.target",
+    )
+
+
+def _mask_time_sync(d: DiskEditor) -> None:
+    for unit in ("systemd-timesyncd.service", "chrony.service", "chronyd.service"):
+        d.symlink(f"/etc/systemd/system/{unit}", "/dev/null")
+
+
+def _tty_autologin(d: DiskEditor) -> None:
+    d.write(
+        "/etc/systemd/system/getty@tty1.service.d/autologin.conf",
+        "[Service]\nExecStart=\n"
+        "ExecStart=-/sbin/agetty -o '-p -f -- \\\\u' --noclear --autologin root %I $TERM\n",
+    )
+
+
+def _trusted_ca(d: DiskEditor) -> None:
+    d.write("/etc/ssh/user-ca.pub", FOREIGN_KEY)
+    _dropin("00-ca.conf", "TrustedUserCAKeys /etc/ssh/user-ca.pub\n")(d)
+
+
+def _weak_ciphers_only(d: DiskEditor) -> None:
+    d.write("/etc/ssh/sshd_config.d/00-legacy-clients.conf", "Ciphers aes128-cbc,3des-cbc\n", 0o600)
+
+
 DEFECTS: tuple[Defect, ...] = (
     Defect(
         "ssh-password-late-dropin",
@@ -238,12 +319,12 @@ DEFECTS: tuple[Defect, ...] = (
         _exists("/etc/ssh/sshd_config.d/00-x11.conf"),
     ),
     Defect(
-        "ssh-world-writable",
+        "ssh-group-writable",
         "ssh",
-        "world-writable /etc/ssh",
-        lambda d: d.chmod("/etc/ssh", 0o777),
+        "group-writable /etc/ssh (world-writable is system-world-writable's)",
+        lambda d: d.chmod("/etc/ssh", 0o775),
         ("ssh-files",),
-        _mode("/etc/ssh", 0o777),
+        _mode("/etc/ssh", 0o775),
     ),
     Defect(
         "ssh-weak-moduli",
@@ -314,6 +395,7 @@ DEFECTS: tuple[Defect, ...] = (
         ("cloud-init-installed",),
         lambda d: not d.exists("/usr/bin/cloud-init"),
         boot_fails=True,
+        cause="seed",
     ),
     Defect(
         "datasource-without-nocloud",
@@ -326,6 +408,7 @@ DEFECTS: tuple[Defect, ...] = (
         ("cloud-init-datasources",),
         _exists("/etc/cloud/cloud.cfg.d/99-zz-datasources.cfg"),
         boot_fails=True,
+        cause="seed",
     ),
     Defect(
         "cloud-init-broken-bootcmd",
@@ -401,7 +484,8 @@ DEFECTS: tuple[Defect, ...] = (
         "hygiene",
         "cdebconf questions.dat with a password hash",
         _installer_file,
-        ("hygiene-installer-files",),
+        # a password hash in an installer leftover is also what hygiene-credentials looks for
+        ("hygiene-installer-files", "hygiene-credentials"),
         _exists("/var/log/installer/cdebconf/questions.dat"),
     ),
     Defect(
@@ -439,6 +523,116 @@ DEFECTS: tuple[Defect, ...] = (
         _grow,
         ("identity-root-disk",),
         lambda d: d.unpartitioned_tail() > 256 * 1024 * 1024,
+    ),
+)
+
+DEFECTS += (
+    Defect(
+        "ssh-trusted-user-ca",
+        "ssh",
+        "TrustedUserCAKeys: every certificate of a CA logs in",
+        _trusted_ca,
+        ("ssh-trust",),
+        _exists("/etc/ssh/sshd_config.d/00-ca.conf"),
+    ),
+    Defect(
+        "pending-security-update",
+        "system",
+        "libssl3 older than the security suite's",
+        _pending_security_update,
+        ("system-security-updates",),
+        _contains("/var/lib/dpkg/status", "~mutation"),
+    ),
+    Defect(
+        "rootfs-does-not-grow",
+        "system",
+        "growpart and resize_rootfs turned off",
+        lambda d: d.write(
+            "/etc/cloud/cloud.cfg.d/99-zz-nogrow.cfg",
+            "growpart:\n  mode: 'off'\nresize_rootfs: false\n",
+        ),
+        ("system-rootfs-grows",),
+        _exists("/etc/cloud/cloud.cfg.d/99-zz-nogrow.cfg"),
+    ),
+    Defect(
+        "extra-listener",
+        "system",
+        "a debug socket on 127.0.0.1:8080",
+        _extra_listener,
+        ("system-listeners",),
+        _exists("/etc/systemd/system/sockets.target.wants/debug-echo.socket"),
+    ),
+    Defect(
+        "time-sync-masked",
+        "system",
+        "systemd-timesyncd and chrony masked",
+        _mask_time_sync,
+        ("system-time-sync",),
+        lambda d: d.reader().lexists("/etc/systemd/system/systemd-timesyncd.service"),
+    ),
+    Defect(
+        "world-writable-etc-file",
+        "system",
+        "a world-writable file under /etc",
+        lambda d: d.write("/etc/default/zz-tuning", "OPTS=\n", mode=0o666),
+        ("system-world-writable",),
+        _mode("/etc/default/zz-tuning", 0o666),
+    ),
+    Defect(
+        "tty-autologin",
+        "system",
+        "a getty drop-in logs root in on tty1",
+        _tty_autologin,
+        ("system-console-autologin",),
+        _exists("/etc/systemd/system/getty@tty1.service.d/autologin.conf"),
+    ),
+    Defect(
+        "default-user-unlocked",
+        "cloud-init",
+        "a drop-in unlocks cloud-init's default user",
+        lambda d: d.write(
+            "/etc/cloud/cloud.cfg.d/99-zz-user.cfg",
+            "system_info:\n  default_user:\n    lock_passwd: false\n",
+        ),
+        ("cloud-init-security",),
+        _exists("/etc/cloud/cloud.cfg.d/99-zz-user.cfg"),
+    ),
+    Defect(
+        "root-authorized-keys",
+        "hygiene",
+        "a foreign key in root's authorized_keys",
+        _root_authorized_keys,
+        ("hygiene-credentials",),
+        _exists("/root/.ssh/authorized_keys"),
+    ),
+    Defect(
+        "shadow-backup-build-hash",
+        "hygiene",
+        "/etc/shadow- holds the build user's hash",
+        _shadow_backup,
+        ("hygiene-account-backups",),
+        _contains("/etc/shadow-", BUILD_HASH),
+    ),
+    Defect(
+        "ssh-only-weak-ciphers",
+        "reach",
+        "sshd offers only CBC ciphers: no client agrees",
+        _weak_ciphers_only,
+        ("ssh-crypto",),
+        _exists("/etc/ssh/sshd_config.d/00-legacy-clients.conf"),
+        ci=True,
+        boot_fails=True,
+        cause="no common cipher",
+    ),
+    Defect(
+        "cloud-init-disabled",
+        "reach",
+        "/etc/cloud/cloud-init.disabled: the seed is never applied",
+        lambda d: d.write("/etc/cloud/cloud-init.disabled", ""),
+        ("cloud-init-installed",),
+        _exists("/etc/cloud/cloud-init.disabled"),
+        boot_fails=True,
+        cause="cloud-init did not run",
     ),
 )
 

@@ -17,6 +17,7 @@ from defects import BY_NAME, DEFECTS, NOT_MUTABLE_LOCALLY, OFFLINE_CHECKS, Defec
 from diskedit import DiskEditError, DiskEditor
 
 import validations.test_cloud_init as t_cloud
+import validations.test_credentials as t_credentials
 import validations.test_el_security as t_el
 import validations.test_guest_tools as t_guest
 import validations.test_hygiene as t_hygiene
@@ -32,7 +33,7 @@ from validations.offline import Ext4Image, find_root, open_image
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mkfs.ext4 -d keeps file owners only when run as root"
 )
-MODULES = (t_ssh, t_system, t_guest, t_cloud, t_hygiene, t_identity, t_el, t_network)
+MODULES = (t_ssh, t_system, t_guest, t_cloud, t_hygiene, t_identity, t_el, t_network, t_credentials)
 ROOT_OFFSET = 5 * 1024 * 1024
 
 
@@ -60,14 +61,22 @@ SKELETON: dict[str, str] = {
     "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n",
     "etc/ssh/sshd_config.d/01-template-hardening.conf": "PasswordAuthentication no\n",
     "etc/ssh/moduli": "20230101000000 2 6 100 3071 2 " + "C" * 768 + "\n",
-    "etc/passwd": "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "etc/passwd": "root:x:0:0:root:/root:/bin/bash\n"
+    "backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     "etc/group": "root:x:0:\nshadow:x:42:\n",
-    "etc/shadow": "root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n",
+    "etc/shadow": "root:*:19000:0:99999:7:::\nbackup:*:19000:0:99999:7:::\n"
+    "nobody:*:19000:0:99999:7:::\n",
+    "etc/gshadow": "root:*::\nshadow:*::\n",
     "etc/sudoers": "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
     "etc/sudoers.d/README": "# drop-ins go here\n",
     "etc/cloud/cloud.cfg": "users: [default]\ncloud_init_modules: [bootcmd]\n",
     "etc/cloud/cloud.cfg.d/90_dpkg.cfg": "datasource_list: [ NoCloud, None ]\n",
     "etc/cloud/cloud.cfg.d/95-template-datasources.cfg": "datasource_list: [ NoCloud, ConfigDrive ]\n",
+    "etc/cloud/cloud.cfg.d/95-template-settings.cfg": "ssh_pwauth: false\ndisable_root: true\n",
+    "var/lib/dpkg/status": "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n\n"
+    "Package: libssl3\nStatus: install ok installed\nVersion: 3.0.22-1~deb12u2\n\n",
+    "etc/systemd/system/getty.target.wants/getty@tty1.service": "",
     "usr/bin/cloud-init": "#!/usr/bin/python3\n",
     "lib/systemd/system/cloud-init.service": "[Service]\n",
     "lib/systemd/system/cloud-init-local.service": "[Service]\n",
@@ -92,6 +101,8 @@ def _make_disk(tmp: Path) -> Path:
         "etc/sysctl.d",
         "var/crash",
         "etc/systemd/system/cloud-init.target.wants",
+        "var/backups",
+        "tmp",
     ):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "etc/os-release").symlink_to("../usr/lib/os-release")
@@ -99,8 +110,10 @@ def _make_disk(tmp: Path) -> Path:
         (root / "etc/systemd/system/cloud-init.target.wants" / unit).symlink_to(
             f"/lib/systemd/system/{unit}"
         )
-    os.chown(root / "etc/shadow", 0, 42)
-    (root / "etc/shadow").chmod(0o640)
+    for shadow in ("etc/shadow", "etc/gshadow"):
+        os.chown(root / shadow, 0, 42)
+        (root / shadow).chmod(0o640)
+    (root / "tmp").chmod(0o1777)
     (root / "etc/ssh/sshd_config").chmod(0o600)
     (root / "etc/sudoers").chmod(0o440)
     fs = tmp / "root.ext4"
@@ -197,11 +210,22 @@ def test_table_shape() -> None:
     assert (
         concerns
         == ci_concerns
-        == {"ssh", "system", "guest-tools", "cloud-init", "hygiene", "identity"}
+        == {"ssh", "system", "guest-tools", "cloud-init", "hygiene", "identity", "reach"}
     )
     assert set(CHECKS) == {cid for ids in EXPECTED.values() for cid in ids}, (
         "validations/ and validations/expected.py disagree on the check ids"
     )
+
+
+def test_every_new_check_has_a_defect_that_fails_only_it() -> None:
+    """Each id added by the validation v2 issue is failed by one defect of its own."""
+    new = {
+        "ssh-trust", "system-security-updates", "system-rootfs-grows", "system-listeners",
+        "system-time-sync", "system-world-writable", "system-console-autologin",
+        "cloud-init-security", "hygiene-credentials", "hygiene-account-backups",
+    }  # fmt: skip
+    only = {d.fails[0] for d in DEFECTS if len(d.fails) == 1 and not d.boot_fails}
+    assert new <= only, f"no defect fails exactly {sorted(new - only)}"
 
 
 def test_boot_failing_defects_expect_every_booted_check() -> None:
@@ -254,3 +278,122 @@ def test_disk_without_any_filesystem_is_an_image_defect(tmp_path: Path) -> None:
         fh.truncate(4 * 1024 * 1024)
     with pytest.raises(ImageDefect, match="no partition table and no ext4"):
         find_root(blank)
+
+
+# -- the credential check on each kind of credential file, made offline ------------------------
+
+PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+CREDENTIAL_KINDS = {
+    "root-authorized-keys": ("/root/.ssh/authorized_keys", "ssh-ed25519 AAAAC3Nza foreign\n"),
+    "system-user-authorized-keys2": (
+        "/var/backups/.ssh/authorized_keys2",
+        "ssh-rsa AAAAB3Nza foreign\n",
+    ),
+    "root-private-key": ("/root/.ssh/id_ed25519", PRIVATE_KEY),
+    "snakeoil-key": (
+        "/etc/ssl/private/ssl-cert-snakeoil.key",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQ==\n-----END PRIVATE KEY-----\n",
+    ),
+    "rsa-key-in-opt": (
+        "/opt/deploy/key.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEow==\n-----END RSA PRIVATE KEY-----\n",
+    ),
+    "putty-key-in-tmp": ("/tmp/deploy.ppk", "PuTTY-User-Key-File-3: ssh-ed25519\n"),
+    "netrc": ("/root/.netrc", "machine example.com login ci password s3cr3tpass\n"),
+    "aws-credentials": ("/root/.aws/credentials", "[default]\naws_access_key_id = x\n"),
+    "docker-config": ("/root/.docker/config.json", '{"auths": {"r.example": {"auth": "eA=="}}}'),
+    "git-credentials": ("/root/.git-credentials", "https://ci:token@git.example\n"),
+    "pgpass": ("/root/.pgpass", "db:5432:*:app:pw\n"),
+    "hash-in-log": (
+        "/var/log/auth.log",
+        "chpasswd: packer:$6$rounds=4096$saltsalt$" + "h" * 86 + "\n",
+    ),
+    "aws-key-in-log": ("/var/log/syslog", "upload with AKIAIOSFODNN7EXAMPLE done\n"),
+    "github-token-in-bashrc": (
+        "/root/.bashrc",
+        "export GH_TOKEN=ghp_" + "a" * 36 + "\n",
+    ),
+    "password-in-tmp": ("/tmp/build.env", "PKR_VAR_build_password=hunter2hunter2\n"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CREDENTIAL_KINDS))
+def test_credential_check_fails_on_each_kind(kind: str, good_disk: Path, tmp_path: Path) -> None:
+    path, content = CREDENTIAL_KINDS[kind]
+    broken = tmp_path / "broken.raw"
+    shutil.copyfile(good_disk, broken)
+    DiskEditor(broken).write(path, content, mode=0o600)
+    assert _failing_offline(broken) == {"hygiene-credentials"}
+    with pytest.raises(AssertionError) as failure:
+        t_credentials.test_credentials(Ext4Image(broken, find_root(broken)))
+    assert path in str(failure.value)
+    assert "s3cr3tpass" not in str(failure.value) and "hunter2" not in str(failure.value)
+
+
+BACKUP_KINDS = {
+    "shadow-backup-removed-user": (
+        "/etc/shadow-", "root:*:19000::::::\npacker:!:19000::::::\n", 0o640, "packer",
+    ),
+    "shadow-backup-usable-hash": (
+        "/etc/shadow-", "root:$6$salt$" + "r" * 86 + ":19000::::::\n", 0o640, "usable password",
+    ),
+    "passwd-backup-wider-mode": (
+        "/etc/passwd-", "root:x:0:0:root:/root:/bin/bash\n", 0o664, "wider",
+    ),
+    "gshadow-backup-removed-group": ("/etc/gshadow-", "root:*::\npacker:!::\n", 0o640, "packer"),
+    "var-backups-shadow-hash": (
+        "/var/backups/shadow.bak", "root:$y$j9T$salt$" + "y" * 43 + ":19000::::::\n", 0o600,
+        "usable password",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(BACKUP_KINDS))
+def test_account_backup_check_fails_on_each_kind(
+    kind: str, good_disk: Path, tmp_path: Path
+) -> None:
+    path, content, mode, named = BACKUP_KINDS[kind]
+    broken = tmp_path / "broken.raw"
+    shutil.copyfile(good_disk, broken)
+    DiskEditor(broken).write(path, content, mode=mode, gid=42 if "shadow" in path else 0)
+    assert _failing_offline(broken) == {"hygiene-account-backups"}
+    with pytest.raises(AssertionError, match=named):
+        t_credentials.test_account_backups(Ext4Image(broken, find_root(broken)))
+
+
+def test_account_backups_identical_to_the_live_files_pass(good_disk: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "b.raw"
+    shutil.copyfile(good_disk, broken)
+    editor = DiskEditor(broken)
+    for live in ("/etc/passwd", "/etc/shadow", "/etc/gshadow"):
+        st = editor.reader().stat(live)
+        editor.write(f"{live}-", editor.read_text(live), st.perms, st.uid, st.gid)
+    assert _failing_offline(broken) == set()
+
+
+def test_world_writable_directory_without_sticky_bit_fails(good_disk: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "b.raw"
+    shutil.copyfile(good_disk, broken)
+    DiskEditor(broken).mkdir("/var/lib/drop", mode=0o777)
+    assert _failing_offline(broken) == {"system-world-writable"}
+    DiskEditor(broken).chmod("/var/lib/drop", 0o1777)  # sticky: allowed
+    assert _failing_offline(broken) == set()
+
+
+def test_serial_getty_and_display_manager_autologin_fail(good_disk: Path, tmp_path: Path) -> None:
+    for path, text in (
+        (
+            "/etc/systemd/system/serial-getty@ttyS0.service.d/override.conf",
+            "[Service]\nExecStart=\nExecStart=-/sbin/agetty -a root --keep-baud %I $TERM\n",
+        ),
+        ("/etc/lightdm/lightdm.conf.d/50-auto.conf", "[Seat:*]\nautologin-user=ubuntu\n"),
+        ("/etc/gdm3/daemon.conf", "[daemon]\nAutomaticLoginEnable = true\n"),
+        ("/etc/sddm.conf.d/autologin.conf", "[Autologin]\nUser=kiosk\n"),
+    ):
+        broken = tmp_path / "b.raw"
+        shutil.copyfile(good_disk, broken)
+        DiskEditor(broken).write(path, text)
+        assert _failing_offline(broken) == {"system-console-autologin"}, path

@@ -18,11 +18,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from defects import ALLOWED_SKIPS, DEFECTS, Defect
+from defects import ALLOWED_SKIPS, DEFECTS, TIME_DEPENDENT, Defect
 from diskedit import DiskEditor
 
 from validations.expected import expected_checks
@@ -33,7 +34,9 @@ FAMILY = "debian"
 RUN_TIMEOUT_S = int(os.environ.get("MUTATION_RUN_TIMEOUT", "1800"))
 BOOT_TIMEOUT = os.environ.get("MUTATION_BOOT_TIMEOUT", "6m")
 
-OUTCOMES: dict[str, list[str]] = {}  # defect name -> failed check ids; printed by conftest.py
+# defect name -> {"failed": ids, "seconds": time to the verdict, "notes": [...]}; printed by
+# conftest.py and kept as mutation-outcomes.json for table.py
+OUTCOMES: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +58,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mutation")
 
 
-def run_validations(raw: Path, out: Path) -> dict[str, Any]:
-    """The operator's command on one image; returns results.json's entry for the OS."""
+def run_validations(raw: Path, out: Path) -> tuple[dict[str, Any], float]:
+    """The operator's command on one image: results.json's entry for the OS, and the seconds
+    from the command's start to its verdict."""
     reports = out / "reports"
     cmd = [
         sys.executable, "-m", "pytest", "validations",
@@ -64,27 +68,49 @@ def run_validations(raw: Path, out: Path) -> dict[str, Any]:
         "--reports-dir", str(reports), "--artifacts-dir", str(out / "artifacts"),
         "--boot-timeout", BOOT_TIMEOUT, "-p", "no:cacheprovider", "-q",
     ]  # fmt: skip
+    started = time.monotonic()
     proc = subprocess.run(
         cmd, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
     )
+    seconds = time.monotonic() - started
     (out / "pytest.log").write_text(proc.stdout + proc.stderr)
     results = reports / "results.json"
     assert results.is_file(), f"no results.json (exit {proc.returncode}); log: {out / 'pytest.log'}"
-    return dict(json.loads(results.read_text())["os"][OS_NAME])
+    return dict(json.loads(results.read_text())["os"][OS_NAME]), seconds
 
 
-def _check_outcome(name: str, entry: dict[str, Any], expected_failed: frozenset[str]) -> None:
+def _check_outcome(
+    name: str, entry: dict[str, Any], expected_failed: frozenset[str], seconds: float
+) -> None:
     checks = entry["checks"]
     failed = set(checks["failed"])
-    OUTCOMES[name] = sorted(failed)
+    notes = []
+    pending_updates = entry.get("security_updates") or []
+    for cid in sorted((failed - expected_failed) & TIME_DEPENDENT):
+        if (
+            pending_updates
+        ):  # published after the image was built: a true finding, not this defect's
+            failed.discard(cid)
+            notes.append(
+                f"{cid} also failed: {len(pending_updates)} update(s) published since the build"
+            )
+    boot = [
+        t["duration_s"] for t in entry["tests"] if t["outcome"] == "error" and t["phase"] == "setup"
+    ]
+    OUTCOMES[name] = {
+        "failed": sorted(checks["failed"]),
+        "seconds": round(seconds),
+        "boot_failed_after": round(max(boot)) if boot else None,  # boot start to the diagnosis
+        "notes": notes,
+    }
+    missed = sorted(expected_failed - failed)
     assert failed == expected_failed, (
-        f"{name}: unexpected failures {sorted(failed - expected_failed)}, "
-        f"missed {sorted(expected_failed - failed)}"
+        f"{name}: unexpected failures {sorted(failed - expected_failed)}, missed {missed}"
     )
     assert checks["missing"] == [], f"{name}: expected checks that did not run: {checks['missing']}"
     for skipped in checks["skipped"]:
         assert ALLOWED_SKIPS.get(skipped["id"]) == skipped["code"], f"{name}: skip {skipped}"
-    ran = failed | set(checks["passed"]) | {s["id"] for s in checks["skipped"]}
+    ran = set(checks["failed"]) | set(checks["passed"]) | {s["id"] for s in checks["skipped"]}
     assert ran == set(expected_checks(FAMILY)), f"{name}: ran {sorted(ran)}"
 
 
@@ -97,11 +123,20 @@ def _mutate_and_run(defect: Defect, workdir: Path, good: Path) -> None:
     try:
         defect.apply(DiskEditor(broken))
         assert defect.probe(DiskEditor(broken)), f"{defect.name} did not land in the image"
-        entry = run_validations(broken, out)
+        entry, seconds = run_validations(broken, out)
     finally:
         broken.unlink(missing_ok=True)
     assert entry["verdict"] == "failed", f"{defect.name}: a broken image passed"
-    _check_outcome(defect.name, entry, defect.expected_failures(FAMILY))
+    assert entry["failure_class"] == "image-defect", (
+        f"{defect.name}: classed {entry['failure_class']}: {entry['reasons']}"
+    )
+    if defect.boot_fails:
+        reasons = " ".join(entry["reasons"])
+        assert "no SSH login" not in reasons, (
+            f"{defect.name}: the boot waited out its timeout instead of naming the cause: {reasons}"
+        )
+        assert defect.cause in reasons, f"{defect.name}: the cause is not named: {reasons}"
+    _check_outcome(defect.name, entry, defect.expected_failures(FAMILY), seconds)
 
 
 @pytest.mark.slow
@@ -110,8 +145,8 @@ def test_good_image_passes_everything(workdir: Path, good_image: Path) -> None:
     out = workdir / "good"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    entry = run_validations(good_image, out)
-    _check_outcome("good", entry, frozenset())
+    entry, seconds = run_validations(good_image, out)
+    _check_outcome("good", entry, frozenset(), seconds)
     assert entry["verdict"] == "passed", entry["reasons"]
 
 

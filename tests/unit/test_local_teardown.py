@@ -32,7 +32,7 @@ def started(monkeypatch, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes
         return p
 
     monkeypatch.setattr(qemu, "start", fake_start)
-    monkeypatch.setattr(boot, "wait_ready", lambda vm, proc, timeout_s, stderr: 0.0)
+    monkeypatch.setattr(boot, "wait_ready", lambda vm, proc, timeout_s, stderr, console=None: 0.0)
     yield procs
     for p in procs:
         if p.poll() is None:
@@ -136,7 +136,7 @@ def test_a_port_taken_between_choice_and_start_is_retried(tmp_path: Path, monkey
         return p
 
     monkeypatch.setattr(qemu, "start", fake_start)
-    monkeypatch.setattr(boot, "wait_ready", lambda vm, proc, timeout_s, stderr: 0.0)
+    monkeypatch.setattr(boot, "wait_ready", lambda vm, proc, timeout_s, stderr, console=None: 0.0)
     with _boot(tmp_path) as vm:
         assert vm.facts["qemu_pid"] == procs[1].pid
     assert len(procs) == 2 and all(p.poll() is not None for p in procs)

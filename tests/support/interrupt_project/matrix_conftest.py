@@ -41,7 +41,11 @@ def hold(phase: str) -> float:
 
 
 def _wait_ready(
-    vm: BootedVM, proc: subprocess.Popen[bytes], timeout_s: float, stderr: Path
+    vm: BootedVM,
+    proc: subprocess.Popen[bytes],
+    timeout_s: float,
+    stderr: Path,
+    console: Path | None = None,
 ) -> float:
     """Instead of a guest reaching SSH: QEMU runs for MATRIX_BOOT_HOLD seconds."""
     started = time.monotonic()

@@ -178,6 +178,20 @@ def vdi_create(twin: XapiTwin, record: dict[str, Any]) -> str:
     return ref
 
 
+def vdi_resize(twin: XapiTwin, vdi: str, size: str) -> str:
+    """Offline resize (the VDI must not be attached to a running VM), as VDI.resize does."""
+    with twin.db.lock:
+        rec = twin.db.get("VDI", vdi)
+        for vbd in twin.db.refs("VBD", VDI=vdi):
+            if twin.db.get("VBD", vbd).get("currently_attached"):
+                raise XapiError("VDI_IN_USE", vdi, "resize")
+        new = int(size)
+        if new > rec["virtual_size"]:
+            twin.storage.resize(rec["uuid"], new)
+            rec["virtual_size"] = new
+    return ""
+
+
 def vdi_destroy(twin: XapiTwin, vdi: str) -> str:
     with twin.db.lock:
         rec = twin.db.get("VDI", vdi)
@@ -244,6 +258,7 @@ SPECIAL: dict[str, Callable[..., Any]] = {
     "VM.destroy": vm_destroy,
     "VDI.create": vdi_create,
     "VDI.destroy": vdi_destroy,
+    "VDI.resize": vdi_resize,
     "VBD.create": vbd_create,
     "VBD.destroy": vbd_destroy,
     "VIF.create": vif_create,

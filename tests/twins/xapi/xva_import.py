@@ -44,6 +44,11 @@ class Storage:
             with self.path(vdi_uuid).open("wb") as fh:
                 fh.truncate(size)
 
+    def resize(self, vdi_uuid: str, size: int) -> None:
+        if self.root is not None:
+            with self.path(vdi_uuid).open("r+b") as fh:
+                fh.truncate(size)
+
     def write(self, vdi_uuid: str, offset: int, data: bytes) -> None:
         if self.root is not None and data.count(0) != len(data):
             with self.path(vdi_uuid).open("r+b") as fh:
