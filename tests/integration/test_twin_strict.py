@@ -247,7 +247,7 @@ def test_platform_reports_a_refused_xva_as_an_image_defect_after_one_upload(
     xva = _big_bad_xva(tmp_path / "debian12.xva")
     s = twin_settings(twin, tmp_path / "artifacts")
     with ssh_banner_endpoint() as (_, port):
-        p = XcpngPlatform(s, "runS", policy=FAST, ip_poll=0.05, ssh_port=port)
+        p = XcpngPlatform(s, "runS", policy=FAST, ip_poll=0.05, ssh_port=port, login_check=False)
         with (
             pytest.raises(ImageDefect, match=r"Field virtual_allocation not present in rpc"),
             p.boot(spec(), build_of(xva), tmp_path / "work"),
@@ -298,7 +298,7 @@ def test_platform_follows_the_redirect_for_the_import_and_the_seed(
     xva = small_xva(tmp_path / "debian12.xva")
     s = twin_settings(twin, tmp_path / "artifacts", xcpng_sr="Local storage of xcp-twin-2")
     with ssh_banner_endpoint() as (_, port):
-        p = XcpngPlatform(s, "runR", policy=FAST, ip_poll=0.05, ssh_port=port)
+        p = XcpngPlatform(s, "runR", policy=FAST, ip_poll=0.05, ssh_port=port, login_check=False)
         with p.boot(spec(), build_of(xva), tmp_path / "work"):
             vdis = twin.inventory()["VDI"].values()
             assert len(vdis) == 2 and all(v["SR"] == sr for v in vdis)  # system disk and seed

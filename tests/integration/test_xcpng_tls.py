@@ -85,7 +85,7 @@ def test_a_redirect_to_another_host_is_followed_over_verified_https(
         twin, tmp_path / "a", xcpng_ca_bundle=str(cert), xcpng_sr="Local storage of xcp-twin-2"
     )
     with ssh_banner_endpoint() as (_, port):
-        p = XcpngPlatform(s, "tls", policy=FAST, ip_poll=0.05, ssh_port=port)
+        p = XcpngPlatform(s, "tls", policy=FAST, ip_poll=0.05, ssh_port=port, login_check=False)
         with p.boot(spec(), build_of(small_xva(tmp_path / "d.xva")), tmp_path / "w"):
             assert all(v["SR"] == sr for v in twin.inventory()["VDI"].values())
     assert [r.split("?")[0] for r in twin.requests if r.startswith("PUT ")].count(

@@ -310,6 +310,13 @@ class Tree:
         self.set_label(self.host(path), label)
 
 
+def _template_settings() -> str:
+    """The settings drop-in exactly as packer/scripts/50-cloud-init.sh writes it."""
+    script = (Path(__file__).resolve().parents[2] / "packer/scripts/50-cloud-init.sh").read_text()
+    start = "cat >/etc/cloud/cloud.cfg.d/95-template-settings.cfg <<'CONF'\n"
+    return script.split(start, 1)[1].split("CONF\n", 1)[0]
+
+
 def make_good_tree(root: Path) -> Path:
     """The root of a sealed AlmaLinux 9 template as the build leaves it; returns `root`."""
     t = Tree(root)
@@ -422,6 +429,7 @@ def make_good_tree(root: Path) -> Path:
         "# Managed by packer/scripts/50-cloud-init.sh\ndatasource_list: [ NoCloud, ConfigDrive ]\n",
         ETC,
     )
+    t.file("/etc/cloud/cloud.cfg.d/95-template-settings.cfg", _template_settings(), ETC)
     t.file("/etc/cloud/cloud.cfg.d/05_logging.cfg", "_log: []\n", ETC)
     t.dir("/var/lib/cloud")
     # systemd: units and what the build enabled
