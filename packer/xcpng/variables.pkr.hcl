@@ -147,7 +147,7 @@ variable "build_password" {
   type      = string
   sensitive = true
   validation {
-    # The same rule as platforms/xcpng/console.py, which preflight applies first.
+    # The same rule as platforms/xcpng/build_password.py, which preflight applies first.
     condition     = can(regex("^[A-Za-z0-9._+-]{16,64}$", var.build_password))
     error_message = "The build_password must be 16 to 64 letters, digits or ._+- characters: it is typed over VNC at a boot prompt, where other characters are remapped or interpreted by the boot loader."
   }

@@ -34,7 +34,7 @@ from core.trees import remove_trees
 from platforms.kept import janitor_command, record_kept
 from platforms.reach import Target
 from platforms.seed import SEED_SIZE, make_seed
-from platforms.xcpng import console, guest, imports, objects, reach
+from platforms.xcpng import build_password, guest, imports, objects, plugin_access
 from platforms.xcpng.client import (
     RetryPolicy,
     SessionRejected,
@@ -103,7 +103,8 @@ class XcpngPlatform:
         login_check: bool = True,
     ):
         self.settings = settings
-        self.host_ports = host_ports or dict(reach.HOST_PORTS)  # tests point them at stand-ins
+        # tests point the host ports at stand-ins
+        self.host_ports = host_ports or dict(plugin_access.HOST_PORTS)
         self.run_id = run_id
         self.redactor = redactor or Redactor(settings.secrets())
         self.policy = policy or RetryPolicy()
@@ -116,18 +117,18 @@ class XcpngPlatform:
 
     # -- preflight --------------------------------------------------------------------------
     def preflight(self) -> list[str]:
-        password = os.environ.get(console.VARIABLE)
+        password = os.environ.get(build_password.VARIABLE)
         problems: list[str] = []
-        if password is not None and (problem := console.password_problem(password)):
+        if password is not None and (problem := build_password.password_problem(password)):
             problems.append(problem)
         try:
             xapi = connect(self.settings.xcpng, self.policy, self.redactor)
         except (UsageError, InfrastructureError) as exc:
             return [*problems, str(exc)]
         try:
-            if problem := reach.user_problem(xapi):
+            if problem := plugin_access.user_problem(xapi):
                 problems.append(problem)
-            problems += reach.unreachable(reach.pool_hosts(xapi), self.host_ports)
+            problems += plugin_access.unreachable(plugin_access.pool_hosts(xapi), self.host_ports)
             try:
                 sr = objects.find_sr(xapi, self.settings.xcpng.sr)
                 rec = xapi.call("SR.get_record", sr)
@@ -191,7 +192,9 @@ class XcpngPlatform:
             "network_name": self.settings.xcpng.network or "",
             "run_created": str(int(now)),
             "run_expires": str(int(expires)),
-            "build_password": os.environ.get(console.VARIABLE) or console.random_password(),
+            "build_password": (
+                os.environ.get(build_password.VARIABLE) or build_password.random_password()
+            ),
         }
         log(f"xcpng: Packer builds {spec.name} on {url.hostname}, tagged with run {self.run_id}")
         return {k: v for k, v in values.items() if v}

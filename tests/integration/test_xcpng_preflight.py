@@ -17,8 +17,8 @@ from build.catalog import load_catalog
 from core.settings import Settings
 from harness.preflight import check_packer, run_preflight
 from platforms.xcpng import XcpngPlatform
+from platforms.xcpng.build_password import ALPHABET, password_problem, random_password
 from platforms.xcpng.client import RetryPolicy
-from platforms.xcpng.console import ALPHABET, password_problem, random_password
 from tests.twins.xapi import XapiTwin, host_ports
 from tests.twins.xapi.helpers import (
     free_port,
