@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from build.catalog import load_catalog, parse_hcl
-from tests.support.plugin_fields import source_field_problems
 from validations.expected import EL_SECURITY, expected_checks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,25 +124,6 @@ def test_boot_command_points_anaconda_at_the_el_kickstart(name: str) -> None:
     assert "x<wait><leftCtrlOff>" in suffix or "x<leftCtrlOff>" in suffix or "<F10>" in suffix
     assert "password" not in typed.lower() and "template_build" not in typed
     assert v["guest_tools_source"] == "package"
-
-
-def test_every_xenserver_source_field_is_the_plugins() -> None:
-    assert source_field_problems(PACKER) == []
-
-
-def test_an_unknown_source_field_is_reported(tmp_path: Path) -> None:
-    copy = tmp_path / "packer"
-    shutil.copytree(PACKER, copy)
-    tpl = copy / "xcpng" / "xenserver.pkr.hcl"
-    tpl.write_text(
-        tpl.read_text().replace(
-            '  keep_vm = "never"\n', '  keep_vm = "never"\n  boot_key_interval = "10ms"\n'
-        )
-    )
-    assert source_field_problems(copy) == [
-        "packer/xcpng/xenserver.pkr.hcl: xenserver-iso.template: 'boot_key_interval' is not a "
-        "field of the plugin"
-    ]
 
 
 def test_an_el_os_is_one_more_var_file(tmp_path: Path) -> None:
