@@ -28,7 +28,7 @@ from typing import Protocol
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult
 from validations.inode import Stat
-from validations.linkwalk import resolve_inside
+from validations.linkwalk import ResolvingReader
 
 EXT4_MAGIC = 0xEF53
 _MAX_LINKS = 40
@@ -139,7 +139,7 @@ class NotExt4Error(InfrastructureError):
     """The root is XFS or LVM: the libguestfs reader is needed."""
 
 
-class Ext4Image:
+class Ext4Image(ResolvingReader):
     """Read-only access to an ext4 filesystem inside a raw disk, through debugfs -c.
 
     Directory listings are cached (one debugfs call per directory); symlinks are resolved
@@ -150,6 +150,7 @@ class Ext4Image:
         self.raw = raw
         self.offset = offset
         self._spec = f"{raw}?offset={offset}" if offset else str(raw)
+        self.where = f"image {raw.name}"
         self._dirs: dict[str, dict[str, Stat]] = {}
 
     # -- debugfs -----------------------------------------------------------------------------
@@ -229,11 +230,8 @@ class Ext4Image:
                 self._dirs[d] = self._parse_listing("\n".join(sections.get(d, [])))
 
     # -- resolution --------------------------------------------------------------------------
-    def _resolve(self, path: str, follow_last: bool) -> str | None:
-        """The link-free absolute path of `path` inside the image, or None if absent."""
-        return resolve_inside(
-            path, follow_last, lambda d, name: self._listing(d).get(name), self._readlink_real
-        )
+    def _entry(self, real_dir: str, name: str) -> Stat | None:
+        return self._listing(real_dir).get(name)
 
     def _readlink_real(self, real: str) -> str:
         out = self._debugfs(f"stat {self._quote(real)}").decode("utf-8", "replace")
@@ -252,24 +250,7 @@ class Ext4Image:
             raise InfrastructureError(f"debugfs could not stat / in {self._spec}")
         return self._listing(posixpath.dirname(real))[posixpath.basename(real)]
 
-    def _must(self, path: str, follow: bool = True) -> str:
-        real = self._resolve(path, follow)
-        if real is None:
-            raise FileNotFoundError(f"{path} (in image {self.raw.name})")
-        return real
-
-    # -- the interface -----------------------------------------------------------------------
-    def exists(self, path: str) -> bool:
-        return self._resolve(path, True) is not None
-
-    def lexists(self, path: str) -> bool:
-        return self._resolve(path, False) is not None
-
-    def stat(self, path: str) -> Stat:
-        return self._stat_real(self._must(path))
-
-    def lstat(self, path: str) -> Stat:
-        return self._stat_real(self._must(path, follow=False))
+    # -- the interface (exists, lexists, stat, lstat: ResolvingReader) -----------------------
 
     def getxattr(self, path: str, name: str) -> bytes | None:
         """An extended attribute of `path` itself (validations/selinux.py), None if unset."""

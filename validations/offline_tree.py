@@ -19,20 +19,21 @@ from pathlib import Path
 
 from core.errors import ImageDefect
 from validations.inode import Stat
-from validations.linkwalk import resolve_inside
+from validations.linkwalk import ResolvingReader
 
 
 def _stat(st: os.stat_result) -> Stat:
     return Stat(mode=st.st_mode, uid=st.st_uid, gid=st.st_gid, size=st.st_size)
 
 
-class TreeImage:
+class TreeImage(ResolvingReader):
     """Read-only access to the root filesystem under `root`."""
 
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
             raise ImageDefect(f"{root} is not a directory holding a root filesystem")
         self.root = root
+        self.where = f"tree {root}"
 
     def _host(self, real: str) -> Path:
         return self.root / real.lstrip("/")
@@ -43,30 +44,13 @@ class TreeImage:
         except FileNotFoundError:
             return None
 
-    def _resolve(self, path: str, follow_last: bool) -> str | None:
-        """The link-free absolute path of `path` inside the tree, or None if absent."""
-        return resolve_inside(
-            path, follow_last, self._entry, lambda real: os.readlink(self._host(real))
-        )
+    def _readlink_real(self, real: str) -> str:
+        return os.readlink(self._host(real))
 
-    def _must(self, path: str, follow: bool = True) -> str:
-        real = self._resolve(path, follow)
-        if real is None:
-            raise FileNotFoundError(f"{path} (in tree {self.root})")
-        return real
+    def _stat_real(self, real: str) -> Stat:
+        return _stat(os.lstat(self._host(real)))
 
-    # -- the OfflineImage interface ----------------------------------------------------------
-    def exists(self, path: str) -> bool:
-        return self._resolve(path, True) is not None
-
-    def lexists(self, path: str) -> bool:
-        return self._resolve(path, False) is not None
-
-    def stat(self, path: str) -> Stat:
-        return _stat(os.lstat(self._host(self._must(path))))
-
-    def lstat(self, path: str) -> Stat:
-        return _stat(os.lstat(self._host(self._must(path, follow=False))))
+    # -- the OfflineImage interface (exists, lexists, stat, lstat: ResolvingReader) ----------
 
     def readlink(self, path: str) -> str:
         real = self._must(path, follow=False)
