@@ -57,6 +57,9 @@ ssh_genkeytypes: [ ed25519, ecdsa, rsa ]
 ssh_pwauth: false
 disable_root: true
 preserve_hostname: false
+# The clone's own name resolves (/etc/hosts from cloud-init's template): without it sudo warns
+# "unable to resolve host" on every call.
+manage_etc_hosts: true
 CONF
 chmod 0644 /etc/cloud/cloud.cfg.d/95-template-*.cfg
 
