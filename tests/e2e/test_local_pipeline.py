@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def results(tmp: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def passing_run(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, subprocess.CompletedProcess[str]]:
+) -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
     tmp = tmp_path_factory.mktemp("e2e-pass")
     started = time.monotonic()
     proc = run(
@@ -130,7 +131,15 @@ def passing_run(
     )
     (tmp / "duration").write_text(f"{time.monotonic() - started:.0f}\n")
     sys.stderr.write(proc.stdout[-6000:])
-    return tmp, proc
+    yield tmp, proc
+    # The kept clones outlive a failed assertion too: the janitor stops whatever is left.
+    subprocess.run(
+        [sys.executable, "-m", "platforms", "janitor", "--artifacts-dir", str(tmp / "artifacts")],
+        env=env(tmp),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("fleet_os", FLEET)
