@@ -193,6 +193,10 @@ def ensure_base_disk(
             started = time.monotonic()
             log(f"base disk: building {recipe.suite} ({recipe.size_mb} MiB) into {tmp}")
             env = {k: v for k, v in os.environ.items() if not k.startswith("PKR_VAR_")}
+            # mmdebstrap's own temporary files (its gpg home, ...) inside this entry, so a
+            # SIGKILL leaves them where the next run removes the entry, not in /tmp
+            (tmp / "tmp").mkdir()
+            env["TMPDIR"] = str(tmp / "tmp")
             work = tmp / "work"
             _run(
                 [
@@ -208,7 +212,7 @@ def ensure_base_disk(
                 log,
                 env,
             )
-            _log_problems(log, remove_tree(work))
+            _log_problems(log, remove_trees([work, tmp / "tmp"]))
             built_at = time.time()
             sha = sha256_file(tmp / IMAGE)
             meta = {

@@ -58,11 +58,14 @@ def start_mmdebstrap(matrix: Matrix) -> tuple[Run, list[str]]:
     """A run whose mmdebstrap has mounted proc, sysfs, devpts and dev/shm in its new root
     (about 7 s in): the state the report found left inside the cache."""
     run = matrix.start(env=REAL)
-    mounted = wait_for(
-        lambda: namespace_mounts(matrix) or (run.proc.poll() is not None and ["ended"]),
-        300,
-        "mmdebstrap's mounts",
-    )
+    def has_proc() -> list[str] | None:
+        """The mounts, once /proc is among them (devpts may come first)."""
+        if run.proc.poll() is not None:
+            return ["ended"]
+        found = namespace_mounts(matrix)
+        return found if any(p.endswith("/proc") for p in found) else None
+
+    mounted = wait_for(has_proc, 300, "mmdebstrap's mounts")
     assert run.proc.poll() is None, run.text()[-3000:]
     assert any(p.endswith("/proc") for p in mounted), mounted
     assert matrix.mounts() == [], "mmdebstrap's mounts must not be visible outside its namespace"

@@ -325,5 +325,7 @@ def assert_next_run_succeeds(m: Matrix, *args: str, env: dict[str, str] | None =
     assert results["partial"] is False, results["partial_reasons"]
     assert results["os"]["debian12"]["verdict"] == "passed", results["os"]["debian12"]["reasons"]
     assert m.processes() == []
-    assert m.temporary() == [] and m.mounts() == [] and m.half_written() == []
+    assert m.temporary() == [], m.temporary()
+    assert m.mounts() == [], m.mounts()
+    assert m.half_written() == [], m.half_written()
     return out

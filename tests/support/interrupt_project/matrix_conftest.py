@@ -5,17 +5,15 @@ its namespaces, with the real mmdebstrap or a quick stand-in on PATH), Packer, Q
 and stopped by the real boot_vm (overlay, seed, QMP socket folder, slots), the publisher and
 its stores. The slow parts are doubles: the guest that never boots (the disk is a file
 builder's) is replaced by `wait_ready` waiting MATRIX_BOOT_HOLD seconds while QEMU runs; a
-check sleeps MATRIX_CHECK_HOLD seconds; the folder store is fed the artifact through a FIFO at
+check sleeps MATRIX_CHECK_HOLD seconds; the folder store reads what it publishes at
 MATRIX_PUBLISH_RATE bytes/s. Each held phase leaves a mark (MATRIX_MARKS/<phase>) so the test
 knows when to send its signal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -99,9 +97,24 @@ class MatrixPlatform:
         return boot.boot_vm(spec, build, plan)
 
 
+class _SlowReader:
+    """A publish stream read at `rate` bytes/s (everything else is the stream's)."""
+
+    def __init__(self, stream: Any, rate: float) -> None:
+        self.stream, self.rate = stream, rate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self.stream.read(n)
+        time.sleep(len(data) / self.rate)
+        return data
+
+
 class SlowSource:
-    """The real folder store, fed big files through a FIFO at `rate` bytes/s: its copy into
-    a temporary file (renamed into place at the end) lasts long enough to be interrupted."""
+    """The real folder store, fed at `rate` bytes/s: its copy into a temporary file (renamed
+    into place at the end) lasts long enough to be interrupted."""
 
     def __init__(self, inner: Any, rate: float) -> None:
         self.inner, self.rate = inner, rate
@@ -109,26 +122,9 @@ class SlowSource:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def put_file(self, key: str, path: Path, digests: Any, log: Any) -> None:
-        if digests.size < (1 << 20):
-            self.inner.put_file(key, path, digests, log)
-            return
-        fifo = MARKS / f"fifo-{os.getpid()}"
-        os.mkfifo(fifo)
-
-        def feed() -> None:
-            with contextlib.suppress(OSError), path.open("rb") as src, fifo.open("wb") as dst:
-                while chunk := src.read(1 << 16):
-                    dst.write(chunk)
-                    dst.flush()
-                    time.sleep(len(chunk) / self.rate)
-
-        threading.Thread(target=feed, name="slow-source", daemon=True).start()
-        mark("publish")
-        try:
-            self.inner.put_file(key, fifo, digests, log)
-        finally:
-            fifo.unlink()
+    def put_stream(self, key: str, stream: Any, sha256: str | None = None, log: Any = print) -> Any:
+        mark("publish")  # the artifact comes first; the logs and reports after it
+        return self.inner.put_stream(key, _SlowReader(stream, self.rate), sha256=sha256, log=log)
 
 
 @pytest.hookimpl(tryfirst=True)
