@@ -58,6 +58,7 @@ def start_mmdebstrap(matrix: Matrix) -> tuple[Run, list[str]]:
     """A run whose mmdebstrap has mounted proc, sysfs, devpts and dev/shm in its new root
     (about 7 s in): the state the report found left inside the cache."""
     run = matrix.start(env=REAL)
+
     def has_proc() -> list[str] | None:
         """The mounts, once /proc is among them (devpts may come first)."""
         if run.proc.poll() is not None:
