@@ -81,17 +81,13 @@ def test_clean_boot(host: Any) -> None:
 
 @check(
     "cloud-init-seed-applied",
-    "this VM's seed took effect: its instance id, hostname (which resolves) and user-data marker",
+    "this VM's seed took effect: its instance id, hostname and user-data marker",
 )
 def test_seed_applied(host: Any, vm: BootedVM) -> None:
     instance = host.file("/var/lib/cloud/data/instance-id").content_string.strip()
     assert instance == vm.instance_id, f"instance id {instance!r}, seed says {vm.instance_id!r}"
     hostname = host.check_output("hostname").strip()
     assert hostname == vm.hostname, f"hostname {hostname!r}, seed says {vm.hostname!r}"
-    assert host.run("getent hosts %s", hostname).rc == 0, (
-        f"the clone's hostname {hostname!r} does not resolve (sudo warns on every call): "
-        "cloud-init's manage_etc_hosts: true writes it into /etc/hosts"
-    )
     with host.sudo():
         marker = host.file("/var/lib/template-checks/marker")
         text = marker.content_string.strip() if marker.exists else "(no marker file)"
