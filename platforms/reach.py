@@ -41,6 +41,9 @@ NO_SSHD_AFTER_IP_S = 180.0  # XCP-ng: no console; the guest agent starts beside 
 NO_CLOUD_INIT_AFTER_PROMPT_S = 30.0  # cloud-init's first stage runs long before the prompt
 REFUSED_AFTER_FINISH_S = 5.0  # cloud-init made the user and key before it printed "finished"
 REFUSED_WITHOUT_CONSOLE_S = 60.0  # cloud-init makes the user before sshd starts
+# A failed cloud-init unit (a module's error, e.g. a failing bootcmd) may still have made the
+# seed's user: certain only when no login succeeded this long after the failure was shown.
+NO_LOGIN_AFTER_CLOUD_INIT_FAILED_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,11 @@ class Diagnosis:
         self._seen("prompt", now, facts.login_prompt)
         self._seen("finished", now, facts.finished is not None)
         self._seen("sshd-failed", now, bool(facts.sshd_failed))
-        if facts.cloud_init_failed:
+        self._seen("cloud-init-failed", now, bool(facts.cloud_init_failed))
+        if (
+            facts.cloud_init_failed
+            and self._since("cloud-init-failed", now) >= NO_LOGIN_AFTER_CLOUD_INIT_FAILED_S
+        ):
             return (
                 f"{self.where}: the seed cannot be applied: cloud-init failed to start: "
                 f"{' | '.join(facts.cloud_init_failed[:3])} (check cloud-init-installed){see}"
