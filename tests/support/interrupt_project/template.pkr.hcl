@@ -1,6 +1,7 @@
 # The interrupt matrix's Packer template: Debian's real packer, a file builder (seconds, not
 # minutes), and a shell-local step that holds the build phase when MATRIX_BUILD_HOLD is set.
-# On SIGINT/SIGTERM its trap takes MATRIX_BUILD_CLEANUP seconds, as Packer removing its VM
+# On SIGINT/SIGTERM its trap (run at once: the shell waits, it does not run sleep in the
+# foreground) takes MATRIX_BUILD_CLEANUP seconds, as Packer removing its VM
 # does, then leaves a mark: the test checks that a second signal did not cut it short.
 variable "os_name" { default = "debian12" }
 variable "os_family" { default = "debian" }
@@ -21,9 +22,10 @@ build {
     inline = [
       "head -c $(( $${MATRIX_ARTIFACT_MB:-1} * 1048576 )) /dev/urandom >> ${var.output_directory}/disk.raw",
       "if [ -n \"$${MATRIX_BUILD_HOLD:-}\" ]; then",
-      "  trap 'sleep $${MATRIX_BUILD_CLEANUP:-0}; echo done > ${var.marks}/build-cleanup; exit 1' INT TERM",
+      "  trap 'kill $hold 2>/dev/null; sleep $${MATRIX_BUILD_CLEANUP:-0}; echo done > ${var.marks}/build-cleanup; exit 1' INT TERM",
       "  echo $$ > ${var.marks}/build",
-      "  sleep $${MATRIX_BUILD_HOLD}",
+      "  sleep $${MATRIX_BUILD_HOLD} & hold=$!",
+      "  wait $hold",
       "fi",
     ]
   }
