@@ -24,12 +24,16 @@ def _files_under(folder: Path) -> Iterable[Path]:
 
 def installer_files(spec: TemplateSpec, packer_dir: Path) -> list[Path]:
     """The installer files of this OS: its family's folder under http/ (the first folder of
-    install_config_path), e.g. every Debian release shares http/debian/. Without an
+    install_config_path), e.g. every Debian release shares http/debian/, and the files at the
+    top of http/ that every family's installer fetches (guest-tools.sh). Without an
     install_config_path, the whole of http/."""
     http = packer_dir / "http"
     path = str(spec.variables.get("install_config_path") or "")
     family = path.split("/", 1)[0] if "/" in path else ""
-    return list(_files_under(http / family if family else http))
+    if not family:
+        return list(_files_under(http))
+    shared = sorted(p for p in http.glob("*") if p.is_file())
+    return [*shared, *_files_under(http / family)]
 
 
 def input_files(spec: TemplateSpec, platform: str, packer_dir: Path) -> list[Path]:

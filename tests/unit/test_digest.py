@@ -45,6 +45,7 @@ def tree(tmp_path: Path) -> Path:
     (p / "http" / "debian" / "preseed.cfg").write_text("d-i foo string bar\n")
     (p / "http" / "rhel").mkdir(parents=True)
     (p / "http" / "rhel" / "ks.cfg").write_text("rootpw --lock\n")
+    (p / "http" / "guest-tools.sh").write_text("apt-get install -y xe-guest-utilities\n")
     return p
 
 
@@ -67,6 +68,7 @@ def digest(
         ("scripts/10-update.sh", "local"),
         ("os/debian12.pkrvars.hcl", "xcpng"),
         ("http/debian/preseed.cfg", "xcpng"),
+        ("http/guest-tools.sh", "xcpng"),  # fetched by every family's installer
     ],
 )
 def test_editing_any_input_changes_the_digest(tree: Path, edit: str, platform: str) -> None:
@@ -83,6 +85,7 @@ def test_installer_files_count_only_where_the_template_serves_them(tree: Path) -
     (tree / "http" / "rhel" / "ks.cfg").write_text("changed\n")
     assert digest(tree, "xcpng") == xcpng
     (tree / "http" / "debian" / "preseed.cfg").write_text("d-i foo string baz\n")
+    (tree / "http" / "guest-tools.sh").write_text("changed\n")
     assert digest(tree, "local") == local
     assert digest(tree, "xcpng") != xcpng
 
