@@ -210,10 +210,10 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(
         "--s3-checksum-mode",
         "S3_CHECKSUM_MODE",
-        "request checksums (when_required for most non-AWS stores)",
-        default="when_required",
+        "request checksums: auto = when_supported on AWS, when_required elsewhere",
+        default="auto",
         kind="choice",
-        choices=("when_supported", "when_required"),
+        choices=("auto", "when_supported", "when_required"),
     ),
     Opt(
         "--s3-tls-verify",
@@ -307,7 +307,7 @@ class S3Config:
     region: str = "us-east-1"
     addressing_style: str = "auto"
     signature_version: str = "s3v4"
-    checksum_mode: Literal["when_supported", "when_required"] = "when_required"
+    checksum_mode: Literal["auto", "when_supported", "when_required"] = "auto"
     tls_verify: bool = True
     ca_bundle: Path | None = None
     multipart_chunksize: int = 8 << 20

@@ -6,10 +6,12 @@ not re-run. tenacity retries only what botocore cannot: reading a response body 
 mid-stream (a read-back for `verify --deep`, a small object).
 
 Integrity: the artifact goes up from a `DigestingReader` that computes its sha256 in the same
-pass, and the store checks every part on receipt. Without request checksums (`when_required`,
-the default) botocore signs each request's payload (SigV4 `x-amz-content-sha256`, over HTTP and
-HTTPS alike when no checksum header is sent), which the store verifies against the body; with
-them (`when_supported`) each part carries a CRC32 the store verifies. A precomputed SHA-256 is
+pass, and the store checks every part on receipt. With request checksums (`when_supported`, the
+`auto` default on AWS) each part carries a CRC32 the store verifies and keeps; without them
+(`when_required`, the `auto` default on any other endpoint, whose S3 dialect may not read
+botocore's checksum encoding) botocore signs each request's payload (SigV4
+`x-amz-content-sha256`, over HTTP and HTTPS alike when no checksum header is sent), which the
+store verifies against the body. A precomputed SHA-256 is
 never sent (s3transfer would declare it a FULL_OBJECT checksum, which AWS refuses for SHA
 algorithms on multipart uploads). The object's size and part count are checked last.
 """
@@ -20,7 +22,8 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -64,6 +67,16 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+def checksum_mode(cfg: S3Config) -> Literal["when_supported", "when_required"]:
+    """`auto`: botocore's own default on AWS, where CRC32 checksums are stored with the object;
+    the pre-2025 behaviour on any other endpoint (see "The SignatureDoesNotMatch trap")."""
+    if cfg.checksum_mode != "auto":
+        return cfg.checksum_mode
+    host = (urlsplit(cfg.endpoint_url).hostname or "") if cfg.endpoint_url else "amazonaws.com"
+    aws = any(host == d or host.endswith("." + d) for d in ("amazonaws.com", "amazonaws.com.cn"))
+    return "when_supported" if aws else "when_required"
+
+
 def _client(cfg: S3Config) -> tuple[Any, bool]:
     """The boto3 client every setting of the table shapes; and whether credentials exist."""
     if bool(cfg.access_key_id) != bool(cfg.secret_access_key):
@@ -80,8 +93,8 @@ def _client(cfg: S3Config) -> tuple[Any, bool]:
         region_name=cfg.region,
         signature_version=cfg.signature_version,
         s3={"addressing_style": cfg.addressing_style},  # type: ignore[arg-type]
-        request_checksum_calculation=cfg.checksum_mode,
-        response_checksum_validation=cfg.checksum_mode,
+        request_checksum_calculation=checksum_mode(cfg),
+        response_checksum_validation=checksum_mode(cfg),
         retries={"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS},
         connect_timeout=10,
         read_timeout=READ_TIMEOUT,
@@ -104,7 +117,7 @@ class S3Store:
         self.bucket, self.prefix = parse_s3_url(url)
         self.endpoint = cfg.endpoint_url
         self.key_id = cfg.access_key_id or ""
-        self.wants_crc = cfg.checksum_mode == "when_supported"
+        self.wants_crc = checksum_mode(cfg) == "when_supported"
         self.chunksize = max(cfg.multipart_chunksize, MIN_PART)
         self.threshold = self.chunksize
         self.concurrency = cfg.max_concurrency

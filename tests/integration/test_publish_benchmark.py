@@ -34,10 +34,13 @@ def test_benchmark_runs_tiny(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "throughput publisher / bare upload_file:" in out.stdout
+    # each publisher line is set against the bare upload that sends the same requests
+    assert "throughput publisher, signed / bare upload_file, signed:" in out.stdout
+    assert "throughput publisher, CRC32 / bare upload_file, CRC32:" in out.stdout
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert [r["size"] for r in figures["runs"]] == [6 * MiB, 12 * MiB]
-    for run in [*figures["runs"], figures["raw"]]:
-        for kind in ("bare", "ours"):
+    kinds = [("bare", "bare-required", "ours", "ours-crc")] * 2 + [("bare", "ours-raw")]
+    for run, expected in zip([*figures["runs"], figures["raw"]], kinds, strict=True):
+        for kind in expected:
             assert run[kind]["seconds"] > 0 and run[kind]["peak_rss_mib"] > 10
         assert run["throughput_ratio"] > 0

@@ -105,8 +105,32 @@ def test_explain(err: Exception, expect: str) -> None:
     assert expect in explain(err, "b", "p", "http://e", "AKIAXXXX")
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "mode"),
+    [
+        (None, "when_supported"),  # AWS itself
+        ("https://s3.eu-west-3.amazonaws.com", "when_supported"),
+        ("https://s3.cn-north-1.amazonaws.com.cn", "when_supported"),
+        ("http://127.0.0.1:9000", "when_required"),
+        ("https://minio.example:9000", "when_required"),
+        ("https://amazonaws.com.evil.example", "when_required"),
+    ],
+)
+def test_auto_checksum_mode_sends_crc_only_to_aws(endpoint: str | None, mode: str) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIAUNITTEST", "AWS_SECRET_ACCESS_KEY": SECRET}
+    if endpoint:
+        env["S3_ENDPOINT_URL"] = endpoint
+    cfg = Settings.from_env(env=env).s3
+    assert cfg.checksum_mode == "auto"
+    s = S3Store("s3://my-bucket/golden", cfg)
+    assert config_of(s).request_checksum_calculation == mode
+    assert config_of(s).response_checksum_validation == mode
+    assert s.wants_crc == (mode == "when_supported")
+
+
 def test_checksum_mode_chooses_crc_or_signed_payloads(tmp_path: Path) -> None:
     assert not store().wants_crc
+    assert not store(S3_CHECKSUM_MODE="when_required", S3_ENDPOINT_URL="").wants_crc
     s = store(S3_CHECKSUM_MODE="when_supported")
     assert s.wants_crc and config_of(s).request_checksum_calculation == "when_supported"
     from publish.digests import DigestingReader
