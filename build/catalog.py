@@ -391,6 +391,23 @@ def _refusal(tpl: _Template, missing: list[str]) -> str:
     return f"sets no {', '.join(missing)}, which {tpl.path.parent.name}/{tpl.path.name} needs"
 
 
+def _refuse_other_families(found: dict[str, dict[str, Any]], tpl: _Template) -> None:
+    """A template's `supported_families` keeps other families' var files out of it; say so for
+    each such OS, so that asking for it on that platform names the rule, not a missing file."""
+    if tpl.supported_families is None:
+        return
+    platform = tpl.ref().platform
+    for e in found.values():
+        family = e["ident"]["os_family"]
+        if platform in e["templates"] or platform in e["refused"]:
+            continue
+        if family not in tpl.supported_families:
+            e["refused"][platform] = (
+                f"names family {family}, which {tpl.path.parent.name}/{tpl.path.name} does not "
+                f"build (its supported_families: {', '.join(tpl.supported_families)})"
+            )
+
+
 def _add(
     found: dict[str, dict[str, Any]], tpl: _Template, var_file: Path | None, vals: dict[str, Any]
 ) -> None:
@@ -464,6 +481,8 @@ def load_catalog(packer_dir: Path) -> Catalog:
     for tpl in templates:
         for var_file, vals in _var_files_for(tpl, shared):
             _add(found, tpl, var_file, vals)
+    for tpl in templates:
+        _refuse_other_families(found, tpl)
     if not found:
         raise UsageError(
             f"no OS templates under {packer_dir}: expected folders with *.pkr.hcl files and "

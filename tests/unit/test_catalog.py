@@ -295,7 +295,20 @@ def test_a_template_refuses_an_os_whose_var_file_lacks_what_it_requires(tmp_path
         packer / "os" / "ubuntu2404.pkrvars.hcl",
         'os_name = "ubuntu2404"\nos_family = "debian"\nos_version = "24.04"\n',
     )
+    write(
+        packer / "os" / "rocky9.pkrvars.hcl",
+        'os_name = "rocky9"\nos_family = "el"\nos_version = "9"\n',
+    )
     cat = load_catalog(packer)
+    # another family: the template's supported_families is the rule the message names
+    rocky = cat.specs["rocky9"]
+    assert set(rocky.templates) == {"xcpng"}
+    with pytest.raises(UsageError, match=r"rocky9 cannot be built on the local platform: "):
+        rocky.template_for("local")
+    assert rocky.refused == {
+        "local": "names family el, which packer/local does not build "
+        "(its supported_families: debian)"
+    }
     ubuntu = cat.specs["ubuntu2404"]
     assert set(ubuntu.templates) == {"xcpng"}
     assert ubuntu.refused == {"local": "sets no local_base_suite, which packer/local needs"}
@@ -310,6 +323,6 @@ def test_a_template_refuses_an_os_whose_var_file_lacks_what_it_requires(tmp_path
     assert cat.specs["debian13"].template_for("local").serves_installer is False
     # `all` means what the platform can build; without a platform, everything
     assert [s.name for s in cat.select("all", "local")] == ["debian13"]
-    assert [s.name for s in cat.select("all", "xcpng")] == ["debian13", "ubuntu2404"]
-    assert [s.name for s in cat.select("all")] == ["debian13", "ubuntu2404"]
+    assert [s.name for s in cat.select("all", "xcpng")] == ["debian13", "rocky9", "ubuntu2404"]
+    assert [s.name for s in cat.select("all")] == ["debian13", "rocky9", "ubuntu2404"]
     assert [s.name for s in cat.select("ubuntu2404", "local")] == ["ubuntu2404"]  # refused later
