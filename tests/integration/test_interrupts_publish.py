@@ -9,7 +9,6 @@ latest.json never moved, no unfinished multipart upload left, and the next run p
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from publish.stores.local import LocalStore
 from publish.stores.s3 import S3Store
 from publish.verify import verify_tree
 from tests.support.interrupts import (
+    NEEDS_PACKER_AND_QEMU,
     PATTERNS,
     Matrix,
     assert_left_as_found,
@@ -31,10 +31,7 @@ from tests.support.slowlink import SlowLink, slow_link
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("packer") is None or shutil.which("qemu-system-x86_64") is None,
-        reason="needs Debian's packer and qemu-system-x86",
-    ),
+    NEEDS_PACKER_AND_QEMU,
 ]
 ARTIFACT_MB = "8"
 FOLDER_RATE = str(512 << 10)  # bytes/s into the folder store: 16 s for the artifact

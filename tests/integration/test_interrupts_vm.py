@@ -6,12 +6,11 @@ builder's, so instead of waiting for SSH the harness waits a set time while QEMU
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from core.proc import find_processes
 from tests.support.interrupts import (
+    NEEDS_PACKER_AND_QEMU,
     PATTERNS,
     Matrix,
     assert_left_as_found,
@@ -20,10 +19,7 @@ from tests.support.interrupts import (
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("packer") is None or shutil.which("qemu-system-x86_64") is None,
-        reason="needs Debian's packer and qemu-system-x86",
-    ),
+    NEEDS_PACKER_AND_QEMU,
 ]
 HOLDS = {"boot": "MATRIX_BOOT_HOLD", "check": "MATRIX_CHECK_HOLD"}
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from core.files import read_json, sha256_file
 from core.leftovers import OWNER_FILE
 from core.proc import argv_of, pid_alive
@@ -40,6 +42,11 @@ PATTERNS: dict[str, list[tuple[float, int]]] = {
     "sigint-then-sigterm": [(0.0, signal.SIGINT), (GITHUB_SIGTERM_AFTER, signal.SIGTERM)],
 }
 TEMP_NAMES = (".tmp-", ".old-", ".trash-")
+# the matrix runs Debian's packer and boots a real (tiny) QEMU VM
+NEEDS_PACKER_AND_QEMU = pytest.mark.skipif(
+    shutil.which("packer") is None or shutil.which("qemu-system-x86_64") is None,
+    reason="needs Debian's packer and qemu-system-x86",
+)
 INTERRUPTED = 2  # pytest's exit code for an interrupted session
 
 
