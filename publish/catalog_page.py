@@ -368,6 +368,14 @@ def _count(value: Any, what: str) -> str:
     return '<span class="muted">not recorded</span>'
 
 
+def _pending(updates: Any) -> str:
+    """system-security-updates' list (metadata v2): how many, and which, when it was checked."""
+    if not isinstance(updates, list) or not updates:
+        return _count(updates, "at check time")
+    items = "".join(f"<li><code>{_e(u)}</code></li>" for u in updates)
+    return f'{len(updates)} at check time<ul class="files">{items}</ul>'
+
+
 def _section(en: Entry, link: Link, now: datetime) -> str:
     head = f'<section id="os-{_e(en.os_name)}" aria-labelledby="h-{_e(en.os_name)}">'
     b = en.build
@@ -393,7 +401,7 @@ def _section(en: Entry, link: Link, now: datetime) -> str:
         ),
         ("Checked on", _e(meta["validation"]["platform"])),
         ("Packages", _count(meta.get("packages"), "installed")),
-        ("Pending updates", _count(meta.get("pending_updates"), "at check time")),
+        ("Security updates pending", _pending(meta.get("security_updates"))),
         ("Files", '<ul class="files">' + "".join(f"<li>{a}</li>" for a in _files(b, link))),
     ]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)

@@ -169,7 +169,7 @@ def test_page_shows_what_index_json_and_the_metadata_say(browser: Any, store: Pa
         assert facts["Built"].startswith(meta["created_at"][:10])
         assert "old when this page was written" in facts["Built"]
         assert facts["Packages"] == f"{len(meta['packages'])} installed"
-        assert facts["Pending updates"] == "not recorded"
+        assert facts["Security updates pending"] == "0 at check time"
         # links to the artifact, metadata, build log and JUnit of the current build, all there
         folder = store / latest["folder"]
         targets = {local(link["href"]) for link in sec["links"] if "#" not in link["href"]}

@@ -127,6 +127,7 @@ def fake_os(
         "junit": f"junit/{name}.xml",
         "validated_platform": None,
         "packages": ["openssh-server=1:9.2p1-2"],
+        "security_updates": [],
     }
 
 

@@ -79,3 +79,17 @@ def test_fetch_into_a_file_is_one_line(
     argv = ["fetch", "--from", str(store), "--os", "alma9", "--to", str(target)]
     assert cli.main(argv) == 2
     assert capsys.readouterr().err.startswith(f"error: --to {target}: cannot make that folder")
+
+
+def test_pending_security_updates_are_counted_and_named(store: Path) -> None:
+    """metadata v2's security_updates: the page says how many, and which, at check time."""
+    doc = json.loads((store / "debian12" / "latest.json").read_text())
+    meta_path = store / doc["metadata"]
+    meta = json.loads(meta_path.read_text())
+    assert meta["security_updates"] == []
+    assert "0 at check time" in render_store(LocalStore(store))
+    meta["security_updates"] = ["libssl3 3.0.19 -> 3.0.22 <bookworm-security>"]
+    meta_path.write_text(json.dumps(meta))
+    page = render_store(LocalStore(store))
+    assert "1 at check time" in page
+    assert "libssl3 3.0.19 -&gt; 3.0.22 &lt;bookworm-security&gt;" in page  # escaped
