@@ -79,15 +79,32 @@ def test_clean_boot(host: Any) -> None:
     assert not problems, "cloud-init.log:\n" + "\n".join(problems[:20])
 
 
+def hosts_names(text: str) -> set[str]:
+    """Every name /etc/hosts maps to an address (comments and blank lines ignored)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        names.update(fields[1:])
+    return names
+
+
 @check(
     "cloud-init-seed-applied",
-    "this VM's seed took effect: its instance id, hostname and user-data marker",
+    "this VM's seed took effect: its instance id, hostname (also in /etc/hosts, so it "
+    "resolves without DNS) and user-data marker",
 )
 def test_seed_applied(host: Any, vm: BootedVM) -> None:
     instance = host.file("/var/lib/cloud/data/instance-id").content_string.strip()
     assert instance == vm.instance_id, f"instance id {instance!r}, seed says {vm.instance_id!r}"
     hostname = host.check_output("hostname").strip()
     assert hostname == vm.hostname, f"hostname {hostname!r}, seed says {vm.hostname!r}"
+    # cloud-init writes it there with manage_etc_hosts; without it a clone's name resolves only
+    # where DNS or nss-myhostname knows it, and sudo warns "unable to resolve host" otherwise
+    hosts = host.file("/etc/hosts").content_string
+    assert hostname in hosts_names(hosts), (
+        f"/etc/hosts does not name this clone ({hostname!r}): set manage_etc_hosts: true in the "
+        "image's cloud-init configuration"
+    )
     with host.sudo():
         marker = host.file("/var/lib/template-checks/marker")
         text = marker.content_string.strip() if marker.exists else "(no marker file)"

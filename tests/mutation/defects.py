@@ -431,6 +431,14 @@ DEFECTS: tuple[Defect, ...] = (
         _exists("/etc/cloud/cloud.cfg.d/99-zz-hostname.cfg"),
     ),
     Defect(
+        "etc-hosts-unmanaged",
+        "cloud-init",
+        "manage_etc_hosts: false leaves the clone's name out of /etc/hosts",
+        lambda d: d.write("/etc/cloud/cloud.cfg.d/99-zz-hosts.cfg", "manage_etc_hosts: false\n"),
+        ("cloud-init-seed-applied",),
+        _exists("/etc/cloud/cloud.cfg.d/99-zz-hosts.cfg"),
+    ),
+    Defect(
         "baked-host-keys",
         "hygiene",
         "an SSH host key pair left in /etc/ssh",

@@ -303,3 +303,19 @@ def test_security_update_list_reaches_the_record() -> None:
     ]
     record = to_record(_report("call", AssertionError("pending"), props))
     assert record is not None and record.data == {"security_updates": ["libssl3 3.0.19 -> 3.0.22"]}
+
+
+def test_hosts_names_reads_every_mapped_name_and_no_comment() -> None:
+    from validations.test_cloud_init import hosts_names
+
+    text = (
+        "# Your system has configured 'manage_etc_hosts' as True.\n"
+        "127.0.1.1 tpl-debian12-ab12.localdomain tpl-debian12-ab12\n"
+        "127.0.0.1 localhost\n"
+        "::1 localhost ip6-localhost ip6-loopback  # debian\n"
+        "\n"
+    )
+    names = hosts_names(text)
+    assert "tpl-debian12-ab12" in names and "ip6-loopback" in names
+    assert not names & {"#", "Your", "debian", "127.0.1.1"}
+    assert "tpl-debian12-ab12" not in hosts_names("127.0.1.1 debian\n# tpl-debian12-ab12\n")
