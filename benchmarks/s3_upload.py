@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.leftovers import scratch
 
@@ -89,7 +89,10 @@ def make_file(path: Path, size: int) -> None:
             left -= n
 
 
-def client(endpoint: str, checksums: str = "when_supported") -> Any:
+Checksums = Literal["when_supported", "when_required"]
+
+
+def client(endpoint: str, checksums: Checksums = "when_supported") -> Any:
     """boto3's defaults (`when_supported` is botocore's own default) but for moto's timeout."""
     import boto3
     from botocore.config import Config
