@@ -9,6 +9,7 @@ one real Packer build, exactly as `pytest --os debian12 --platform local` would.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -24,6 +25,14 @@ from harness.session import new_run_id
 from platforms.local import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A shell starts a background job (`cmd &`, nohup, some CI wrappers) with SIGINT ignored, and an
+# ignored signal stays ignored through exec: Python then never raises KeyboardInterrupt, and the
+# tests that interrupt the harness (in this process or in the ones they start) would test
+# nothing but that. A handled signal is reset to its default in every child, so restoring
+# Python's handler here restores Ctrl-C for the whole tree: controller, xdist workers, harness.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def operator_settings(artifacts: Path) -> Settings:
