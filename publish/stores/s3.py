@@ -11,9 +11,9 @@ pass, and the store checks every part on receipt. With request checksums (`when_
 (`when_required`, the `auto` default on any other endpoint, whose S3 dialect may not read
 botocore's checksum encoding) botocore signs each request's payload (SigV4
 `x-amz-content-sha256`, over HTTP and HTTPS alike when no checksum header is sent), which the
-store verifies against the body. A precomputed SHA-256 is
-never sent (s3transfer would declare it a FULL_OBJECT checksum, which AWS refuses for SHA
-algorithms on multipart uploads). The object's size and part count are checked last.
+store verifies against the body. A precomputed SHA-256 is never sent (s3transfer would declare
+it a FULL_OBJECT checksum, which AWS refuses for SHA algorithms on multipart uploads). The
+object's size and part count are checked last.
 """
 
 from __future__ import annotations
