@@ -87,14 +87,15 @@ def _client(cfg: S3Config) -> tuple[Any, bool]:
         )
         raise UsageError(f"{have} is set but {lack} is not: set both, or neither to use a profile")
     verify: bool | str = cfg.tls_verify
+    checksums = checksum_mode(cfg)
     if cfg.ca_bundle and verify:
         verify = str(cfg.ca_bundle)
     config = Config(
         region_name=cfg.region,
         signature_version=cfg.signature_version,
         s3={"addressing_style": cfg.addressing_style},  # type: ignore[arg-type]
-        request_checksum_calculation=checksum_mode(cfg),
-        response_checksum_validation=checksum_mode(cfg),
+        request_checksum_calculation=checksums,
+        response_checksum_validation=checksums,
         retries={"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS},
         connect_timeout=10,
         read_timeout=READ_TIMEOUT,
