@@ -21,10 +21,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from core.leftovers import scratch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,7 +74,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args()
     oses = [o for o in args.oses.split(",") if o]
-    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+    with scratch("xcpng-bench-fleet") as tmp:
         singles = [run_session(Path(tmp) / f"alone-{o}", [o], args.rebuild) for o in oses]
         fleet = run_session(Path(tmp) / "fleet", oses, args.rebuild)
     slowest = max(s["wall_s"] for s in singles)

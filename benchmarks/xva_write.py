@@ -19,10 +19,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from core.leftovers import scratch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         report(child(*args.child))
         return 0
-    with tempfile.TemporaryDirectory(prefix="xvabench-") as tmp:
+    with scratch("xcpng-bench-xva") as tmp:
         work = Path(tmp)
         raw = args.raw or newest_cached_raw()
         if raw is None:
