@@ -15,6 +15,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from validations.conftext import uncommented
+
 DEFAULT_ADDR = "192.0.2.10"  # TEST-NET-1: an address no Match block names by accident
 DEFAULT_HOST = "client.example.invalid"
 
@@ -113,7 +115,7 @@ def match_lines(config: str) -> list[str]:
     """The criteria of every Match line of one config file (comments and case ignored)."""
     out = []
     for raw in config.splitlines():
-        line = raw.split("#", 1)[0].strip()
+        line = uncommented(raw)
         if re.match(r"(?i)^match\s", line):
             out.append(line.split(None, 1)[1])
     return out

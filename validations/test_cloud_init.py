@@ -10,6 +10,7 @@ from typing import Any
 from core.checks import check
 from core.model import BootedVM
 from validations import cloudcfg
+from validations.conftext import uncommented
 from validations.offline import OfflineImage
 
 REQUIRED_DATASOURCES = ("NoCloud", "ConfigDrive")
@@ -83,7 +84,7 @@ def hosts_names(text: str) -> set[str]:
     """Every name /etc/hosts maps to an address (comments and blank lines ignored)."""
     names: set[str] = set()
     for line in text.splitlines():
-        fields = line.split("#", 1)[0].split()
+        fields = uncommented(line).split()
         names.update(fields[1:])
     return names
 

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 
 from core.checks import check
 from validations import selinux, sshd
+from validations.conftext import uncommented
 from validations.inode import Stat
 from validations.offline import OfflineImage
 
@@ -203,11 +204,7 @@ def test_selinux_labels(image: OfflineImage) -> None:
 def crypto_policy(image: OfflineImage) -> str:
     """The configured policy string, e.g. DEFAULT:TEMPLATE-SSH."""
     assert image.exists(CRYPTO_CONFIG), f"{CRYPTO_CONFIG} is missing: crypto-policies not installed"
-    lines = [
-        ln.split("#", 1)[0].strip()
-        for ln in image.read_text(CRYPTO_CONFIG).splitlines()
-        if ln.split("#", 1)[0].strip()
-    ]
+    lines = [ln for ln in map(uncommented, image.read_text(CRYPTO_CONFIG).splitlines()) if ln]
     assert lines, f"{CRYPTO_CONFIG} names no policy"
     return lines[0]
 
@@ -282,7 +279,7 @@ def test_ssh_crypto_from_policy(image: OfflineImage) -> None:
     includes_backend = False
     for path in _sshd_files(image):
         for number, raw in enumerate(image.read_text(path).splitlines(), start=1):
-            words = raw.split("#", 1)[0].split()
+            words = uncommented(raw).split()
             if not words:
                 continue
             key = words[0].lower()

@@ -11,6 +11,7 @@ from typing import Any
 from core.checks import check
 from core.errors import InfrastructureError
 from core.model import BootedVM, TemplateSpec
+from validations.conftext import uncommented
 from validations.offline import OfflineImage
 
 MIB = 1024 * 1024
@@ -339,7 +340,7 @@ def _ini_values(text: str, section: str | None, key: str) -> list[str]:
     current = None
     out = []
     for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
+        line = uncommented(raw)
         if line.startswith("[") and line.endswith("]"):
             current = line[1:-1].strip().lower()
             continue
