@@ -81,6 +81,10 @@ class _Template:
     auto_var_files: list[Path] = field(default_factory=list)
     required_os_variables: list[str] = field(default_factory=list)
 
+    def builds_family(self, family: str) -> bool:
+        """The `supported_families` rule: no list means every family."""
+        return self.supported_families is None or family in self.supported_families
+
     @property
     def platform(self) -> str:
         kinds = {SOURCE_PLATFORM.get(t, "any") for t, _, _ in self.sources}
@@ -372,7 +376,7 @@ def _var_files_for(
     pairs: list[tuple[Path | None, dict[str, Any]]] = [(f, parse_hcl(f)) for f in own]
     for f, vals in shared:
         fam = vals.get("os_family") or _family_of(str(vals.get("os_name", "")))
-        if tpl.supported_families is None or fam in tpl.supported_families:
+        if tpl.builds_family(str(fam)):
             pairs.append((f, vals))
     if not pairs and (not shared or "os_name" in tpl.defaults):
         pairs.append((None, {}))
@@ -401,7 +405,7 @@ def _refuse_other_families(found: dict[str, dict[str, Any]], tpl: _Template) -> 
         family = e["ident"]["os_family"]
         if platform in e["templates"] or platform in e["refused"]:
             continue
-        if family not in tpl.supported_families:
+        if not tpl.builds_family(family):
             e["refused"][platform] = (
                 f"names family {family}, which {tpl.path.parent.name}/{tpl.path.name} does not "
                 f"build (its supported_families: {', '.join(tpl.supported_families)})"
