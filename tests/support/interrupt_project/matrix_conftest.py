@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import pytest
 
 from core.errors import InfrastructureError
 from core.model import BootedVM, BuildResult, TemplateSpec
+from core.platform import Platform
 from core.settings import Settings
 from platforms.local import basedisk, boot
 from platforms.local.accel import TCG
@@ -72,7 +75,9 @@ class MatrixPlatform:
     def recipe_digest(self, spec: TemplateSpec) -> dict[str, str]:
         return {}
 
-    def build_vars(self, spec: TemplateSpec, workdir: Path, log: Any) -> dict[str, str]:
+    def build_vars(
+        self, spec: TemplateSpec, workdir: Path, log: Callable[[str], None]
+    ) -> dict[str, str]:
         if os.environ.get("MATRIX_BASEDISK"):
             recipe = basedisk.Recipe("bookworm", "linux-image-amd64", basedisk.MIN_SIZE_MB)
             disk = basedisk.ensure_base_disk(
@@ -81,7 +86,9 @@ class MatrixPlatform:
             log(f"matrix: base disk {disk.path}")
         return {"marks": str(MARKS)}
 
-    def boot(self, spec: TemplateSpec, build: BuildResult, workdir: Path) -> Any:
+    def boot(
+        self, spec: TemplateSpec, build: BuildResult, workdir: Path
+    ) -> AbstractContextManager[BootedVM]:
         artifacts = self.settings.artifacts_dir
         plan = boot.BootPlan(
             workdir=workdir,
@@ -143,5 +150,7 @@ def pytest_harness_expected_checks(family: str) -> tuple[str, ...]:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_harness_make_platform(name: str, settings: Settings, run_id: str, redactor: Any) -> Any:
-    return MatrixPlatform(settings, run_id)
+def pytest_harness_make_platform(
+    name: str, settings: Settings, run_id: str, redactor: Any
+) -> Platform:
+    return MatrixPlatform(settings, run_id)  # mypy holds it to the Platform protocol
