@@ -4,8 +4,8 @@ Both send the same file to one local moto server started for the run (a separate
 its memory is not counted); each upload runs in a child process of its own that reports its
 wall time and peak RSS; kinds alternate and each object is deleted after its upload. The
 publisher's figure is its whole artifact step (`publish.publisher.upload` over an
-`ArtifactStream`): sha256, part MD5s and the source check computed in the upload's own read
-pass, then the size and part-count check. The bare upload uses boto3's defaults (8 MiB parts,
+`ArtifactStream`): the sha256 and the source check computed in the upload's own read pass,
+then the size and part-count check. The bare upload uses boto3's defaults (8 MiB parts,
 10 threads, CRC32 request checksums) and verifies nothing. Each side runs with both checksum
 settings, so each publisher line has a bare line that sends the same requests: `when_supported`
 (a CRC32 per part: boto3's default, the publisher's on AWS) and `when_required` (each part's
@@ -20,9 +20,16 @@ each size. Server and clients share every CPU; `--server-cpu own` gives the serv
 own, as an S3 endpoint on another host would have (on 2 cores that leaves moto one core, slower
 for everyone, and the clients' CPU no longer counts).
 
+`--endpoint URL --bucket NAME` measures against an S3 endpoint on another host instead (MinIO,
+Ceph, AWS itself: `https://s3.<region>.amazonaws.com`), with the AWS_* credentials and region
+of the environment; the objects go under `xcpng-bench-<id>/` and each is deleted after its
+upload. That is where a difference of a few per cent between the two sides can be told from
+moto's run-to-run spread.
+
     .venv/bin/python benchmarks/s3_upload.py                     # 1 GiB
     .venv/bin/python benchmarks/s3_upload.py --size 256M,1G,2G   # peak RSS against size
     .venv/bin/python benchmarks/s3_upload.py --raw disk.raw      # + a raw disk written as XVA
+    .venv/bin/python benchmarks/s3_upload.py --endpoint https://minio.example:9000 --bucket b
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Any, Literal
@@ -46,16 +57,29 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.measure import MiB, report, run_child, warm  # noqa: E402
 
-BUCKET = "bench-bucket"
+BUCKET = "bench-bucket"  # created on the local moto server
 # moto assembles a multipart object in memory at CompleteMultipartUpload (about a minute per GiB
 # here): both clients wait for it instead of timing out and retrying. Nothing else is changed:
 # the bare client keeps boto3's default TransferConfig and checksum settings.
 MOTO_READ_TIMEOUT = 1800
-ENV = {
+MOTO_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench-secret",  # moto without auth: any key signs
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the uploads go. Credentials come from the environment (the AWS_* settings, or
+    moto's stand-ins); every object is deleted after its upload."""
+
+    endpoint: str
+    bucket: str
+    prefix: str = ""
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
 
 
 def free_port() -> int:
@@ -117,17 +141,20 @@ def make_file(path: Path, size: int) -> None:
 Checksums = Literal["when_supported", "when_required"]
 
 
+def region() -> str:
+    return os.environ.get("S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def client(endpoint: str, checksums: Checksums = "when_supported") -> Any:
-    """boto3's defaults (`when_supported` is botocore's own default) but for moto's timeout."""
+    """boto3's defaults (`when_supported` is botocore's own default) but for moto's timeout;
+    credentials from the environment."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=region(),
         config=Config(
             s3={"addressing_style": "path"},
             read_timeout=MOTO_READ_TIMEOUT,
@@ -137,34 +164,30 @@ def client(endpoint: str, checksums: Checksums = "when_supported") -> Any:
     )
 
 
-def child(kind: str, endpoint: str, path: Path, key: str, sha256: str) -> dict[str, Any]:
+def child(kind: str, target: Target, path: Path, key: str, sha256: str) -> dict[str, Any]:
     """Runs in its own process: one upload, its time (clients made, modules loaded before the
     clock starts, for both kinds) and what it sent."""
     if kind.startswith("bare"):
-        bare = client(endpoint, "when_required" if kind == "bare-required" else "when_supported")
+        checksums: Checksums = "when_required" if kind == "bare-required" else "when_supported"
+        bare = client(target.endpoint, checksums)
         start = time.perf_counter()
-        bare.upload_file(str(path), BUCKET, key)
+        bare.upload_file(str(path), target.bucket, key)
         return {"seconds": time.perf_counter() - start, "sent": path.stat().st_size}
-    import boto3
-    from botocore.config import Config
-
     from core.settings import Settings
     from publish.artifact import ArtifactPlan, ArtifactStream
     from publish.publisher import upload
-    from publish.stores.s3 import S3Store
+    from publish.stores import s3
 
-    env = {**ENV, "S3_ENDPOINT_URL": endpoint, "S3_ADDRESSING_STYLE": "path"}
-    if kind == "ours-crc":
-        env["S3_CHECKSUM_MODE"] = "when_supported"  # what `auto` picks on AWS
-    store = S3Store(f"s3://{BUCKET}", Settings.from_env(env=env).s3)
-    # the publisher's own client settings, with only moto's long read timeout added
-    store.client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=ENV["AWS_SECRET_ACCESS_KEY"],
-        config=store.client.meta.config.merge(Config(read_timeout=MOTO_READ_TIMEOUT)),
-    )
+    s3.READ_TIMEOUT = MOTO_READ_TIMEOUT  # the publisher's own client, moto's timeout added
+    env = {
+        **os.environ,
+        "S3_ENDPOINT_URL": target.endpoint,
+        "S3_ADDRESSING_STYLE": "path",
+        "S3_REGION": region(),
+        # named, not `auto`: the pairs must hold on an AWS endpoint too
+        "S3_CHECKSUM_MODE": "when_supported" if kind == "ours-crc" else "when_required",
+    }
+    store = s3.S3Store(f"s3://{target.bucket}", Settings.from_env(env=env).s3)
     plan = ArtifactPlan(
         name=key,
         source=path,
@@ -190,29 +213,30 @@ def child(kind: str, endpoint: str, path: Path, key: str, sha256: str) -> dict[s
 
 
 def upload_once(
-    endpoint: str, kind: str, path: Path, sha256: str, key: str, *, size: int
+    target: Target, kind: str, path: Path, sha256: str, name: str, *, size: int
 ) -> dict[str, Any]:
+    key = target.key(name)
     result = run_child(
-        Path(__file__), [kind, endpoint, str(path), key, sha256], env={**os.environ, **ENV}
+        Path(__file__), [kind, target.endpoint, target.bucket, str(path), key, sha256]
     )
-    c = client(endpoint)
-    head = c.head_object(Bucket=BUCKET, Key=key)
+    c = client(target.endpoint)
+    head = c.head_object(Bucket=target.bucket, Key=key)
     assert head["ContentLength"] == result["sent"], f"{kind}: wrong size stored"
-    c.delete_object(Bucket=BUCKET, Key=key)  # moto keeps objects in memory: free it
+    c.delete_object(Bucket=target.bucket, Key=key)  # moto keeps objects in memory: free it
     result["throughput_mibps"] = size / MiB / result["seconds"]
     return result
 
 
 def best_of(
-    endpoint: str, pairs: list[tuple[str, Path, str]], size: int, repeat: int
+    target: Target, pairs: list[tuple[str, Path, str]], size: int, repeat: int
 ) -> dict[str, dict[str, Any]]:
     """Alternate the kinds (order flipped every round) and keep each kind's fastest run: a
     shared machine only ever adds delays."""
     best: dict[str, dict[str, Any]] = {}
-    upload_once(endpoint, pairs[0][0], pairs[0][1], pairs[0][2], "warm-up.bin", size=size)
+    upload_once(target, pairs[0][0], pairs[0][1], pairs[0][2], "warm-up.bin", size=size)
     for r in range(repeat):
         for kind, path, sha in pairs if r % 2 == 0 else pairs[::-1]:
-            result = upload_once(endpoint, kind, path, sha, f"{kind}-{r}.bin", size=size)
+            result = upload_once(target, kind, path, sha, f"{kind}-{r}.bin", size=size)
             runs = [*best.get(kind, {}).get("all_seconds", []), round(result["seconds"], 2)]
             if kind not in best or result["seconds"] < best[kind]["seconds"]:
                 best[kind] = result
@@ -221,7 +245,6 @@ def best_of(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.files import sha256_file
     from core.settings import parse_size
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -234,42 +257,88 @@ def main(argv: list[str] | None = None) -> int:
         default="shared",
         help="the moto server sharing every CPU with the clients, or on one of its own [shared]",
     )
+    p.add_argument(
+        "--endpoint",
+        help="an S3 endpoint URL to measure against instead of a local moto server "
+        "(credentials and region from the AWS_* settings; needs --bucket)",
+    )
+    p.add_argument("--bucket", help="an existing bucket at --endpoint (objects deleted after)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON too")
-    p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        kind, endpoint, path, key, sha = args.child
-        report(child(kind, endpoint, Path(path), key, sha))
+        kind, endpoint, bucket, path, key, sha = args.child
+        report(child(kind, Target(endpoint, bucket), Path(path), key, sha))
         return 0
+    if bool(args.endpoint) != bool(args.bucket):
+        p.error("--endpoint and --bucket go together: name a bucket that exists at the endpoint")
     sizes = [parse_size(s, "--size") for s in args.size.split(",")]
-    out: dict[str, Any] = {"runs": []}
-    with scratch("xcpng-bench-s3") as tmp, scratch("xcpng-bench-moto", memory_dir()) as spool:
-        proc, endpoint = start_moto(Path(tmp) / "moto.log", spool)
-        try:
-            client(endpoint).create_bucket(Bucket=BUCKET)
-            out["cpus"] = split_cpus(args.server_cpu, proc.pid)
-            print(f"one moto server for the run: {endpoint}, parts spooled to {spool}")
-            print(f"{out['cpus']}; best of {args.repeat} per kind, after one warm-up upload")
-            for size in sizes:
-                path = Path(tmp) / "artifact.xva"
-                make_file(path, size)
-                warm(path)
-                sha = sha256_file(path)
-                kinds = [(k, path, sha) for k in ("bare", "ours-crc", "bare-required", "ours")]
-                best = best_of(endpoint, kinds, size, args.repeat)
-                out["runs"].append(show(f"{size / MiB:.0f} MiB file", size, best))
-                path.unlink()
-            if args.raw:
-                out["raw"] = raw_run(endpoint, Path(tmp), args.raw, args.repeat)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with scratch("xcpng-bench-s3") as tmp:
+        if args.endpoint:
+            target = remote_target(args.endpoint, args.bucket)
+            print(f"endpoint {target.endpoint}, bucket {target.bucket}, keys {target.prefix}*")
+            out = measure(target, tmp, sizes, args.raw, args.repeat, cpus="server elsewhere")
+        else:
+            with moto_target(tmp, args.server_cpu) as (target, cpus):
+                out = measure(target, tmp, sizes, args.raw, args.repeat, cpus=cpus)
     if args.json:
         print(json.dumps(out))
     return 0
 
 
-def raw_run(endpoint: str, tmp: Path, raw: Path, repeat: int) -> dict[str, Any]:
+def remote_target(endpoint: str, bucket: str) -> Target:
+    """An S3 endpoint on another host: its bucket must answer before anything is uploaded."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client(endpoint).head_bucket(Bucket=bucket)
+    except (BotoCoreError, ClientError) as e:
+        raise SystemExit(
+            f"--bucket {bucket} at {endpoint}: {e}. Create the bucket, or check the AWS_* "
+            "credentials and S3_REGION/AWS_DEFAULT_REGION"
+        ) from None
+    return Target(endpoint, bucket, prefix=f"xcpng-bench-{uuid.uuid4().hex[:12]}/")
+
+
+@contextmanager
+def moto_target(tmp: Path, server_cpu: str) -> Iterator[tuple[Target, str]]:
+    """One local moto server for the run, its spooled parts in memory; moto's stand-in
+    credentials for this process and the clients it starts."""
+    os.environ.update(MOTO_ENV)
+    with scratch("xcpng-bench-moto", memory_dir()) as spool:
+        proc, endpoint = start_moto(tmp / "moto.log", spool)
+        try:
+            client(endpoint).create_bucket(Bucket=BUCKET)
+            cpus = split_cpus(server_cpu, proc.pid)
+            print(f"one moto server for the run: {endpoint}, parts spooled to {spool}")
+            yield Target(endpoint, BUCKET), cpus
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def measure(
+    target: Target, tmp: Path, sizes: list[int], raw: Path | None, repeat: int, *, cpus: str
+) -> dict[str, Any]:
+    from core.files import sha256_file
+
+    out: dict[str, Any] = {"runs": [], "cpus": cpus}
+    print(f"{cpus}; best of {repeat} per kind, after one warm-up upload")
+    for size in sizes:
+        path = tmp / "artifact.xva"
+        make_file(path, size)
+        warm(path)
+        sha = sha256_file(path)
+        kinds = [(k, path, sha) for k in ("bare", "ours-crc", "bare-required", "ours")]
+        best = best_of(target, kinds, size, repeat)
+        out["runs"].append(show(f"{size / MiB:.0f} MiB file", size, best))
+        path.unlink()
+    if raw:
+        out["raw"] = raw_run(target, tmp, raw, repeat)
+    return out
+
+
+def raw_run(target: Target, tmp: Path, raw: Path, repeat: int) -> dict[str, Any]:
     """The publisher writing `raw` as a zstd XVA while it uploads, against upload_file of an XVA
     of the same disk written beforehand (the same bytes to send, give or take the UUIDs)."""
     from core.files import sha256_file
@@ -279,7 +348,7 @@ def raw_run(endpoint: str, tmp: Path, raw: Path, repeat: int) -> dict[str, Any]:
     raw_to_xva(raw, xva, "bench", template=True, compression="zstd")
     warm(raw)
     best = best_of(
-        endpoint,
+        target,
         [("bare", xva, sha256_file(xva)), ("ours-raw", raw, sha256_file(raw))],
         xva.stat().st_size,
         repeat,
