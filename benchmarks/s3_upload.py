@@ -216,13 +216,15 @@ def upload_once(
     target: Target, kind: str, path: Path, sha256: str, name: str, *, size: int
 ) -> dict[str, Any]:
     key = target.key(name)
-    result = run_child(
-        Path(__file__), [kind, target.endpoint, target.bucket, str(path), key, sha256]
-    )
     c = client(target.endpoint)
-    head = c.head_object(Bucket=target.bucket, Key=key)
-    assert head["ContentLength"] == result["sent"], f"{kind}: wrong size stored"
-    c.delete_object(Bucket=target.bucket, Key=key)  # moto keeps objects in memory: free it
+    try:
+        result = run_child(
+            Path(__file__), [kind, target.endpoint, target.bucket, str(path), key, sha256]
+        )
+        head = c.head_object(Bucket=target.bucket, Key=key)
+        assert head["ContentLength"] == result["sent"], f"{kind}: wrong size stored"
+    finally:  # also after a failed upload; moto keeps objects in memory: free it
+        c.delete_object(Bucket=target.bucket, Key=key)
     result["throughput_mibps"] = size / MiB / result["seconds"]
     return result
 
