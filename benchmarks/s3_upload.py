@@ -21,8 +21,8 @@ own, as an S3 endpoint on another host would have (on 2 cores that leaves moto o
 for everyone, and the clients' CPU no longer counts).
 
 `--endpoint URL --bucket NAME` measures against an S3 endpoint on another host instead (MinIO,
-Ceph, AWS itself: `https://s3.<region>.amazonaws.com`), with the AWS_* credentials and region
-of the environment; the objects go under `xcpng-bench-<id>/` and each is deleted after its
+Ceph, AWS itself: `https://s3.<region>.amazonaws.com`), with the environment's AWS_* credentials
+and `S3_REGION`; the objects go under `xcpng-bench-<id>/` and each is deleted after its
 upload. That is where a difference of a few per cent between the two sides can be told from
 moto's run-to-run spread.
 
@@ -142,7 +142,10 @@ Checksums = Literal["when_supported", "when_required"]
 
 
 def region() -> str:
-    return os.environ.get("S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    """The publisher's own setting (`S3_REGION`), so both sides sign for the same region."""
+    from core.settings import Settings
+
+    return Settings.from_env().s3.region
 
 
 def client(endpoint: str, checksums: Checksums = "when_supported") -> Any:
@@ -183,7 +186,6 @@ def child(kind: str, target: Target, path: Path, key: str, sha256: str) -> dict[
         **os.environ,
         "S3_ENDPOINT_URL": target.endpoint,
         "S3_ADDRESSING_STYLE": "path",
-        "S3_REGION": region(),
         # named, not `auto`: the pairs must hold on an AWS endpoint too
         "S3_CHECKSUM_MODE": "when_supported" if kind == "ours-crc" else "when_required",
     }
@@ -262,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--endpoint",
         help="an S3 endpoint URL to measure against instead of a local moto server "
-        "(credentials and region from the AWS_* settings; needs --bucket)",
+        "(AWS_* credentials and S3_REGION from the environment; needs --bucket)",
     )
     p.add_argument("--bucket", help="an existing bucket at --endpoint (objects deleted after)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -297,7 +299,7 @@ def remote_target(endpoint: str, bucket: str) -> Target:
     except (BotoCoreError, ClientError) as e:
         raise SystemExit(
             f"--bucket {bucket} at {endpoint}: {e}. Create the bucket, or check the AWS_* "
-            "credentials and S3_REGION/AWS_DEFAULT_REGION"
+            "credentials and S3_REGION"
         ) from None
     return Target(endpoint, bucket, prefix=f"xcpng-bench-{uuid.uuid4().hex[:12]}/")
 
