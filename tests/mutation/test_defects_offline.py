@@ -24,6 +24,7 @@ import validations.test_hygiene as t_hygiene
 import validations.test_identity as t_identity
 import validations.test_network as t_network
 import validations.test_ssh as t_ssh
+import validations.test_packages as t_packages
 import validations.test_system as t_system
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult
@@ -33,7 +34,7 @@ from validations.offline import Ext4Image, find_root, open_image
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mkfs.ext4 -d keeps file owners only when run as root"
 )
-MODULES = (t_ssh, t_system, t_guest, t_cloud, t_hygiene, t_identity, t_el, t_network, t_credentials)
+MODULES = (t_ssh, t_system, t_packages, t_guest, t_cloud, t_hygiene, t_identity, t_el, t_network, t_credentials)
 ROOT_OFFSET = 5 * 1024 * 1024
 
 
