@@ -34,7 +34,18 @@ from validations.offline import Ext4Image, find_root, open_image
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mkfs.ext4 -d keeps file owners only when run as root"
 )
-MODULES = (t_ssh, t_system, t_packages, t_guest, t_cloud, t_hygiene, t_identity, t_el, t_network, t_credentials)
+MODULES = (
+    t_ssh,
+    t_system,
+    t_packages,
+    t_guest,
+    t_cloud,
+    t_hygiene,
+    t_identity,
+    t_el,
+    t_network,
+    t_credentials,
+)
 ROOT_OFFSET = 5 * 1024 * 1024
 
 
