@@ -84,6 +84,21 @@ class Defect:
         return frozenset(self.fails) | booted
 
 
+@dataclass(frozen=True)
+class GoodVariant:
+    """A sound, well-hardened change to the good image: every check must still pass on it.
+
+    Each stands for a policy decision (README, "Good variants"): a check that fails one is a
+    false alarm, as costly to operators as a missed defect."""
+
+    name: str
+    description: str
+    policy: str  # the decision the variant stands for, in one line
+    apply: Callable[[DiskEditor], None]
+    probe: Callable[[DiskEditor], bool]
+    ci: bool = False  # the test command boots it (the rest run with the full table)
+
+
 def _dropin(name: str, text: str) -> Callable[[DiskEditor], None]:
     def apply(d: DiskEditor) -> None:
         d.write(f"/etc/ssh/sshd_config.d/{name}", text, mode=0o600)
@@ -644,4 +659,8 @@ DEFECTS += (
     ),
 )
 
+# Good variants: images that must pass (the false alarms a reviewer found are the first rows).
+GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
+
 BY_NAME = {d.name: d for d in DEFECTS}
+GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}

@@ -23,8 +23,8 @@ import validations.test_guest_tools as t_guest
 import validations.test_hygiene as t_hygiene
 import validations.test_identity as t_identity
 import validations.test_network as t_network
-import validations.test_ssh as t_ssh
 import validations.test_packages as t_packages
+import validations.test_ssh as t_ssh
 import validations.test_system as t_system
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from defects import ALLOWED_SKIPS, DEFECTS, TIME_DEPENDENT, Defect
+from defects import ALLOWED_SKIPS, DEFECTS, GOOD_VARIANTS, TIME_DEPENDENT, Defect, GoodVariant
 from diskedit import DiskEditor
 
 from validations.expected import expected_checks
@@ -160,3 +160,28 @@ def test_broken_image_fails_exactly_its_checks(
     defect: Defect, workdir: Path, good_image: Path
 ) -> None:
     _mutate_and_run(defect, workdir, good_image)
+
+
+def _good_param(g: GoodVariant) -> Any:
+    marks = [pytest.mark.slow, pytest.mark.mutation if g.ci else pytest.mark.mutation_full]
+    return pytest.param(g, id=g.name, marks=marks)
+
+
+@pytest.mark.parametrize("variant", [_good_param(g) for g in GOOD_VARIANTS])
+def test_good_variant_passes_everything(
+    variant: GoodVariant, workdir: Path, good_image: Path
+) -> None:
+    """No false alarm: a sound, well-hardened variant of the image passes every check."""
+    out = workdir / f"good-{variant.name}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    image = out / "variant.raw"
+    subprocess.run(["cp", "--sparse=always", str(good_image), str(image)], check=True)
+    try:
+        variant.apply(DiskEditor(image))
+        assert variant.probe(DiskEditor(image)), f"{variant.name} did not land in the image"
+        entry, seconds = run_validations(image, out)
+    finally:
+        image.unlink(missing_ok=True)
+    _check_outcome(f"good-{variant.name}", entry, frozenset(), seconds)
+    assert entry["verdict"] == "passed", f"{variant.name}: false alarm: {entry['reasons']}"
