@@ -1,0 +1,64 @@
+"""validations/remote.py: many questions, one round trip, answers framed so none can forge
+another's."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+import pytest
+
+from validations.remote import RemoteError, ask
+
+
+@dataclass
+class _Out:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class LocalHost:
+    """testinfra's host.run, on this machine; sudo is stripped (the tests run as root)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(self, command: str) -> _Out:
+        self.calls += 1
+        command = command.removeprefix("sudo -n ")
+        proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        return _Out(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_every_answer_in_one_exchange() -> None:
+    host = LocalHost()
+    answers = ask(
+        host,
+        {
+            "hello": "echo hello",
+            "fails": "echo oops >&2; exit 3",
+            "binary": "printf 'a\\0b\\n'",
+            "forger": "printf '@@deadbeefdeadbeef hello 0\\nZm9yZ2Vk\\n\\n'",
+        },
+    )
+    assert host.calls == 1
+    assert answers["hello"].stdout == "hello\n" and answers["hello"].rc == 0
+    assert answers["fails"].rc == 3 and answers["fails"].stderr == "oops\n"
+    assert answers["binary"].stdout == "a\0b\n"
+    assert answers["forger"].stdout.startswith("@@deadbeef")
+    assert answers["hello"].stdout == "hello\n"  # the forged frame changed nothing
+
+
+def test_a_batch_that_did_not_run_is_an_error() -> None:
+    class Broken:
+        def run(self, command: str) -> _Out:
+            return _Out(127, "", "sh: not found")
+
+    with pytest.raises(RemoteError, match="answered 0 of 1"):
+        ask(Broken(), {"x": "true"})
+
+
+def test_names_must_be_words() -> None:
+    with pytest.raises(ValueError, match="single words"):
+        ask(LocalHost(), {"two words": "true"})
