@@ -67,3 +67,97 @@ def test_cloud_cfg_later_file_wins() -> None:
     )
     assert cfg["datasource_list"] == ["NoCloud", "ConfigDrive"]
     assert cfg["users"] == ["default"]
+
+
+def test_listener_titles_give_the_daemons_own_command_line() -> None:
+    ps = (
+        "    1 /sbin/init\n"
+        "  470 sshd: /usr/sbin/sshd -D -f /etc/ssh/alt_config -oPasswordAuthentication=yes "
+        "[listener] 0 of 10-100 startups\n"
+        "  542 sshd: tester [priv]\n"
+        "  601 sshd: /usr/sbin/sshd -D -p 2222 [listener] 0 of 10-100 startups\n"
+    )
+    found = sshd.listeners(ps)
+    assert [inv.pid for inv in found] == ["470", "601"]
+    assert found[0].options == ("-f", "/etc/ssh/alt_config", "-o", "PasswordAuthentication=yes")
+    assert found[0].config_file == "/etc/ssh/alt_config"
+    assert found[1].options == ("-p", "2222") and found[1].config_file == "/etc/ssh/sshd_config"
+
+
+def test_unit_exec_start_is_expanded_as_systemd_does() -> None:
+    show = (
+        "Id=ssh.service\n"
+        "ExecStart={ path=/usr/sbin/sshd ; argv[]=/usr/sbin/sshd -D $SSHD_OPTS -c ${CERT} ; "
+        "ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n"
+        "Environment=CERT=/etc/ssh/cert.pub\n"
+        "EnvironmentFiles=/etc/default/ssh (ignore_errors=yes)\n"
+        "\n"
+        "Id=other.service\n"
+        "ExecStart={ path=/usr/bin/true ; argv[]=/usr/bin/true ; ignore_errors=no }\n"
+    )
+    files = {
+        "/etc/default/ssh": '# options\nSSHD_OPTS="-f /etc/ssh/other -o PermitRootLogin=yes"\n'
+    }
+    found = sshd.unit_invocations(sshd.parse_show(show), files)
+    assert len(found) == 1
+    assert found[0].options == (
+        "-f", "/etc/ssh/other", "-o", "PermitRootLogin=yes", "-c", "/etc/ssh/cert.pub",
+    )  # fmt: skip
+    assert found[0].source == "ssh.service ExecStart"
+
+
+def test_same_options_are_one_way_in() -> None:
+    a = sshd.Invocation((), "the running daemon (pid 1)", pid="1")
+    b = sshd.Invocation((), "ssh.service ExecStart")
+    c = sshd.Invocation(("-p", "2222"), "x.service ExecStart")
+    assert sshd.unique_invocations([a, b, c]) == [a, c]
+
+
+def test_match_group_uses_real_members_and_primary_groups() -> None:
+    passwd = "root:x:0:0::/root:/bin/bash\nops1:x:1001:1500::/home/ops1:/bin/bash\n"
+    group = "root:x:0:\nops:x:1500:\nadmins:x:1600:\nwheel:x:10:alice\n"
+    members = sshd.members(passwd, group)
+    assert members["ops"] == ["ops1"] and members["wheel"] == ["alice"] and members["admins"] == []
+    config = (
+        "Match Group ops\n  PasswordAuthentication yes\nMatch Group admins\n  X11Forwarding yes\n"
+    )
+    config += "Match Group nosuchgroup\n  PermitRootLogin yes\n"
+    ctxs = {c.why: c for c in sshd.contexts([config], [], members, "tester")}
+    assert ctxs["Match Group ops"].user == "ops1" and ctxs["Match Group ops"].temp_group is None
+    empty = ctxs["Match Group admins"]
+    assert empty.user == sshd.TEMP_USER and empty.temp_group == "admins"
+    # a group that does not exist cannot match: it adds no connection of its own
+    assert "Match Group nosuchgroup" not in ctxs
+    assert all(c.temp_group != "nosuchgroup" for c in ctxs.values())
+
+
+def test_algorithms_policy_accepts_fips_choices_and_refuses_sha1() -> None:
+    from validations.test_ssh import weak_algorithms
+
+    eff = {
+        "ciphers": "aes256-gcm@openssh.com,aes128-ctr",
+        "kexalgorithms": "ecdh-sha2-nistp384,curve25519-sha256",
+        "macs": "hmac-sha2-256,hmac-sha2-512-etm@openssh.com",
+        "pubkeyacceptedalgorithms": "rsa-sha2-512,ecdsa-sha2-nistp256-cert-v01@openssh.com",
+        "hostkeyalgorithms": "ssh-ed25519",
+    }
+    assert weak_algorithms(eff) == []
+    weak = weak_algorithms({**eff, "pubkeyacceptedalgorithms": "ssh-ed25519,ssh-rsa,ssh-dss"})
+    assert weak == ["pubkeyacceptedalgorithms: weak ssh-rsa, ssh-dss"]
+    assert weak_algorithms({**eff, "macs": "hmac-sha1"}) == ["macs: weak hmac-sha1"]
+
+
+def test_password_as_second_factor_is_allowed_alone_is_not() -> None:
+    from validations.test_ssh import Evaluated, password_problems
+
+    inv = sshd.Invocation((), "the running daemon (pid 1)", pid="1")
+    base = {"permitemptypasswords": "no", "kbdinteractiveauthentication": "yes"}
+    mfa = Evaluated(inv, None, {**base, "passwordauthentication": "yes",
+                                "authenticationmethods": "publickey,keyboard-interactive"})  # fmt: skip
+    assert password_problems(mfa) == []
+    either = Evaluated(inv, None, {**base, "passwordauthentication": "no",
+                                   "authenticationmethods": "publickey password"})  # fmt: skip
+    assert password_problems(either) == ["kbdinteractiveauthentication yes (want no)"]
+    alone = Evaluated(inv, None, {**base, "passwordauthentication": "yes",
+                                  "authenticationmethods": "any"})  # fmt: skip
+    assert len(password_problems(alone)) == 2
