@@ -38,13 +38,15 @@ def installer_files(spec: TemplateSpec, packer_dir: Path) -> list[Path]:
 
 def input_files(spec: TemplateSpec, platform: str, packer_dir: Path) -> list[Path]:
     """Every file whose content shapes the image for this OS on this platform: the template
-    folder, the var file, the shared scripts and, when the template serves them to the VM
-    (packer/xcpng does, packer/local does not), the OS's installer files."""
+    folder, the var file, the shared scripts and the data they install (packer/files), and,
+    when the template serves them to the VM (packer/xcpng does, packer/local does not), the
+    OS's installer files."""
     tpl = spec.template_for(platform)
     files: set[Path] = set(_files_under(tpl.path))
     if spec.var_file is not None:
         files.add(spec.var_file)
     files.update(_files_under(packer_dir / "scripts"))
+    files.update(_files_under(packer_dir / "files"))
     if tpl.serves_installer:
         files.update(installer_files(spec, packer_dir))
         for p in packer_dir.glob("*"):

@@ -27,7 +27,10 @@ SYSTEM = (
     "system-time-sync",
     "system-world-writable",
     "system-console-autologin",
+    "system-package-sources",
 )
+# Who can log in and who is root (validations/test_accounts.py, test_sudo.py).
+ACCOUNTS = ("accounts-identities", "accounts-login", "accounts-file-owners", "sudo-policy")
 GUEST_TOOLS = ("guest-agent-single", "guest-agent-reporting")
 CLOUD_INIT = (
     "cloud-init-installed",
@@ -49,6 +52,7 @@ HYGIENE = (
     "hygiene-first-boot-identity",
     "hygiene-credentials",
     "hygiene-account-backups",
+    "hygiene-machine-state",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
 NETWORK = ("network-renderer",)
@@ -63,10 +67,13 @@ EL_SECURITY = (
     "el-network-profiles",
 )
 
-_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
+# Debian and Ubuntu only: mandatory access control is AppArmor there (EL's is SELinux).
+DEBIAN_SECURITY = ("system-apparmor",)
+
+_COMMON = SSH + SYSTEM + ACCOUNTS + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
 
 EXPECTED: dict[str, tuple[str, ...]] = {
-    "debian": _COMMON,
+    "debian": _COMMON + DEBIAN_SECURITY,
     "el": _COMMON + EL_SECURITY,
 }
 

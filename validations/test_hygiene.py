@@ -107,6 +107,48 @@ def test_machine_id(image: OfflineImage) -> None:
         )
 
 
+# Per-machine state a template must not ship: every clone would start with the same one
+# (systemd's "Safely Building Images": remove the machine-id, random seed and credential secret).
+MACHINE_STATE = {
+    "/var/lib/systemd/random-seed": "systemd's random seed: every clone seeds its RNG alike",
+    "/var/lib/urandom/random-seed": "the random seed of sysvinit's urandom script",
+    "/var/lib/systemd/credential.secret": "systemd's host secret for encrypted credentials",
+    "/var/lib/NetworkManager/secret_key": "NetworkManager's secret for stable IPv6/DHCP ids",
+    "/var/lib/dhcpcd/duid": "dhcpcd's DHCP unique identifier",
+    "/etc/dhcpcd.duid": "dhcpcd's DHCP unique identifier",
+    "/var/lib/dhcp/dhclient6.leases": "dhclient's DHCPv6 identity",
+    "/etc/hostid": "the host id (gethostid, ZFS)",
+    "/etc/krb5.keytab": "a Kerberos host keytab: the machine's own credential",
+    "/etc/iscsi/initiatorname.iscsi": "the iSCSI initiator name, unique per machine",
+    "/etc/docker/key.json": "the Docker daemon's identity key",
+    "/root/.gnupg/random_seed": "GnuPG's random seed",
+}
+
+
+def machine_state(image: OfflineImage) -> list[str]:
+    found = []
+    for path, why in MACHINE_STATE.items():
+        if image.lexists(path):
+            size = image.lstat(path).size
+            if path == "/etc/iscsi/initiatorname.iscsi" and "InitiatorName=" not in (
+                image.read_text(path) if size else ""
+            ):
+                continue  # the package's placeholder, filled in on first boot
+            found.append(f"{path}: {why}")
+    return found
+
+
+@check(
+    "hygiene-machine-state",
+    "no per-machine state shipped in the image (random seeds, credential secrets, DHCP "
+    "identities, host ids, keytabs): each clone makes its own",
+)
+def test_machine_state(image: OfflineImage) -> None:
+    assert image.exists("/var/lib"), "no /var/lib in the image: is this the root filesystem?"
+    found = machine_state(image)
+    assert not found, "per-machine state in the image:\n" + "\n".join(found)
+
+
 @check(
     "hygiene-cloud-init-state",
     "no cloud-init instance data or logs: a clone must run as a new instance",
@@ -174,7 +216,11 @@ def _sudo_grants(text: str) -> list[str]:
     return grants
 
 
-@check("hygiene-sudoers", "no sudoers entry for a build user (NOPASSWD drop-ins) left in the image")
+@check(
+    "hygiene-sudoers",
+    "no sudoers grant for a build user (NOPASSWD drop-ins) left in the image; files of Defaults "
+    "only (use_pty, logfile) are sound",
+)
 def test_sudoers(image: OfflineImage) -> None:
     assert image.exists("/etc/sudoers"), "/etc/sudoers missing"
     bad = [
@@ -187,7 +233,8 @@ def test_sudoers(image: OfflineImage) -> None:
             if name == "README":
                 continue
             grants = _sudo_grants(image.read_text(f"/etc/sudoers.d/{name}"))
-            bad.append(f"/etc/sudoers.d/{name}: {'; '.join(grants) or 'present'}")
+            if grants:
+                bad.append(f"/etc/sudoers.d/{name}: {'; '.join(grants)}")
     assert not bad, "sudoers leftovers:\n" + "\n".join(bad)
 
 

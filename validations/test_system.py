@@ -8,33 +8,15 @@ from typing import Any
 
 from core.checks import check
 from core.model import BootedVM, TemplateSpec
+from validations import sysctl
 from validations.conftext import uncommented
 from validations.offline import OfflineImage
+from validations.remote import ask
 
 MIB = 1024 * 1024
 MAX_TAIL_BYTES = (
     16 * MIB
 )  # a grown root partition ends this close to the disk's end (GPT, alignment)
-
-# linux-baseline's sysctl controls that fit a template (values as the kernel reports them).
-SYSCTL: dict[str, set[int]] = {
-    "net.ipv4.ip_forward": {0},
-    "net.ipv4.conf.all.rp_filter": {1},
-    "net.ipv4.conf.default.rp_filter": {1},
-    "net.ipv4.conf.all.accept_redirects": {0},
-    "net.ipv4.conf.default.accept_redirects": {0},
-    "net.ipv4.conf.all.send_redirects": {0},
-    "net.ipv4.conf.default.send_redirects": {0},
-    "net.ipv4.conf.all.accept_source_route": {0},
-    "net.ipv4.conf.default.accept_source_route": {0},
-    "net.ipv4.tcp_syncookies": {1},
-    "net.ipv6.conf.all.accept_redirects": {0},
-    "kernel.randomize_va_space": {2},
-    "kernel.sysrq": {0},
-    "fs.protected_hardlinks": {1},
-    "fs.protected_symlinks": {1},
-    "fs.suid_dumpable": {0, 2},
-}
 
 LEGACY_PACKAGES = {
     "debian": (
@@ -58,13 +40,28 @@ LEGACY_PACKAGES = {
 LEGACY_PORTS = {"tcp": {23, 512, 513, 514}, "udp": {69, 517, 518}}
 
 
-@check("system-sysctl", "kernel network and memory hardening (linux-baseline sysctl controls)")
-def test_sysctl(host: Any) -> None:
-    bad = []
-    for key, allowed in SYSCTL.items():
-        value = host.sysctl(key)  # testinfra finds sysctl(8) in /usr/sbin, off a user's PATH
-        if value not in allowed:
-            bad.append(f"{key} = {value} (want {' or '.join(map(str, sorted(allowed)))})")
+def template_sysctl(spec: TemplateSpec) -> tuple[dict[str, str], str]:
+    """What the template's hardening promises: the keys of packer/files/sysctl.d/*.conf (the
+    files 30-system-hardening.sh installs), read from this checkout, not from the image."""
+    folder = next(iter(spec.templates.values())).path.parent / "files" / "sysctl.d"
+    files = sorted(folder.glob("*.conf"))
+    assert files, f"no sysctl.d files in {folder}: the template promises no kernel parameter"
+    promised: dict[str, str] = {}
+    for f in files:
+        promised |= sysctl.parse_conf(f.read_text())
+    return promised, ", ".join(f"packer/files/sysctl.d/{f.name}" for f in files)
+
+
+@check(
+    "system-sysctl",
+    "every kernel parameter the template's hardening sets holds on the clone, with the "
+    "kernel's rules for per-interface keys (redirects, source routes, rp_filter, forwarding, "
+    "IPv4 and IPv6) on every interface",
+)
+def test_sysctl(host: Any, spec: TemplateSpec) -> None:
+    promised, source = template_sysctl(spec)
+    values = sysctl.parse_sysctl_a(ask(host, {"a": "sysctl -a"})["a"].stdout)
+    bad = sysctl.problems(values, promised, source)
     assert not bad, "\n".join(bad)
 
 
@@ -111,24 +108,6 @@ def test_legacy_services(host: Any, spec: TemplateSpec) -> None:
     assert not installed and not listening, (
         f"legacy services: packages {installed or 'none'}, listening {listening or 'none'}"
     )
-
-
-@check(
-    "system-shadow-locked", "every password in /etc/shadow is locked: keys only, no baked password"
-)
-def test_shadow_locked(host: Any) -> None:
-    with host.sudo():
-        shadow = host.file("/etc/shadow").content_string
-    assert shadow.strip(), "/etc/shadow is empty"
-    unlocked = []
-    for line in shadow.splitlines():
-        fields = line.split(":")
-        if len(fields) < 2:
-            continue
-        name, hashed = fields[0], fields[1]
-        if hashed == "" or not hashed.startswith(("!", "*")):
-            unlocked.append(f"{name} ({'empty password' if hashed == '' else 'password set'})")
-    assert not unlocked, "unlocked accounts: " + ", ".join(unlocked)
 
 
 # -- listeners, time, disk, updates (booted) -----------------------------------------------------

@@ -15,6 +15,7 @@ locals {
     "GUEST_TOOLS_SOURCE=${var.local_guest_tools_source}",
     "BUILD_USER=${var.ssh_username}",
     "DEBIAN_FRONTEND=noninteractive",
+    "TEMPLATE_FILES=/tmp/template-files",
   ]
   scripts = [
     "${path.root}/../scripts/10-update.sh",
@@ -82,6 +83,16 @@ build {
   # The build seed's cloud-init must be done (user, network) before the scripts run.
   provisioner "shell" {
     inline = ["cloud-init status --wait >/dev/null || true", "echo build VM ready: $(uname -r)"]
+  }
+
+  # Data the scripts install (packer/files: sysctl.d, ...), where TEMPLATE_FILES points; the
+  # seal removes it with the rest of /tmp.
+  provisioner "shell" {
+    inline = ["rm -rf /tmp/template-files", "mkdir -p /tmp/template-files"]
+  }
+  provisioner "file" {
+    source      = "${path.root}/../files/"
+    destination = "/tmp/template-files"
   }
 
   provisioner "shell" {

@@ -9,35 +9,18 @@ if [[ ! "${OS_FAMILY:-}" =~ ^(debian|el)$ ]]; then
   exit 1
 fi
 
-cat >/etc/sysctl.d/90-template-hardening.conf <<'CONF'
-# Managed by packer/scripts/30-system-hardening.sh
-net.ipv4.ip_forward = 0
-net.ipv4.conf.all.rp_filter = 1
-net.ipv4.conf.default.rp_filter = 1
-net.ipv4.conf.all.accept_redirects = 0
-net.ipv4.conf.default.accept_redirects = 0
-net.ipv4.conf.all.secure_redirects = 0
-net.ipv4.conf.all.send_redirects = 0
-net.ipv4.conf.default.send_redirects = 0
-net.ipv4.conf.all.accept_source_route = 0
-net.ipv4.conf.default.accept_source_route = 0
-net.ipv4.conf.all.log_martians = 1
-net.ipv4.tcp_syncookies = 1
-net.ipv4.icmp_echo_ignore_broadcasts = 1
-net.ipv6.conf.all.accept_redirects = 0
-net.ipv6.conf.default.accept_redirects = 0
-net.ipv6.conf.all.accept_source_route = 0
-kernel.randomize_va_space = 2
-kernel.sysrq = 0
-kernel.kptr_restrict = 1
-kernel.dmesg_restrict = 1
-fs.protected_hardlinks = 1
-fs.protected_symlinks = 1
-fs.suid_dumpable = 0
-CONF
-chmod 0644 /etc/sysctl.d/90-template-hardening.conf
-# Apply now where possible; the file is what matters for the clone's boots.
-sysctl -q -p /etc/sysctl.d/90-template-hardening.conf >/dev/null ||
+# Kernel parameters: packer/files/sysctl.d/ (uploaded by the template's file provisioner to
+# TEMPLATE_FILES), the one list the clone is checked against.
+files=${TEMPLATE_FILES:-/tmp/template-files}
+if [[ ! -f "$files/sysctl.d/90-template-hardening.conf" ]]; then
+  echo "30-system-hardening.sh: $files/sysctl.d/90-template-hardening.conf is missing (the template's file provisioner uploads packer/files there)" >&2
+  exit 1
+fi
+install -m 0644 -o root -g root "$files/sysctl.d/90-template-hardening.conf" /etc/sysctl.d/
+# Apply now where possible (systemd-sysctl understands the globs); the file is what matters for
+# the clone's boots.
+sysctl_bin=$(command -v systemd-sysctl || echo /lib/systemd/systemd-sysctl)
+"$sysctl_bin" /etc/sysctl.d/90-template-hardening.conf >/dev/null 2>&1 ||
   echo "WARNING: 30-system-hardening.sh: some sysctl keys could not be applied now" >&2
 
 # Legacy cleartext services: none may be installed.
@@ -66,6 +49,13 @@ case "$OS_FAMILY" in
     if dpkg-query -W -f='${Status}' systemd-timesyncd 2>/dev/null | grep -q 'install ok installed'; then
       systemctl enable systemd-timesyncd.service
     fi
+
+    # Mandatory access control: AppArmor (Debian's kernel enables the LSM; the package loads
+    # the profiles at boot). Ubuntu has it already; EL's parity is SELinux enforcing below.
+    if ! dpkg-query -W -f='${Status}' apparmor 2>/dev/null | grep -q 'install ok installed'; then
+      DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 install apparmor
+    fi
+    systemctl enable apparmor.service
     ;;
   el)
     legacy=(telnet-server rsh-server tftp-server xinetd ypserv ypbind talk-server)

@@ -113,6 +113,11 @@ if [[ -e /var/lib/dbus/machine-id && ! -L /var/lib/dbus/machine-id ]]; then
   ln -s /etc/machine-id /var/lib/dbus/machine-id
 fi
 rm -f /etc/ssh/ssh_host_*
+# Per-machine secrets every clone would otherwise share (systemd's guidance for image builders):
+# the random seed and the credential secret are made again on the clone's first boot. The seed
+# service saves a new seed when it stops, so it is stopped first: at power-off it is inactive.
+systemctl stop systemd-random-seed.service 2>/dev/null || true
+rm -f /var/lib/systemd/random-seed /var/lib/urandom/random-seed /var/lib/systemd/credential.secret
 
 # cloud-init state, seed and rendered network; the clone is a new instance.
 if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi

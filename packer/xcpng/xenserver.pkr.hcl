@@ -12,6 +12,7 @@ locals {
     "XEN_GUEST_AGENT_URL=${var.xen_guest_agent_url}",
     "BUILD_USER=${var.build_username}",
     "DEBIAN_FRONTEND=noninteractive",
+    "TEMPLATE_FILES=/tmp/template-files",
   ]
   # The run id, creation and expiry ride in the names of the VDIs the plugin creates (the
   # installer ISO is named after the last part of its URL, query included), so concurrent runs
@@ -165,6 +166,16 @@ build {
 
   provisioner "shell" {
     inline = ["sudo -n cloud-init status --wait >/dev/null || true"]
+  }
+
+  # Data the scripts install (packer/files: sysctl.d, ...), where TEMPLATE_FILES points; the
+  # seal removes it with the rest of /tmp.
+  provisioner "shell" {
+    inline = ["rm -rf /tmp/template-files", "mkdir -p /tmp/template-files"]
+  }
+  provisioner "file" {
+    source      = "${path.root}/../files/"
+    destination = "/tmp/template-files"
   }
 
   provisioner "shell" {

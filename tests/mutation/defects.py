@@ -39,6 +39,8 @@ OFFLINE_CHECKS = frozenset(
         "system-world-writable",
         "system-console-autologin",
         "cloud-init-security",
+        "accounts-file-owners",
+        "hygiene-machine-state",
     }
 )
 # Checks whose outcome on the good image depends on the day it runs: a security update
@@ -662,5 +664,15 @@ DEFECTS += (
 # Good variants: images that must pass (the false alarms a reviewer found are the first rows).
 GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
 
+BY_NAME = {d.name: d for d in DEFECTS}
+GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}
+
+# The validation v3 rows live in modules of their own, one per concern (they import Defect and
+# GoodVariant from here, hence the import at the end).
+from defects_access import ACCESS_DEFECTS, ACCESS_GOOD_VARIANTS  # noqa: E402
+from defects_system import SYSTEM_DEFECTS, SYSTEM_GOOD_VARIANTS  # noqa: E402
+
+DEFECTS += ACCESS_DEFECTS + SYSTEM_DEFECTS
+GOOD_VARIANTS += ACCESS_GOOD_VARIANTS + SYSTEM_GOOD_VARIANTS
 BY_NAME = {d.name: d for d in DEFECTS}
 GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}

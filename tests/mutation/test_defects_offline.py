@@ -16,6 +16,8 @@ import pytest
 from defects import BY_NAME, DEFECTS, NOT_MUTABLE_LOCALLY, OFFLINE_CHECKS, Defect
 from diskedit import DiskEditError, DiskEditor
 
+import validations.test_accounts as t_accounts
+import validations.test_apparmor as t_apparmor
 import validations.test_cloud_init as t_cloud
 import validations.test_credentials as t_credentials
 import validations.test_el_security as t_el
@@ -23,8 +25,10 @@ import validations.test_guest_tools as t_guest
 import validations.test_hygiene as t_hygiene
 import validations.test_identity as t_identity
 import validations.test_network as t_network
+import validations.test_package_sources as t_sources
 import validations.test_packages as t_packages
 import validations.test_ssh as t_ssh
+import validations.test_sudo as t_sudo
 import validations.test_system as t_system
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult
@@ -35,6 +39,10 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mkfs.ext4 -d keeps file owners only when run as root"
 )
 MODULES = (
+    t_accounts,
+    t_apparmor,
+    t_sources,
+    t_sudo,
     t_ssh,
     t_system,
     t_packages,
@@ -74,12 +82,18 @@ SKELETON: dict[str, str] = {
     "etc/ssh/sshd_config.d/01-template-hardening.conf": "PasswordAuthentication no\n",
     "etc/ssh/moduli": "20230101000000 2 6 100 3071 2 " + "C" * 768 + "\n",
     "etc/passwd": "root:x:0:0:root:/root:/bin/bash\n"
+    "games:x:5:60:games:/usr/games:/usr/sbin/nologin\n"
+    "www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"
     "backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-    "etc/group": "root:x:0:\nshadow:x:42:\n",
-    "etc/shadow": "root:*:19000:0:99999:7:::\nbackup:*:19000:0:99999:7:::\n"
+    "etc/group": "root:x:0:\nadm:x:4:\nsudo:x:27:\nwww-data:x:33:\nshadow:x:42:\ngames:x:60:\n",
+    "etc/shadow": "root:*:19000:0:99999:7:::\ngames:*:19000:0:99999:7:::\n"
+    "www-data:*:19000:0:99999:7:::\nbackup:*:19000:0:99999:7:::\n"
     "nobody:*:19000:0:99999:7:::\n",
-    "etc/gshadow": "root:*::\nshadow:*::\n",
+    "etc/gshadow": "root:*::\nadm:*::\nsudo:*::\nwww-data:*::\nshadow:*::\ngames:*::\n",
+    "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"
+    "deb http://deb.debian.org/debian bookworm-updates main\n",
+    "etc/apparmor.d/usr.bin.man": "profile man /usr/bin/man {\n}\n",
     "etc/sudoers": "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
     "etc/sudoers.d/README": "# drop-ins go here\n",
     "etc/cloud/cloud.cfg": "users: [default]\ncloud_init_modules: [bootcmd]\n",
@@ -222,7 +236,17 @@ def test_table_shape() -> None:
     assert (
         concerns
         == ci_concerns
-        == {"ssh", "system", "guest-tools", "cloud-init", "hygiene", "identity", "reach"}
+        == {
+            "ssh",
+            "system",
+            "guest-tools",
+            "cloud-init",
+            "hygiene",
+            "identity",
+            "reach",
+            "accounts",
+            "sudo",
+        }
     )
     assert set(CHECKS) == {cid for ids in EXPECTED.values() for cid in ids}, (
         "validations/ and validations/expected.py disagree on the check ids"

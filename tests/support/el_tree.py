@@ -600,7 +600,7 @@ EL_DEFECTS: tuple[ElDefect, ...] = (
     _d("nm-profile-left", "the build VM's eth0.nmconnection left", _nm_profile,
        "el-network-profiles"),
     _d("nm-secret-key-left", "NetworkManager's secret_key of the build VM left", _nm_secret,
-       "el-network-profiles"),
+       "el-network-profiles", "hygiene-machine-state"),
     _d("ifcfg-left", "an ifcfg-eth0 with the build VM's MAC left", _ifcfg,
        "el-network-profiles"),
 )  # fmt: skip

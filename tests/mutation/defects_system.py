@@ -1,0 +1,234 @@
+"""Mutation rows for the system's own state: kernel parameters, AppArmor, per-machine state,
+and package sources the clone cannot reach (an image defect, not infrastructure)."""
+
+from __future__ import annotations
+
+import os
+
+from defects import Defect, GoodVariant, _contains, _exists
+from diskedit import DiskEditor
+
+# -- kernel parameters ---------------------------------------------------------------------------
+
+
+def _late_kptr(d: DiskEditor) -> None:
+    d.write("/etc/sysctl.d/99-zz-debugging.conf", "# for perf\nkernel.kptr_restrict = 0\n")
+
+
+def _interface_redirects(d: DiskEditor) -> None:
+    d.write(
+        "/usr/lib/sysctl.d/99-router.conf",
+        "# a router image's leftover\nnet.ipv4.conf.e*.send_redirects = 1\n",
+    )
+
+
+def _unit_ipv6_forwarding(d: DiskEditor) -> None:
+    d.enable_unit(
+        "enable-forwarding.service",
+        "[Unit]\nDescription=turn the clone into a router\nAfter=systemd-sysctl.service\n"
+        "[Service]\nType=oneshot\nExecStart=/sbin/sysctl -w net.ipv6.conf.all.forwarding=1\n"
+        "[Install]\nWantedBy=multi-user.target\n",
+    )
+
+
+def _stricter_sysctl(d: DiskEditor) -> None:
+    d.write(
+        "/etc/sysctl.d/95-site-stricter.conf",
+        "kernel.kptr_restrict = 2\nkernel.yama.ptrace_scope = 2\nkernel.perf_event_paranoid = 3\n",
+    )
+
+
+# -- AppArmor --------------------------------------------------------------------------------------------
+
+
+def _mask_apparmor(d: DiskEditor) -> None:
+    d.symlink("/etc/systemd/system/apparmor.service", "/dev/null")
+
+
+def _first_profile(d: DiskEditor) -> str:
+    reader = d.reader()
+    names = [
+        n
+        for n in reader.listdir("/etc/apparmor.d")
+        if reader.stat(f"/etc/apparmor.d/{n}").is_file and not n.startswith(".")
+    ]
+    assert names, "the image ships no AppArmor profile"
+    return sorted(names)[0]
+
+
+def _disable_profile(d: DiskEditor) -> None:
+    name = _first_profile(d)
+    d.mkdir("/etc/apparmor.d/disable")
+    d.symlink(f"/etc/apparmor.d/disable/{name}", f"/etc/apparmor.d/{name}")
+
+
+def _complain_profile(d: DiskEditor) -> None:
+    name = _first_profile(d)
+    d.mkdir("/etc/apparmor.d/force-complain")
+    d.symlink(f"/etc/apparmor.d/force-complain/{name}", f"/etc/apparmor.d/{name}")
+
+
+def _extra_enforced_profile(d: DiskEditor) -> None:
+    d.write(
+        "/etc/apparmor.d/usr.local.bin.site-report",
+        "abi <abi/3.0>,\ninclude <tunables/global>\n"
+        "profile site-report /usr/local/bin/site-report {\n"
+        "  include <abstractions/base>\n  /etc/hostname r,\n}\n",
+    )
+
+
+# -- per-machine state -------------------------------------------------------------------------------
+
+
+def _random_seed(d: DiskEditor) -> None:
+    d.write("/var/lib/systemd/random-seed", os.urandom(512), mode=0o600)
+
+
+def _keytab(d: DiskEditor) -> None:
+    d.write("/etc/krb5.keytab", b"\x05\x02" + os.urandom(62), mode=0o600)
+
+
+def _timesync_clock(d: DiskEditor) -> None:
+    d.write("/var/lib/systemd/timesync/clock", b"", mode=0o644)
+
+
+# -- package sources -------------------------------------------------------------------------------
+
+
+def _source_typo(d: DiskEditor) -> None:
+    text = d.read_text("/etc/apt/sources.list")
+    assert "-updates" in text, "the image's sources.list has no -updates suite"
+    d.write("/etc/apt/sources.list", text.replace("-updates", "-updtaes"))
+
+
+def _unreachable_proxy(d: DiskEditor) -> None:
+    d.write(
+        "/etc/apt/apt.conf.d/80proxy",
+        'Acquire::http::Proxy "http://192.0.2.80:3128";\nAcquire::http::Timeout "10";\n',
+    )
+
+
+def _backports_source(d: DiskEditor) -> None:
+    d.write(
+        "/etc/apt/sources.list.d/backports.list",
+        "deb http://deb.debian.org/debian bookworm-backports main\n",
+    )
+
+
+SYSTEM_DEFECTS: tuple[Defect, ...] = (
+    Defect(
+        "sysctl-late-file-undoes-hardening",
+        "system",
+        "a later sysctl.d file sets kernel.kptr_restrict = 0 (a key only the template's own "
+        "file names)",
+        _late_kptr,
+        ("system-sysctl",),
+        _exists("/etc/sysctl.d/99-zz-debugging.conf"),
+        ci=True,
+    ),
+    Defect(
+        "sysctl-interface-redirects",
+        "system",
+        "send_redirects on for every e* interface from /usr/lib/sysctl.d (the `all` value stays 0)",
+        _interface_redirects,
+        ("system-sysctl",),
+        _exists("/usr/lib/sysctl.d/99-router.conf"),
+    ),
+    Defect(
+        "sysctl-unit-ipv6-forwarding",
+        "system",
+        "a boot unit runs sysctl -w net.ipv6.conf.all.forwarding=1",
+        _unit_ipv6_forwarding,
+        ("system-sysctl",),
+        _exists("/etc/systemd/system/multi-user.target.wants/enable-forwarding.service"),
+    ),
+    Defect(
+        "apparmor-service-masked",
+        "system",
+        "apparmor.service masked: no profile is loaded at boot",
+        _mask_apparmor,
+        ("system-apparmor",),
+        lambda d: d.reader().lexists("/etc/systemd/system/apparmor.service"),
+        ci=True,
+    ),
+    Defect(
+        "apparmor-profile-disabled",
+        "system",
+        "a shipped profile linked into /etc/apparmor.d/disable",
+        _disable_profile,
+        ("system-apparmor",),
+        _exists("/etc/apparmor.d/disable"),
+    ),
+    Defect(
+        "apparmor-profile-complain",
+        "system",
+        "a shipped profile forced into complain mode",
+        _complain_profile,
+        ("system-apparmor",),
+        _exists("/etc/apparmor.d/force-complain"),
+    ),
+    Defect(
+        "random-seed-shipped",
+        "hygiene",
+        "/var/lib/systemd/random-seed left in the image",
+        _random_seed,
+        ("hygiene-machine-state",),
+        _exists("/var/lib/systemd/random-seed"),
+    ),
+    Defect(
+        "host-keytab-shipped",
+        "hygiene",
+        "a Kerberos host keytab in /etc/krb5.keytab",
+        _keytab,
+        ("hygiene-machine-state",),
+        _exists("/etc/krb5.keytab"),
+    ),
+    Defect(
+        "apt-source-typo",
+        "system",
+        "a misspelt suite in sources.list: the server answers 404",
+        _source_typo,
+        ("system-package-sources",),
+        _contains("/etc/apt/sources.list", "-updtaes"),
+    ),
+    Defect(
+        "apt-proxy-unreachable",
+        "system",
+        "apt sent through a proxy that does not exist",
+        _unreachable_proxy,
+        ("system-package-sources",),
+        _exists("/etc/apt/apt.conf.d/80proxy"),
+        ci=True,
+    ),
+)
+
+SYSTEM_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "sysctl-stricter-than-template",
+        "kptr_restrict 2, ptrace_scope 2, perf_event_paranoid 3",
+        "a value stricter than the template's passes; only weaker ones fail",
+        _stricter_sysctl,
+        _exists("/etc/sysctl.d/95-site-stricter.conf"),
+    ),
+    GoodVariant(
+        "apparmor-extra-profile",
+        "a site profile, enforced, beside the shipped ones",
+        "more confinement is always allowed",
+        _extra_enforced_profile,
+        _exists("/etc/apparmor.d/usr.local.bin.site-report"),
+    ),
+    GoodVariant(
+        "timesync-clock-file",
+        "systemd-timesyncd's clock file (a timestamp, not a secret)",
+        "state that identifies nothing may ship",
+        _timesync_clock,
+        _exists("/var/lib/systemd/timesync/clock"),
+    ),
+    GoodVariant(
+        "apt-backports-source",
+        "bookworm-backports added in sources.list.d",
+        "more sources are fine when the clone reaches them and they are signed",
+        _backports_source,
+        _exists("/etc/apt/sources.list.d/backports.list"),
+    ),
+)

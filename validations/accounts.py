@@ -1,0 +1,125 @@
+"""The account databases as NSS returns them (`getent`), judged as login(1), su and sshd would
+use them: both password fields, who is root, who can log in.
+
+A password hash in /etc/passwd's own second field is a password (the `x` that sends the reader
+to /etc/shadow is not), an empty field is no password at all; a second account with UID 0 is
+root under another name; a system account with a shell is a login nobody meant. Pure: the
+checks pass `getent` output.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from validations.credentials import password_problem
+
+# Shells that refuse a login. `sync` (/bin/sync) runs sync(1) and exits: Debian's own account.
+NO_LOGIN_SHELLS = frozenset(
+    {"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false", "/bin/sync"}
+)
+DEFAULT_UID_MIN = 1000  # login.defs' UID_MIN on Debian, Ubuntu and EL
+NOBODY = frozenset({"nobody", "nfsnobody"})
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    password: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+    @property
+    def login_shell(self) -> bool:
+        """An empty shell field means /bin/sh to login(1) and sshd."""
+        return (self.shell or "/bin/sh") not in NO_LOGIN_SHELLS
+
+
+def rows(getent: str, width: int) -> list[list[str]]:
+    """`getent passwd|group|shadow|gshadow` lines split, short or commented lines dropped."""
+    out = []
+    for line in getent.splitlines():
+        fields = line.split(":")
+        if line.strip() and not line.startswith("#") and len(fields) >= width:
+            out.append(fields)
+    return out
+
+
+def accounts(passwd: str) -> list[Account]:
+    out = []
+    for f in rows(passwd, 7):
+        if f[2].lstrip("-").isdigit() and f[3].lstrip("-").isdigit():
+            out.append(Account(f[0], f[1], int(f[2]), int(f[3]), f[5], f[6]))
+    return out
+
+
+def uid_min(login_defs: str) -> int:
+    for line in login_defs.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "UID_MIN" and words[1].isdigit():
+            return int(words[1])
+    return DEFAULT_UID_MIN
+
+
+def password_findings(passwd: str, shadow: str, group: str, gshadow: str) -> list[str]:
+    """Every usable password in the four databases, by account: a hash or an empty field."""
+    found = []
+    for kind, text, width in (
+        ("passwd", passwd, 7),
+        ("shadow", shadow, 2),
+        ("group", group, 4),
+        ("gshadow", gshadow, 2),
+    ):
+        for f in rows(text, width):
+            problem = password_problem(f[1], kind)
+            if problem:
+                found.append(f"{f[0]}: {kind} has {problem}")
+    return found
+
+
+def identity_findings(passwd: str, group: str) -> list[str]:
+    """Root under other names, and names or ids that two entries share."""
+    found = []
+    users = accounts(passwd)
+    roots = [a.name for a in users if a.uid == 0]
+    if roots != ["root"]:
+        extra = [n for n in roots if n != "root"]
+        found.append(
+            f"UID 0 belongs to {', '.join(roots) or 'nobody'}"
+            + (f": {', '.join(extra)} is root under another name" if extra else "")
+        )
+    for label, items in (
+        ("UID", [(str(a.uid), a.name) for a in users]),
+        ("user name", [(a.name, a.name) for a in users]),
+        ("GID", [(f[2], f[0]) for f in rows(group, 4)]),
+        ("group name", [(f[0], f[0]) for f in rows(group, 4)]),
+    ):
+        seen: dict[str, list[str]] = defaultdict(list)
+        for key, name in items:
+            seen[key].append(name)
+        for key, names in sorted(seen.items()):
+            if len(names) > 1 and not (label == "UID" and key == "0"):
+                found.append(f"{label} {key} is shared by {', '.join(names)}")
+    return found
+
+
+def login_findings(passwd: str, login_defs: str, documented: set[str]) -> list[str]:
+    """Accounts that can start a login shell although the template does not document them:
+    any system account but root with a shell, any regular account but the documented ones."""
+    first_user = uid_min(login_defs)
+    found = []
+    for a in accounts(passwd):
+        if a.name in documented or a.name == "root" or a.name in NOBODY:
+            continue
+        if a.uid < first_user and a.login_shell:
+            found.append(
+                f"{a.name} (system UID {a.uid}) has the login shell {a.shell or '/bin/sh'}"
+            )
+        elif a.uid >= first_user:
+            found.append(
+                f"{a.name} (UID {a.uid}) is a regular account the template does not document"
+                + ("" if a.login_shell else f" (shell {a.shell})")
+            )
+    return found

@@ -1,0 +1,104 @@
+"""Mandatory access control on Debian and Ubuntu: AppArmor enabled in the kernel, its service
+loading the profiles at boot, and every profile the image ships loaded in the mode its file
+declares (enforce unless the file itself says otherwise). EL's parity is SELinux enforcing
+(validations/test_el_security.py).
+
+Read from the kernel's own state (/sys/module/apparmor, /sys/kernel/security/apparmor/profiles)
+and from apparmor_parser's reading of the profile files (`-N`: the names each file defines).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.checks import check
+from validations.remote import ask
+
+PROFILE_DIR = "/etc/apparmor.d"
+_LOADED = re.compile(r"^(?P<name>.+) \((?P<mode>[a-z]+)\)$")
+_FLAGS = re.compile(r"flags\s*=\s*\(([^)]*)\)")
+
+PROBE = {
+    "enabled": "cat /sys/module/apparmor/parameters/enabled",
+    "lsm": "cat /sys/kernel/security/lsm",
+    "loaded": "cat /sys/kernel/security/apparmor/profiles",
+    "service": "systemctl is-enabled apparmor.service; systemctl is-active apparmor.service",
+    "switched": f"ls -A {PROFILE_DIR}/disable {PROFILE_DIR}/force-complain 2>/dev/null",
+    # name<TAB>declared flags, for each profile of each file apparmor.service loads
+    "declared": (
+        f'for f in {PROFILE_DIR}/*; do [ -f "$f" ] || continue; '
+        f'[ -e "{PROFILE_DIR}/disable/${{f##*/}}" ] && continue; '
+        'flags=$(grep -o "flags *= *([^)]*)" "$f" | head -n 1); '
+        'apparmor_parser -N "$f" 2>/dev/null | '
+        'while read -r n; do printf "%s\\t%s\\n" "$n" "$flags"; done; '
+        "done"
+    ),
+}
+
+
+def loaded_profiles(text: str) -> dict[str, str]:
+    """/sys/kernel/security/apparmor/profiles -> {profile: mode}."""
+    out = {}
+    for line in text.splitlines():
+        match = _LOADED.match(line.strip())
+        if match:
+            out[match.group("name")] = match.group("mode")
+    return out
+
+
+def declared_modes(text: str) -> dict[str, set[str]]:
+    """`name<TAB>flags=(...)` lines -> {profile: modes its file allows (enforce by default)}."""
+    out: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        name, _, flags = line.partition("\t")
+        if not name.strip():
+            continue
+        match = _FLAGS.search(flags)
+        words = {w.strip() for w in match.group(1).replace(",", " ").split()} if match else set()
+        modes = words & {"complain", "unconfined", "kill", "prompt", "enforce"}
+        out[name.strip()] = modes or {"enforce"}
+    return out
+
+
+def problems(answers: dict[str, str]) -> list[str]:
+    found = []
+    if answers["enabled"].strip() != "Y":
+        found.append(
+            "the kernel's AppArmor is off (/sys/module/apparmor/parameters/enabled: "
+            f"{answers['enabled'].strip() or 'missing'}; apparmor=0 or security= on the "
+            "command line?)"
+        )
+    if "apparmor" not in answers["lsm"].split(","):
+        found.append(f"AppArmor is not among the active LSMs ({answers['lsm'].strip()})")
+    state = answers["service"].split()
+    if state[:2] != ["enabled", "active"]:
+        found.append(f"apparmor.service is {' / '.join(state) or 'missing'}, want enabled / active")
+    switched = answers["switched"].split()
+    if switched:
+        found.append(
+            f"profiles switched off or to complain mode by the image: {', '.join(switched)}"
+        )
+    loaded = loaded_profiles(answers["loaded"])
+    declared = declared_modes(answers["declared"])
+    if not loaded:
+        found.append("no AppArmor profile is loaded: nothing is confined")
+    for name, modes in sorted(declared.items()):
+        if name not in loaded:
+            found.append(f"profile {name} ({PROFILE_DIR}) is not loaded")
+        elif loaded[name] not in modes:
+            found.append(
+                f"profile {name} is in {loaded[name]} mode, its file says {'/'.join(sorted(modes))}"
+            )
+    return found
+
+
+@check(
+    "system-apparmor",
+    "AppArmor enabled in the kernel, its service enabled and active, and every profile the image "
+    "ships loaded in the mode its file declares (read from the kernel)",
+)
+def test_apparmor(host: Any) -> None:
+    answers = {name: a.stdout for name, a in ask(host, PROBE).items()}
+    found = problems(answers)
+    assert not found, "mandatory access control:\n" + "\n".join(found)
