@@ -24,7 +24,7 @@ PROBE = {
     "lsm": "cat /sys/kernel/security/lsm",
     "loaded": "cat /sys/kernel/security/apparmor/profiles",
     "service": "systemctl is-enabled apparmor.service; systemctl is-active apparmor.service",
-    "switched": f"ls -A {PROFILE_DIR}/disable {PROFILE_DIR}/force-complain 2>/dev/null",
+    "switched": f"find {PROFILE_DIR}/disable {PROFILE_DIR}/force-complain -mindepth 1 2>/dev/null",
     # name<TAB>declared flags, for each profile of each file apparmor.service loads
     "declared": (
         f'for f in {PROFILE_DIR}/*; do [ -f "$f" ] || continue; '
