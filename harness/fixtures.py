@@ -26,6 +26,7 @@ from core.settings import keep_decision
 from core.ssh import client_options
 from core.trees import remove_trees
 from harness.session import HARNESS_KEY, Harness
+from harness.shell_session import ShellBackend, transport_argv
 from platforms.kept import vm_folder
 
 
@@ -128,22 +129,26 @@ def record_packages(host: Any, spec: TemplateSpec, harness: Harness) -> None:
 @pytest.fixture(scope="session")
 def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
     """testinfra over OpenSSH: the client agrees with the hardened server's algorithms, trusts
-    only the host key the seed installed, and reuses one connection (ControlPersist)."""
-    import testinfra
+    only the host key the seed installed, and sends every command to one long-lived shell per
+    privilege over one connection (harness/shell_session.py)."""
+    from testinfra.host import Host
 
     control = socket_dir("xcpng-ssh")
     options = client_options(vm.key_path, vm.known_hosts, control_dir=control)
-    connection = testinfra.get_host(
+    backend = ShellBackend(
         f"ssh://{vm.user}@{vm.address}:{vm.port}",
+        transport_argv(options, vm.user, vm.address, vm.port),
         ssh_extra_args=shlex.join(options),
         controlpersist=600,
         timeout=30,
     )
+    connection = Host(backend)
     with contextlib.suppress(Exception):
         record_packages(connection, spec, harness)
     try:
         yield connection
     finally:
+        backend.close()
         # stop the shared master connection before the VM goes away, then drop its folder
         with contextlib.suppress(Exception):
             subprocess.run(

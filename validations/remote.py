@@ -45,8 +45,12 @@ def ask(host: Any, commands: dict[str, str], sudo: bool = True) -> dict[str, Ans
         raise ValueError(f"question names must be single words: {bad}")
     boundary = "@@" + secrets.token_hex(8)
     script = _script(commands, boundary)
-    runner = f"sudo -n sh -c {shlex.quote(script)}" if sudo else f"sh -c {shlex.quote(script)}"
-    out = host.run(runner)
+    runner = f"sh -c {shlex.quote(script)}"
+    if sudo:
+        with host.sudo():  # the harness's host keeps a root shell open: no sudo per question
+            out = host.run(runner)
+    else:
+        out = host.run(runner)
     answers: dict[str, Answer] = {}
     lines = out.stdout.split("\n")
     i = 0
