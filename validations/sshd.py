@@ -319,22 +319,6 @@ def listeners(ps_args: str) -> list[Invocation]:
     return found
 
 
-def parse_show(text: str) -> list[dict[str, str]]:
-    """`systemctl show` output of several units -> one {property: value} per unit."""
-    units: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in [*text.splitlines(), ""]:
-        if not line.strip():
-            if current:
-                units.append(current)
-            current = {}
-            continue
-        key, _, value = line.partition("=")
-        # ExecStart and friends repeat as one line per command; keep them all
-        current[key] = f"{current[key]}\n{value}" if key in current else value
-    return units
-
-
 def env_files(unit: dict[str, str]) -> list[tuple[str, bool]]:
     """(path, optional) of each EnvironmentFiles entry (`-` / ignore_errors=yes: optional)."""
     out = []

@@ -9,21 +9,18 @@ import pytest
 
 from core.checks import check, skip
 from core.model import BootedVM, BuildResult, TemplateSpec
+from validations import systemd
 
 AGENTS = ("xe-linux-distribution.service", "xe-daemon.service", "xen-guest-agent.service")
 
 
 def enabled_agents(host: Any) -> tuple[list[str], list[str]]:
     """(installed, installed and enabled) agent units, as systemd sees them."""
-    installed, enabled = [], []
-    for unit in AGENTS:
-        listed = host.run(f"systemctl list-unit-files --no-legend {unit}")
-        if unit not in listed.stdout:
-            continue
-        installed.append(unit)
-        state = host.run(f"systemctl is-enabled {unit}").stdout.strip()
-        if state in ("enabled", "enabled-runtime", "alias"):
-            enabled.append(unit)
+    known = systemd.units(host, list(AGENTS))
+    installed = [n for n, u in known.items() if u.exists]  # masked ones too, as before
+    enabled = [
+        n for n in installed if known[n].file_state in ("enabled", "enabled-runtime", "alias")
+    ]
     return installed, enabled
 
 
@@ -31,7 +28,6 @@ def enabled_agents(host: Any) -> tuple[list[str], list[str]]:
     "guest-agent-single", "exactly one Xen guest agent installed and enabled: XCP-ng sees IP and OS"
 )
 def test_single_agent(host: Any, platform: Any, build: BuildResult) -> None:
-    assert host.run("systemctl --version").rc == 0, "systemctl does not answer"
     installed, enabled = enabled_agents(host)
     assert len(enabled) <= 1, (
         f"{len(enabled)} guest agents enabled, they fight: {', '.join(enabled)}"

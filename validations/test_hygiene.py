@@ -13,6 +13,7 @@ from typing import Any
 
 from core.checks import check
 from validations.offline import OfflineImage
+from validations.remote import ask
 
 HISTORY_FILES = (
     ".bash_history",
@@ -285,20 +286,24 @@ def test_caches_logs(image: OfflineImage) -> None:
     assert not found, "leftovers:\n" + "\n".join(found)
 
 
+# "type base64" of each public host key on the clone
+FIRST_BOOT_KEYS = (
+    'for f in /etc/ssh/ssh_host_*.pub; do [ -f "$f" ] && cut -d\' \' -f1,2 "$f"; done; true'
+)
+
+
 @check(
     "hygiene-first-boot-identity", "the clone made its own machine-id and host keys on first boot"
 )
 def test_first_boot_identity(image: OfflineImage, host: Any) -> None:
-    booted_id = host.file("/etc/machine-id").content_string.strip()
+    # cloud-init writes the seed's host keys, public halves too, mode 0600: read as root
+    a = ask(host, {"id": "cat /etc/machine-id", "keys": FIRST_BOOT_KEYS, "names": "ls /etc/ssh"})
+    booted_id = a["id"].stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{32}", booted_id), f"booted machine-id is {booted_id!r}"
     baked_id = image.read_text("/etc/machine-id").strip() if image.exists("/etc/machine-id") else ""
     assert booted_id != baked_id, f"the clone kept the image's machine-id {baked_id}"
-    with host.sudo():  # cloud-init writes the seed's host keys, public halves too, mode 0600
-        names = host.file("/etc/ssh").listdir()
-        pubs = [n for n in names if n.startswith("ssh_host_") and n.endswith(".pub")]
-        booted_keys = {
-            " ".join(host.file(f"/etc/ssh/{n}").content_string.split()[:2]) for n in pubs
-        }
+    booted_keys = {line.strip() for line in a["keys"].stdout.splitlines() if line.strip()}
+    names = a["names"].stdout.split()
     assert booted_keys, f"the clone has no SSH host keys in /etc/ssh ({', '.join(names)})"
     baked = {
         " ".join(image.read_text(f"/etc/ssh/{n}").split()[:2])

@@ -8,6 +8,7 @@ from typing import Any
 
 from core.checks import check
 from core.model import BootedVM, TemplateSpec
+from validations.remote import ask
 
 MIB = 1024 * 1024
 
@@ -32,7 +33,7 @@ def expected_id(spec: TemplateSpec) -> str:
 
 @check("identity-os-release", "os-release names the OS and major version the catalog declares")
 def test_os_release(host: Any, spec: TemplateSpec) -> None:
-    release = parse_os_release(host.file("/etc/os-release").content_string)
+    release = parse_os_release(ask(host, {"r": "cat /etc/os-release"}, sudo=False)["r"].stdout)
     assert release.get("ID") == expected_id(spec), (
         f"ID={release.get('ID')!r}, want {expected_id(spec)!r}"
     )
@@ -42,13 +43,20 @@ def test_os_release(host: Any, spec: TemplateSpec) -> None:
     )
 
 
+# root's block device, its disk (the partition's parent, or itself), the disk's size in bytes
+ROOT_DISK = (
+    's=$(findmnt -n -o SOURCE /); p=$(lsblk -n -o PKNAME "$s"); d=/dev/${p:-${s#/dev/}}; '
+    'echo "$s" "$d" $(lsblk -b -d -n -o SIZE "$d")'
+)
+
+
 @check("identity-root-disk", "the root disk has the size the template declares (disk_size_mb)")
 def test_root_disk(host: Any, spec: TemplateSpec, vm: BootedVM) -> None:
-    source = host.check_output("findmnt -n -o SOURCE /").strip()
+    answer = ask(host, {"disk": ROOT_DISK}, sudo=False)["disk"].stdout.split()
+    assert len(answer) == 3, f"cannot read the root disk: {answer}"
+    source, disk, size_s = answer
     assert source.startswith("/dev/"), f"root is not on a block device: {source!r}"
-    parent = host.check_output(f"lsblk -n -o PKNAME {shlex.quote(source)}").strip()
-    disk = f"/dev/{parent}" if parent else source
-    size = int(host.run(f"lsblk -b -d -n -o SIZE {shlex.quote(disk)}").stdout.strip() or 0)
+    size = int(size_s) if size_s.isdigit() else 0
     assert size > 0, f"cannot read the size of {disk}"
     assert spec.disk_size_mb, (
         f"{spec.name} declares no disk_size_mb (root disk is {size // MIB} MiB)"

@@ -12,22 +12,15 @@ stanza or a second stack is an image defect even when the VM happens to get an a
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from core.checks import check
 from core.model import TemplateSpec
+from validations.remote import ask
 
 RENDERER = {"debian": "netplan", "el": "network-manager"}
 NETPLAN_NETWORK_FILE = re.compile(r"Network File:\s*(/run/systemd/network/10-netplan-\S+\.network)")
 IFUPDOWN_STANZA = re.compile(r"^\s*(?:auto|allow-[\w-]+|iface|mapping)\s+(\S+)", re.MULTILINE)
-
-
-def default_link(host: Any) -> str:
-    out = host.run("ip -o route show default").stdout
-    match = re.search(r"\bdev\s+(\S+)", out)
-    assert match, f"the clone has no default route: {out.strip() or '(none)'}"
-    return match.group(1)
 
 
 def ifupdown_stanzas(text: str) -> list[str]:
@@ -35,45 +28,66 @@ def ifupdown_stanzas(text: str) -> list[str]:
     return [name for name in IFUPDOWN_STANZA.findall(text) if name != "lo"]
 
 
-def _debian_family(host: Any, link: str) -> list[str]:
+# The interface of the default route, found on the clone (shell, for the questions below).
+LINK = "ip -o route show default | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p' | head -n 1"
+QUESTIONS = {
+    "debian": {
+        "link": LINK,
+        "networkctl": f'networkctl status --no-pager "$({LINK})"',
+        "netplan": "ls /etc/netplan/50-cloud-init.yaml",
+        "ifupdown": (
+            "for f in /etc/network/interfaces /etc/network/interfaces.d/*; do "
+            '[ -f "$f" ] && printf \'%s\\0\' "$f" && cat "$f" && printf \'\\0\'; done; true'
+        ),
+        "networking": "systemctl is-enabled networking.service",
+        "nm": "systemctl is-active NetworkManager.service",
+        "dhclients": "pgrep -a -x 'dhclient|dhcpcd|udhcpc' || true",
+    },
+    "el": {
+        "link": LINK,
+        "nm": "systemctl is-active NetworkManager.service",
+        "active": "nmcli -t -f NAME,DEVICE connection show --active",
+    },
+}
+
+
+def _debian_family(a: dict[str, str]) -> list[str]:
+    link = a["link"].strip()
     problems = []
-    status = host.run(f"networkctl status --no-pager {shlex.quote(link)}").stdout
-    if not NETPLAN_NETWORK_FILE.search(status):
+    if not NETPLAN_NETWORK_FILE.search(a["networkctl"]):
         problems.append(
             f"{link} is not configured by systemd-networkd from netplan's file "
-            f"(networkctl status: {' '.join(status.split())[:300]})"
+            f"(networkctl status: {' '.join(a['networkctl'].split())[:300]})"
         )
-    if not host.file("/etc/netplan/50-cloud-init.yaml").exists:
+    if not a["netplan"].strip():
         problems.append("cloud-init rendered no /etc/netplan/50-cloud-init.yaml")
-    found = []
-    for path in ("/etc/network/interfaces", *host_listing(host, "/etc/network/interfaces.d")):
-        text = host.run(f"sudo cat {shlex.quote(path)} 2>/dev/null").stdout
-        found += [f"{path}: {name}" for name in ifupdown_stanzas(text)]
+    parts = a["ifupdown"].split("\0")
+    found = [
+        f"{path}: {name}"
+        for path, text in zip(parts[::2], parts[1::2], strict=False)
+        for name in ifupdown_stanzas(text)
+    ]
     if found:
         problems.append("ifupdown configures interfaces: " + ", ".join(found))
-    if host.run("systemctl is-enabled networking.service").stdout.strip() == "enabled":
+    if a["networking"].strip() == "enabled":
         problems.append("ifupdown's networking.service is enabled")
-    if host.run("systemctl is-active NetworkManager.service").stdout.strip() == "active":
+    if a["nm"].strip() == "active":
         problems.append("NetworkManager runs beside systemd-networkd")
-    dhclients = host.run("pgrep -a -x 'dhclient|dhcpcd|udhcpc' || true").stdout.strip()
-    if dhclients:
-        problems.append(f"a DHCP client runs beside systemd-networkd: {dhclients}")
+    if a["dhclients"].strip():
+        problems.append(f"a DHCP client runs beside systemd-networkd: {a['dhclients'].strip()}")
     return problems
 
 
-def _el_family(host: Any, link: str) -> list[str]:
-    if host.run("systemctl is-active NetworkManager.service").stdout.strip() != "active":
+def _el_family(a: dict[str, str]) -> list[str]:
+    link = a["link"].strip()
+    if a["nm"].strip() != "active":
         return ["NetworkManager is not running"]
-    active = host.run("nmcli -t -f NAME,DEVICE connection show --active").stdout
-    names = [line.rsplit(":", 1)[0] for line in active.splitlines() if line.endswith(f":{link}")]
+    names = [
+        line.rsplit(":", 1)[0] for line in a["active"].splitlines() if line.endswith(f":{link}")
+    ]
     if not any(n.startswith("cloud-init") for n in names):
         return [f"{link} is not up through cloud-init's connection (active: {names or 'none'})"]
     return []
-
-
-def host_listing(host: Any, folder: str) -> list[str]:
-    out = host.run(f"sudo find {shlex.quote(folder)} -maxdepth 1 -type f 2>/dev/null").stdout
-    return sorted(p for p in out.split() if p)
 
 
 FAMILY_CHECKS = {"debian": _debian_family, "el": _el_family}
@@ -86,5 +100,7 @@ FAMILY_CHECKS = {"debian": _debian_family, "el": _el_family}
 )
 def test_renderer(host: Any, spec: TemplateSpec) -> None:
     assert spec.family in RENDERER, f"no network renderer policy for family {spec.family!r}"
-    problems = FAMILY_CHECKS[spec.family](host, default_link(host))
+    answers = {n: a.stdout for n, a in ask(host, QUESTIONS[spec.family]).items()}
+    assert answers["link"].strip(), "the clone has no default route"
+    problems = FAMILY_CHECKS[spec.family](answers)
     assert not problems, f"{spec.family} policy ({RENDERER[spec.family]}):\n" + "\n".join(problems)

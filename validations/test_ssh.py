@@ -23,6 +23,7 @@ from core.checks import check
 from core.model import BootedVM
 from validations import sshd
 from validations.remote import ask
+from validations.systemd import parse_show
 
 MIN_MODULI_BITS = 3071  # /etc/ssh/moduli lists size-1: 3071 is a 3072-bit group
 
@@ -48,6 +49,7 @@ class SshdState:
     config_files: dict[str, list[str]]  # config file of each invocation -> every file it reads
     file_rows: list[list[str]]  # `find -printf '%y %U %G %m %p'` of /etc/ssh and those files
     ssh_keys_gid: str
+    moduli: tuple[bool, str]  # (readable, "link\n" when a symbolic link + /etc/ssh/moduli's text)
 
 
 SHOW_EXEC = "systemctl show --no-pager -p Id,MainPID,ExecStart,Environment,EnvironmentFiles"
@@ -123,7 +125,7 @@ def _started(host: Any) -> Started:
             "tree": _tree_command(sshd.DEFAULT_CONFIG),
         },
     )
-    usual = sshd.parse_show(first["units"].stdout)
+    usual = parse_show(first["units"].stdout)
     main_pids = {u.get("MainPID"): u["Id"] for u in usual if u.get("MainPID", "0") != "0"}
     listener_pids = [inv.pid for inv in sshd.listeners(first["ps"].stdout)]
     wanted = {main_pids[p] for p in listener_pids if p in main_pids}
@@ -133,7 +135,7 @@ def _started(host: Any) -> Started:
         wanted |= {u for u in which if u.endswith(".service")}
     wanted |= {
         u["Id"].removesuffix(".socket") + "@probe.service"
-        for u in sshd.parse_show(first["sockets"].stdout)
+        for u in parse_show(first["sockets"].stdout)
         if u.get("Accept") == "yes"
     }
     units = [u for u in usual if u.get("Id") in wanted]
@@ -147,7 +149,7 @@ def _started(host: Any) -> Started:
                 "env": _env_command(others),
             },
         )
-        units += sshd.parse_show(more["units"].stdout)
+        units += parse_show(more["units"].stdout)
         files |= _records(more["env"].stdout)
     found = sshd.listeners(first["ps"].stdout) + sshd.unit_invocations(units, files)
     invocations = sshd.unique_invocations(found)
@@ -204,6 +206,7 @@ def sshd_state(host: Any, vm: BootedVM) -> SshdState:
     questions["etc"] = f"find /etc/ssh -xdev {STAT}"
     questions["others"] = f"find {' '.join(map(shlex.quote, extra))} -maxdepth 0 {STAT}"
     questions["ssh_keys"] = "getent group ssh_keys"
+    questions["moduli"] = "if [ -L /etc/ssh/moduli ]; then echo link; fi; cat /etc/ssh/moduli"
     answers = ask(host, questions)
     evaluated = []
     for i, (inv, ctx) in enumerate(plan):
@@ -222,6 +225,7 @@ def sshd_state(host: Any, vm: BootedVM) -> SshdState:
         {root: sorted(tree) for root, tree in started.trees.items()},
         rows,
         group.split(":")[2] if group.count(":") >= 2 else "",
+        (answers["moduli"].rc == 0, answers["moduli"].stdout),
     )
 
 
@@ -444,15 +448,15 @@ def test_trust(sshd_state: SshdState) -> None:
 
 
 @check("ssh-moduli", "no Diffie-Hellman group under 3072 bits for group exchange")
-def test_moduli(host: Any) -> None:
-    moduli = host.file("/etc/ssh/moduli")
-    if not moduli.exists:  # sshd then uses its built-in groups (2048+ bits, RFC 3526)
-        assert not host.file("/etc/ssh/moduli").is_symlink
+def test_moduli(sshd_state: SshdState) -> None:
+    readable, text = sshd_state.moduli
+    is_link = text.startswith("link\n")
+    if not readable:  # sshd then uses its built-in groups (2048+ bits, RFC 3526)
+        assert not is_link, "/etc/ssh/moduli is a symbolic link to nothing"
         return
+    text = text.removeprefix("link\n")
     lines = [
-        line.split()
-        for line in moduli.content_string.splitlines()
-        if line.strip() and not line.startswith("#")
+        line.split() for line in text.splitlines() if line.strip() and not line.startswith("#")
     ]
     assert lines, "/etc/ssh/moduli lists no group: group exchange would fail"
     weak = sorted({int(f[4]) + 1 for f in lines if len(f) >= 5 and int(f[4]) < MIN_MODULI_BITS})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from core.checks import check
 from core.model import BootedVM, TemplateSpec
-from validations import sysctl
+from validations import sysctl, systemd
 from validations.conftext import uncommented
 from validations.offline import OfflineImage
 from validations.remote import ask
@@ -70,31 +69,49 @@ def test_sysctl(host: Any, spec: TemplateSpec) -> None:
     "account databases root-owned, shadow files not readable by users, no rhosts",
 )
 def test_file_modes(host: Any, spec: TemplateSpec) -> None:
+    trust_files = ("/etc/hosts.equiv", "/etc/shosts.equiv", "/root/.rhosts", "/root/.netrc")
+    accounts = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
+    found = ask(
+        host,
+        {
+            "stat": "stat -c '%n %U %G %a' " + " ".join(accounts) + " 2>/dev/null; true",
+            "trust": "ls -d " + " ".join(trust_files) + " 2>/dev/null; true",
+        },
+    )
+    stats: dict[str, tuple[str, str, int]] = {}
+    for line in found["stat"].stdout.splitlines():
+        name, owner, owner_group, octal = line.split()
+        stats[name] = (owner, owner_group, int(octal, 8))
     bad = []
     for path in ("/etc/passwd", "/etc/group"):
-        f = host.file(path)
-        assert f.exists, f"{path} is missing"
-        if f.user != "root" or f.mode & 0o022 or f.mode & 0o444 != 0o444:
-            bad.append(f"{path}: {f.user}:{f.group} {f.mode:o}, want root 0644")
+        assert path in stats, f"{path} is missing"
+        user, group, mode = stats[path]
+        if user != "root" or mode & 0o022 or mode & 0o444 != 0o444:
+            bad.append(f"{path}: {user}:{group} {mode:o}, want root 0644")
     shadow_group = "shadow" if spec.family == "debian" else "root"
     for path in ("/etc/shadow", "/etc/gshadow"):
-        f = host.file(path)
-        if not f.exists:
+        if path not in stats:
             bad.append(f"{path} is missing")
             continue
-        if f.user != "root" or f.group not in (shadow_group, "root") or f.mode & 0o137:
-            bad.append(
-                f"{path}: {f.user}:{f.group} {f.mode:o}, want root:{shadow_group} 0640 or less"
-            )
-    for path in ("/etc/hosts.equiv", "/etc/shosts.equiv", "/root/.rhosts", "/root/.netrc"):
-        if host.file(path).exists:
-            bad.append(f"{path} exists (host-based trust or stored credentials)")
+        user, group, mode = stats[path]
+        if user != "root" or group not in (shadow_group, "root") or mode & 0o137:
+            bad.append(f"{path}: {user}:{group} {mode:o}, want root:{shadow_group} 0640 or less")
+    for path in found["trust"].stdout.split():
+        bad.append(f"{path} exists (host-based trust or stored credentials)")
     assert not bad, "\n".join(bad)
 
 
 @check("system-legacy-services", "no telnet, rsh, tftp, talk or inetd: cleartext services")
 def test_legacy_services(host: Any, spec: TemplateSpec) -> None:
-    installed = [p for p in LEGACY_PACKAGES.get(spec.family, ()) if host.package(p).is_installed]
+    names = LEGACY_PACKAGES.get(spec.family, ())
+    query = {
+        "debian": "dpkg-query -W -f='${Package} ${Status}\\n' " + " ".join(names),
+        "el": "rpm -q --qf '%{NAME} install ok installed\\n' " + " ".join(names),
+    }[spec.family]
+    answer = ask(host, {"packages": f"{query} 2>/dev/null; true"}, sudo=False)["packages"]
+    installed = [
+        line.split()[0] for line in answer.stdout.splitlines() if line.endswith("ok installed")
+    ]
     sockets = host.socket.get_listening_sockets()
     assert any(s.startswith("tcp://") for s in sockets), (
         "ss lists no TCP listener at all (not even sshd)"
@@ -168,11 +185,9 @@ TIME_SERVICES = {
 @check("system-time-sync", "exactly one time-sync daemon (chrony or systemd-timesyncd) enabled")
 def test_time_sync(host: Any, spec: TemplateSpec) -> None:
     names = [f"{n}.service" for n in TIME_SERVICES.get(spec.family, TIME_SERVICES["debian"])]
-    # Only units that exist: systemd 256+ answers `is-enabled` of a missing unit with exit 4,
-    # which testinfra's is_enabled does not expect (Debian 13).
-    present = [n for n in names if host.service(n).exists]
-    enabled = [n for n in present if host.service(n).is_enabled]
-    running = [n for n in enabled if host.service(n).is_running]
+    known = systemd.units(host, names)
+    enabled = [n for n, u in known.items() if u.exists and u.enabled]
+    running = [n for n in enabled if known[n].running]
     assert enabled, (
         f"no time-sync daemon enabled (looked for {', '.join(names)}): clones drift, TLS and "
         "Kerberos break; install systemd-timesyncd or chrony"
@@ -193,12 +208,10 @@ def test_rootfs_grows(host: Any, vm: BootedVM) -> None:
         f"the {vm.platform} platform booted the clone on a disk no larger than the template's "
         "(facts disk_grown_by/template_disk_bytes missing): growth cannot be checked"
     )
-    source = host.check_output("findmnt -n -o SOURCE /").strip()
-    disk = "/dev/" + host.check_output(f"lsblk -n -o PKNAME {shlex.quote(source)}").strip()
-    disk_bytes = int(host.check_output(f"lsblk -b -d -n -o SIZE {shlex.quote(disk)}"))
-    part_start = int(host.check_output(f"cat /sys/class/block/{source.rsplit('/', 1)[-1]}/start"))
-    part_bytes = int(host.check_output(f"lsblk -b -d -n -o SIZE {shlex.quote(source)}"))
-    fs_bytes = int(host.check_output("findmnt -b -n -o SIZE /"))
+    sizes = ask(host, {"root": ROOT_SIZES}, sudo=False)["root"].stdout.split()
+    assert len(sizes) == 5, f"cannot read the root disk's sizes: {sizes}"
+    source, disk = sizes[0].split("@", 1)
+    disk_bytes, part_start, part_bytes, fs_bytes = (int(n) for n in sizes[1:])
     assert disk_bytes == template + grown, (
         f"{disk} is {disk_bytes} bytes, want the template's {template} + {grown}"
     )
@@ -211,6 +224,14 @@ def test_rootfs_grows(host: Any, vm: BootedVM) -> None:
         f"the root filesystem is {fs_bytes // MIB} MiB, no larger than the template's whole disk "
         f"({template // MIB} MiB): resizefs did not run"
     )
+
+
+# source@disk disk-bytes partition-start(sectors) partition-bytes filesystem-bytes
+ROOT_SIZES = (
+    's=$(findmnt -n -o SOURCE /); d=/dev/$(lsblk -n -o PKNAME "$s"); '
+    'echo "$s@$d" $(lsblk -b -d -n -o SIZE "$d") $(cat /sys/class/block/${s##*/}/start) '
+    '$(lsblk -b -d -n -o SIZE "$s") $(findmnt -b -n -o SIZE /)'
+)
 
 
 # -- read offline from the image -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from validations import sshd
 from validations.cloudcfg import merged
+from validations.systemd import parse_show
 
 SSHD_T = """port 22
 passwordauthentication no
@@ -98,7 +99,7 @@ def test_unit_exec_start_is_expanded_as_systemd_does() -> None:
     files = {
         "/etc/default/ssh": '# options\nSSHD_OPTS="-f /etc/ssh/other -o PermitRootLogin=yes"\n'
     }
-    found = sshd.unit_invocations(sshd.parse_show(show), files)
+    found = sshd.unit_invocations(parse_show(show), files)
     assert len(found) == 1
     assert found[0].options == (
         "-f", "/etc/ssh/other", "-o", "PermitRootLogin=yes", "-c", "/etc/ssh/cert.pub",
