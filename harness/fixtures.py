@@ -25,6 +25,8 @@ from core.platform import Platform
 from core.settings import keep_decision
 from core.ssh import client_options
 from core.trees import remove_trees
+from harness.image_loader import ImageLoader
+from harness.scheduling import clone_checks_first
 from harness.session import HARNESS_KEY, Harness
 from harness.shell_session import ShellBackend, transport_argv
 from platforms.kept import vm_folder
@@ -41,6 +43,15 @@ class BootFailed(Exception):
     def __init__(self, message: str, failure_class: str) -> None:
         super().__init__(message)
         self.failure_class = failure_class
+
+
+@pytest.hookimpl(trylast=True)  # after pytest grouped the tests by OS
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Boot early: the checks that need the clone run first, the offline ones after, read
+    while the clone booted (clone_checks_first)."""
+    h = config.stash.get(HARNESS_KEY, None)
+    if h is not None and h.active:
+        items[:] = clone_checks_first(items)
 
 
 def _harness(request: pytest.FixtureRequest) -> Harness:
@@ -83,10 +94,16 @@ def platform(harness: Harness) -> Platform:
 
 @pytest.fixture(scope="session")
 def vm(
-    spec: TemplateSpec, build: BuildResult, platform: Platform, harness: Harness
+    spec: TemplateSpec,
+    build: BuildResult,
+    platform: Platform,
+    harness: Harness,
+    image_loader: ImageLoader,
 ) -> Iterator[BootedVM]:
     """The booted clone; its folder lives beside the artifacts (a kept clone's key must
-    outlive pytest's temporary folders), and --keep-vm is decided here, once."""
+    outlive pytest's temporary folders), and --keep-vm is decided here, once. The offline read
+    of the artifact starts first and goes on while the clone boots."""
+    image_loader.start()
     workdir = vm_folder(harness.settings.artifacts_dir, f"{spec.name}-{harness.run_id}")
     harness.board.set(spec.name, "boot", f"on {platform.name}")
     try:
@@ -159,13 +176,21 @@ def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def image(
-    build: BuildResult, tmp_path_factory: pytest.TempPathFactory, harness: Harness
-) -> Iterator[Any]:
-    """The built artifact opened read-only, offline, for hygiene checks that a boot would hide."""
-    from validations.offline import open_image
-
+def image_loader(
+    build: BuildResult, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ImageLoader]:
+    """The artifact read offline in the background (harness/image_loader.py): the `vm`
+    fixture starts it just before the boot, so the offline checks cost nothing after it."""
     workdir = tmp_path_factory.mktemp(f"image-{build.os_name}")
-    with open_image(build, workdir) as img:
-        yield img
-    remove_trees([Path(workdir)])
+    loader = ImageLoader(build, workdir)
+    try:
+        yield loader
+    finally:
+        loader.close()
+        remove_trees([Path(workdir)])
+
+
+@pytest.fixture(scope="session")
+def image(image_loader: ImageLoader) -> Any:
+    """The built artifact opened read-only, offline, for hygiene checks that a boot would hide."""
+    return image_loader.get()

@@ -53,3 +53,22 @@ class OSScheduling(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         name = os_of_nodeid(nodeid, self.os_names)
         return f"os:{name}" if name else super()._split_scope(nodeid)
+
+
+CLONE_FIXTURES = frozenset({"vm", "host"})
+
+
+def clone_checks_first(items: list[Any]) -> list[Any]:
+    """Within each OS, the checks that need the booted clone first, then those that read the
+    artifact only: the boot starts as early as possible and the offline read, running beside
+    it (harness/image_loader.py), is done by the time the offline checks come. Otherwise the
+    order pytest chose (one OS after the other, modules in order) is kept."""
+    first_seen: dict[Any, int] = {}
+    keyed = []
+    for index, item in enumerate(items):
+        callspec = getattr(item, "callspec", None)
+        os_name = callspec.params.get("os_name") if callspec else None
+        group = first_seen.setdefault(os_name, index)
+        offline = not (CLONE_FIXTURES & set(getattr(item, "fixturenames", ())))
+        keyed.append(((group, offline if os_name is not None else False, index), item))
+    return [item for _, item in sorted(keyed, key=lambda pair: pair[0])]
