@@ -7,6 +7,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
+from core.errors import InfrastructureError
 from validations.remote import ask
 
 # `systemctl is-enabled` exits 0 for these states: the unit starts without anyone asking.
@@ -32,6 +35,13 @@ def parse_show(text: str) -> list[dict[str, str]]:
     return units
 
 
+class _Short(InfrastructureError):
+    """systemctl answered for fewer units than asked (a D-Bus timeout, usually)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"systemctl show did not answer for every unit: {detail}")
+
+
 @dataclass(frozen=True)
 class Unit:
     name: str
@@ -53,13 +63,25 @@ class Unit:
 
 
 def units(host: Any, names: list[str]) -> dict[str, Unit]:
-    """Load, enablement and activity of every unit named, in one exchange."""
+    """Load, enablement and activity of every unit named, in one exchange.
+
+    systemctl asks systemd over D-Bus, which times out on a clone starved of CPU (TCG on a busy
+    runner): a short answer is asked again a few times, then reported as infrastructure, never
+    read as "no such unit"."""
     if not names:
         return {}
     command = f"{SHOW} -p Id,LoadState,UnitFileState,ActiveState " + " ".join(
         shlex.quote(n) for n in names
     )
-    shown = parse_show(ask(host, {"show": command}, sudo=False)["show"].stdout)
+    for attempt in Retrying(
+        stop=stop_after_attempt(4), wait=wait_fixed(2), retry=retry_if_exception_type(_Short),
+        reraise=True,
+    ):  # fmt: skip
+        with attempt:
+            answer = ask(host, {"show": command}, sudo=False)["show"]
+            shown = parse_show(answer.stdout)
+            if answer.rc != 0 or len(shown) != len(names):
+                raise _Short(answer.stderr.strip() or f"{len(shown)} of {len(names)} units")
     out = {}
     for name, props in zip(names, shown, strict=False):  # systemctl answers in order
         out[name] = Unit(

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from core.checks import check
+from validations import systemd
 from validations.remote import ask
 
 PROFILE_DIR = "/etc/apparmor.d"
@@ -23,7 +24,6 @@ PROBE = {
     "enabled": "cat /sys/module/apparmor/parameters/enabled",
     "lsm": "cat /sys/kernel/security/lsm",
     "loaded": "cat /sys/kernel/security/apparmor/profiles",
-    "service": "systemctl is-enabled apparmor.service; systemctl is-active apparmor.service",
     "switched": f"find {PROFILE_DIR}/disable {PROFILE_DIR}/force-complain -mindepth 1 2>/dev/null",
     # name<TAB>declared flags, for each profile of each file apparmor.service loads
     "declared": (
@@ -100,5 +100,7 @@ def problems(answers: dict[str, str]) -> list[str]:
 )
 def test_apparmor(host: Any) -> None:
     answers = {name: a.stdout for name, a in ask(host, PROBE).items()}
+    unit = systemd.units(host, ["apparmor.service"])["apparmor.service"]
+    answers["service"] = f"{unit.file_state or unit.load} {unit.active}"
     found = problems(answers)
     assert not found, "mandatory access control:\n" + "\n".join(found)
