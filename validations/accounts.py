@@ -20,6 +20,11 @@ NO_LOGIN_SHELLS = frozenset(
 )
 DEFAULT_UID_MIN = 1000  # login.defs' UID_MIN on Debian, Ubuntu and EL
 NOBODY = frozenset({"nobody", "nfsnobody"})
+# Membership in these is root, or a short step from it (raw disks, /etc/shadow, the container
+# daemons' sockets, the admin groups sudo grants).
+ROOT_EQUIVALENT_GROUPS = frozenset(
+    {"root", "sudo", "wheel", "admin", "disk", "shadow", "docker", "lxd", "kmem"}
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,29 @@ def identity_findings(passwd: str, group: str) -> list[str]:
         for key, names in sorted(seen.items()):
             if len(names) > 1 and not (label == "UID" and key == "0"):
                 found.append(f"{label} {key} is shared by {', '.join(names)}")
+    return found
+
+
+def members(passwd: str, group: str) -> dict[str, set[str]]:
+    """Every group's members: listed in /etc/group or having it as primary group."""
+    by_gid = {f[2]: f[0] for f in rows(group, 4)}
+    out: dict[str, set[str]] = {f[0]: {m for m in f[3].split(",") if m} for f in rows(group, 4)}
+    for a in accounts(passwd):
+        name = by_gid.get(str(a.gid))
+        if name is not None:
+            out[name].add(a.name)
+    return out
+
+
+def privilege_findings(passwd: str, group: str, documented: set[str]) -> list[str]:
+    """Members of root-equivalent groups other than root and the documented accounts."""
+    found = []
+    for name, people in sorted(members(passwd, group).items()):
+        if name not in ROOT_EQUIVALENT_GROUPS:
+            continue
+        extra = sorted(people - documented - {"root"})
+        if extra:
+            found.append(f"group {name} (root-equivalent) has members {', '.join(extra)}")
     return found
 
 

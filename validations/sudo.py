@@ -131,3 +131,26 @@ def policy_findings(policy: dict[str, Any], allowed: dict[str, Any]) -> list[str
         note = "" if authenticates else " without a password (NOPASSWD)"
         found.append(f"{who} may run {commands} as another user{note}")
     return found + default_findings(policy)
+
+
+def front_end_findings(sudo_conf: str, nsswitch_sudoers: str, other_tools: str) -> list[str]:
+    """How sudo gets its policy, and other tools that grant root: a policy plugin other than
+    sudoers.so, sudoers from a directory (nsswitch `sudoers:` beyond files), doas."""
+    found = []
+    for raw in sudo_conf.splitlines():
+        words = raw.split("#", 1)[0].split()
+        if len(words) >= 3 and words[0] == "Plugin" and words[1] == "sudoers_policy":
+            if words[2].rsplit("/", 1)[-1] != "sudoers.so":
+                found.append(f"/etc/sudo.conf: the policy plugin is {words[2]}, not sudoers.so")
+            files = [w.split("=", 1)[1] for w in words[3:] if w.startswith("sudoers_file=")]
+            if files and files[0] != "/etc/sudoers":
+                found.append(f"/etc/sudo.conf: sudo reads its policy from {files[0]}")
+        elif len(words) >= 3 and words[0] == "Plugin" and words[1].endswith("_policy"):
+            found.append(f"/etc/sudo.conf: another policy plugin {words[1]} ({words[2]})")
+    sources = nsswitch_sudoers.split(":", 1)[-1].split() if nsswitch_sudoers.strip() else []
+    extra = [src for src in sources if src != "files" and not src.startswith("[")]
+    if extra:
+        found.append(f"nsswitch.conf: sudoers also come from {', '.join(extra)}")
+    for path in other_tools.split():
+        found.append(f"{path}: another tool that grants root (the template ships none)")
+    return found

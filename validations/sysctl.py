@@ -105,7 +105,7 @@ HIGHER_IS_STRICTER = frozenset(
         "kernel.kptr_restrict", "kernel.dmesg_restrict", "kernel.yama.ptrace_scope",
         "kernel.perf_event_paranoid", "kernel.unprivileged_bpf_disabled",
         "fs.protected_fifos", "fs.protected_regular", "fs.protected_hardlinks",
-        "fs.protected_symlinks", "kernel.randomize_va_space",
+        "fs.protected_symlinks", "kernel.randomize_va_space", "net.core.bpf_jit_harden",
     }
 )  # fmt: skip
 # Scalar keys every template must hold whatever its own file says (linux-baseline's floor).

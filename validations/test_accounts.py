@@ -55,10 +55,12 @@ def test_shadow_locked(databases: dict[str, str]) -> None:
 
 @check(
     "accounts-identities",
-    "root is the only account with UID 0; no UID, GID or name is shared by two entries",
+    "root is the only account with UID 0 and root-equivalent groups (root, sudo, disk, shadow, "
+    "docker...) have no undocumented member; no UID, GID or name is shared by two entries",
 )
-def test_identities(databases: dict[str, str]) -> None:
+def test_identities(databases: dict[str, str], vm: BootedVM) -> None:
     found = accounts.identity_findings(databases["passwd"], databases["group"])
+    found += accounts.privilege_findings(databases["passwd"], databases["group"], {vm.user})
     assert not found, "\n".join(found)
 
 

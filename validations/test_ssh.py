@@ -250,6 +250,8 @@ def password_problems(ev: Evaluated) -> list[str]:
         if kbd not in ev.eff:  # OpenSSH < 8.7
             kbd = "challengeresponseauthentication"
         rules |= {"passwordauthentication": {"no"}, kbd: {"no"}}
+        if "kerberosauthentication" in ev.eff:  # the password checked against a KDC instead
+            rules["kerberosauthentication"] = {"no"}
     return [f"{line} {ev.where()}".rstrip() for line in sshd.violations(ev.eff, rules)]
 
 
@@ -415,6 +417,8 @@ def trust_problems(eff: dict[str, str], ctx: sshd.Context | None) -> list[str]:
         },
         ctx,
     )
+    if eff.get("gssapiauthentication", "no") != "no":  # a Kerberos ticket logs in: a KDC's trust
+        bad.append(f"gssapiauthentication {eff['gssapiauthentication']} (want no){where}")
     files = eff.get("authorizedkeysfile", "").split()
     others = [f for f in files if f != "none" and not _OWN_KEYS_FILE.match(f)]
     if others:

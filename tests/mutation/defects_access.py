@@ -180,11 +180,49 @@ def _sudo_group_nopasswd(d: DiskEditor) -> None:
     d.write("/etc/sudoers.d/ops", "%adm ALL=(ALL:ALL) NOPASSWD: ALL\n", mode=0o440)
 
 
+def _sudo_conf_alternate_file(d: DiskEditor) -> None:
+    d.write("/etc/sudoers.local", "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n"
+            "%sudo ALL=(ALL:ALL) ALL\nbackup ALL=(ALL) NOPASSWD: ALL\n", mode=0o440)  # fmt: skip
+    d.write("/etc/sudo.conf", "Plugin sudoers_policy sudoers.so sudoers_file=/etc/sudoers.local\n")
+
+
+def _root_group_member(d: DiskEditor) -> None:
+    _rows(d, "/etc/group", "disk", _set(3, "www-data"))
+
+
+def _kerberos_password(d: DiskEditor) -> None:
+    d.write("/etc/ssh/sshd_config.d/30-ad.conf", "KerberosAuthentication yes\n", mode=0o600)
+
+
 def _sudo_env_keep(d: DiskEditor) -> None:
     d.append("/etc/sudoers", 'Defaults env_keep += "LD_PRELOAD LD_LIBRARY_PATH"\n')
 
 
 ACCESS_DEFECTS: tuple[Defect, ...] = (
+    Defect(
+        "sshd-kerberos-password",
+        "ssh",
+        "KerberosAuthentication yes: the password checked against a KDC",
+        _kerberos_password,
+        ("ssh-password-auth",),
+        _exists("/etc/ssh/sshd_config.d/30-ad.conf"),
+    ),
+    Defect(
+        "root-equivalent-group-member",
+        "accounts",
+        "www-data made a member of the disk group (raw access to the root disk)",
+        _root_group_member,
+        ("accounts-identities",),
+        _contains("/etc/group", "disk:x:6:www-data"),
+    ),
+    Defect(
+        "sudo-conf-alternate-sudoers",
+        "sudo",
+        "/etc/sudo.conf points the sudoers plugin at another file that grants NOPASSWD",
+        _sudo_conf_alternate_file,
+        ("sudo-policy",),
+        _exists("/etc/sudoers.local"),
+    ),
     Defect(
         "sshd-opts-environment",
         "ssh",

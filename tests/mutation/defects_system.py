@@ -31,6 +31,10 @@ def _unit_ipv6_forwarding(d: DiskEditor) -> None:
     )
 
 
+def _ptrace_in_sysctl_conf(d: DiskEditor) -> None:
+    d.append("/etc/sysctl.conf", "\n# let debuggers attach\nkernel.yama.ptrace_scope=0\n")
+
+
 def _stricter_sysctl(d: DiskEditor) -> None:
     d.write(
         "/etc/sysctl.d/95-site-stricter.conf",
@@ -66,6 +70,18 @@ def _complain_profile(d: DiskEditor) -> None:
     name = _first_profile(d)
     d.mkdir("/etc/apparmor.d/force-complain")
     d.symlink(f"/etc/apparmor.d/force-complain/{name}", f"/etc/apparmor.d/{name}")
+
+
+def _complain_in_file(d: DiskEditor) -> None:
+    """What aa-complain does: the flag written into the profile file itself."""
+    path = "/etc/apparmor.d/lsb_release"
+    text = d.read_text(path)
+    assert "profile lsb_release" in text, "lsb_release's profile is not in the image"
+    d.write(path, text.replace("profile lsb_release ", "profile lsb_release flags=(complain) ", 1))
+
+
+def _profile_deleted(d: DiskEditor) -> None:
+    d.rm("/etc/apparmor.d/nvidia_modprobe")
 
 
 def _extra_enforced_profile(d: DiskEditor) -> None:
@@ -166,6 +182,30 @@ SYSTEM_DEFECTS: tuple[Defect, ...] = (
         _complain_profile,
         ("system-apparmor",),
         _exists("/etc/apparmor.d/force-complain"),
+    ),
+    Defect(
+        "apparmor-complain-in-profile",
+        "system",
+        "flags=(complain) written into a shipped profile (what aa-complain does)",
+        _complain_in_file,
+        ("system-apparmor",),
+        _contains("/etc/apparmor.d/lsb_release", "flags=(complain)"),
+    ),
+    Defect(
+        "apparmor-profile-deleted",
+        "system",
+        "a shipped profile file deleted",
+        _profile_deleted,
+        ("system-apparmor",),
+        lambda d: not d.exists("/etc/apparmor.d/nvidia_modprobe"),
+    ),
+    Defect(
+        "sysctl-conf-ptrace",
+        "system",
+        "kernel.yama.ptrace_scope=0 appended to /etc/sysctl.conf",
+        _ptrace_in_sysctl_conf,
+        ("system-sysctl",),
+        _contains("/etc/sysctl.conf", "ptrace_scope=0"),
     ),
     Defect(
         "random-seed-shipped",

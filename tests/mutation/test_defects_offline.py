@@ -86,7 +86,8 @@ SKELETON: dict[str, str] = {
     "www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"
     "backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-    "etc/group": "root:x:0:\nadm:x:4:\nsudo:x:27:\nwww-data:x:33:\nshadow:x:42:\ngames:x:60:\n",
+    "etc/group": "root:x:0:\nadm:x:4:\ndisk:x:6:\nsudo:x:27:\nwww-data:x:33:\nshadow:x:42:\n"
+    "games:x:60:\n",
     "etc/shadow": "root:*:19000:0:99999:7:::\ngames:*:19000:0:99999:7:::\n"
     "www-data:*:19000:0:99999:7:::\nbackup:*:19000:0:99999:7:::\n"
     "nobody:*:19000:0:99999:7:::\n",
@@ -94,6 +95,9 @@ SKELETON: dict[str, str] = {
     "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"
     "deb http://deb.debian.org/debian bookworm-updates main\n",
     "etc/apparmor.d/usr.bin.man": "profile man /usr/bin/man {\n}\n",
+    "etc/apparmor.d/lsb_release": "profile lsb_release {\n}\n",
+    "etc/apparmor.d/nvidia_modprobe": "profile nvidia_modprobe {\n}\n",
+    "etc/sysctl.conf": "# /etc/sysctl.conf\n",
     "etc/sudoers": "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
     "etc/sudoers.d/README": "# drop-ins go here\n",
     "etc/cloud/cloud.cfg": "users: [default]\ncloud_init_modules: [bootcmd]\n",

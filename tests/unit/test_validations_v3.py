@@ -254,14 +254,18 @@ APPARMOR_OK = {
     "loaded": "man_filter (enforce)\nman_groff (enforce)\n/usr/bin/man (enforce)\nlsb_release (complain)\n",
     "service": "enabled\nactive\n",
     "switched": "",
-    "declared": "/usr/bin/man\t\nman_filter\t\nman_groff\t\nlsb_release\tflags=(complain)\n",
+    "declared": "/usr/bin/man\t/etc/apparmor.d/usr.bin.man\t\n"
+    "man_filter\t/etc/apparmor.d/usr.bin.man\t\nman_groff\t/etc/apparmor.d/usr.bin.man\t\n"
+    "lsb_release\t/etc/apparmor.d/lsb_release\tflags=(complain)\n",
+    "shipped": "/etc/apparmor.d/usr.bin.man aaa\n/etc/apparmor.d/lsb_release bbb\n",
+    "md5": "aaa  /etc/apparmor.d/usr.bin.man\nbbb  /etc/apparmor.d/lsb_release\n",
 }
 
 
 def test_apparmor_sound_state_passes() -> None:
     assert problems(APPARMOR_OK) == []
     assert loaded_profiles(APPARMOR_OK["loaded"])["lsb_release"] == "complain"
-    assert declared_modes("x\tflags=(attach_disconnected, complain)\n") == {"x": {"complain"}}
+    assert declared_modes("x\t/f\tflags=(attach_disconnected, complain)\n") == {"x": {"complain"}}
 
 
 @pytest.mark.parametrize(
@@ -274,6 +278,11 @@ def test_apparmor_sound_state_passes() -> None:
         ({"loaded": "man_filter (enforce)\nman_groff (enforce)\n/usr/bin/man (complain)\nlsb_release (complain)\n"},
          "profile /usr/bin/man is in complain mode"),
         ({"loaded": "man_filter (enforce)\n"}, "profile /usr/bin/man (/etc/apparmor.d) is not loaded"),
+        ({"md5": "bbb  /etc/apparmor.d/lsb_release\n"}, "usr.bin.man, a profile its package ships, is gone"),
+        ({"md5": "aaa  /etc/apparmor.d/usr.bin.man\nccc  /etc/apparmor.d/lsb_release\n",
+          "declared": "lsb_release\t/etc/apparmor.d/lsb_release\tflags=(complain)\n",
+          "loaded": "lsb_release (complain)\n"},
+         "lsb_release was edited out of enforce mode"),
     ],
 )  # fmt: skip
 def test_apparmor_each_weakening_is_named(change: dict[str, str], named: str) -> None:
