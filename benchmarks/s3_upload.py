@@ -346,7 +346,7 @@ def raw_run(target: Target, tmp: Path, raw: Path, repeat: int) -> dict[str, Any]
     """The publisher writing `raw` as a zstd XVA while it uploads, against upload_file of an XVA
     of the same disk written beforehand (the same bytes to send, give or take the UUIDs)."""
     from core.files import sha256_file
-    from platforms.xva.writer import raw_to_xva
+    from diskformats.xva.writer import raw_to_xva
 
     xva = tmp / "from-raw.xva"
     raw_to_xva(raw, xva, "bench", template=True, compression="zstd")

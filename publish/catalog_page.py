@@ -428,7 +428,7 @@ def render(entries: list[Entry], link: Link = relative_link, now: datetime | Non
         f'<p class="muted">Written {_time(now)} from <a href="{_e(link("index.json"))}">'
         "index.json</a>. "
         "Ages are as of then. Every template here passed all of its checks; "
-        "to import one, see <code>python -m platforms.xcpng import</code>.</p></header>"
+        "to import one, see <code>python -m xcpng_golden.pool import</code>.</p></header>"
         f"<main>{empty}{_overview(entries, link, now) if entries else ''}{body}</main>"
         "</body></html>\n"
     )

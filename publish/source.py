@@ -1,6 +1,6 @@
 """The reader's side of the store: which builds an OS has, and one build's objects.
 
-Used by `python -m publish fetch`, the catalog page, and `python -m platforms.xcpng import`.
+Used by `python -m publish fetch`, the catalog page, and `python -m xcpng_golden.pool import`.
 A build is found the way the publisher wrote it: `<os>/latest.json` (the newest complete
 build) or `<os>/<version>/<build-id>/` with its `metadata.json` (written last: a folder
 without it is incomplete). Every metadata.json is checked against its schema before anything

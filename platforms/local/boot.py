@@ -61,7 +61,7 @@ def backing_image(build: BuildResult, workdir: Path) -> tuple[Path, str]:
     fmt = artifact_format(build)
     if fmt != "xva":
         return artifact, fmt
-    from platforms.xva.reader import xva_to_raw  # written by the XVA helper
+    from diskformats.xva.reader import xva_to_raw  # written by the XVA helper
 
     raw = workdir / "from-xva.raw"
     xva_to_raw(artifact, raw)

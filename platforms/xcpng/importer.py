@@ -1,4 +1,4 @@
-"""A published template onto the pool: `python -m platforms.xcpng import`.
+"""A published template onto the pool: `python -m xcpng_golden.pool import`.
 
 The XVA streams from where it is published (S3, a folder, a file) straight into `PUT /import`
 through the same XAPI code the harness boots with (`imports.import_xva`), with no local copy.

@@ -31,6 +31,8 @@ from core.redact import Redactor
 from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
 from core.trees import remove_trees
+from diskformats.xva import XvaError
+from diskformats.xva.writer import raw_to_xva
 from platforms.kept import janitor_command, record_kept
 from platforms.reach import Target
 from platforms.seed import SEED_SIZE, make_seed
@@ -46,8 +48,6 @@ from platforms.xcpng.client import (
 from platforms.xcpng.firmware import disk_firmware
 from platforms.xcpng.ledger import LEDGER_NAME, Ledger
 from platforms.xcpng.transfer import upload
-from platforms.xva import XvaError
-from platforms.xva.writer import raw_to_xva
 
 log = logging.getLogger("platforms.xcpng")
 MIN_FREE_MEMORY = 2 << 30  # a check VM needs 1-2 GiB; less free than this and boots will fail

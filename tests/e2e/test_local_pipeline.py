@@ -278,7 +278,7 @@ def test_published_xva_round_trips_and_costs_its_data(
 
     def xva_cli(*args: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "platforms.xva", *args],
+            [sys.executable, "-m", "diskformats.xva", *args],
             cwd=REPO,
             env=env(tmp),
             capture_output=True,

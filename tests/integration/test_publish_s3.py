@@ -371,7 +371,7 @@ def test_raw_disk_written_as_xva_while_it_uploads(moto: MotoS3, tmp_path: Path, 
     what lands is exactly what metadata.json says, holding the tested disk."""
     import hashlib
 
-    from platforms.xva.reader import scan
+    from diskformats.xva.reader import scan
 
     bucket = moto.bucket()
     rec = fake_os(tmp_path, "debian12", size=512 * MiB, fmt="raw")

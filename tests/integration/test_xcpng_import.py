@@ -1,4 +1,4 @@
-"""`python -m platforms.xcpng import` against the XAPI twin (the unmodified XenAPI client, the
+"""`python -m xcpng_golden.pool import` against the XAPI twin (the unmodified XenAPI client, the
 real `PUT /import`) with the artifact streamed from moto's S3 server over HTTP: imported once,
 then a no-op; --replace renames by build id; a wrong artifact leaves nothing in the pool; the
 twin's faults retried or reported in one line; the janitor never takes an imported template."""
@@ -20,7 +20,6 @@ import zstandard
 
 from core.errors import ImageDefect
 from core.settings import Settings
-from platforms.xcpng.__main__ import main
 from platforms.xcpng.cleanup import cleanup
 from platforms.xcpng.client import RetryPolicy
 from platforms.xcpng.importer import (
@@ -41,6 +40,7 @@ from tests.support.catalog import publish_three, xva_of
 from tests.support.publishing import MotoS3, moto_s3
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.helpers import small_xva, tar_bytes, tar_members, twin_env
+from xcpng_golden.pool import main
 
 FAST = RetryPolicy(attempts=4, max_delay=10, wait_min=0.01, wait_max=0.05)
 MiB = 1 << 20

@@ -90,7 +90,7 @@ def test_sigint_then_sigterm_during_boot_leaves_the_twin_empty(
 def test_sigint_mid_import_leaves_the_twin_empty(twin: XapiTwin, tmp_path: Path) -> None:
     raw = tmp_path / "dense.raw"
     raw.write_bytes(os.urandom(24 << 20))
-    from platforms.xva.writer import raw_to_xva
+    from diskformats.xva.writer import raw_to_xva
 
     raw_to_xva(raw, tmp_path / "dense.xva", "dense")
     twin.faults.import_delay = 0.25  # a chunk every 250 ms: the upload lasts ~6 s

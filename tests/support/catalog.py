@@ -13,7 +13,7 @@ from typing import Any
 
 from core.redact import Redactor
 from core.settings import Settings
-from platforms.xva.writer import raw_to_xva
+from diskformats.xva.writer import raw_to_xva
 from publish import api
 from publish.stores.base import Store
 from tests.support.publishing import CHECKS, fake_os, write_results

@@ -155,7 +155,7 @@ def test_overlay_never_writes_the_artifact(tmp_path: Path):
 
 
 def test_an_xva_is_turned_into_a_raw_backing_disk(tmp_path: Path):
-    from platforms.xva.writer import raw_to_xva
+    from diskformats.xva.writer import raw_to_xva
 
     raw = tmp_path / "disk.raw"
     raw.write_bytes(b"\x01" * 4096 + b"\0" * (3 * 1024 * 1024))

@@ -247,7 +247,7 @@ def test_raw_disk_is_published_as_a_sparse_compact_xva_that_round_trips(tmp_path
     """A local build's sparse raw disk: published as an XVA (zstd, firmware from the disk) whose
     disk is the tested one byte for byte, costing its data on disk, not its virtual size."""
     from core.files import sha256_file
-    from platforms.xva.reader import verify, xva_to_raw
+    from diskformats.xva.reader import verify, xva_to_raw
 
     rec = fake_os(tmp_path, "debian12", size=256 << 20, fmt="raw")
     raw = Path(rec["build"]["artifact"])

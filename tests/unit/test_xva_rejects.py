@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from platforms.xva import CHUNK_SIZE, XvaError, ovaxml
-from platforms.xva.__main__ import main
-from platforms.xva.reader import verify, xva_to_raw
-from platforms.xva.writer import raw_to_xva
+from diskformats.xva import CHUNK_SIZE, XvaError, ovaxml
+from diskformats.xva.__main__ import main
+from diskformats.xva.reader import verify, xva_to_raw
+from diskformats.xva.writer import raw_to_xva
 
 MiB = CHUNK_SIZE
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,7 +192,7 @@ def test_cli_round_trip_subprocess(tmp_path: Path) -> None:
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "platforms.xva", *args],
+            [sys.executable, "-m", "diskformats.xva", *args],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -19,7 +19,7 @@ import XenAPI
 
 from core.model import BuildResult, TemplateSpec
 from core.settings import Settings
-from platforms.xva.writer import raw_to_xva
+from diskformats.xva.writer import raw_to_xva
 from tests.twins.xapi.server import XapiTwin
 
 NETWORK = "Pool-wide network associated with eth0"

@@ -1,4 +1,4 @@
-"""Operator command line: `python -m platforms.xva info|verify|to-raw|from-raw`.
+"""Operator command line: `python -m diskformats.xva info|verify|to-raw|from-raw`.
 
 Exit 0 on success, 1 when the XVA (or raw disk) is bad, with one line naming the member at
 fault, 2 on a usage error.
@@ -13,13 +13,13 @@ from pathlib import Path
 
 from core.errors import UsageError
 from core.settings import parse_size
-from platforms.xva import XvaError, ovaxml
-from platforms.xva.reader import compression_of, header_only, verify, xva_to_raw
-from platforms.xva.writer import COMPRESSIONS, DEFAULT_COMPRESSION, raw_to_xva
+from diskformats.xva import XvaError, ovaxml
+from diskformats.xva.reader import compression_of, header_only, verify, xva_to_raw
+from diskformats.xva.writer import COMPRESSIONS, DEFAULT_COMPRESSION, raw_to_xva
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m platforms.xva", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m diskformats.xva", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     info = sub.add_parser("info", help="show the VM and disks an XVA describes (reads ova.xml)")
     info.add_argument("xva", type=Path)

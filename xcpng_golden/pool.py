@@ -1,0 +1,108 @@
+"""`python -m xcpng_golden.pool import`: a published template into the pool, with the XCPNG_*
+and S3_* environment of the harness.
+
+`import --from s3://...|FOLDER|FILE --os NAME [--build ID] [--name LABEL] [--replace]` streams
+a published template into the pool (platforms/xcpng/importer.py). Exit 0 imported or already
+there, 1 failed (checksum, the pool, the store), 2 on a usage error (unknown OS or build, a name
+held by another template), 130 interrupted.
+
+The command lives above both phases it joins: publish.source finds and streams the build, the
+platform imports it, and neither imports the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import XenAPI
+
+from core import signals
+from core.errors import ImageDefect, InfrastructureError, UsageError
+from core.settings import Settings
+from platforms.xcpng.client import describe
+from platforms.xcpng.importer import ChecksumMismatch, import_template
+from platforms.xcpng.platform import connect
+from publish.source import resolve
+from publish.stores.base import IntegrityError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m xcpng_golden.pool",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    i = sub.add_parser("import", help="import a published template into the pool")
+    i.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="s3://bucket/prefix or a folder the publisher wrote, or an XVA that "
+        "`python -m publish fetch` downloaded",
+    )
+    i.add_argument("--os", help="OS name, e.g. debian12 (required with a store)")
+    i.add_argument("--build", help="build id (default: the latest)")
+    i.add_argument("--name", help="template name [golden-<os>]")
+    i.add_argument(
+        "--replace",
+        action="store_true",
+        help="rename the template holding --name to <name>-<its build id>, then take the name",
+    )
+    i.add_argument("--sr", help="SR to import into [env XCPNG_SR, else the pool's default SR]")
+    i.add_argument(
+        "--metadata", type=Path, help="metadata of a FILE [FILE.metadata.json beside it]"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    signals.install_sigterm_as_interrupt()
+    try:
+        return import_command(args, Settings.from_env())
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (InfrastructureError, ImageDefect, ChecksumMismatch) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: whatever the import had created was removed", file=sys.stderr)
+        return 130
+
+
+def import_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Find the build in the store, stream it into the pool, say what happened."""
+    try:
+        build = resolve(args.source, settings.s3, args.os, args.build, args.metadata)
+    except IntegrityError as exc:
+        raise InfrastructureError(str(exc)) from None
+    xapi = connect(settings.xcpng)
+    try:
+        outcome = import_template(
+            xapi,
+            build,
+            label=args.name or f"golden-{build.os_name}",
+            sr_name=args.sr or settings.xcpng.sr,
+            replace=args.replace,
+        )
+    except IntegrityError as exc:
+        raise InfrastructureError(str(exc)) from None
+    except (XenAPI.Failure, OSError) as exc:  # a call outside the import's own error mapping
+        raise InfrastructureError(
+            f"the pool refused a call: {xapi.redactor(describe(exc))}"
+        ) from None
+    finally:
+        xapi.logout()
+    for line in outcome.lines(build):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
