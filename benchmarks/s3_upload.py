@@ -50,7 +50,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Literal
 
-from core.leftovers import scratch
+from core.ownership import scratch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

@@ -24,7 +24,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from core.leftovers import temp_dir
+from core.ownership import temp_dir
 from core.trees import remove_tree
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ def pytest_harness_expected_checks(family: str) -> tuple[str, ...] | None:
 def pytest_harness_make_platform(
     name: str, settings: Settings, run_id: str, redactor: Redactor
 ) -> Platform | None:
-    """The platform object for `name` (default: platforms.base.get_platform)."""
+    """The platform object for `name` (default: platforms.registry.get_platform)."""
 
 
 @pytest.hookspec(firstresult=True)

@@ -2,7 +2,7 @@
 
 A run stopped by SIGINT or SIGTERM removes what it made. One killed by SIGKILL, a lost runner
 or a machine crash cannot, so every run starts by looking (and `python -m platforms cleanup`
-does the same on demand). Only what no live process owns is touched (core.leftovers): another
+does the same on demand). Only what no live process owns is touched (core.ownership): another
 session building right now keeps its folders.
 
 - image cache: build folders and replaced or discarded entries (`.tmp-*`, `.old-*`,
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.leftovers import claim_alive, is_leftover, processes_of_runs, stale_entries
+from core.ownership import claim_alive, is_leftover, processes_of_runs, stale_entries
 from core.proc import argv_of, find_processes, stop_pid
 from core.settings import Settings
 from core.trees import mounts_below, remove_tree
@@ -100,7 +100,7 @@ def _cache(cache_dir: Path, report: Tidy, dry_run: bool) -> None:
 
 
 def temp_dirs() -> list[Path]:
-    """Where temporary folders go: $TMPDIR, and /tmp for socket folders (core.leftovers)."""
+    """Where temporary folders go: $TMPDIR, and /tmp for socket folders (core.ownership)."""
     return sorted({Path(tempfile.gettempdir()), Path("/tmp")})
 
 

@@ -1,7 +1,7 @@
-"""`python -m publish`: see publish.cli."""
+"""`python -m publish`: see publish.writer_cli."""
 
 import sys
 
-from publish.cli import main
+from publish.writer_cli import main
 
 sys.exit(main())

@@ -9,12 +9,12 @@ from typing import Any
 
 from core.errors import InfrastructureError, UsageError
 from core.redact import Redactor
+from core.results_file import load_results
 from core.settings import Settings
 from publish.artifact import unpublishable
 from publish.catalog_page import refresh_index
 from publish.gating import Candidate, gate, required_platform
 from publish.publisher import Planned, Published, plan, publish_one
-from publish.results import load_results
 from publish.stores import open_store
 from publish.stores.base import IntegrityError, Store
 

@@ -25,9 +25,9 @@ from diskformats.xva import CHUNK_SIZE, XvaError
 from diskformats.xva.bootdisk import detect_firmware
 from diskformats.xva.reader import compression_of
 from diskformats.xva.writer import XvaOptions, visited_chunks, xva_stream
-from publish.digests import FileDigests, file_blocks
 from publish.gating import Candidate
 from publish.stores.base import IntegrityError
+from publish.upload_digests import FileDigests, file_blocks
 
 PUBLISHED_FORMAT = "xva"
 CONVERTIBLE = ("raw",)

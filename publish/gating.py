@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UsageError
-from publish.results import Results
+from core.results_file import Results
 
 PUBLISHABLE_BUILDS = ("built", "cached", "provided")
 PLATFORM_CHOICES = ("xcpng", "local", "any")

@@ -2,7 +2,7 @@
 and S3_* environment of the harness.
 
 `import --from s3://...|FOLDER|FILE --os NAME [--build ID] [--name LABEL] [--replace]` streams
-a published template into the pool (platforms/xcpng/importer.py). Exit 0 imported or already
+a published template into the pool (platforms/xcpng/template_import.py). Exit 0 imported or already
 there, 1 failed (checksum, the pool, the store), 2 on a usage error (unknown OS or build, a name
 held by another template), 130 interrupted.
 
@@ -23,8 +23,8 @@ from core import signals
 from core.errors import ImageDefect, InfrastructureError, UsageError
 from core.settings import Settings
 from platforms.xcpng.client import describe
-from platforms.xcpng.importer import ChecksumMismatch, import_template
 from platforms.xcpng.platform import connect
+from platforms.xcpng.template_import import ChecksumMismatch, import_template
 from publish.source import resolve
 from publish.stores.base import IntegrityError
 

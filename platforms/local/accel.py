@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from core.leftovers import scratch
+from core.ownership import scratch
 
 PROBE_MESSAGE = b"ACCEL-PROBE-OK"
 PROBE_TIMEOUT_S = 15.0

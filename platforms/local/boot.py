@@ -20,8 +20,8 @@ from pathlib import Path
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from core.errors import ImageDefect, InfrastructureError
-from core.leftovers import socket_dir
 from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
+from core.ownership import socket_dir
 from core.signals import deferred
 from core.ssh import ssh_command
 from core.trees import remove_trees

@@ -36,7 +36,7 @@ from diskformats.xva.writer import raw_to_xva
 from platforms.kept import janitor_command, record_kept
 from platforms.reach import Target
 from platforms.seed import SEED_SIZE, make_seed
-from platforms.xcpng import build_password, guest, imports, objects, plugin_access
+from platforms.xcpng import build_password, guest, objects, plugin_access, xva_import
 from platforms.xcpng.client import (
     RetryPolicy,
     SessionRejected,
@@ -337,7 +337,7 @@ class XcpngPlatform:
         def dropped(task: str, leftovers: list[str]) -> None:
             self._dropped(task, leftovers, state)
 
-        vm = imports.import_xva(
+        vm = xva_import.import_xva(
             xapi,
             xva,
             sr,
@@ -517,7 +517,7 @@ class XcpngPlatform:
     def _tear_down(self, xapi: Xapi, state: dict[str, Any], name: str) -> None:
         """Remove the VM, every disk and every task this boot made; say what is left."""
         for task in list(state["tasks"]):
-            self._dropped(task, imports.drop_import(xapi, task), state)
+            self._dropped(task, xva_import.drop_import(xapi, task), state)
         vm = state["vm"]
         if vm:
             problems = objects.destroy_vm(xapi, vm, state["vdis"])

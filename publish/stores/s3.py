@@ -42,9 +42,9 @@ from tenacity.wait import wait_base
 from core.errors import InfrastructureError, UsageError
 from core.files import BLOCK
 from core.settings import S3Config
-from publish.digests import MIN_PART, DigestingReader, FileDigests
 from publish.stores.base import IntegrityError, Log, ObjectInfo, Reader
 from publish.stores.s3errors import code_of, explain
+from publish.upload_digests import MIN_PART, DigestingReader, FileDigests
 
 T = TypeVar("T")
 # CompleteMultipartUpload of a multi-GiB object can take minutes on some stores (moto: ~1 min

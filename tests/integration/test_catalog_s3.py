@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 from botocore.exceptions import ResponseStreamingError
 
-from publish import cli
+from publish import writer_cli as cli
 from publish.catalog_page import PRESIGNED, publish_page
 from publish.fetch import fetch
 from publish.source import find_build

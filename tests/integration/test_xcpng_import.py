@@ -22,7 +22,9 @@ from core.errors import ImageDefect
 from core.settings import Settings
 from platforms.xcpng.cleanup import cleanup
 from platforms.xcpng.client import RetryPolicy
-from platforms.xcpng.importer import (
+from platforms.xcpng.ledger import KEY_RUN
+from platforms.xcpng.platform import connect
+from platforms.xcpng.template_import import (
     HOLD,
     KEY_BUILD,
     KEY_OS,
@@ -32,9 +34,7 @@ from platforms.xcpng.importer import (
     ChecksumMismatch,
     import_template,
 )
-from platforms.xcpng.ledger import KEY_RUN
-from platforms.xcpng.platform import connect
-from publish import cli as publish_cli
+from publish import writer_cli as publish_cli
 from publish.source import resolve
 from tests.support.catalog import publish_three, xva_of
 from tests.support.publishing import MotoS3, moto_s3

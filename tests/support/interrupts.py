@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from core.files import read_json, sha256_file
-from core.leftovers import OWNER_FILE
+from core.ownership import OWNER_FILE
 from core.proc import argv_of, pid_alive
 from core.trees import mounts_below, remove_tree
 

@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 
 from core.files import sha256_file
-from core.results import results_schema
+from core.results_file import results_schema
 from core.settings import Settings
 from diskformats.xva.writer import raw_to_xva
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from publish import cli
+from publish import writer_cli as cli
 from publish.catalog_page import publish_page, refresh_index, render_store
 from publish.prune import prune
 from publish.stores.base import IntegrityError

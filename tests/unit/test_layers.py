@@ -103,8 +103,8 @@ def test_a_phase_importing_the_plugin_breaks_the_layers(tmp_path: Path) -> None:
 
 def test_a_cycle_inside_a_package_is_found(tmp_path: Path) -> None:
     root = copy_project(tmp_path)
-    with (root / "build" / "digest.py").open("a") as fh:
-        fh.write("\nfrom build import builder  # planted: builder imports digest already\n")
+    with (root / "build" / "inputs_digest.py").open("a") as fh:
+        fh.write("\nfrom build import builder  # planted: builder imports inputs_digest already\n")
     proc = lint_imports(root)
     assert proc.returncode != 0
     assert "no cycle between the modules of any package BROKEN" in proc.stdout

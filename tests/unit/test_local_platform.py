@@ -12,8 +12,8 @@ from core.errors import ImageDefect
 from core.model import BuildResult, TemplateSpec
 from core.redact import Redactor
 from core.settings import Settings
-from platforms.base import get_platform
 from platforms.local import LocalPlatform, accel, basedisk, boot
+from platforms.registry import get_platform
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER_VARS = {"output_directory", "vm_name", "run_id"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from publish import cli
+from publish import writer_cli as cli
 from publish.fetch import Progress, fetch
 from publish.source import find_build
 from publish.stores.local import LocalStore

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import UsageError
+from core.results_file import load_results
 from core.settings import Settings
 from publish import api
 from publish.gating import gate, required_platform
-from publish.results import load_results
 from tests.support.publishing import fake_os, write_results
 
 

@@ -286,7 +286,7 @@ def test_raw_disk_is_published_as_a_sparse_compact_xva_that_round_trips(tmp_path
 
 def test_folder_store_writes_sparse_files(tmp_path: Path) -> None:
     """An uncompressed XVA of a disk with zero blocks inside its chunks stays sparse."""
-    from publish.digests import DigestingReader
+    from publish.upload_digests import DigestingReader
 
     mib = 1 << 20
     data = os.urandom(4096) + bytes(mib - 4096)  # one chunk: 4 KiB of data, then zeros

@@ -133,7 +133,7 @@ def test_checksum_mode_chooses_crc_or_signed_payloads(tmp_path: Path) -> None:
     assert not store(S3_CHECKSUM_MODE="when_required", S3_ENDPOINT_URL="").wants_crc
     s = store(S3_CHECKSUM_MODE="when_supported")
     assert s.wants_crc and config_of(s).request_checksum_calculation == "when_supported"
-    from publish.digests import DigestingReader
+    from publish.upload_digests import DigestingReader
 
     reader = DigestingReader([b"x" * 10], part_size=s.chunksize, threshold=s.threshold)
     reader.read()
@@ -236,8 +236,8 @@ def test_index_is_rebuilt_from_latest_files(tmp_path: Path) -> None:
 def test_the_completed_object_must_be_the_digested_one(
     head: dict[str, Any], problem: str | None
 ) -> None:
-    from publish.digests import FileDigests
     from publish.stores.base import IntegrityError
+    from publish.upload_digests import FileDigests
 
     s = store()
     d = FileDigests(size=10, sha256="0" * 64, multipart=True, part_size=5, parts=2)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.leftovers import OWNER_FILE, RUN_ENV
 from core.model import KeptVM
+from core.ownership import OWNER_FILE, RUN_ENV
 from core.settings import Settings
 from platforms.kept import record_kept
 from platforms.leftovers import tidy

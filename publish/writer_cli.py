@@ -1,5 +1,5 @@
-"""Command line: publish, prune, verify, preflight (and the reader's fetch, page, link, in
-publish.readcli). Exit 0 ok, 1 failed, 2 bad input, 3 infra."""
+"""The writer's commands: publish, prune, verify, preflight (the reader's fetch, page, link are
+in publish.reader_cli). Exit 0 ok, 1 failed, 2 bad input, 3 infra."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in READ_COMMANDS:
-        from publish.readcli import main as read_main
+        from publish.reader_cli import main as read_main
 
         return read_main(args_in[0], args_in[1:])
     command = args_in[0] if args_in and args_in[0] in COMMANDS else None
