@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.destination import Destination
 from core.platform import Platform
 from core.redact import Redactor
 from core.settings import Settings
@@ -23,5 +24,5 @@ def pytest_harness_make_platform(
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_harness_open_store(to: str, settings: Settings) -> Store | None:
+def pytest_harness_open_store(to: Destination, settings: Settings) -> Store | None:
     """The store `--publish` writes to (default: None, the publisher opens `to` itself)."""

@@ -227,7 +227,7 @@ def tidy(
     _clones(artifacts, report, dry_run)
     for folder in dead:
         _remove(folder, report, dry_run, "record of a dead run")
-    publish_folder = None if "://" in settings.publish_to else Path(settings.publish_to)
+    publish_folder = settings.publish_to.path  # None for S3
     roots = [artifacts, settings.reports_dir, *([publish_folder] if publish_folder else [])]
     _parts(roots, report, dry_run)
     _mounts([settings.cache_dir, artifacts], report)

@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 
+from core.destination import Destination
 from core.errors import UsageError
 from core.settings import S3Config
 from publish.buildid import is_build_id
@@ -202,11 +203,12 @@ def file_build(path: Path, os_name: str | None, metadata: Path | None = None) ->
 
 def open_source(source: str, s3: S3Config) -> Store | Path:
     """`s3://bucket/prefix` or a folder (a store), or a file (an artifact fetched earlier)."""
-    if not source.startswith("s3://") and Path(source).is_file():
-        return Path(source)
-    if not source.startswith("s3://") and not Path(source).is_dir():
+    dest = Destination.parse(source, "--from")
+    if dest.path is not None and dest.path.is_file():
+        return dest.path
+    if dest.path is not None and not dest.path.is_dir():
         raise UsageError(f"{source}: no such folder or file; pass s3://bucket/prefix or a path")
-    return open_store(source, s3)
+    return open_store(dest, s3)
 
 
 def resolve(

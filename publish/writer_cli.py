@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from core.destination import Destination
 from core.errors import InfrastructureError, UsageError
 from core.redact import Redactor
 from core.settings import Settings, parse_duration
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         redactor = Redactor(settings.secrets())
-        to = args.to or settings.publish_to
+        to = Destination.parse(args.to, "--to") if args.to else settings.publish_to
 
         def say(msg: str) -> None:
             print(redactor(msg), flush=True)
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(
-    command: str | None, args: argparse.Namespace, to: str, settings: Settings, log: Log
+    command: str | None, args: argparse.Namespace, to: Destination, settings: Settings, log: Log
 ) -> int:
     from publish import api
     from publish.stores import open_store

@@ -21,7 +21,7 @@ from core.settings import Settings
 from publish.pointers import LATEST_SCHEMA, rebuild_index, update_latest
 from publish.stores import open_store
 from publish.stores.local import LocalStore
-from publish.stores.s3 import S3Store, parse_s3_url
+from publish.stores.s3 import S3Store
 from publish.stores.s3errors import explain
 
 SECRET = "unit-secret-value-123"
@@ -45,12 +45,6 @@ def config_of(s: S3Store) -> Any:
 
 def client_error(code: str, op: str = "PutObject") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "m"}}, op)
-
-
-def test_parse_url() -> None:
-    assert parse_s3_url("s3://bucket/a/b/") == ("bucket", "a/b")
-    with pytest.raises(UsageError, match="not a valid S3 destination"):
-        parse_s3_url("s3://B/x")
 
 
 def test_requests_are_retried_by_botocore_not_by_a_loop_around_them() -> None:

@@ -103,6 +103,20 @@ def test_what_dead_runs_left_is_removed_and_live_runs_keep_theirs(world: World) 
     assert len(report.removed) == len(gone) and report.clean  # type: ignore[attr-defined]
 
 
+def test_a_file_url_destination_is_the_same_folder_to_the_sweep(tmp_path: Path) -> None:
+    """`file:///x` is a folder to the store; the sweep once skipped it as a URL."""
+    w = World(tmp_path)
+    w.settings = Settings.from_env(
+        env={"TEMPLATE_PUBLISH_TO": f"file://{tmp_path}/published"},
+        artifacts_dir=str(tmp_path / "artifacts"),
+        reports_dir=str(tmp_path / "reports"),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    half = w.make(f"published/debian12/12/b1/.image.raw.pid{w.dead}.x.part", "half")
+    w.tidy()
+    assert not half.exists()
+
+
 def test_dry_run_removes_nothing(world: World) -> None:
     before = sorted(p for p in world.root.rglob("*"))
     report = world.tidy(dry_run=True)
