@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core.waiting import wait_for
 from platforms.xcpng.ledger import Ledger
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.helpers import small_xva, ssh_banner_endpoint, twin_env
@@ -52,11 +53,7 @@ def start_child(twin: XapiTwin, tmp_path: Path, xva: Path, **env: str) -> subpro
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_for(cond, what=what, timeout=timeout, interval=0.05)
 
 
 def running_vm(twin: XapiTwin) -> bool:
