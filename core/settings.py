@@ -380,7 +380,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings as a command without pytest options sees them (python -m publish, tests)."""
+        """Settings as a command without pytest options sees them (xcpng-golden, tests)."""
         cli = {k: (str(v) if v is not None else None) for k, v in overrides.items()}
         return cls.resolve(cli, env)
 

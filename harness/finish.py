@@ -223,6 +223,6 @@ def terminal_summary(terminalreporter: Any, h: Harness) -> None:
             terminalreporter.write_line(f"  reach it: {k.ssh}")
             terminalreporter.write_line(f"  stop it:  {k.stop}")
         terminalreporter.write_line(
-            "the janitor stops expired ones: python -m platforms janitor "
+            "the janitor stops expired ones: xcpng-golden janitor "
             f"--artifacts-dir {h.settings.artifacts_dir}"
         )

@@ -1,7 +1,7 @@
 """What runs killed outright left on this machine: found, then removed or named.
 
 A run stopped by SIGINT or SIGTERM removes what it made. One killed by SIGKILL, a lost runner
-or a machine crash cannot, so every run starts by looking (and `python -m platforms cleanup`
+or a machine crash cannot, so every run starts by looking (and `xcpng-golden cleanup`
 does the same on demand). Only what no live process owns is touched (core.ownership): another
 session building right now keeps its folders.
 
@@ -190,7 +190,7 @@ def _pool(settings: Settings, report: Tidy, dry_run: bool) -> None:
         for run in runs:
             report.notes.append(
                 f"run {run} left pool objects in {ledger}; remove them with: "
-                f"python -m platforms.xcpng cleanup --run-id {run}"
+                f"xcpng-golden pool cleanup --run-id {run}"
             )
         return
     from platforms.xcpng.cleanup import cleanup

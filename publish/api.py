@@ -1,4 +1,4 @@
-"""Entry points shared by `python -m publish` and the pytest plugin's `--publish`."""
+"""Entry points shared by `xcpng-golden publish` and the pytest plugin's `--publish`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The reader's side of the store: which builds an OS has, and one build's objects.
 
-Used by `python -m publish fetch`, the catalog page, and `python -m xcpng_golden.pool import`.
+Used by `xcpng-golden store fetch`, the catalog page, and `xcpng-golden pool import`.
 A build is found the way the publisher wrote it: `<os>/latest.json` (the newest complete
 build) or `<os>/<version>/<build-id>/` with its `metadata.json` (written last: a folder
 without it is incomplete). Every metadata.json is checked against its schema before anything
@@ -93,7 +93,7 @@ class Build:
         if head.size != self.size:
             raise IntegrityError(
                 f"{self.location} is {head.size} bytes, its metadata says {self.size}: "
-                "the stored object is damaged (python -m publish verify --deep)"
+                "the stored object is damaged (xcpng-golden store verify --deep)"
             )
         return head.token
 
@@ -187,7 +187,7 @@ def file_build(path: Path, os_name: str | None, metadata: Path | None = None) ->
         raw = meta_path.read_bytes()
     except FileNotFoundError:
         raise UsageError(
-            f"no metadata for {path}: expected {meta_path} (python -m publish fetch writes it); "
+            f"no metadata for {path}: expected {meta_path} (xcpng-golden store fetch writes it); "
             "pass --metadata PATH"
         ) from None
     meta = parse_metadata(raw, str(meta_path))

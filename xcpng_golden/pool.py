@@ -1,12 +1,6 @@
-"""`python -m xcpng_golden.pool import`: a published template into the pool, with the XCPNG_*
-and S3_* environment of the harness.
+"""The pool's commands: `import` (here) and `cleanup` (platforms/xcpng/cli.py).
 
-`import --from s3://...|FOLDER|FILE --os NAME [--build ID] [--name LABEL] [--replace]` streams
-a published template into the pool (platforms/xcpng/template_import.py). Exit 0 imported or already
-there, 1 failed (checksum, the pool, the store), 2 on a usage error (unknown OS or build, a name
-held by another template), 130 interrupted.
-
-The command lives above both phases it joins: publish.source finds and streams the build, the
+The import lives above both phases it joins: publish.source finds and streams the build, the
 platform imports it, and neither imports the other.
 """
 
@@ -20,51 +14,52 @@ from pathlib import Path
 import XenAPI
 
 from core import signals
+from core.commands import Command
 from core.errors import ImageDefect, InfrastructureError, UsageError
 from core.settings import Settings
+from platforms.xcpng.cli import CLEANUP
 from platforms.xcpng.client import describe
 from platforms.xcpng.platform import connect
 from platforms.xcpng.template_import import ChecksumMismatch, import_template
 from publish.source import resolve
 from publish.stores.base import IntegrityError
 
+IMPORT_DOC = """Stream a published template (S3, a folder, or a fetched file) into the pool, as
+a template named golden-<os>, with the XCPNG_* and S3_* environment of the harness. The same
+build already in the pool is reported, not imported again; --replace renames the template
+holding the name to <name>-<its build id> once the new one is in.
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m xcpng_golden.pool",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = p.add_subparsers(dest="cmd", required=True)
-    i = sub.add_parser("import", help="import a published template into the pool")
-    i.add_argument(
+Exit 0 imported or already there, 1 failed (checksum, the pool, the store), 2 usage (unknown
+OS or build, a name held by another template), 130 interrupted."""
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--from",
         dest="source",
         required=True,
         help="s3://bucket/prefix or a folder the publisher wrote, or an XVA that "
-        "`python -m publish fetch` downloaded",
+        "`xcpng-golden store fetch` downloaded",
     )
-    i.add_argument("--os", help="OS name, e.g. debian12 (required with a store)")
-    i.add_argument("--build", help="build id (default: the latest)")
-    i.add_argument("--name", help="template name [golden-<os>]")
-    i.add_argument(
+    p.add_argument("--os", help="OS name, e.g. debian12 (required with a store)")
+    p.add_argument("--build", help="build id (default: the latest)")
+    p.add_argument("--name", help="template name [golden-<os>]")
+    p.add_argument(
         "--replace",
         action="store_true",
         help="rename the template holding --name to <name>-<its build id>, then take the name",
     )
-    i.add_argument("--sr", help="SR to import into [env XCPNG_SR, else the pool's default SR]")
-    i.add_argument(
+    p.add_argument("--sr", help="SR to import into [env XCPNG_SR, else the pool's default SR]")
+    p.add_argument(
         "--metadata", type=Path, help="metadata of a FILE [FILE.metadata.json beside it]"
     )
-    return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def run_import(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signals.install_sigterm_as_interrupt()
     try:
-        return import_command(args, Settings.from_env())
+        return import_build(args, Settings.from_env())
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -76,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def import_command(args: argparse.Namespace, settings: Settings) -> int:
+def import_build(args: argparse.Namespace, settings: Settings) -> int:
     """Find the build in the store, stream it into the pool, say what happened."""
     try:
         build = resolve(args.source, settings.s3, args.os, args.build, args.metadata)
@@ -104,5 +99,12 @@ def import_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+IMPORT = Command(
+    "import",
+    "import a published template into the pool",
+    "--from s3://bucket/templates --os debian12 --replace",
+    _arguments,
+    run_import,
+    description=IMPORT_DOC,
+)
+COMMANDS = (IMPORT, CLEANUP)

@@ -526,7 +526,7 @@ class XcpngPlatform:
         if problems:
             raise InfrastructureError(
                 f"{name}: teardown left objects behind ({'; '.join(problems)}); run "
-                f"`python -m platforms.xcpng cleanup --run-id {self.run_id}`"
+                f"`xcpng-golden pool cleanup --run-id {self.run_id}`"
             )
         for key, kind in state["keys"].items():
             self.ledger.record("destroyed", kind, key)

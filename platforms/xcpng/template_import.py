@@ -1,4 +1,4 @@
-"""A published template onto the pool: `python -m xcpng_golden.pool import`.
+"""A published template onto the pool: `xcpng-golden pool import`.
 
 The XVA streams from where it is published (S3, a folder, a file) straight into `PUT /import`
 through the same XAPI code the harness boots with (`xva_import.import_xva`), with no local copy.
@@ -141,7 +141,7 @@ class _Verified:
         raise ChecksumMismatch(
             f"{a.location} {what}, its metadata says sha256 {a.sha256} ({a.size} bytes): "
             "the import was stopped and nothing of it kept; if this repeats the stored object "
-            "is damaged (python -m publish verify --deep)"
+            "is damaged (xcpng-golden store verify --deep)"
         )
 
 

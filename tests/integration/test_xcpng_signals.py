@@ -1,6 +1,6 @@
 """A boot interrupted the way a cancelled GitHub Actions job interrupts it (SIGINT, then SIGTERM
 7.5 s later), mid-import, or killed outright: the twin ends empty, or the ledger is complete
-enough for `python -m platforms.xcpng cleanup` to empty it."""
+enough for `xcpng-golden pool cleanup` to empty it."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_killed_outright_then_cleanup_command_empties_the_twin(
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "platforms.xcpng", "cleanup", *args],
+            [sys.executable, "-m", "xcpng_golden", "pool", "cleanup", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,

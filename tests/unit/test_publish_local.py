@@ -197,7 +197,7 @@ def test_prune_keeps_newest_and_latest_target(tmp_path: Path) -> None:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "publish", *args],
+        [sys.executable, "-m", "xcpng_golden", *args],
         cwd=REPO,
         env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
@@ -212,21 +212,21 @@ def test_cli_publish_verify_prune(tmp_path: Path) -> None:
     path = write_results(tmp_path, [rec])
     pub = str(tmp_path / "pub")
     env = {"AWS_SECRET_ACCESS_KEY": FAKE_SECRET}
-    dry = run_cli("--results", str(path), "--to", pub, "--dry-run", env=env)
+    dry = run_cli("publish", "--results", str(path), "--to", pub, "--dry-run", env=env)
     assert dry.returncode == 0 and "would publish debian12" in dry.stdout
-    done = run_cli("--results", str(path), "--to", pub, env=env)
+    done = run_cli("publish", "--results", str(path), "--to", pub, env=env)
     assert done.returncode == 0, done.stderr
     assert FAKE_SECRET not in done.stdout + done.stderr
-    assert run_cli("verify", "--to", pub, "--deep").returncode == 0
-    assert run_cli("prune", "--keep", "1", "--to", pub).returncode == 0
+    assert run_cli("store", "verify", "--to", pub, "--deep").returncode == 0
+    assert run_cli("store", "prune", "--keep", "1", "--to", pub).returncode == 0
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--results", "/nonexistent/results.json"], 2, "results file not found"),
-        (["prune", "--keep", "0"], 2, "keep at least 1"),
-        (["--results", "x.json", "--to", "ftp://host/x"], 2, "unsupported destination"),
+        (["publish", "--results", "/nonexistent/results.json"], 2, "results file not found"),
+        (["store", "prune", "--keep", "0"], 2, "keep at least 1"),
+        (["publish", "--results", "x.json", "--to", "ftp://host/x"], 2, "unsupported destination"),
     ],
 )
 def test_cli_bad_input_is_one_line(

@@ -1,4 +1,4 @@
-"""platforms.leftovers.tidy and `python -m platforms cleanup`: what runs killed outright left
+"""platforms.leftovers.tidy and `xcpng-golden cleanup`: what runs killed outright left
 is removed when no live process owns it, named otherwise; what live runs own is untouched."""
 
 from __future__ import annotations
@@ -169,8 +169,8 @@ def test_kept_clones_and_pool_objects_are_named_with_their_command(world: World)
     report = world.tidy(pool=True)
     assert folder.exists(), "a kept clone's disk may matter to whoever kept it"
     notes = "\n".join(report.notes)  # type: ignore[attr-defined]
-    assert f"python -m platforms janitor --artifacts-dir {world.settings.artifacts_dir}" in notes
-    assert f"python -m platforms.xcpng cleanup --run-id {DEAD_RUN}" in notes
+    assert f"xcpng-golden janitor --artifacts-dir {world.settings.artifacts_dir}" in notes
+    assert f"xcpng-golden pool cleanup --run-id {DEAD_RUN}" in notes
 
 
 def test_cleanup_command(world: World) -> None:
@@ -182,7 +182,7 @@ def test_cleanup_command(world: World) -> None:
         "TEMPLATE_PUBLISH_TO": str(world.root / "published"),
         "PYTHONPATH": str(REPO),
     }
-    cmd = [sys.executable, "-m", "platforms", "cleanup"]
+    cmd = [sys.executable, "-m", "xcpng_golden", "cleanup"]
     dry = subprocess.run([*cmd, "--dry-run"], env=env, capture_output=True, text=True, check=False)
     assert dry.returncode == 0, dry.stderr
     assert (

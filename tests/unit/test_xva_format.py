@@ -240,9 +240,9 @@ def test_memory_stays_flat(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> int:
-    from diskformats.xva.__main__ import main
+    from xcpng_golden.main import main
 
-    return main(list(args))
+    return main(["xva", *args])
 
 
 def test_compressed_xvas_start_as_xapi_detects_them_and_round_trip(tmp_path: Path) -> None:
