@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.leftovers import scratch
+from core.ownership import scratch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

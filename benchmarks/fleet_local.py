@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.leftovers import scratch
+from core.ownership import scratch
 
 REPO = Path(__file__).resolve().parents[1]
 

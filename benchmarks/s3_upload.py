@@ -50,7 +50,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Literal
 
-from core.leftovers import scratch
+from core.ownership import scratch
+from core.waiting import WaitTimeout, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -99,15 +100,20 @@ def start_moto(log: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
             env={**os.environ, "TMPDIR": str(tmp)},
         )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):  # noqa: S310
-                return proc, endpoint
+                return True
         except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("moto server did not start within 30 s")
+            return False
+
+    try:
+        wait_for(answers, what="the moto server", timeout=30, interval=0.2)
+    except WaitTimeout:
+        proc.kill()
+        raise SystemExit("moto server did not start within 30 s") from None
+    return proc, endpoint
 
 
 def split_cpus(mode: str, server_pid: int) -> str:
@@ -346,7 +352,7 @@ def raw_run(target: Target, tmp: Path, raw: Path, repeat: int) -> dict[str, Any]
     """The publisher writing `raw` as a zstd XVA while it uploads, against upload_file of an XVA
     of the same disk written beforehand (the same bytes to send, give or take the UUIDs)."""
     from core.files import sha256_file
-    from platforms.xva.writer import raw_to_xva
+    from diskformats.xva.writer import raw_to_xva
 
     xva = tmp / "from-raw.xva"
     raw_to_xva(raw, xva, "bench", template=True, compression="zstd")

@@ -24,16 +24,16 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from core.leftovers import temp_dir
+from core.ownership import temp_dir
 from core.trees import remove_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.settings import parse_size  # noqa: E402
+from diskformats.xva.writer import raw_to_xva  # noqa: E402
 from platforms.xcpng.client import Xapi  # noqa: E402
 from platforms.xcpng.transfer import put_file, result_ref, wait_task  # noqa: E402
-from platforms.xva.writer import raw_to_xva  # noqa: E402
 
 MiB = 1 << 20
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.leftovers import scratch
+from core.ownership import scratch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -69,7 +69,7 @@ def child(step: str, a: str, *rest: str) -> dict[str, Any]:
     if step == "decompress":
         return timed_command(DECOMPRESS[rest[0]], stdin=Path(a))
     if step == "write":
-        from platforms.xva.writer import raw_to_xva
+        from diskformats.xva.writer import raw_to_xva
 
         kind, _, level = rest[0].partition(":")
         start = time.perf_counter()
@@ -82,7 +82,7 @@ def child(step: str, a: str, *rest: str) -> dict[str, Any]:
             level=int(level) if level else None,
         )
         return {"seconds": time.perf_counter() - start}
-    from platforms.xva.reader import verify
+    from diskformats.xva.reader import verify
 
     start = time.perf_counter()
     info = verify(Path(a))

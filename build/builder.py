@@ -16,11 +16,11 @@ from filelock import FileLock
 
 from build import packer
 from build.cache import ImageCache, detect_format
-from build.digest import inputs_digest
+from build.inputs_digest import inputs_digest
 from core.errors import ImageDefect, InfrastructureError, UsageError, failure_class
 from core.files import display_path, sha256_file, write_json_atomic
-from core.leftovers import temp_dir
 from core.model import BuildResult, TemplateSpec
+from core.ownership import temp_dir
 from core.platform import Platform
 from core.redact import Redactor
 from core.signals import deferred

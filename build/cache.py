@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from core.files import sha256_file
-from core.leftovers import stale_entries, tag, temp_dir
 from core.model import BuildResult
+from core.ownership import stale_entries, tag, temp_dir
 from core.trees import remove_trees
 
 
@@ -50,7 +50,7 @@ class ImageCache:
         return p
 
     def new_tmp(self, os_name: str, platform: str, digest: str, run_id: str) -> Path:
-        """A folder beside the entry, named after this process (core.leftovers), so what a
+        """A folder beside the entry, named after this process (core.ownership), so what a
         killed build left is recognised and removed by the next one."""
         slot = self.slot(os_name, platform)
         remove_trees(stale_entries(slot, (".tmp-", ".trash-")))

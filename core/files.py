@@ -7,7 +7,7 @@ Disk images are sparse (an 8 GiB disk holding 1 GiB of data): `data_extents` fin
 with SEEK_DATA/SEEK_HOLE so that hashing, conversion and copies never read the holes, and
 `SparseWriter` keeps what it writes sparse.
 
-The temporary file is named after its owner (core.leftovers): what a killed writer left beside
+The temporary file is named after its owner (core.ownership): what a killed writer left beside
 the same target is removed by the next writer.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from core.leftovers import stale_entries, tag
+from core.ownership import stale_entries, tag
 from core.trees import remove_trees
 
 BLOCK = 1 << 20

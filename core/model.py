@@ -1,7 +1,7 @@
 """Records that travel between phases: catalog, build, boot, validate, verdict, publish.
 
 They are plain dataclasses so that they serialise to the JSON files that carry them between
-xdist workers, the controller and the separate `python -m publish` step.
+xdist workers, the controller and the separate `xcpng-golden publish` step.
 """
 
 from __future__ import annotations

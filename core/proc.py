@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.signals import deferred
+from core.waiting import WaitTimeout, wait_for
 
 PR_SET_PDEATHSIG = 1
 
@@ -118,27 +119,32 @@ def kill_group(
     a member of its group."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         if proc is not None:
             proc.poll()
-        if not group_alive(pgid):
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+        return not group_alive(pgid)
+
+    try:
+        wait_for(gone, what=f"process group {pgid} to exit", timeout=grace, interval=0.2)
+    except WaitTimeout:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def stop_pid(pid: int, grace: float = 10.0) -> bool:
     """SIGTERM, then SIGKILL after `grace`, a process that is not our child; True once gone."""
+
+    def gone() -> bool:
+        return not pid_alive(pid) or not argv_of(pid)
+
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not pid_alive(pid) or not argv_of(pid):
-                return True
-            time.sleep(0.2)
+        try:
+            return wait_for(gone, what=f"pid {pid} to exit", timeout=grace, interval=0.2)
+        except WaitTimeout:
+            continue
     return not pid_alive(pid)
 
 

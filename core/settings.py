@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from core.destination import Destination
 from core.errors import UsageError
 from core.redact import MIN_LENGTH
 
@@ -33,7 +34,7 @@ class Opt:
     help: str
     default: str | None = None
     secret: bool = False
-    # str, path, flag (store_true), bool (1/0), choice, duration, size, int
+    # str, path, flag (store_true), bool (1/0), choice, duration, size, int, destination
     kind: str = "str"
     choices: tuple[str, ...] = ()
     needed_by: tuple[str, ...] = ()  # phases that cannot run without it: "xcpng", "s3"
@@ -146,6 +147,7 @@ OPTIONS: tuple[Opt, ...] = (
         "TEMPLATE_PUBLISH_TO",
         "destination: s3://bucket/prefix or a folder",
         default="published",
+        kind="destination",
     ),
     Opt(
         "--publish-require-platform",
@@ -343,7 +345,7 @@ class Settings:
     boot_timeout: float
     min_free_disk: int
     publish: bool
-    publish_to: str
+    publish_to: Destination
     publish_require_platform: str | None
     publish_compression: str
     run_id: str | None
@@ -378,7 +380,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings as a command without pytest options sees them (python -m publish, tests)."""
+        """Settings as a command without pytest options sees them (xcpng-golden, tests)."""
         cli = {k: (str(v) if v is not None else None) for k, v in overrides.items()}
         return cls.resolve(cli, env)
 
@@ -498,6 +500,8 @@ def _parse(o: Opt, text: str, where: str) -> Any:
         return low in TRUE
     if o.kind == "path":
         return Path(os.path.expanduser(text)).absolute()
+    if o.kind == "destination":
+        return Destination.parse(text, where)
     return text
 
 

@@ -18,13 +18,14 @@ from build.once import session_build
 from core import __version__
 from core.files import display_path, write_json_atomic
 from core.git import git_state
-from core.results import SCHEMA_ID
+from core.results_file import SCHEMA_ID, validate_results
 from core.signals import deferred
-from harness.records import partial_reasons
+from harness.recorder import partial_reasons
 from harness.session import Harness
 from platforms.kept import kept_of_run
 from verdict.compute import CheckRecord, session_verdict
-from verdict.reports import summary_markdown, summary_text, validate_results, write_junit
+from verdict.junit import write_junit
+from verdict.summary import summary_markdown, summary_text
 
 _RESULTS_KEY = pytest.StashKey[dict[str, Any]]()
 BUILD_FIELDS = (
@@ -222,6 +223,6 @@ def terminal_summary(terminalreporter: Any, h: Harness) -> None:
             terminalreporter.write_line(f"  reach it: {k.ssh}")
             terminalreporter.write_line(f"  stop it:  {k.stop}")
         terminalreporter.write_line(
-            "the janitor stops expired ones: python -m platforms janitor "
+            "the janitor stops expired ones: xcpng-golden janitor "
             f"--artifacts-dir {h.settings.artifacts_dir}"
         )

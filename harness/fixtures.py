@@ -19,8 +19,8 @@ import pytest
 from build.builder import build_os
 from build.once import run_once
 from core.errors import failure_class
-from core.leftovers import socket_dir
 from core.model import BootedVM, BuildResult, TemplateSpec
+from core.ownership import socket_dir
 from core.platform import Platform
 from core.settings import keep_decision
 from core.ssh import client_options

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.destination import Destination
 from core.platform import Platform
 from core.redact import Redactor
 from core.settings import Settings
@@ -19,9 +20,9 @@ def pytest_harness_expected_checks(family: str) -> tuple[str, ...] | None:
 def pytest_harness_make_platform(
     name: str, settings: Settings, run_id: str, redactor: Redactor
 ) -> Platform | None:
-    """The platform object for `name` (default: platforms.base.get_platform)."""
+    """The platform object for `name` (default: platforms.registry.get_platform)."""
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_harness_open_store(to: str, settings: Settings) -> Store | None:
+def pytest_harness_open_store(to: Destination, settings: Settings) -> Store | None:
     """The store `--publish` writes to (default: None, the publisher opens `to` itself)."""

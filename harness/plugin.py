@@ -19,7 +19,7 @@ import pytest
 from build.catalog import load_catalog
 from core.checks import MARKERS
 from core.errors import UsageError
-from core.leftovers import RUN_ENV, claim
+from core.ownership import RUN_ENV, claim
 from core.redact import Redactor
 from core.settings import PACKAGE_ROOT, Settings
 from core.trees import remove_trees
@@ -29,7 +29,7 @@ from harness.listing import list_os
 from harness.options import add_options, settings_from
 from harness.preflight import ensure_dir_writable, report_leftovers, run_preflight
 from harness.progress import ProgressDisplay
-from harness.records import Recorder, annotate, redact_report
+from harness.recorder import Recorder, annotate, redact_report
 from harness.scheduling import OSScheduling
 from harness.session import HARNESS_KEY, Harness, new_run_id
 from platforms.leftovers import tidy
@@ -72,7 +72,7 @@ def pytest_harness_expected_checks(family: str) -> tuple[str, ...]:
 def pytest_harness_make_platform(
     name: str, settings: Settings, run_id: str, redactor: Redactor
 ) -> Any:
-    from platforms.base import get_platform
+    from platforms.registry import get_platform
 
     return get_platform(name, settings, run_id, redactor)
 

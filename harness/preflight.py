@@ -121,7 +121,7 @@ def run_preflight(
 ) -> list[str]:
     """All problems, each one line; [] when the run may start."""
     phases = {platform_name} if platform_name == "xcpng" else set()
-    if settings.publish and str(settings.publish_to).startswith("s3://"):
+    if settings.publish and settings.publish_to.is_s3:
         phases.add("s3")
     problems = check_settings(settings, phases)
     if building:

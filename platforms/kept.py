@@ -27,7 +27,7 @@ def vm_folder(artifacts_dir: Path, name: str) -> Path:
 
 
 def janitor_command(artifacts_dir: Path, name: str) -> str:
-    return f"python -m platforms janitor --artifacts-dir {artifacts_dir} --name {name}"
+    return f"xcpng-golden janitor --artifacts-dir {artifacts_dir} --name {name}"
 
 
 def record_kept(folder: Path, kept: KeptVM) -> KeptVM:

@@ -1,8 +1,8 @@
 """What runs killed outright left on this machine: found, then removed or named.
 
 A run stopped by SIGINT or SIGTERM removes what it made. One killed by SIGKILL, a lost runner
-or a machine crash cannot, so every run starts by looking (and `python -m platforms cleanup`
-does the same on demand). Only what no live process owns is touched (core.leftovers): another
+or a machine crash cannot, so every run starts by looking (and `xcpng-golden cleanup`
+does the same on demand). Only what no live process owns is touched (core.ownership): another
 session building right now keeps its folders.
 
 - image cache: build folders and replaced or discarded entries (`.tmp-*`, `.old-*`,
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.leftovers import claim_alive, is_leftover, processes_of_runs, stale_entries
+from core.ownership import claim_alive, is_leftover, processes_of_runs, stale_entries
 from core.proc import argv_of, find_processes, stop_pid
 from core.settings import Settings
 from core.trees import mounts_below, remove_tree
@@ -100,7 +100,7 @@ def _cache(cache_dir: Path, report: Tidy, dry_run: bool) -> None:
 
 
 def temp_dirs() -> list[Path]:
-    """Where temporary folders go: $TMPDIR, and /tmp for socket folders (core.leftovers)."""
+    """Where temporary folders go: $TMPDIR, and /tmp for socket folders (core.ownership)."""
     return sorted({Path(tempfile.gettempdir()), Path("/tmp")})
 
 
@@ -190,7 +190,7 @@ def _pool(settings: Settings, report: Tidy, dry_run: bool) -> None:
         for run in runs:
             report.notes.append(
                 f"run {run} left pool objects in {ledger}; remove them with: "
-                f"python -m platforms.xcpng cleanup --run-id {run}"
+                f"xcpng-golden pool cleanup --run-id {run}"
             )
         return
     from platforms.xcpng.cleanup import cleanup
@@ -227,7 +227,7 @@ def tidy(
     _clones(artifacts, report, dry_run)
     for folder in dead:
         _remove(folder, report, dry_run, "record of a dead run")
-    publish_folder = None if "://" in settings.publish_to else Path(settings.publish_to)
+    publish_folder = settings.publish_to.path  # None for S3
     roots = [artifacts, settings.reports_dir, *([publish_folder] if publish_folder else [])]
     _parts(roots, report, dry_run)
     _mounts([settings.cache_dir, artifacts], report)

@@ -1,7 +1,7 @@
 """Publish phase: upload exactly the templates whose checks all passed, completely or not at all.
 
-Entry points: `python -m publish` (a separate CI step), `publish.api` (the pytest plugin's
-`--publish` at session end) and `python -m publish prune` (retention).
+Entry points: `xcpng-golden publish` (a separate CI step), `publish.api` (the pytest plugin's
+`--publish` at session end) and `xcpng-golden store prune` (retention).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Entry points shared by `python -m publish` and the pytest plugin's `--publish`."""
+"""Entry points shared by `xcpng-golden publish` and the pytest plugin's `--publish`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.destination import Destination, as_destination
 from core.errors import InfrastructureError, UsageError
 from core.redact import Redactor
+from core.results_file import load_results
 from core.settings import Settings
 from publish.artifact import unpublishable
 from publish.catalog_page import refresh_index
 from publish.gating import Candidate, gate, required_platform
 from publish.publisher import Planned, Published, plan, publish_one
-from publish.results import load_results
 from publish.stores import open_store
 from publish.stores.base import IntegrityError, Store
 
@@ -52,7 +53,7 @@ class PublishReport:
 
 def publish_results(
     results: list[Path],
-    to: str,
+    to: Destination | str,
     settings: Settings,
     dry_run: bool = False,
     log: Callable[[str], None] = print,
@@ -61,6 +62,7 @@ def publish_results(
 ) -> PublishReport:
     """Publish every OS that passed; raises UsageError (bad input, nothing written)."""
     redactor = _redactor(settings)
+    dest = as_destination(to, "--to")
 
     def say(msg: str) -> None:
         log(redactor(msg))
@@ -68,8 +70,8 @@ def publish_results(
     if not results:
         raise UsageError("no results file given: pass --results reports/results.json")
     loaded = [load_results(Path(p)) for p in results]  # every file is valid before any upload
-    require = required_platform(to, settings.publish_require_platform)
-    report = PublishReport(destination=to, dry_run=dry_run)
+    require = required_platform(dest, settings.publish_require_platform)
+    report = PublishReport(destination=dest.url, dry_run=dry_run)
     accepted: dict[str, Candidate] = {}
     for r in loaded:
         g = gate(r, require)
@@ -82,7 +84,7 @@ def publish_results(
                     "different artifacts; publish them in separate runs"
                 )
             accepted.setdefault(c.os_name, c)
-    store = store or open_store(to, settings.s3)
+    store = store or open_store(dest, settings.s3)
     plans: list[Planned] = []
     for c in accepted.values():
         why = unpublishable(c)
@@ -118,12 +120,13 @@ def publish_results(
     return report
 
 
-def preflight(to: str, settings: Settings) -> list[str]:
+def preflight(to: Destination | str, settings: Settings) -> list[str]:
     """Write and delete a probe object at the destination: one line per problem, [] if fine."""
     redactor = _redactor(settings)
     try:
-        required_platform(to, settings.publish_require_platform)
-        problems = open_store(to, settings.s3).probe()
+        dest = as_destination(to, "--to")
+        required_platform(dest, settings.publish_require_platform)
+        problems = open_store(dest, settings.s3).probe()
     except (UsageError, InfrastructureError) as e:
         problems = [str(e)]
     return [redactor(p) for p in problems]

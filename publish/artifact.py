@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from platforms.xva import CHUNK_SIZE, XvaError
-from platforms.xva.bootdisk import detect_firmware
-from platforms.xva.reader import compression_of
-from platforms.xva.writer import XvaOptions, visited_chunks, xva_stream
-from publish.digests import FileDigests, file_blocks
+from diskformats.xva import CHUNK_SIZE, XvaError
+from diskformats.xva.bootdisk import detect_firmware
+from diskformats.xva.reader import compression_of
+from diskformats.xva.writer import XvaOptions, visited_chunks, xva_stream
 from publish.gating import Candidate
 from publish.stores.base import IntegrityError
+from publish.upload_digests import FileDigests, file_blocks
 
 PUBLISHED_FORMAT = "xva"
 CONVERTIBLE = ("raw",)

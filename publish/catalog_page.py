@@ -4,7 +4,7 @@ It is rebuilt from the same `latest.json` files as `index.json`, plus each build
 `metadata.json` (schema-checked) and `junit.xml` (the checks' rationales). One HTML file with
 its stylesheet inline, no script and no external asset, so it opens from an S3 bucket (or its
 website endpoint), from a folder, or offline; links are relative to the page. A page with
-presigned links is only ever written to a file the operator names (`python -m publish page
+presigned links is only ever written to a file the operator names (`xcpng-golden store page
 --presign 12h --out FILE`): `publish_page` refuses to put signatures into the store.
 """
 
@@ -76,7 +76,7 @@ def publish_page(store: Store, page: str) -> None:
     if signed_links(page):
         raise IntegrityError(
             "refusing to write a catalog page with presigned links into the store; "
-            "write it to a file (python -m publish page --presign ... --out FILE)"
+            "write it to a file (xcpng-golden store page --presign ... --out FILE)"
         )
     store.put_bytes(PAGE_KEY, page.encode(), CONTENT_TYPE)
 
@@ -428,7 +428,7 @@ def render(entries: list[Entry], link: Link = relative_link, now: datetime | Non
         f'<p class="muted">Written {_time(now)} from <a href="{_e(link("index.json"))}">'
         "index.json</a>. "
         "Ages are as of then. Every template here passed all of its checks; "
-        "to import one, see <code>python -m platforms.xcpng import</code>.</p></header>"
+        "to import one, see <code>xcpng-golden pool import</code>.</p></header>"
         f"<main>{empty}{_overview(entries, link, now) if entries else ''}{body}</main>"
         "</body></html>\n"
     )

@@ -1,4 +1,4 @@
-"""`python -m publish fetch`: one published build onto this machine, verified.
+"""`xcpng-golden store fetch`: one published build onto this machine, verified.
 
 The artifact is written to `<name>.part` beside its final name, with `<name>.part.json`
 saying which object (location, build, sha256, version token) the bytes came from. An
@@ -175,5 +175,5 @@ def _verify(part: Path, state_path: Path, build: Build, digest: Any) -> None:
     raise ChecksumMismatch(
         f"checksum mismatch: {build.location} downloaded as {what}, metadata says sha256 "
         f"{build.sha256}; the download was removed. Run fetch again; if it fails the same way "
-        "the stored object is damaged (python -m publish verify --deep)"
+        "the stored object is damaged (xcpng-golden store verify --deep)"
     )

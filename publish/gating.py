@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.destination import Destination
 from core.errors import UsageError
-from publish.results import Results
+from core.results_file import Results
 
 PUBLISHABLE_BUILDS = ("built", "cached", "provided")
 PLATFORM_CHOICES = ("xcpng", "local", "any")
@@ -40,7 +41,8 @@ class Gate:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (os, one-line reason)
 
 
-def required_platform(destination: str, configured: str | None) -> str:
+def required_platform(destination: Destination, configured: str | None) -> str:
+    """The platform a pass must come from: as configured, else xcpng for S3, any for a folder."""
     if configured:
         if configured not in PLATFORM_CHOICES:
             raise UsageError(
@@ -48,7 +50,7 @@ def required_platform(destination: str, configured: str | None) -> str:
                 f"choose one of {', '.join(PLATFORM_CHOICES)}"
             )
         return configured
-    return "xcpng" if destination.startswith("s3://") else "any"
+    return "xcpng" if destination.is_s3 else "any"
 
 
 def check_run(results: Results) -> None:

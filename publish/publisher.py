@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InfrastructureError
-from core.leftovers import scratch
+from core.ownership import scratch
 from core.redact import Redactor
 from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
-from publish.digests import DigestingReader, FileDigests, file_blocks, part_layout
 from publish.gating import Candidate
 from publish.metadata import build_metadata
 from publish.pointers import LATEST_SCHEMA, update_latest
 from publish.stores.base import IntegrityError, Log, Progress, Store
+from publish.upload_digests import DigestingReader, FileDigests, file_blocks, part_layout
 
 METADATA = "metadata.json"
 BUILD_LOG = "build.log"

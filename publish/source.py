@@ -1,6 +1,6 @@
 """The reader's side of the store: which builds an OS has, and one build's objects.
 
-Used by `python -m publish fetch`, the catalog page, and `python -m platforms.xcpng import`.
+Used by `xcpng-golden store fetch`, the catalog page, and `xcpng-golden pool import`.
 A build is found the way the publisher wrote it: `<os>/latest.json` (the newest complete
 build) or `<os>/<version>/<build-id>/` with its `metadata.json` (written last: a folder
 without it is incomplete). Every metadata.json is checked against its schema before anything
@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 
+from core.destination import Destination
 from core.errors import UsageError
 from core.settings import S3Config
 from publish.buildid import is_build_id
@@ -92,7 +93,7 @@ class Build:
         if head.size != self.size:
             raise IntegrityError(
                 f"{self.location} is {head.size} bytes, its metadata says {self.size}: "
-                "the stored object is damaged (python -m publish verify --deep)"
+                "the stored object is damaged (xcpng-golden store verify --deep)"
             )
         return head.token
 
@@ -186,7 +187,7 @@ def file_build(path: Path, os_name: str | None, metadata: Path | None = None) ->
         raw = meta_path.read_bytes()
     except FileNotFoundError:
         raise UsageError(
-            f"no metadata for {path}: expected {meta_path} (python -m publish fetch writes it); "
+            f"no metadata for {path}: expected {meta_path} (xcpng-golden store fetch writes it); "
             "pass --metadata PATH"
         ) from None
     meta = parse_metadata(raw, str(meta_path))
@@ -202,11 +203,12 @@ def file_build(path: Path, os_name: str | None, metadata: Path | None = None) ->
 
 def open_source(source: str, s3: S3Config) -> Store | Path:
     """`s3://bucket/prefix` or a folder (a store), or a file (an artifact fetched earlier)."""
-    if not source.startswith("s3://") and Path(source).is_file():
-        return Path(source)
-    if not source.startswith("s3://") and not Path(source).is_dir():
+    dest = Destination.parse(source, "--from")
+    if dest.path is not None and dest.path.is_file():
+        return dest.path
+    if dest.path is not None and not dest.path.is_dir():
         raise UsageError(f"{source}: no such folder or file; pass s3://bucket/prefix or a path")
-    return open_store(source, s3)
+    return open_store(dest, s3)
 
 
 def resolve(

@@ -1,6 +1,6 @@
 """The reader's view: does every pointer lead to complete, intact objects?
 
-Used by `python -m publish verify` and by the tests after every injected fault.
+Used by `xcpng-golden store verify` and by the tests after every injected fault.
 """
 
 from __future__ import annotations

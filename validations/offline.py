@@ -328,7 +328,7 @@ def _to_raw(build: BuildResult, workdir: Path) -> Path:
         return art
     raw = workdir / f"{build.os_name}.raw"
     if fmt == "xva":
-        from platforms.xva.reader import xva_to_raw
+        from diskformats.xva.reader import xva_to_raw
 
         xva_to_raw(art, raw)
         return raw

@@ -14,13 +14,13 @@ import os
 import platform
 import shutil
 import subprocess
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
-from core.leftovers import scratch
+from core.ownership import scratch
+from core.waiting import WaitTimeout, wait_for
 
 PROBE_MESSAGE = b"ACCEL-PROBE-OK"
 PROBE_TIMEOUT_S = 15.0
@@ -91,14 +91,19 @@ def probe(accelerator: str, cpu: str, timeout_s: float = PROBE_TIMEOUT_S, qemu: 
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+
+        def printed() -> bool:
+            return out.exists() and PROBE_MESSAGE in out.read_bytes()
+
         try:
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                if out.exists() and PROBE_MESSAGE in out.read_bytes():
-                    return True
-                if proc.poll() is not None:
-                    return out.exists() and PROBE_MESSAGE in out.read_bytes()
-                time.sleep(0.2)
+            wait_for(
+                lambda: printed() or proc.poll() is not None,
+                what="the probe boot's message",
+                timeout=timeout_s,
+                interval=0.2,
+            )
+            return printed()
+        except WaitTimeout:
             return False
         finally:
             if proc.poll() is None:

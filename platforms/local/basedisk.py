@@ -25,8 +25,8 @@ from filelock import FileLock
 
 from core.errors import InfrastructureError, UsageError
 from core.files import sha256_file
-from core.leftovers import stale_entries, tag, temp_dir
 from core.model import TemplateSpec
+from core.ownership import stale_entries, tag, temp_dir
 from core.proc import start_group, supervise
 from core.signals import deferred
 from core.trees import remove_tree, remove_trees

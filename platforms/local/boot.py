@@ -17,14 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
-
 from core.errors import ImageDefect, InfrastructureError
-from core.leftovers import socket_dir
 from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
+from core.ownership import socket_dir
 from core.signals import deferred
 from core.ssh import ssh_command
 from core.trees import remove_trees
+from core.waiting import WaitTimeout, wait_for
 from platforms.console import read_console
 from platforms.kept import janitor_command, record_kept
 from platforms.local import qemu
@@ -37,10 +36,6 @@ FORMATS = ("raw", "qcow2", "xva")
 PORT_ATTEMPTS = 3
 READY_LOGIN_TIMEOUT_S = 120.0
 GROW_BYTES = 2 << 30  # clones boot on a disk this much larger than the template's
-
-
-class NotReady(Exception):
-    """The VM does not answer yet; tenacity tries again."""
 
 
 def artifact_format(build: BuildResult) -> str:
@@ -61,7 +56,7 @@ def backing_image(build: BuildResult, workdir: Path) -> tuple[Path, str]:
     fmt = artifact_format(build)
     if fmt != "xva":
         return artifact, fmt
-    from platforms.xva.reader import xva_to_raw  # written by the XVA helper
+    from diskformats.xva.reader import xva_to_raw  # written by the XVA helper
 
     raw = workdir / "from-xva.raw"
     xva_to_raw(artifact, raw)
@@ -125,7 +120,7 @@ def wait_ready(
     started = time.monotonic()
     diagnosis = Diagnosis(f"{vm.os_name} on {vm.address}:{vm.port}", str(console or ""))
 
-    def attempt() -> None:
+    def logged_in() -> bool:
         if proc.poll() is not None:
             raise InfrastructureError(
                 f"QEMU exited with code {proc.returncode} before SSH answered; its stderr:\n"
@@ -133,25 +128,18 @@ def wait_ready(
             )
         obs = observe(target_of(vm), SETTLE, READY_LOGIN_TIMEOUT_S)
         if obs.login == OK:
-            return
+            return True
         cause = diagnosis.cause(time.monotonic(), obs, read_console(console))
         if cause:
             raise ImageDefect(cause)
-        raise NotReady(diagnosis.summary())
+        return False
 
     try:
-        for try_ in Retrying(
-            stop=stop_after_delay(timeout_s),
-            wait=wait_fixed(3),
-            retry=retry_if_exception_type(NotReady),
-            reraise=True,
-        ):
-            with try_:
-                attempt()
-    except NotReady as e:
+        wait_for(logged_in, what=f"a login on {vm.address}", timeout=timeout_s, interval=3)
+    except WaitTimeout:
         raise ImageDefect(
             f"{vm.os_name}: no SSH login on {vm.address}:{vm.port} within {timeout_s:.0f} s "
-            f"({e}); the console is in {vm.facts.get('console_log')}"
+            f"({diagnosis.summary()}); the console is in {vm.facts.get('console_log')}"
         ) from None
     return time.monotonic() - started
 

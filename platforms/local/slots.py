@@ -7,7 +7,6 @@ out. One lock file per core in a shared directory: holding a lock is holding a s
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from core.errors import InfrastructureError
+from core.waiting import WaitTimeout, wait_for
 
 
 def slot_count() -> int:
@@ -26,22 +26,25 @@ def qemu_slot(directory: Path, timeout_s: float, count: int | None = None) -> It
     """Hold one of `count` (default: the machine's cores) slots until the block exits."""
     directory.mkdir(parents=True, exist_ok=True)
     count = count or slot_count()
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def free_slot() -> tuple[int, FileLock] | None:
         for index in range(count):
             lock = FileLock(str(directory / f"slot-{index}.lock"))
             try:
                 lock.acquire(timeout=0)
             except Timeout:
                 continue
-            try:
-                yield index
-            finally:
-                lock.release()
-            return
-        if time.monotonic() > deadline:
-            raise InfrastructureError(
-                f"no free QEMU slot after {timeout_s:.0f} s ({count} slots in {directory}): "
-                "other VMs hold every core; wait for them or raise the boot timeout"
-            )
-        time.sleep(1.0)
+            return index, lock
+        return None
+
+    try:
+        index, lock = wait_for(free_slot, what="a free QEMU slot", timeout=timeout_s, interval=1.0)
+    except WaitTimeout:
+        raise InfrastructureError(
+            f"no free QEMU slot after {timeout_s:.0f} s ({count} slots in {directory}): "
+            "other VMs hold every core; wait for them or raise the boot timeout"
+        ) from None
+    try:
+        yield index
+    finally:
+        lock.release()

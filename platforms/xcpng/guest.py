@@ -12,10 +12,9 @@ import logging
 import time
 from typing import Any
 
-import tenacity
-
 from core.errors import ImageDefect, InfrastructureError
 from core.ssh import ssh_banner
+from core.waiting import WaitTimeout, wait_for
 from platforms.reach import OK, Diagnosis, Target, observe
 from platforms.xcpng.client import Xapi
 
@@ -45,44 +44,52 @@ def guest_facts(xapi: Xapi, vm: str) -> dict[str, Any]:
 
 
 def wait_for_ip(xapi: Xapi, vm: str, name: str, timeout: float, poll: float = 2.0) -> str:
-    deadline = time.monotonic() + timeout
-    seen_metrics = False
-    seen: dict[str, str] = {}
-    while True:
+    """The VM's first usable address from its guest metrics; a timeout blames the guest tools
+    (no metrics at all) or DHCP (only link-local addresses)."""
+    reported: list[dict[str, str]] = []  # the latest networks, once guest metrics exist
+
+    def address() -> str | None:
         gm = xapi.call("VM.get_guest_metrics", vm)
-        if gm != NULL:
-            seen_metrics = True
-            seen = dict(xapi.call("VM_guest_metrics.get_networks", gm) or {})
-            ip = usable_ip(seen)
-            if ip:
-                return ip
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
-    if not seen_metrics:
+        if gm == NULL:
+            return None
+        reported[:] = [dict(xapi.call("VM_guest_metrics.get_networks", gm) or {})]
+        return usable_ip(reported[0])
+
+    try:
+        return wait_for(address, what=f"{name}'s IP", timeout=timeout, interval=poll)
+    except WaitTimeout:
+        pass
+    if not reported:
         raise ImageDefect(
             f"{name}: no guest metrics after {timeout:.0f}s, so no IP: the guest tools "
             "(xe-guest-utilities or xen-guest-agent) are not running in the image, or it did "
             "not boot; check the template's Xen tools step and the VM console"
         )
+    addresses = sorted(reported[0].values()) or "no addresses"
     raise InfrastructureError(
-        f"{name}: the guest tools report only {sorted(seen.values()) or 'no addresses'} after "
+        f"{name}: the guest tools report only {addresses} after "
         f"{timeout:.0f}s (169.254.* is link-local): DHCP did not answer on the VM's network; "
         "check XCPNG_NETWORK"
     )
 
 
 def wait_for_ssh(address: str, port: int, name: str, timeout: float, poll: float = 2.0) -> str:
+    """sshd's banner on the address: a wait for the VM, not a retry of a flaky call."""
+    failure: OSError | None = None
+
+    def banner() -> str | None:
+        nonlocal failure
+        try:
+            return ssh_banner(address, port)
+        except OSError as exc:
+            failure = exc
+            return None
+
     try:
-        return tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(OSError),
-            stop=tenacity.stop_after_delay(timeout),
-            wait=tenacity.wait_fixed(poll),
-            reraise=True,
-        )(ssh_banner, address, port)
-    except OSError as exc:
+        return wait_for(banner, what=f"SSH on {address}:{port}", timeout=timeout, interval=poll)
+    except WaitTimeout:
         raise ImageDefect(
-            f"{name}: SSH on {address}:{port} not up after {timeout:.0f}s ({exc}); the image's "
+            f"{name}: SSH on {address}:{port} not up after {timeout:.0f}s ({failure}); the image's "
             "sshd did not start or its firewall blocks port 22"
         ) from None
 
@@ -93,17 +100,20 @@ def wait_for_login(
     """A login with the seed's key, or the certain reason there will be none (reach.py): on a
     pool there is no serial console to read, so the SSH side alone is judged."""
     diagnosis = Diagnosis(f"{name} on {target.address}:{target.port}")
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def logged_in() -> bool:
         obs = observe(target, "true", timeout_s=60)
         if obs.login == OK:
-            return
+            return True
         cause = diagnosis.cause(time.monotonic(), obs, None, address_since=address_since)
         if cause:
             raise ImageDefect(cause)
-        if time.monotonic() >= deadline:
-            raise ImageDefect(
-                f"{name}: no SSH login on {target.address}:{target.port} within {timeout:.0f} s "
-                f"({diagnosis.summary()})"
-            )
-        time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
+        return False
+
+    try:
+        wait_for(logged_in, what=f"a login on {target.address}", timeout=timeout, interval=poll)
+    except WaitTimeout:
+        raise ImageDefect(
+            f"{name}: no SSH login on {target.address}:{target.port} within {timeout:.0f} s "
+            f"({diagnosis.summary()})"
+        ) from None

@@ -1,6 +1,6 @@
 """The cleanup ledger: one JSON line per pool object, written (and fsynced) *before* the object is
-created, so that a run killed at any instant leaves enough for `python -m platforms.xcpng
-cleanup` to find what it created. Shared by xdist workers through a file lock.
+created, so that a run killed at any instant leaves enough for `xcpng-golden pool cleanup` to
+find what it created. Shared by xdist workers through a file lock.
 """
 
 from __future__ import annotations

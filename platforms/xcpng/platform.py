@@ -31,10 +31,12 @@ from core.redact import Redactor
 from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
 from core.trees import remove_trees
+from diskformats.xva import XvaError
+from diskformats.xva.writer import raw_to_xva
 from platforms.kept import janitor_command, record_kept
 from platforms.reach import Target
 from platforms.seed import SEED_SIZE, make_seed
-from platforms.xcpng import build_password, guest, imports, objects, plugin_access
+from platforms.xcpng import build_password, guest, objects, plugin_access, xva_import
 from platforms.xcpng.client import (
     RetryPolicy,
     SessionRejected,
@@ -46,8 +48,6 @@ from platforms.xcpng.client import (
 from platforms.xcpng.firmware import disk_firmware
 from platforms.xcpng.ledger import LEDGER_NAME, Ledger
 from platforms.xcpng.transfer import upload
-from platforms.xva import XvaError
-from platforms.xva.writer import raw_to_xva
 
 log = logging.getLogger("platforms.xcpng")
 MIN_FREE_MEMORY = 2 << 30  # a check VM needs 1-2 GiB; less free than this and boots will fail
@@ -337,7 +337,7 @@ class XcpngPlatform:
         def dropped(task: str, leftovers: list[str]) -> None:
             self._dropped(task, leftovers, state)
 
-        vm = imports.import_xva(
+        vm = xva_import.import_xva(
             xapi,
             xva,
             sr,
@@ -517,7 +517,7 @@ class XcpngPlatform:
     def _tear_down(self, xapi: Xapi, state: dict[str, Any], name: str) -> None:
         """Remove the VM, every disk and every task this boot made; say what is left."""
         for task in list(state["tasks"]):
-            self._dropped(task, imports.drop_import(xapi, task), state)
+            self._dropped(task, xva_import.drop_import(xapi, task), state)
         vm = state["vm"]
         if vm:
             problems = objects.destroy_vm(xapi, vm, state["vdis"])
@@ -526,7 +526,7 @@ class XcpngPlatform:
         if problems:
             raise InfrastructureError(
                 f"{name}: teardown left objects behind ({'; '.join(problems)}); run "
-                f"`python -m platforms.xcpng cleanup --run-id {self.run_id}`"
+                f"`xcpng-golden pool cleanup --run-id {self.run_id}`"
             )
         for key, kind in state["keys"].items():
             self.ledger.record("destroyed", kind, key)

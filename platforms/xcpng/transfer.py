@@ -34,6 +34,7 @@ from urllib.parse import urlencode, urlsplit
 
 import XenAPI
 
+from core.waiting import WaitTimeout, wait_for
 from platforms.xcpng.client import SessionRejected, UploadInterrupted, Xapi, describe, failure_code
 
 log = logging.getLogger("platforms.xcpng")
@@ -218,15 +219,19 @@ def put_file(
 
 def task_error(xapi: Xapi, task: str, settle: float = SETTLE) -> list[str] | None:
     """The task's error once it has one (waiting up to `settle` seconds), else None."""
-    deadline = time.monotonic() + settle
-    while True:
+
+    def settled() -> str | None:
         status = str(xapi.call("task.get_status", task)).lower()
-        if status in ("failure", "cancelled"):
-            info = xapi.call("task.get_error_info", task) or ["TASK_CANCELLED", task]
-            return [str(i) for i in info]
-        if status == "success" or time.monotonic() >= deadline:
-            return None
-        time.sleep(0.2)
+        return status if status in ("success", "failure", "cancelled") else None
+
+    try:
+        status = wait_for(settled, what=f"task {task} to settle", timeout=settle, interval=0.2)
+    except WaitTimeout:
+        return None
+    if status == "success":
+        return None
+    info = xapi.call("task.get_error_info", task) or ["TASK_CANCELLED", task]
+    return [str(i) for i in info]
 
 
 def upload(
@@ -264,19 +269,29 @@ def upload(
 
 def wait_task(xapi: Xapi, task: str, label: str, timeout: float = 600) -> str:
     """Wait for `task` to finish; return its result, raise XenAPI.Failure with its error_info."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
+
+    def finished() -> str | None:
         status = str(xapi.call("task.get_status", task)).lower()
         if status == "success":
             return str(xapi.call("task.get_result", task))
         if status in ("failure", "cancelled"):
             info: list[Any] = xapi.call("task.get_error_info", task) or ["TASK_CANCELLED", task]
             raise XenAPI.Failure([str(i) for i in info])
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{label}: the pool's task did not finish within {timeout:.0f}s")
-        time.sleep(delay)
-        delay = min(delay * 2, 2.0)
+        return None
+
+    try:
+        return wait_for(
+            finished,
+            what=f"{label}'s task",
+            timeout=timeout,
+            interval=0.05,
+            backoff=2,
+            max_interval=2.0,
+        )
+    except WaitTimeout:
+        raise TimeoutError(
+            f"{label}: the pool's task did not finish within {timeout:.0f}s"
+        ) from None
 
 
 def result_ref(result: str) -> str:

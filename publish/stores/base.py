@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from publish.digests import DigestingReader, FileDigests
+from publish.upload_digests import DigestingReader, FileDigests
 
 Log = Callable[[str], None]
 

@@ -17,8 +17,8 @@ from typing import IO
 from filelock import FileLock
 
 from core.files import BLOCK, SparseWriter, atomic_writer, sha256_file
-from publish.digests import DigestingReader, FileDigests
 from publish.stores.base import IntegrityError, Log, ObjectInfo, Reader
+from publish.upload_digests import DigestingReader, FileDigests
 
 LOCK_NAME = ".publish.lock"
 

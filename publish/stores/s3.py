@@ -39,12 +39,13 @@ from botocore.exceptions import (
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
 
+from core.destination import Destination, as_destination
 from core.errors import InfrastructureError, UsageError
 from core.files import BLOCK
 from core.settings import S3Config
-from publish.digests import MIN_PART, DigestingReader, FileDigests
 from publish.stores.base import IntegrityError, Log, ObjectInfo, Reader
 from publish.stores.s3errors import code_of, explain
+from publish.upload_digests import MIN_PART, DigestingReader, FileDigests
 
 T = TypeVar("T")
 # CompleteMultipartUpload of a multi-GiB object can take minutes on some stores (moto: ~1 min
@@ -54,17 +55,6 @@ REQUEST_ATTEMPTS = 5  # botocore standard mode: the first try and four retries, 
 NOT_SUPPORTED = {"NotImplemented", "501", "InvalidArgument", "InvalidRequest"}
 # A response body that breaks after botocore returned it: botocore does not retry these.
 BODY_ERRORS = (ResponseStreamingError, ReadTimeoutError, ConnectionClosedError)
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    rest = url[len("s3://") :]
-    bucket, _, prefix = rest.partition("/")
-    if not bucket or not (3 <= len(bucket) <= 63) or bucket != bucket.lower():
-        raise UsageError(
-            f"{url!r} is not a valid S3 destination: write s3://bucket/prefix "
-            "(bucket: 3-63 lower-case characters)"
-        )
-    return bucket, prefix.strip("/")
 
 
 def checksum_mode(cfg: S3Config) -> Literal["when_supported", "when_required"]:
@@ -113,9 +103,12 @@ def _client(cfg: S3Config) -> tuple[Any, bool]:
 
 
 class S3Store:
-    def __init__(self, url: str, cfg: S3Config):
-        self.url = url
-        self.bucket, self.prefix = parse_s3_url(url)
+    def __init__(self, to: Destination | str, cfg: S3Config):
+        dest = as_destination(to, "--to")
+        if not dest.is_s3 or dest.bucket is None:
+            raise UsageError(f"{dest.url!r} is not an S3 destination: write s3://bucket/prefix")
+        self.url = dest.url
+        self.bucket, self.prefix = dest.bucket, dest.prefix
         self.endpoint = cfg.endpoint_url
         self.key_id = cfg.access_key_id or ""
         self.wants_crc = checksum_mode(cfg) == "when_supported"

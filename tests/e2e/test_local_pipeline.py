@@ -134,7 +134,14 @@ def passing_run(
     yield tmp, proc
     # The kept clones outlive a failed assertion too: the janitor stops whatever is left.
     subprocess.run(
-        [sys.executable, "-m", "platforms", "janitor", "--artifacts-dir", str(tmp / "artifacts")],
+        [
+            sys.executable,
+            "-m",
+            "xcpng_golden",
+            "janitor",
+            "--artifacts-dir",
+            str(tmp / "artifacts"),
+        ],
         env=env(tmp),
         capture_output=True,
         timeout=300,
@@ -217,7 +224,7 @@ def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
     tmp, proc = passing_run
     assert proc.returncode == 0
     reach = re.search(r"^\s*reach it: (ssh .*)$", proc.stdout, re.M)
-    stop = re.search(r"^\s*stop it:\s+(python -m platforms janitor .*)$", proc.stdout, re.M)
+    stop = re.search(r"^\s*stop it:\s+(xcpng-golden janitor .*)$", proc.stdout, re.M)
     assert reach and stop, proc.stdout[-3000:]
     qemus = qemu_processes(str(tmp))
     assert len(qemus) == len(FLEET), qemus
@@ -245,7 +252,14 @@ def test_kept_vm_stays_reachable_until_the_janitor_stops_it(
     assert login.returncode == 0, login.stderr
     assert login.stdout.startswith("seed-marker-")
     janitor = subprocess.run(
-        [sys.executable, "-m", "platforms", "janitor", "--artifacts-dir", str(tmp / "artifacts")],
+        [
+            sys.executable,
+            "-m",
+            "xcpng_golden",
+            "janitor",
+            "--artifacts-dir",
+            str(tmp / "artifacts"),
+        ],
         env=env(tmp),
         capture_output=True,
         text=True,
@@ -278,7 +292,7 @@ def test_published_xva_round_trips_and_costs_its_data(
 
     def xva_cli(*args: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "platforms.xva", *args],
+            [sys.executable, "-m", "xcpng_golden", "xva", *args],
             cwd=REPO,
             env=env(tmp),
             capture_output=True,

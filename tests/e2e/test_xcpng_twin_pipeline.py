@@ -28,11 +28,11 @@ import pytest
 
 from benchmarks.fake_project import qemu_processes
 from core.model import BuildResult
+from diskformats.xva.writer import raw_to_xva
 from platforms.local import accel, qemu
 from platforms.local.boot import make_overlay
 from platforms.local.slots import qemu_slot
 from platforms.xcpng.ledger import LEDGER_NAME, Entry, Ledger
-from platforms.xva.writer import raw_to_xva
 from tests.twins.xapi import XapiTwin, host_ports
 from tests.twins.xapi.helpers import ssh_banner_endpoint, twin_env
 from validations.expected import GUEST_TOOLS, expected_checks

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from build.catalog import load_catalog
-from build.digest import inputs_digest
+from build.inputs_digest import inputs_digest
 from platforms.local import basedisk
 from tests.support import template_lint as lint
 

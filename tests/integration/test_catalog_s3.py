@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 from botocore.exceptions import ResponseStreamingError
 
-from publish import cli
 from publish.catalog_page import PRESIGNED, publish_page
 from publish.fetch import fetch
 from publish.source import find_build
@@ -26,6 +25,7 @@ from publish.stores.s3 import S3Store
 from publish.stores.s3read import S3Reader
 from tests.support.catalog import publish_three
 from tests.support.publishing import MotoS3, _reset_auth, moto_s3
+from xcpng_golden import main as cli
 
 HREF = re.compile(r'href="([^"]*)"')
 
@@ -97,14 +97,36 @@ def test_presigned_page_only_to_a_file_and_its_links_work(
 ) -> None:
     before = get(moto, bucket, "index.html")
     out = tmp_path / "catalog.html"
-    assert cli.main(["page", "--from", f"s3://{bucket}/golden", "--presign", "2h"]) == 2
+    assert cli.main(["store", "page", "--from", f"s3://{bucket}/golden", "--presign", "2h"]) == 2
     assert (
-        cli.main(["page", "--from", f"s3://{bucket}/golden", "--presign", "8d", "--out", str(out)])
+        cli.main(
+            [
+                "store",
+                "page",
+                "--from",
+                f"s3://{bucket}/golden",
+                "--presign",
+                "8d",
+                "--out",
+                str(out),
+            ]
+        )
         == 2
     )
     assert not out.exists()
     assert (
-        cli.main(["page", "--from", f"s3://{bucket}/golden", "--presign", "2h", "--out", str(out)])
+        cli.main(
+            [
+                "store",
+                "page",
+                "--from",
+                f"s3://{bucket}/golden",
+                "--presign",
+                "2h",
+                "--out",
+                str(out),
+            ]
+        )
         == 0
     )
     assert get(moto, bucket, "index.html") == before  # the bucket's page is untouched
@@ -130,7 +152,7 @@ def test_the_store_refuses_a_page_with_signatures(moto: MotoS3, bucket: str) -> 
 def test_link_prints_a_presigned_url_for_import_from_url(
     moto: MotoS3, bucket: str, capsys: pytest.CaptureFixture[str], anonymous_reads: None
 ) -> None:
-    argv = ["link", "--from", f"s3://{bucket}/golden", "--os", "alma9", "--expires", "30m"]
+    argv = ["store", "link", "--from", f"s3://{bucket}/golden", "--os", "alma9", "--expires", "30m"]
     assert cli.main(argv) == 0
     url = capsys.readouterr().out.strip()
     assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["1800"]
@@ -168,7 +190,16 @@ def test_fetch_interrupted_then_resumed_with_a_ranged_get(
         return real_read(self, min(n, (1 << 20) - self.pos))
 
     monkeypatch.setattr(S3Reader, "read", interrupted)
-    argv = ["fetch", "--from", f"s3://{bucket}/golden", "--os", "debian12", "--to", str(tmp_path)]
+    argv = [
+        "store",
+        "fetch",
+        "--from",
+        f"s3://{bucket}/golden",
+        "--os",
+        "debian12",
+        "--to",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 130
     assert (tmp_path / "debian12.xva.part").stat().st_size == 1 << 20
     assert not (tmp_path / "debian12.xva").exists()
@@ -237,7 +268,7 @@ def test_fetch_of_a_damaged_object_is_a_checksum_mismatch(
     data[100] ^= 1
     moto.client().put_object(Bucket=name, Key=f"golden/{doc['artifact']}", Body=bytes(data))
     to = tmp_path / "dl"
-    argv = ["fetch", "--from", f"s3://{name}/golden", "--os", "alma9", "--to", str(to)]
+    argv = ["store", "fetch", "--from", f"s3://{name}/golden", "--os", "alma9", "--to", str(to)]
     assert cli.main(argv) == 1
     assert "error: checksum mismatch:" in capsys.readouterr().err
     assert list(to.iterdir()) == []
@@ -247,7 +278,16 @@ def test_unreachable_store_is_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9")
-    argv = ["fetch", "--from", "s3://nowhere/golden", "--os", "alma9", "--to", str(tmp_path)]
+    argv = [
+        "store",
+        "fetch",
+        "--from",
+        "s3://nowhere/golden",
+        "--os",
+        "alma9",
+        "--to",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 3
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "S3_ENDPOINT_URL" in err

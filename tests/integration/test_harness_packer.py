@@ -20,6 +20,7 @@ from benchmarks.fake_project import (
     write_project,
 )
 from build.once import run_once
+from core import waiting
 from core.model import BuildResult
 
 pytestmark = pytest.mark.skipif(
@@ -36,12 +37,7 @@ def results(root: Path) -> dict:
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    waiting.wait_for(predicate, what=what, timeout=timeout, interval=0.2)
 
 
 def test_build_check_verdict_and_no_secret_anywhere(tmp_path: Path) -> None:

@@ -67,7 +67,14 @@ def test_one_secret_masked_in_log_junit_metadata_exception_and_xapi_error(tmp_pa
     # 3. an exception message: the publish command names a results file it cannot find
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPLATE_")}
     cli = subprocess.run(
-        [sys.executable, "-m", "publish", "--results", f"/nowhere/{SECRET}/results.json"],
+        [
+            sys.executable,
+            "-m",
+            "xcpng_golden",
+            "publish",
+            "--results",
+            f"/nowhere/{SECRET}/results.json",
+        ],
         env={**env, "XCPNG_PASSWORD": SECRET},
         capture_output=True,
         text=True,

@@ -337,7 +337,7 @@ def test_prune_on_s3(moto: MotoS3, tmp_path: Path) -> None:
 
 def run_cli(moto: MotoS3, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "publish", *args],
+        [sys.executable, "-m", "xcpng_golden", *args],
         cwd=REPO,
         env={
             "PATH": os.environ["PATH"],
@@ -356,11 +356,13 @@ def test_cli_against_moto(moto: MotoS3, tmp_path: Path) -> None:
     bucket = moto.bucket()
     to = f"s3://{bucket}/golden"
     path = write_results(tmp_path, [fake_os(tmp_path, "debian12", log_text=f"k={moto.secret}\n")])
-    ok = run_cli(moto, "--results", str(path), "--to", to)
+    ok = run_cli(moto, "publish", "--results", str(path), "--to", to)
     assert ok.returncode == 0, ok.stderr
     assert "published debian12" in ok.stdout and moto.secret not in ok.stdout + ok.stderr
-    assert run_cli(moto, "verify", "--to", to, "--deep").returncode == 0
-    bad = run_cli(moto, "preflight", "--to", to, AWS_SECRET_ACCESS_KEY="wrong-secret-key-1")
+    assert run_cli(moto, "store", "verify", "--to", to, "--deep").returncode == 0
+    bad = run_cli(
+        moto, "store", "preflight", "--to", to, AWS_SECRET_ACCESS_KEY="wrong-secret-key-1"
+    )
     assert bad.returncode == 3 and "SignatureDoesNotMatch" in bad.stdout
     assert len(bad.stdout.strip().splitlines()) == 1 and "Traceback" not in bad.stdout + bad.stderr
 
@@ -371,7 +373,7 @@ def test_raw_disk_written_as_xva_while_it_uploads(moto: MotoS3, tmp_path: Path, 
     what lands is exactly what metadata.json says, holding the tested disk."""
     import hashlib
 
-    from platforms.xva.reader import scan
+    from diskformats.xva.reader import scan
 
     bucket = moto.bucket()
     rec = fake_os(tmp_path, "debian12", size=512 * MiB, fmt="raw")

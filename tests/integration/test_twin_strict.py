@@ -23,10 +23,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from core.errors import ImageDefect
+from diskformats.xva import ovaxml
+from diskformats.xva.writer import raw_to_xva
 from platforms.xcpng import XcpngPlatform
 from platforms.xcpng.client import RetryPolicy
-from platforms.xva import ovaxml
-from platforms.xva.writer import raw_to_xva
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.datamodel import REQUIRED_82, REQUIRED_83, XCPNG_82, XCPNG_83
 from tests.twins.xapi.helpers import (

@@ -1,4 +1,4 @@
-"""`python -m platforms.xcpng import` against the XAPI twin (the unmodified XenAPI client, the
+"""`xcpng-golden pool import` against the XAPI twin (the unmodified XenAPI client, the
 real `PUT /import`) with the artifact streamed from moto's S3 server over HTTP: imported once,
 then a no-op; --replace renames by build id; a wrong artifact leaves nothing in the pool; the
 twin's faults retried or reported in one line; the janitor never takes an imported template."""
@@ -20,10 +20,11 @@ import zstandard
 
 from core.errors import ImageDefect
 from core.settings import Settings
-from platforms.xcpng.__main__ import main
 from platforms.xcpng.cleanup import cleanup
 from platforms.xcpng.client import RetryPolicy
-from platforms.xcpng.importer import (
+from platforms.xcpng.ledger import KEY_RUN
+from platforms.xcpng.platform import connect
+from platforms.xcpng.template_import import (
     HOLD,
     KEY_BUILD,
     KEY_OS,
@@ -33,14 +34,12 @@ from platforms.xcpng.importer import (
     ChecksumMismatch,
     import_template,
 )
-from platforms.xcpng.ledger import KEY_RUN
-from platforms.xcpng.platform import connect
-from publish import cli as publish_cli
 from publish.source import resolve
 from tests.support.catalog import publish_three, xva_of
 from tests.support.publishing import MotoS3, moto_s3
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.helpers import small_xva, tar_bytes, tar_members, twin_env
+from xcpng_golden.main import main
 
 FAST = RetryPolicy(attempts=4, max_delay=10, wait_min=0.01, wait_max=0.05)
 MiB = 1 << 20
@@ -95,7 +94,7 @@ def test_import_then_the_same_build_again_is_a_no_op(
     twin: XapiTwin, moto: MotoS3, source: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     doc = latest(moto, source, "debian12")
-    assert main(["import", "--from", source, "--os", "debian12"]) == 0
+    assert main(["pool", "import", "--from", source, "--os", "debian12"]) == 0
     out = capsys.readouterr().out
     assert f"debian12 build {doc['build_id']} imported as template 'golden-debian12'" in out
     (tpl,) = templates(twin).values()
@@ -107,7 +106,7 @@ def test_import_then_the_same_build_again_is_a_no_op(
     assert oc[KEY_REVISION] == "2222222222222222bbbb"
     vdi = next(iter(twin.inventory()["VDI"]))
     assert twin.vdi_data(vdi)[(5 << 20) + 100 : (5 << 20) + 107] == b"the end"  # whole disk
-    assert main(["import", "--from", source, "--os", "debian12"]) == 0
+    assert main(["pool", "import", "--from", source, "--os", "debian12"]) == 0
     again = capsys.readouterr().out
     assert "is already in the pool as template 'golden-debian12'" in again
     assert "nothing imported" in again
@@ -119,8 +118,8 @@ def test_replace_renames_the_previous_template_by_its_build_id(
 ) -> None:
     new = latest(moto, source, "debian12")["build_id"]
     old = "20251123T121320Z-111111111111"
-    assert main(["import", "--from", source, "--os", "debian12", "--build", old]) == 0
-    assert main(["import", "--from", source, "--os", "debian12"]) == 2
+    assert main(["pool", "import", "--from", source, "--os", "debian12", "--build", old]) == 0
+    assert main(["pool", "import", "--from", source, "--os", "debian12"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (
         f"error: template 'golden-debian12' holds debian12 build {old}; pass --replace to "
@@ -128,7 +127,7 @@ def test_replace_renames_the_previous_template_by_its_build_id(
         "'golden-debian12', or choose another --name"
     )
     assert puts(twin) == 1
-    assert main(["import", "--from", source, "--os", "debian12", "--replace"]) == 0
+    assert main(["pool", "import", "--from", source, "--os", "debian12", "--replace"]) == 0
     assert f"'golden-debian12' renamed to 'golden-debian12-{old}'" in capsys.readouterr().out
     tpls = templates(twin)
     assert set(tpls) == {"golden-debian12", f"golden-debian12-{old}"}  # renamed, not deleted
@@ -143,7 +142,7 @@ def test_a_name_that_is_not_ours_is_never_taken(
     twin.db.add(
         "VM", {"name_label": "golden-alma9", "is_a_template": True, "power_state": "Halted"}
     )
-    assert main(["import", "--from", source, "--os", "alma9", "--replace"]) == 2
+    assert main(["pool", "import", "--from", source, "--os", "alma9", "--replace"]) == 2
     assert "not a alma9 template imported by this command" in capsys.readouterr().err
     assert puts(twin) == 0
 
@@ -166,7 +165,7 @@ def test_a_damaged_object_is_stopped_and_nothing_stays(
     at = data.index(b"Ref:3/00000000.xxhash") + 512 + 100
     data[at] ^= 1
     moto.client().put_object(Bucket=bucket, Key=key, Body=bytes(data))
-    assert main(["import", "--from", src, "--os", "ubuntu2404"]) == 1
+    assert main(["pool", "import", "--from", src, "--os", "ubuntu2404"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: {src}/{doc['artifact']} has sha256 ")
     assert "the import was stopped and nothing of it kept" in err
@@ -251,12 +250,12 @@ def test_a_failed_task_and_a_refused_login_are_one_line_and_leave_nothing(
     twin: XapiTwin, source: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     twin.faults.fail_tasks = 1
-    assert main(["import", "--from", source, "--os", "alma9"]) == 1
+    assert main(["pool", "import", "--from", source, "--os", "alma9"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: golden-alma9: import of alma9 build ") and "SR_BACKEND" in err
     assert twin.empty()
     twin.faults.login_failures = 1
-    assert main(["import", "--from", source, "--os", "alma9"]) == 1
+    assert main(["pool", "import", "--from", source, "--os", "alma9"]) == 1
     err = capsys.readouterr().err.strip()
     assert "refused" in err and "XCPNG_PASSWORD" in err and "\n" not in err
     assert twin.empty()
@@ -266,7 +265,16 @@ def test_the_upload_follows_the_redirect_to_the_host_that_sees_the_sr(
     twin: XapiTwin, source: str
 ) -> None:
     twin.add_member()
-    argv = ["import", "--from", source, "--os", "alma9", "--sr", "Local storage of xcp-twin-2"]
+    argv = [
+        "pool",
+        "import",
+        "--from",
+        source,
+        "--os",
+        "alma9",
+        "--sr",
+        "Local storage of xcp-twin-2",
+    ]
     assert main(argv) == 0
     assert puts(twin) == 2  # the master's 302, then the member's import
     (vdi,) = twin.inventory()["VDI"].values()
@@ -315,13 +323,13 @@ def test_import_from_a_fetched_file(
     twin: XapiTwin, source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dl = tmp_path / "dl"
-    assert publish_cli.main(["fetch", "--from", source, "--os", "alma9", "--to", str(dl)]) == 0
-    assert main(["import", "--from", str(dl / "alma9.xva")]) == 0
+    assert main(["store", "fetch", "--from", source, "--os", "alma9", "--to", str(dl)]) == 0
+    assert main(["pool", "import", "--from", str(dl / "alma9.xva")]) == 0
     (tpl,) = templates(twin).values()
     assert tpl["other_config"][KEY_SOURCE] == str(dl / "alma9.xva")
     (dl / "alma9.xva.metadata.json").unlink()
     capsys.readouterr()
-    assert main(["import", "--from", str(dl / "alma9.xva")]) == 2
+    assert main(["pool", "import", "--from", str(dl / "alma9.xva")]) == 2
     assert "no metadata for" in capsys.readouterr().err
 
 

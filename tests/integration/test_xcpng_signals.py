@@ -1,6 +1,6 @@
 """A boot interrupted the way a cancelled GitHub Actions job interrupts it (SIGINT, then SIGTERM
 7.5 s later), mid-import, or killed outright: the twin ends empty, or the ledger is complete
-enough for `python -m platforms.xcpng cleanup` to empty it."""
+enough for `xcpng-golden pool cleanup` to empty it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core.waiting import wait_for
 from platforms.xcpng.ledger import Ledger
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.helpers import small_xva, ssh_banner_endpoint, twin_env
@@ -52,11 +53,7 @@ def start_child(twin: XapiTwin, tmp_path: Path, xva: Path, **env: str) -> subpro
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_for(cond, what=what, timeout=timeout, interval=0.05)
 
 
 def running_vm(twin: XapiTwin) -> bool:
@@ -90,7 +87,7 @@ def test_sigint_then_sigterm_during_boot_leaves_the_twin_empty(
 def test_sigint_mid_import_leaves_the_twin_empty(twin: XapiTwin, tmp_path: Path) -> None:
     raw = tmp_path / "dense.raw"
     raw.write_bytes(os.urandom(24 << 20))
-    from platforms.xva.writer import raw_to_xva
+    from diskformats.xva.writer import raw_to_xva
 
     raw_to_xva(raw, tmp_path / "dense.xva", "dense")
     twin.faults.import_delay = 0.25  # a chunk every 250 ms: the upload lasts ~6 s
@@ -125,7 +122,7 @@ def test_killed_outright_then_cleanup_command_empties_the_twin(
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "platforms.xcpng", "cleanup", *args],
+            [sys.executable, "-m", "xcpng_golden", "pool", "cleanup", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,

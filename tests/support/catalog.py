@@ -13,11 +13,11 @@ from typing import Any
 
 from core.redact import Redactor
 from core.settings import Settings
-from platforms.xva.writer import raw_to_xva
+from diskformats.xva.writer import raw_to_xva
 from publish import api
 from publish.stores.base import Store
 from tests.support.publishing import CHECKS, fake_os, write_results
-from verdict.reports import write_junit
+from verdict.junit import write_junit
 
 RATIONALES = {
     "ssh-01": "password logins are refused: a template must not ship a guessable door",

@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
+from core import waiting
 from core.files import read_json, sha256_file
-from core.leftovers import OWNER_FILE
+from core.ownership import OWNER_FILE
 from core.proc import argv_of, pid_alive
 from core.trees import mounts_below, remove_tree
 
@@ -51,13 +52,8 @@ INTERRUPTED = 2  # pytest's exit code for an interrupted session
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    """core.waiting.wait_for with the matrix's pace (a WaitTimeout fails the test)."""
+    return waiting.wait_for(predicate, what=what, timeout=timeout, interval=0.2)
 
 
 @dataclass
@@ -215,10 +211,12 @@ class Matrix:
         return found
 
     def wait_no_processes(self, timeout: float = 30) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while (left := self.processes()) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        return left
+        """The run's processes still there after up to `timeout` seconds ([] once all exit)."""
+        with contextlib.suppress(waiting.WaitTimeout):
+            waiting.wait_for(
+                lambda: not self.processes(), what="no process", timeout=timeout, interval=0.3
+            )
+        return self.processes()
 
     def mounts(self) -> list[str]:
         return [str(m) for m in mounts_below(self.root) + mounts_below(self.tmpdir)]

@@ -22,9 +22,9 @@ from typing import Any
 import jsonschema
 
 from core.files import sha256_file
-from core.results import results_schema
+from core.results_file import results_schema
 from core.settings import Settings
-from platforms.xva.writer import raw_to_xva
+from diskformats.xva.writer import raw_to_xva
 
 FAKE_SECRET = "FAKEsecretKEY/never-in-output+0123456789"
 CHECKS = ["ssh-01", "ssh-02", "hyg-01", "xen-01"]

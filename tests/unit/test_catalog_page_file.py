@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from publish import cli
 from publish.catalog_page import publish_page, refresh_index, render_store
 from publish.prune import prune
 from publish.stores.base import IntegrityError
 from publish.stores.local import LocalStore
 from tests.support.catalog import publish_three
+from xcpng_golden import main as cli
 
 
 @pytest.fixture
@@ -65,9 +65,9 @@ def test_page_command_rewrites_and_refuses_presigning_into_the_store(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (store / "index.html").unlink()
-    assert cli.main(["page", "--from", str(store)]) == 0
+    assert cli.main(["store", "page", "--from", str(store)]) == 0
     assert (store / "index.html").is_file()
-    assert cli.main(["page", "--from", str(store), "--presign", "1h"]) == 2
+    assert cli.main(["store", "page", "--from", str(store), "--presign", "1h"]) == 2
     assert "a page with presigned links is never written into the store" in capsys.readouterr().err
 
 
@@ -76,7 +76,7 @@ def test_fetch_into_a_file_is_one_line(
 ) -> None:
     target = tmp_path / "a-file"
     target.write_text("")
-    argv = ["fetch", "--from", str(store), "--os", "alma9", "--to", str(target)]
+    argv = ["store", "fetch", "--from", str(store), "--os", "alma9", "--to", str(target)]
     assert cli.main(argv) == 2
     assert capsys.readouterr().err.startswith(f"error: --to {target}: cannot make that folder")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.model import KeptVM
 from core.proc import argv_of
-from platforms.__main__ import stop_local
+from platforms.cli import stop_local
 from platforms.kept import all_kept, kept_of_run, record_kept, sweep, vm_folder
 
 
@@ -27,7 +27,7 @@ def kept(tmp: Path, name: str, platform: str, expires_at: float, **details: obje
             folder=str(folder),
             expires_at=expires_at,
             ssh="ssh ...",
-            stop="python -m platforms janitor ...",
+            stop="xcpng-golden janitor ...",
             details=dict(details),
         ),
     )

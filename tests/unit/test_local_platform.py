@@ -12,8 +12,8 @@ from core.errors import ImageDefect
 from core.model import BuildResult, TemplateSpec
 from core.redact import Redactor
 from core.settings import Settings
-from platforms.base import get_platform
 from platforms.local import LocalPlatform, accel, basedisk, boot
+from platforms.registry import get_platform
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER_VARS = {"output_directory", "vm_name", "run_id"}
@@ -155,7 +155,7 @@ def test_overlay_never_writes_the_artifact(tmp_path: Path):
 
 
 def test_an_xva_is_turned_into_a_raw_backing_disk(tmp_path: Path):
-    from platforms.xva.writer import raw_to_xva
+    from diskformats.xva.writer import raw_to_xva
 
     raw = tmp_path / "disk.raw"
     raw.write_bytes(b"\x01" * 4096 + b"\0" * (3 * 1024 * 1024))

@@ -1,4 +1,4 @@
-"""`python -m publish fetch` from a folder store the real publisher wrote: latest or a named
+"""`xcpng-golden store fetch` from a folder store the real publisher wrote: latest or a named
 build, verified; one clear line and no file under the final name on a missing OS, a missing
 build or a checksum mismatch; an interrupted download resumed; progress on a terminal."""
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from publish import cli
 from publish.fetch import Progress, fetch
 from publish.source import find_build
 from publish.stores.local import LocalStore
 from tests.support.catalog import publish_three
+from xcpng_golden import main as cli
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def latest(store: Path, os_name: str) -> dict:
 
 
 def run(*args: str) -> int:
-    return cli.main(["fetch", *args])
+    return cli.main(["store", "fetch", *args])
 
 
 def test_fetch_latest_then_a_named_build(
@@ -101,7 +101,7 @@ def test_checksum_mismatch_leaves_no_file(
     err = lines[-1]
     assert [line for line in lines if "error" in line] == [err]
     assert err.startswith(f"error: checksum mismatch: {artifact} downloaded as sha256 ")
-    assert err.endswith("(python -m publish verify --deep)")
+    assert err.endswith("(xcpng-golden store verify --deep)")
     assert list(to.iterdir()) == []  # no final name, no part to resume from
 
 

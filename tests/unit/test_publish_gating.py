@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.destination import Destination
 from core.errors import UsageError
+from core.results_file import load_results
 from core.settings import Settings
 from publish import api
 from publish.gating import gate, required_platform
-from publish.results import load_results
 from tests.support.publishing import fake_os, write_results
 
 
@@ -56,16 +57,18 @@ def test_missing_unreadable_foreign_results(
 
 def test_local_pass_cannot_reach_s3_by_default(tmp_path: Path) -> None:
     path = write_results(tmp_path, [fake_os(tmp_path, "debian12")], platform="local")
-    assert required_platform("s3://bucket/prod", None) == "xcpng"
-    assert required_platform(str(tmp_path), None) == "any"
-    g = gate(load_results(path), required_platform("s3://bucket/prod", None))
+    s3, folder = Destination.parse("s3://bucket/prod"), Destination.parse(str(tmp_path))
+    assert required_platform(s3, None) == "xcpng"
+    assert required_platform(folder, None) == "any"
+    assert required_platform(Destination.parse(f"file://{tmp_path}"), None) == "any"
+    g = gate(load_results(path), required_platform(s3, None))
     assert not g.accepted and "requires 'xcpng'" in g.refused[0][1]
-    assert gate(load_results(path), required_platform("s3://b/p", "local")).accepted
+    assert gate(load_results(path), required_platform(s3, "local")).accepted
 
 
 def test_bad_required_platform_is_usage_error() -> None:
     with pytest.raises(UsageError, match="choose one of xcpng, local, any"):
-        required_platform("s3://bucket/p", "vmware")
+        required_platform(Destination.parse("s3://bucket/p"), "vmware")
 
 
 def test_inconsistent_verdict_refused(tmp_path: Path) -> None:

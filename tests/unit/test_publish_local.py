@@ -197,7 +197,7 @@ def test_prune_keeps_newest_and_latest_target(tmp_path: Path) -> None:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "publish", *args],
+        [sys.executable, "-m", "xcpng_golden", *args],
         cwd=REPO,
         env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
@@ -212,21 +212,21 @@ def test_cli_publish_verify_prune(tmp_path: Path) -> None:
     path = write_results(tmp_path, [rec])
     pub = str(tmp_path / "pub")
     env = {"AWS_SECRET_ACCESS_KEY": FAKE_SECRET}
-    dry = run_cli("--results", str(path), "--to", pub, "--dry-run", env=env)
+    dry = run_cli("publish", "--results", str(path), "--to", pub, "--dry-run", env=env)
     assert dry.returncode == 0 and "would publish debian12" in dry.stdout
-    done = run_cli("--results", str(path), "--to", pub, env=env)
+    done = run_cli("publish", "--results", str(path), "--to", pub, env=env)
     assert done.returncode == 0, done.stderr
     assert FAKE_SECRET not in done.stdout + done.stderr
-    assert run_cli("verify", "--to", pub, "--deep").returncode == 0
-    assert run_cli("prune", "--keep", "1", "--to", pub).returncode == 0
+    assert run_cli("store", "verify", "--to", pub, "--deep").returncode == 0
+    assert run_cli("store", "prune", "--keep", "1", "--to", pub).returncode == 0
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--results", "/nonexistent/results.json"], 2, "results file not found"),
-        (["prune", "--keep", "0"], 2, "keep at least 1"),
-        (["--results", "x.json", "--to", "ftp://host/x"], 2, "unsupported destination"),
+        (["publish", "--results", "/nonexistent/results.json"], 2, "results file not found"),
+        (["store", "prune", "--keep", "0"], 2, "keep at least 1"),
+        (["publish", "--results", "x.json", "--to", "ftp://host/x"], 2, "unsupported destination"),
     ],
 )
 def test_cli_bad_input_is_one_line(
@@ -247,7 +247,7 @@ def test_raw_disk_is_published_as_a_sparse_compact_xva_that_round_trips(tmp_path
     """A local build's sparse raw disk: published as an XVA (zstd, firmware from the disk) whose
     disk is the tested one byte for byte, costing its data on disk, not its virtual size."""
     from core.files import sha256_file
-    from platforms.xva.reader import verify, xva_to_raw
+    from diskformats.xva.reader import verify, xva_to_raw
 
     rec = fake_os(tmp_path, "debian12", size=256 << 20, fmt="raw")
     raw = Path(rec["build"]["artifact"])
@@ -286,7 +286,7 @@ def test_raw_disk_is_published_as_a_sparse_compact_xva_that_round_trips(tmp_path
 
 def test_folder_store_writes_sparse_files(tmp_path: Path) -> None:
     """An uncompressed XVA of a disk with zero blocks inside its chunks stays sparse."""
-    from publish.digests import DigestingReader
+    from publish.upload_digests import DigestingReader
 
     mib = 1 << 20
     data = os.urandom(4096) + bytes(mib - 4096)  # one chunk: 4 KiB of data, then zeros

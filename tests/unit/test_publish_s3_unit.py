@@ -21,7 +21,7 @@ from core.settings import Settings
 from publish.pointers import LATEST_SCHEMA, rebuild_index, update_latest
 from publish.stores import open_store
 from publish.stores.local import LocalStore
-from publish.stores.s3 import S3Store, parse_s3_url
+from publish.stores.s3 import S3Store
 from publish.stores.s3errors import explain
 
 SECRET = "unit-secret-value-123"
@@ -45,12 +45,6 @@ def config_of(s: S3Store) -> Any:
 
 def client_error(code: str, op: str = "PutObject") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "m"}}, op)
-
-
-def test_parse_url() -> None:
-    assert parse_s3_url("s3://bucket/a/b/") == ("bucket", "a/b")
-    with pytest.raises(UsageError, match="not a valid S3 destination"):
-        parse_s3_url("s3://B/x")
 
 
 def test_requests_are_retried_by_botocore_not_by_a_loop_around_them() -> None:
@@ -133,7 +127,7 @@ def test_checksum_mode_chooses_crc_or_signed_payloads(tmp_path: Path) -> None:
     assert not store(S3_CHECKSUM_MODE="when_required", S3_ENDPOINT_URL="").wants_crc
     s = store(S3_CHECKSUM_MODE="when_supported")
     assert s.wants_crc and config_of(s).request_checksum_calculation == "when_supported"
-    from publish.digests import DigestingReader
+    from publish.upload_digests import DigestingReader
 
     reader = DigestingReader([b"x" * 10], part_size=s.chunksize, threshold=s.threshold)
     reader.read()
@@ -236,8 +230,8 @@ def test_index_is_rebuilt_from_latest_files(tmp_path: Path) -> None:
 def test_the_completed_object_must_be_the_digested_one(
     head: dict[str, Any], problem: str | None
 ) -> None:
-    from publish.digests import FileDigests
     from publish.stores.base import IntegrityError
+    from publish.upload_digests import FileDigests
 
     s = store()
     d = FileDigests(size=10, sha256="0" * 64, multipart=True, part_size=5, parts=2)

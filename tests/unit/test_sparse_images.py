@@ -14,9 +14,9 @@ from pathlib import Path
 from build.cache import ImageCache
 from core.files import sha256_file
 from core.model import BuildResult
+from diskformats.xva.reader import verify
+from diskformats.xva.writer import raw_to_xva
 from platforms.local import boot
-from platforms.xva.reader import verify
-from platforms.xva.writer import raw_to_xva
 from tests.support.publishing import sparse_disk
 
 MiB = 1 << 20

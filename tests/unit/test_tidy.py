@@ -1,4 +1,4 @@
-"""platforms.leftovers.tidy and `python -m platforms cleanup`: what runs killed outright left
+"""platforms.leftovers.tidy and `xcpng-golden cleanup`: what runs killed outright left
 is removed when no live process owns it, named otherwise; what live runs own is untouched."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.leftovers import OWNER_FILE, RUN_ENV
 from core.model import KeptVM
+from core.ownership import OWNER_FILE, RUN_ENV
 from core.settings import Settings
 from platforms.kept import record_kept
 from platforms.leftovers import tidy
@@ -103,6 +103,20 @@ def test_what_dead_runs_left_is_removed_and_live_runs_keep_theirs(world: World) 
     assert len(report.removed) == len(gone) and report.clean  # type: ignore[attr-defined]
 
 
+def test_a_file_url_destination_is_the_same_folder_to_the_sweep(tmp_path: Path) -> None:
+    """`file:///x` is a folder to the store; the sweep once skipped it as a URL."""
+    w = World(tmp_path)
+    w.settings = Settings.from_env(
+        env={"TEMPLATE_PUBLISH_TO": f"file://{tmp_path}/published"},
+        artifacts_dir=str(tmp_path / "artifacts"),
+        reports_dir=str(tmp_path / "reports"),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    half = w.make(f"published/debian12/12/b1/.image.raw.pid{w.dead}.x.part", "half")
+    w.tidy()
+    assert not half.exists()
+
+
 def test_dry_run_removes_nothing(world: World) -> None:
     before = sorted(p for p in world.root.rglob("*"))
     report = world.tidy(dry_run=True)
@@ -155,8 +169,8 @@ def test_kept_clones_and_pool_objects_are_named_with_their_command(world: World)
     report = world.tidy(pool=True)
     assert folder.exists(), "a kept clone's disk may matter to whoever kept it"
     notes = "\n".join(report.notes)  # type: ignore[attr-defined]
-    assert f"python -m platforms janitor --artifacts-dir {world.settings.artifacts_dir}" in notes
-    assert f"python -m platforms.xcpng cleanup --run-id {DEAD_RUN}" in notes
+    assert f"xcpng-golden janitor --artifacts-dir {world.settings.artifacts_dir}" in notes
+    assert f"xcpng-golden pool cleanup --run-id {DEAD_RUN}" in notes
 
 
 def test_cleanup_command(world: World) -> None:
@@ -168,7 +182,7 @@ def test_cleanup_command(world: World) -> None:
         "TEMPLATE_PUBLISH_TO": str(world.root / "published"),
         "PYTHONPATH": str(REPO),
     }
-    cmd = [sys.executable, "-m", "platforms", "cleanup"]
+    cmd = [sys.executable, "-m", "xcpng_golden", "cleanup"]
     dry = subprocess.run([*cmd, "--dry-run"], env=env, capture_output=True, text=True, check=False)
     assert dry.returncode == 0, dry.stderr
     assert (

@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import ImageDefect, InfrastructureError, failure_class
 from core.model import TemplateRef, TemplateSpec
-from harness.records import annotate, to_record
+from harness.recorder import annotate, to_record
 from validations import cloudcfg, credentials, sshd
 from validations.test_cloud_init import security_problems
 from validations.test_ssh import trust_problems

@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 
 from core.model import TemplateRef, TemplateSpec
-from core.results import results_schema
+from core.results_file import results_schema
 from verdict.compute import CheckRecord, merge_reports, os_verdict, session_verdict
-from verdict.reports import summary_text
+from verdict.summary import summary_text
 
 SPEC = TemplateSpec(
     name="debian12",

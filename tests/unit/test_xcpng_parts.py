@@ -13,11 +13,11 @@ import pytest
 import XenAPI
 
 from core import signals
-from platforms.xcpng.__main__ import main as cleanup_main
 from platforms.xcpng.cleanup import _tag_matches
 from platforms.xcpng.client import SessionRejected, UploadInterrupted, Xapi, is_transient
 from platforms.xcpng.guest import usable_ip
 from platforms.xcpng.ledger import KEY_CREATED, KEY_EXPIRES, KEY_RUN, Ledger
+from xcpng_golden.main import main
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,6 @@ def test_cleanup_command_without_settings_is_a_usage_error(
 ) -> None:
     for var in ("XCPNG_URL", "XCPNG_USERNAME", "XCPNG_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
-    assert cleanup_main(["cleanup", "--run-id", "x"]) == 2
+    assert main(["pool", "cleanup", "--run-id", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "XCPNG_URL, XCPNG_USERNAME, XCPNG_PASSWORD" in err

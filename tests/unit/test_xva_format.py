@@ -15,9 +15,9 @@ import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from platforms.xva import CHUNK_SIZE, ovaxml
-from platforms.xva.reader import verify, xva_to_raw
-from platforms.xva.writer import raw_to_xva
+from diskformats.xva import CHUNK_SIZE, ovaxml
+from diskformats.xva.reader import verify, xva_to_raw
+from diskformats.xva.writer import raw_to_xva
 
 MiB = CHUNK_SIZE
 
@@ -240,9 +240,9 @@ def test_memory_stays_flat(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> int:
-    from platforms.xva.__main__ import main
+    from xcpng_golden.main import main
 
-    return main(list(args))
+    return main(["xva", *args])
 
 
 def test_compressed_xvas_start_as_xapi_detects_them_and_round_trip(tmp_path: Path) -> None:
@@ -271,7 +271,7 @@ def test_xz_and_bzip2_are_refused_as_a_pool_would(tmp_path: Path) -> None:
 
     import pytest
 
-    from platforms.xva import XvaError
+    from diskformats.xva import XvaError
 
     raw = tmp_path / "d.raw"
     raw.write_bytes(os.urandom(MiB))

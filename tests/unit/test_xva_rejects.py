@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from platforms.xva import CHUNK_SIZE, XvaError, ovaxml
-from platforms.xva.__main__ import main
-from platforms.xva.reader import verify, xva_to_raw
-from platforms.xva.writer import raw_to_xva
+from diskformats.xva import CHUNK_SIZE, XvaError, ovaxml
+from diskformats.xva.reader import verify, xva_to_raw
+from diskformats.xva.writer import raw_to_xva
+from xcpng_golden.main import main
 
 MiB = CHUNK_SIZE
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,13 +176,13 @@ def test_cli_reports_one_line_and_exit_1(
     m = _members(chunks)
     m[3] = (m[3][0], os.urandom(MiB))
     xva = _tar(tmp_path / "x.xva", m)
-    assert main(["verify", str(xva)]) == 1
+    assert main(["xva", "verify", str(xva)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "Ref:3/00000001: checksum mismatch" in err and "fix:" in err
-    assert main(["to-raw", str(xva), str(tmp_path / "r.raw")]) == 1
+    assert main(["xva", "to-raw", str(xva), str(tmp_path / "r.raw")]) == 1
     assert not (tmp_path / "r.raw").exists()
-    assert main(["info", str(xva)]) == 0  # info reads only the header
+    assert main(["xva", "info", str(xva)]) == 0  # info reads only the header
     assert "VM 't'" in capsys.readouterr().out
 
 
@@ -192,7 +192,7 @@ def test_cli_round_trip_subprocess(tmp_path: Path) -> None:
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "platforms.xva", *args],
+            [sys.executable, "-m", "xcpng_golden", "xva", *args],
             cwd=ROOT,
             capture_output=True,
             text=True,

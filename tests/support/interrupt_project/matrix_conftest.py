@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from core.destination import Destination
 from core.errors import InfrastructureError
 from core.model import BootedVM, BuildResult, TemplateSpec
 from core.platform import Platform
@@ -135,13 +136,13 @@ class SlowSource:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_harness_open_store(to: str, settings: Settings) -> Any:
+def pytest_harness_open_store(to: Destination, settings: Settings) -> Any:
     rate = float(os.environ.get("MATRIX_PUBLISH_RATE") or 0)
-    if not rate or "://" in to:
+    if not rate or to.path is None:
         return None
     from publish.stores.local import LocalStore
 
-    return SlowSource(LocalStore(Path(to)), rate)
+    return SlowSource(LocalStore(to.path), rate)
 
 
 @pytest.hookimpl(tryfirst=True)

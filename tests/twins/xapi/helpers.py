@@ -10,7 +10,6 @@ import socket
 import subprocess
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ import XenAPI
 
 from core.model import BuildResult, TemplateSpec
 from core.settings import Settings
-from platforms.xva.writer import raw_to_xva
+from core.waiting import wait_for
+from diskformats.xva.writer import raw_to_xva
 from tests.twins.xapi.server import XapiTwin
 
 NETWORK = "Pool-wide network associated with eth0"
@@ -66,11 +66,12 @@ def xapi_session(twin: XapiTwin) -> Iterator[Any]:
 
 def finished(session: Any, task: str, timeout: float = 10) -> str:
     """The task's status once it is no longer pending (XAPI answers 200 before importing)."""
-    deadline = time.monotonic() + timeout
-    while (status := session.xenapi.task.get_status(task)) == "pending":
-        assert time.monotonic() < deadline, "the import task never finished"
-        time.sleep(0.02)
-    return str(status)
+
+    def settled() -> str | None:
+        status = str(session.xenapi.task.get_status(task))
+        return None if status == "pending" else status
+
+    return wait_for(settled, what=f"import task {task}", timeout=timeout, interval=0.02)
 
 
 def free_port() -> int:

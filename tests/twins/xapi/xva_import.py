@@ -1,5 +1,5 @@
 """`PUT /import` as xen-api does it (`import.ml`, `stream_vdi.ml`), written independently of
-`platforms.xva` so the two check each other: ova.xml first, checked against the release's
+`diskformats.xva` so the two check each other: ova.xml first, checked against the release's
 version rule and required record fields (`datamodel.py`), objects created from it, then each
 non-CD disk received chunk by chunk with its checksum verified; on any error everything the
 import created is removed again.

@@ -1,11 +1,11 @@
-"""A published template onto the pool: `python -m platforms.xcpng import`.
+"""A published template onto the pool: `xcpng-golden pool import`.
 
 The XVA streams from where it is published (S3, a folder, a file) straight into `PUT /import`
-through the same XAPI code the harness boots with (`imports.import_xva`), with no local copy.
+through the same XAPI code the harness boots with (`xva_import.import_xva`), with no local copy.
 Its sha256 is computed on the way; the last `HOLD` bytes (more than the XVA's last disk chunk,
 its checksum member and the tar trailer) are held back until the digest of the whole is known,
 so a wrong artifact is cut off before the pool can finish importing it, and whatever the pool
-had created of it is removed (`imports.drop_import`) in any case.
+had created of it is removed (`xva_import.drop_import`) in any case.
 
 The template is recorded in its `other_config` (OS, build id, sha256, source, git revision,
 import time), which makes the import idempotent: the same build already in the pool is
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import XenAPI
 
 from core.errors import InfrastructureError, UsageError
-from platforms.xcpng import imports, objects
+from platforms.xcpng import objects, xva_import
 from platforms.xcpng.cleanup import name_tags
 from platforms.xcpng.client import Xapi, describe
 from platforms.xcpng.ledger import KEY_CREATED, KEY_EXPIRES, KEY_RUN
@@ -141,7 +141,7 @@ class _Verified:
         raise ChecksumMismatch(
             f"{a.location} {what}, its metadata says sha256 {a.sha256} ({a.size} bytes): "
             "the import was stopped and nothing of it kept; if this repeats the stored object "
-            "is damaged (python -m publish verify --deep)"
+            "is damaged (xcpng-golden store verify --deep)"
         )
 
 
@@ -194,7 +194,7 @@ def import_template(
     log.info(
         "importing %s build %s from %s", artifact.os_name, artifact.build_id, artifact.location
     )
-    vm = imports.import_xva(
+    vm = xva_import.import_xva(
         xapi,
         VerifiedBody(artifact, hold),
         sr,

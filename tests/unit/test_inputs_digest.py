@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from build.catalog import load_catalog
-from build.digest import inputs_digest
+from build.inputs_digest import inputs_digest
 
 
 @pytest.fixture

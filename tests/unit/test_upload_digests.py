@@ -18,7 +18,7 @@ from s3transfer.utils import ChunksizeAdjuster
 from core.files import SparseWriter, data_extents, sha256_file
 from core.redact import Redactor
 from publish.buildid import is_build_id, make_build_id, order_key
-from publish.digests import DigestingReader, FileDigests, part_layout
+from publish.upload_digests import DigestingReader, FileDigests, part_layout
 
 MiB = 1 << 20
 

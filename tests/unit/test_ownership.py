@@ -1,4 +1,4 @@
-"""Owner-tagged temporary names (core.leftovers), the atomic writer's own leftovers, and a
+"""Owner-tagged temporary names (core.ownership), the atomic writer's own leftovers, and a
 second signal held while a supervised child cleans up (core.proc.supervise)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.files import write_atomic
-from core.leftovers import (
+from core.ownership import (
     is_leftover,
     owner_of,
     scratch,

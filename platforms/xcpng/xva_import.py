@@ -1,5 +1,5 @@
 """One XVA import through `PUT /import`, shared by the harness's boot and by
-`python -m platforms.xcpng import`.
+`xcpng-golden pool import`.
 
 Each attempt runs under its own task and the session's retry policy; whatever an attempt that
 failed or was interrupted left (a VM its task created, with its disks, and the task) is removed

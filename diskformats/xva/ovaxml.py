@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from platforms.xva import XvaError
+from diskformats.xva import XvaError
 
 MAX_HEADER = 64 << 20  # ova.xml of a VM with many snapshots is a few MiB at most
 XAPI_VERSION = (1, 20)  # the newest version XCP-ng 8.2 imports; 8.3 imports it too

@@ -1,7 +1,6 @@
-"""What a session leaves behind: reports/results.json, one JUnit file per OS, a summary table.
+"""One JUnit file per OS, for CI's test report: the build, each check, each missing check.
 
-results.json is validated against its JSON Schema before it is written, so the publish step
-can trust its shape; a file that fails validation is a bug here, not something to publish.
+Secrets are masked in every message; the file is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -12,14 +11,6 @@ from typing import Any
 
 from core.files import atomic_writer
 from core.redact import Redactor
-from core.results import schema_error
-
-
-def validate_results(data: dict[str, Any]) -> None:
-    """A results file that breaks its own schema is a bug here, never something to publish."""
-    error = schema_error(data)
-    if error is not None:
-        raise ValueError(f"results.json would not match its schema at {error}")
 
 
 def write_junit(path: Path, os_result: dict[str, Any], redact: Redactor) -> None:
@@ -92,57 +83,3 @@ def write_junit(path: Path, os_result: dict[str, Any], redact: Redactor) -> None
     ET.indent(suite)
     with atomic_writer(path) as fh:  # whole or not at all, like every report
         ET.ElementTree(suite).write(fh, encoding="utf-8", xml_declaration=True)
-
-
-def _dur(seconds: float | None) -> str:
-    s = int(seconds or 0)
-    return f"{s // 60}m{s % 60:02d}s"
-
-
-def summary_rows(results: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for name, r in sorted(results["os"].items()):
-        c = r["checks"]
-        rows.append(
-            [
-                name,
-                f"{r['build']['status']} {_dur(r['build'].get('duration_s'))}",
-                str(len(c["passed"])),
-                str(len(c["failed"]) + len(c["missing"])),
-                str(len(c["skipped"])),
-                r["verdict"].upper(),
-                r["failure_class"] or "",
-            ]
-        )
-    return rows
-
-
-HEADER = ["OS", "build", "passed", "failed", "skipped", "verdict", "class"]
-
-
-def summary_text(results: dict[str, Any]) -> str:
-    rows = [HEADER, *summary_rows(results)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    if results["partial"]:
-        lines.append("PARTIAL RUN (" + "; ".join(results["partial_reasons"]) + "): not publishable")
-    for name, r in sorted(results["os"].items()):
-        for reason in r["reasons"][:10]:
-            lines.append(f"  {name}: {reason}")
-    return "\n".join(lines)
-
-
-def summary_markdown(results: dict[str, Any]) -> str:
-    out = ["### XCP-ng templates", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    for row in summary_rows(results):
-        out.append("| " + " | ".join(row) + " |")
-    if results["partial"]:
-        out += [
-            "",
-            "**Partial run** (" + "; ".join(results["partial_reasons"]) + "): not publishable.",
-        ]
-    for name, r in sorted(results["os"].items()):
-        for reason in r["reasons"][:10]:
-            out.append(f"- `{name}`: {reason}")
-    return "\n".join(out) + "\n"

@@ -30,8 +30,8 @@ import xxhash
 import zstandard
 
 from core.files import SparseWriter, atomic_writer
-from platforms.xva import MAX_MEMBER, XvaError, ovaxml
-from platforms.xva.ovaxml import Disk
+from diskformats.xva import MAX_MEMBER, XvaError, ovaxml
+from diskformats.xva.ovaxml import Disk
 
 ChunkSink = Callable[[Disk, int, bytes], None]  # (disk, offset, data)
 BLOCKSIZE = tarfile.BLOCKSIZE

@@ -1,18 +1,53 @@
-"""Reading `reports/results.json`: validated against the harness's schema, or refused."""
+"""`reports/results.json`, the contract between a session and the publish step: its schema,
+the writer's check and the reader's load.
+
+The harness validates what it writes and the publisher validates what it reads, against the
+same schema, so a file one accepts the other accepts.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from core.errors import UsageError
-from core.results import SCHEMA_ID, schema_error
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
+SCHEMA_ID = "xcpng-templates/results/v1"
+
+
+@cache
+def results_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def schema_error(data: Any) -> str | None:
+    """The most relevant way `data` breaks the schema, as `where: what`, or None if valid."""
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(results_schema()).iter_errors(data)
+    )
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    return f"{where}: {error.message}"
+
+
+def validate_results(data: dict[str, Any]) -> None:
+    """A results file that breaks its own schema is a bug here, never something to publish."""
+    error = schema_error(data)
+    if error is not None:
+        raise ValueError(f"results.json would not match its schema at {error}")
 
 
 @dataclass(frozen=True)
 class Results:
+    """One results.json as the publisher reads it: validated, with where it came from."""
+
     path: Path
     data: dict[str, Any]
 
