@@ -100,6 +100,7 @@ def results_of(
         r["junit"] = f"junit-{name}.xml"
         r["packages"] = _packages(h, name)
         r["security_updates"] = security_updates(records, name)
+        r["timings"] = h.board.timings(name)
         for t in r["tests"]:
             t["message"] = h.redactor(t["message"]) if t.get("message") else t.get("message")
         r["reasons"] = [h.redactor(x) for x in r["reasons"]]
