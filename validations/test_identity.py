@@ -8,18 +8,9 @@ from typing import Any
 
 from core.checks import check
 from core.model import BootedVM, TemplateSpec
+from pkgdb.osrelease import parse_os_release
 
 MIB = 1024 * 1024
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key and not key.startswith("#"):
-            parts = shlex.split(value) if value else [""]
-            out[key] = parts[0] if parts else ""
-    return out
 
 
 def expected_id(spec: TemplateSpec) -> str:

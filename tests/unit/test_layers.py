@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ("core", "build", "platforms", "validations", "verdict", "publish", "harness")
+PACKAGES = ("core", "pkgdb", "build", "platforms", "validations", "verdict", "publish", "harness")
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
