@@ -26,6 +26,7 @@ from core.settings import keep_decision
 from core.ssh import client_options
 from core.trees import remove_trees
 from harness.session import HARNESS_KEY, Harness
+from pkgdb.archive import Archive
 from platforms.kept import vm_folder
 
 
@@ -164,3 +165,11 @@ def image(
     with open_image(build, workdir) as img:
         yield img
     remove_trees([Path(workdir)])
+
+
+@pytest.fixture(scope="session")
+def archive(harness: Harness) -> Archive:
+    """The distributions' package archives as this host sees them, cached under the cache dir
+    (shared by workers and sessions, refreshed after --archive-max-age): what the offline
+    package checks compare an image's package database with."""
+    return Archive(harness.settings.cache_dir / "archive", harness.settings.archive_max_age)
