@@ -6,7 +6,7 @@ signature checked with `gpgv` against the keys the image itself trusts for that 
 (`by-hash`, as apt does where the archive offers it), compressed (.xz, else .gz, else plain),
 and checked against the SHA256 list of that verified InRelease; a .deb against its index's
 SHA256, and cached by that hash. Without gpgv on the host the hashes are still checked, the
-signature is not (`Release.signature` says so, and the checks repeat it).
+signature is not (`Release.signature` says so, and pkgdb.security's report carries it).
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from debian import deb822
+from filelock import FileLock
 
 from core.errors import ImageDefect, InfrastructureError
 from core.files import write_atomic
 from pkgdb import http
-from pkgdb.cache import UrlCache
+from pkgdb.cache import LOCK_TIMEOUT_S, UrlCache
 from pkgdb.sources import AptSource
 
 COMPRESSIONS = ((".xz", lzma.decompress), (".gz", gzip.decompress), ("", bytes))
@@ -45,7 +46,7 @@ class Release:
     codename: str
     by_hash: bool
     files: dict[str, tuple[str, int]]  # path below the suite -> (sha256, size)
-    signature: str  # "good signature from <keyring>" or why it was not checked
+    signature: str  # "good signature by <signer>", or why it was not checked
     fetched_at: float
 
 
@@ -152,11 +153,17 @@ class Archive:
         self._indexes: dict[str, PackageIndex] = {}
         self._releases: dict[tuple[str, str, str], Release] = {}
 
-    def _get(
-        self, url: str, source: AptSource, accept: Callable[[bytes], bool] = lambda _d: True
-    ) -> bytes:
+    def _get(self, url: str, source: AptSource, accept: Callable[[bytes], bool]) -> bytes:
+        """`url` through the URL cache (kept until `accept` refuses it)."""
         try:
             return self.urls.get(url, None, accept).data
+        except http.NotFound:
+            raise _missing(source, url) from None
+
+    def _fetch(self, url: str, source: AptSource) -> bytes:
+        """`url` fetched now, not kept by URL (its caller keeps what it makes of it)."""
+        try:
+            return self.fetch(url)
         except http.NotFound:
             raise _missing(source, url) from None
 
@@ -220,15 +227,15 @@ class Archive:
         if url in self._indexes:
             return self._indexes[url]
 
-        def download(_key: str) -> bytes:
-            data = self._get(url, source, accept=_hash_is(sha))
+        def download(_key: str, cache: bool = False) -> bytes:
+            data = self._get(url, source, _hash_is(sha)) if cache else self._fetch(url, source)
             if _sha(data) != sha or len(data) != size:
                 raise InfrastructureError(f"{url}: does not match the sha256 its InRelease lists")
             return next(f for suffix, f in COMPRESSIONS if name.endswith(suffix))(data)
 
         plain = release.files.get(name.rsplit(".", 1)[0] if name.endswith((".xz", ".gz")) else "")
-        if plain is None:
-            text = download(url)
+        if plain is None:  # keep the compressed index, decompress it each session
+            text = download(url, cache=True)
         else:  # InRelease lists the uncompressed index too: keep it decompressed, checked
             text = self.urls.get(url + "#decompressed", None, _hash_is(plain[0]), download).data
             if _sha(text) != plain[0]:
@@ -237,15 +244,17 @@ class Archive:
         return self._indexes[url]
 
     def deb(self, source: AptSource, entry: IndexEntry) -> Path:
-        """The .deb of an index entry, downloaded once and kept by its sha256."""
+        """The .deb of an index entry, downloaded once (under a lock) and kept by its sha256."""
         path = self.cache_dir / "debs" / f"{entry.sha256}.deb"
-        if path.is_file() and _sha(path.read_bytes()) == entry.sha256:
-            return path
-        url = f"{source.uri.rstrip('/')}/{entry.filename}"
-        data = self._get(url, source)
-        if _sha(data) != entry.sha256:
-            raise InfrastructureError(f"{url}: does not match the sha256 its index lists")
-        return write_atomic(path, data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S):
+            if path.is_file() and _sha(path.read_bytes()) == entry.sha256:
+                return path
+            url = f"{source.uri.rstrip('/')}/{entry.filename}"
+            data = self._fetch(url, source)
+            if _sha(data) != entry.sha256:
+                raise InfrastructureError(f"{url}: does not match the sha256 its index lists")
+            return write_atomic(path, data)
 
 
 def index_name(release: Release, component: str, arch: str) -> str | None:
@@ -271,7 +280,7 @@ def _hash_is(sha: str) -> Callable[[bytes], bool]:
 def _missing(source: AptSource, url: str) -> Exception:
     """A 404: the image's own sources name what the archive lacks (an image defect); a
     source the harness added itself is the harness's problem."""
-    if source.origin.startswith("/"):
+    if source.in_image:
         return ImageDefect(f"{source.origin}: {url} does not exist: apt on a clone would fail too")
     return InfrastructureError(f"{url} does not exist ({source.origin})")
 

@@ -34,6 +34,11 @@ class AptSource:
     origin: str = ""  # "file:line" in the image, or why the harness added it
 
     @property
+    def in_image(self) -> bool:
+        """Named by the image's own sources (its origin is a file of the image)."""
+        return self.origin.startswith("/")
+
+    @property
     def base(self) -> str:
         """The suite's folder: <uri>/dists/<suite>/ (a flat repository's suite ends in /)."""
         if self.suite.endswith("/"):
