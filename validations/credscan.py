@@ -27,6 +27,7 @@ from validations import archives
 from validations import credentials as cred
 from validations.offline import OfflineImage
 from validations.packagedb import package_files
+from validations.test_hygiene import INSTALLER_FILES
 
 HOST_KEYS = "/etc/ssh/ssh_host_"
 # The account databases: their hashes are the account checks' concern, not a leak.
@@ -35,15 +36,6 @@ ACCOUNT_DATABASES = frozenset(
     | {f"/var/backups/{kind}.bak" for kind in ("passwd", "shadow", "gshadow")}
 )
 DEBCONF_PASSWORDS = ("/var/cache/debconf/passwords.dat", "/var/cache/debconf/passwords.dat-old")
-INSTALLER_PREFIXES = (
-    "/var/log/installer",
-    "/root/anaconda-ks.cfg",
-    "/root/original-ks.cfg",
-    "/root/install.log",
-    "/root/preseed.cfg",
-    "/var/log/anaconda",
-    "/etc/cloud/cloud.cfg.d/99-installer.cfg",
-)
 SYSTEM_HOMES = ("/", "/nonexistent", "/dev", "/dev/null", "/bin", "/sbin", "/usr/sbin", "/usr/bin")
 
 
@@ -93,7 +85,7 @@ def compiled_from_untouched(path: str, data: bytes, untouched: dict[str, int]) -
 def content_findings(path: str, data: bytes) -> Iterator[str]:
     """`where: what` for the file's own bytes and for every file inside it."""
     hashes = path not in ACCOUNT_DATABASES
-    suffix = " (installer leftover)" if path.startswith(INSTALLER_PREFIXES) else ""
+    suffix = " (installer leftover)" if path.startswith(INSTALLER_FILES) else ""
     if what := cred.secrets_in(data, hashes=hashes):
         yield f"{path}: {', '.join(what)}{suffix}"
     if path in DEBCONF_PASSWORDS:

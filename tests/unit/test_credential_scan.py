@@ -6,17 +6,15 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import io
 import lzma
 import os
 import struct
 import subprocess
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.support.archives import tar_of, zip_of
 from validations import archives
 from validations import credentials as cred
 from validations.credscan import compiled_from_untouched, scan
@@ -113,24 +111,6 @@ def test_debconf_password_store() -> None:
 PEM = b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIA==\n-----END EC PRIVATE KEY-----\n"
 
 
-def tar_of(files: dict[str, bytes], mode: str = "w") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tar:  # type: ignore[call-overload]
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_archives_open_by_their_magic_and_nest() -> None:
     inner = tar_of({"root/.ssh/id_ecdsa": PEM})
     outer = zip_of({"backup/home.tar.xz": lzma.compress(inner), "readme.txt": b"hello"})
@@ -139,7 +119,7 @@ def test_archives_open_by_their_magic_and_nest() -> None:
     assert "/opt/b.zip!readme.txt" in found
     assert dict(archives.unpack("/x.log.gz", gzip.compress(b"log")))["/x.log.gz!x.log"] == b"log"
     assert dict(archives.unpack("/x.bz2", bz2.compress(b"b")))["/x.bz2!x"] == b"b"
-    assert dict(archives.unpack("/t.tgz", tar_of({"a": b"1"}, "w:gz"))) == {"/t.tgz!a": b"1"}
+    assert dict(archives.unpack("/t.tgz", tar_of({"a": b"1"}, "gz"))) == {"/t.tgz!a": b"1"}
     assert list(archives.unpack("/plain", b"just text")) == []
     assert list(archives.unpack("/broken.gz", b"\x1f\x8b\x08garbage")) == []
 
@@ -223,7 +203,7 @@ def test_scan_skips_what_the_packages_vouch_for_and_reads_the_rest(tmp_path: Pat
 def test_scan_finds_each_place(tmp_path: Path, rel: str, data: bytes, finding: str) -> None:
     root = make_tree(tmp_path)
     if rel.endswith(".tar.gz"):
-        data = tar_of({"root/.ssh/id_ecdsa": PEM}, "w:gz")
+        data = tar_of({"root/.ssh/id_ecdsa": PEM}, "gz")
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
     (root / rel).write_bytes(data)
     found = [f for f in scan(TreeImage(root)) if f.startswith("/" + rel)]
