@@ -671,5 +671,11 @@ DEFECTS += (
 # Good variants: images that must pass (the false alarms a reviewer found are the first rows).
 GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
 
+# The checks that judge the image against its package database: tests/mutation/defects_packages.py
+# (imported last: it builds on the classes and helpers above).
+from defects_packages import PACKAGE_DEFECTS, PACKAGE_GOOD_VARIANTS  # noqa: E402
+
+DEFECTS += PACKAGE_DEFECTS
+GOOD_VARIANTS += PACKAGE_GOOD_VARIANTS
 BY_NAME = {d.name: d for d in DEFECTS}
 GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}
