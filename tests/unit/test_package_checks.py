@@ -10,14 +10,15 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from test_pkgdb_rpm_deb import el_root
 
 import validations.test_packages as t_packages
-from pkgdb.archive import IndexEntry, PackageIndex, Release
-from pkgdb.sources import AptSource
+from pkgdb.archive import Archive, IndexEntry, PackageIndex, Release
+from pkgdb.locate import locate
+from pkgdb.sources import AptSource, read_sources
 from validations import setuid
 from validations.offline_tree import TreeImage
 from validations.packagedb import dpkg_database, package_files
@@ -124,13 +125,8 @@ def test_setuid_files_against_dpkg_and_the_debs(tmp_path: Path) -> None:
     image = TreeImage(root)
     files = setuid.special_files(image)
     assert {p for p, _ in files} == {f"/{rel}" for rel in SPECIAL}
-    found = setuid.dpkg_findings(
-        image,
-        files,
-        dpkg_database(image),
-        package_files(image),
-        archive,  # type: ignore[arg-type]
-    )
+    db, owned = dpkg_database(image), package_files(image)
+    found = setuid.dpkg_findings(image, files, db, owned, cast(Archive, archive))
     assert found == [
         "/usr/bin/chfn: mode 4755 (setuid, owner 0:0): passwd 1.0-1 installed other content "
         "(its checksum differs)",
@@ -189,3 +185,28 @@ def test_el_security_updates_from_dnf() -> None:
 
     with pytest.raises(InfrastructureError, match="dnf updateinfo failed"):
         t_packages._security_updates_el(Host(1, "", "Cannot download repomd.xml"))
+
+
+@needs_dpkg_deb
+def test_a_version_the_sources_no_longer_carry_is_judged_by_the_nearest(tmp_path: Path) -> None:
+    root, archive = debian_root(tmp_path / "root", tmp_path)
+    status = root / "var/lib/dpkg/status"
+    status.write_text(
+        status.read_text().replace(
+            "Package: findutils\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1",
+            "Package: findutils\nStatus: install ok installed\nArchitecture: amd64\nVersion: 0.9-1",
+        )
+    )
+    image = TreeImage(root)
+    db = dpkg_database(image)
+    wanted = [p for p in db.installed() if p.name in ("findutils", "passwd")]
+    where = locate(cast(Archive, archive), image, read_sources(image), wanted)
+    assert (where["findutils"].entry.version, where["findutils"].exact) == ("1.0-1", False)
+    assert where["passwd"].exact
+    archive.text = archive.text.replace(b"Package: findutils", b"Package: other")
+    files = setuid.special_files(image)
+    found = setuid.dpkg_findings(image, files, db, package_files(image), cast(Archive, archive))
+    assert (
+        "/usr/bin/find: setuid, from findutils 0.9-1, which none of the image's sources carries: the modes it ships cannot be read"
+        in found
+    )
