@@ -30,7 +30,10 @@ class OwnedFile:
     conffile: bool = False
 
     def matches(self, data: bytes) -> bool:
-        return self.digest is not None and hashlib.new(self.algo, data).hexdigest() == self.digest
+        """The content has the recorded digest (an algorithm hashlib lacks matches nothing)."""
+        if self.digest is None or self.algo not in hashlib.algorithms_available:
+            return False
+        return hashlib.new(self.algo, data).hexdigest() == self.digest
 
 
 class PackageFiles:

@@ -307,7 +307,8 @@ class Ext4Image(ResolvingReader):
         """(path, content) of each regular file of `paths` (links are not followed; anything
         else is skipped), streamed from one debugfs run: a whole root filesystem in seconds,
         where a run per file would take minutes. debugfs echoes each `cat` before the bytes,
-        and the listing gives each file's size, so the stream splits without guessing."""
+        and the listing gives each file's size, so the stream splits without guessing; a file
+        is handed out only once the next echo (or the end) proves its bytes were all its own."""
         todo = []
         for path in paths:
             folder, name = posixpath.split(path)
@@ -331,6 +332,7 @@ class Ext4Image(ResolvingReader):
             ) as proc:
                 assert proc.stdout is not None
                 try:
+                    pending: tuple[str, bytes] | None = None  # yielded once the next echo is seen
                     for path, real, size in todo:
                         echo = proc.stdout.readline()
                         if echo != f"debugfs: cat {self._quote(real)}\n".encode(
@@ -339,10 +341,16 @@ class Ext4Image(ResolvingReader):
                             raise InfrastructureError(
                                 f"debugfs on {self._spec} lost step before {real}: {echo[:80]!r}"
                             )
+                        if pending is not None:
+                            yield pending
                         data = proc.stdout.read(size)
                         if len(data) != size:
                             raise InfrastructureError(f"debugfs on {self._spec}: {real} cut short")
-                        yield path, data
+                        pending = (path, data)
+                    if proc.stdout.read(1):
+                        raise InfrastructureError(f"debugfs on {self._spec}: output after {real}")
+                    if pending is not None:
+                        yield pending
                 finally:
                     proc.kill()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InfrastructureError
 from tests.support.archives import tar_of, zip_of
 from validations import archives
 from validations import credentials as cred
@@ -240,3 +241,25 @@ def test_ext4_reader_streams_files_in_one_run(tmp_path: Path) -> None:
     assert got["/etc/shadow"] == (root / "etc/shadow").read_bytes()
     assert "/bin" not in got and "/nothing" not in got and '/odd "name"' not in got
     assert scan(image) == scan(TreeImage(root))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mkfs.ext4 -d keeps owners only as root")
+def test_ext4_stream_out_of_step_hands_out_nothing_wrong(tmp_path: Path) -> None:
+    """A file whose bytes do not match the listing's size (a read debugfs failed, a damaged
+    inode) stops the stream before that file is handed out."""
+    root = tmp_path / "root"
+    for name in ("a", "b", "c"):
+        (root / "d").mkdir(parents=True, exist_ok=True)
+        (root / "d" / name).write_bytes(name.encode() * 10)
+    fs = tmp_path / "root.ext4"
+    with fs.open("wb") as fh:
+        fh.truncate(16 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(root), str(fs)], check=True)
+    image = Ext4Image(fs, 0)
+    paths = [p for p, st in image.walk("/d")]
+    st = image._dirs["/d"]["b"]
+    image._dirs["/d"]["b"] = type(st)(st.mode, st.uid, st.gid, st.size + 5)  # the listing lies
+    got: list[tuple[str, bytes]] = []
+    with pytest.raises(InfrastructureError, match="lost step"):
+        got.extend(image.read_files(paths))
+    assert got == [("/d/a", b"a" * 10)]
