@@ -119,6 +119,13 @@ OPTIONS: tuple[Opt, ...] = (
         default="~/.cache/xcpng-templates",
         kind="path",
     ),
+    Opt(
+        "--archive-max-age",
+        "TEMPLATE_ARCHIVE_MAX_AGE",
+        "package archive indexes (apt InRelease) cached longer than this are fetched again",
+        default="6h",
+        kind="duration",
+    ),
     Opt("--packer-bin", "PACKER_BIN", "the packer executable", default="packer"),
     Opt(
         "--build-timeout",
@@ -340,6 +347,7 @@ class Settings:
     artifacts_dir: Path
     reports_dir: Path
     cache_dir: Path
+    archive_max_age: float
     packer_bin: str
     build_timeout: float
     boot_timeout: float

@@ -75,7 +75,8 @@ def _packages(h: Harness, name: str) -> list[str] | None:
 
 
 def security_updates(records: list[CheckRecord], name: str) -> list[str] | None:
-    """The security updates pending on the clone (system-security-updates), None if unknown."""
+    """The pending security updates a check recorded (system-security-updates offline,
+    el-security-updates on the clone), None if unknown."""
     for rec in records:
         if rec.os == name and rec.data and isinstance(rec.data.get("security_updates"), list):
             return [str(x) for x in rec.data["security_updates"]]
