@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -22,3 +23,6 @@ class ImageReader(Protocol):
     def lstat(self, path: str) -> Inode: ...
     def readlink(self, path: str) -> str: ...
     def export(self, top: str, dest: Path) -> Path: ...
+    def read_files(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """(path, content) of each regular file of `paths` that exists, in one pass."""
+        ...

@@ -86,16 +86,18 @@ def native_arch(db: DpkgDatabase) -> str:
     return dpkg.arch
 
 
-def security_updates(reader: ImageReader, db: DpkgDatabase, archive: Archive) -> SecurityReport:
-    """The image's pending security updates, against the archive as the host sees it now."""
+def security_indexes(
+    reader: ImageReader, db: DpkgDatabase, archive: Archive
+) -> tuple[list[PackageIndex], SecurityReport]:
+    """The security suite's Packages indexes for the image's architectures, and a report
+    (suites compared, notes, signatures) with nothing pending yet."""
     release = read_os_release(reader)
     distro, codename = release.get("ID", ""), release.get("VERSION_CODENAME", "")
     if not codename:
         raise ImageDefect("os-release has no VERSION_CODENAME: the security suite is unknown")
     sources, note = security_sources(read_sources(reader), distro, codename)
     arch = native_arch(db)
-    installed = db.installed()
-    arches = sorted({arch} | {p.arch for p in installed} - {"all"})
+    arches = sorted({arch} | {p.arch for p in db.installed()} - {"all"})
     report = SecurityReport(pending=[], suites=[], notes=[note] if note else [])
     indexes = []
     keystore = KeyStore(reader)
@@ -107,5 +109,29 @@ def security_updates(reader: ImageReader, db: DpkgDatabase, archive: Archive) ->
         rel = archive.release(source, keys)
         report.suites.append(rel.url)
         report.signature.append(f"{rel.url}: {rel.signature}")
-    report.pending = pending_updates(installed, indexes)
+    return indexes, report
+
+
+def security_updates(reader: ImageReader, db: DpkgDatabase, archive: Archive) -> SecurityReport:
+    """The image's pending security updates, against the archive as the host sees it now."""
+    indexes, report = security_indexes(reader, db, archive)
+    report.pending = pending_updates(db.installed(), indexes)
     return report
+
+
+def from_security_suite(
+    installed: Iterable[DebPackage], indexes: Iterable[PackageIndex]
+) -> set[tuple[str, str]]:
+    """(name, arch) of the installed packages whose very version the security suite publishes:
+    the update that brought them was a security update (the SBOM marks them)."""
+    indexes = list(indexes)
+    out = set()
+    for pkg in installed:
+        for index in indexes:
+            if any(
+                e.version == pkg.version and e.arch in (pkg.arch, "all")
+                for e in index.entries(pkg.name)
+            ):
+                out.add((pkg.name, pkg.arch))
+                break
+    return out

@@ -23,7 +23,7 @@ from pkgdb import http as pkg_http
 from pkgdb.archive import Archive, PackageIndex
 from pkgdb.cache import UrlCache
 from pkgdb.dpkg import parse_status
-from pkgdb.security import pending_updates
+from pkgdb.security import from_security_suite, pending_updates
 from pkgdb.sources import AptSource
 
 pytestmark = pytest.mark.skipif(not shutil.which("gpg"), reason="gpg makes the test archive key")
@@ -333,3 +333,20 @@ def test_pending_updates_by_dpkg_version_order() -> None:
         "libssl3 3.0.17-1~deb12u2 -> 3.0.17-1~deb12u3 (bookworm-security)",
         "zlib1g 1.2.13.dfsg-1+deb12u1 -> 1:1.2.13.dfsg-1+deb12u1 (bookworm-security)",
     ]
+
+
+def test_packages_whose_very_version_the_security_suite_publishes() -> None:
+    """The SBOM's security marks: the installed version is the suite's (not older, not newer,
+    and for the package's own architecture or `all`)."""
+    index = PackageIndex("u", "bookworm-security", PACKAGES.format(size=1, sha="00").encode())
+    installed = parse_status(
+        "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n"
+        "Version: 3.0.17-1~deb12u3\n\n"  # the suite's: marked
+        "Package: tzdata\nStatus: install ok installed\nArchitecture: all\n"
+        "Version: 2025b-0+deb12u1\n\n"  # the suite's, arch all: marked
+        "Package: openssh-client\nStatus: install ok installed\nArchitecture: amd64\n"
+        "Version: 1:9.2p1-2+deb12u10\n\n"  # newer than the suite's (a point release)
+        "Package: libssl3\nStatus: install ok installed\nArchitecture: i386\n"
+        "Version: 3.0.17-1~deb12u3\n"  # the suite has no i386 build of it
+    )
+    assert from_security_suite(installed, [index]) == {("libssl3", "amd64"), ("tzdata", "all")}
