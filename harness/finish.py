@@ -16,13 +16,17 @@ import pytest
 
 from build.once import session_build
 from core import __version__
+from core.ci import ci_context
 from core.files import display_path, write_json_atomic
 from core.git import git_state
+from core.model import TemplateSpec
 from core.results_file import SCHEMA_ID, validate_results
 from core.signals import deferred
+from harness.inventory import inventory_record
 from harness.recorder import partial_reasons
 from harness.session import Harness
 from platforms.kept import kept_of_run
+from platforms.local.basedisk import KERNEL_VAR, MIRROR, SUITE_VAR
 from verdict.compute import CheckRecord, session_verdict
 from verdict.junit import write_junit
 from verdict.summary import summary_markdown, summary_text
@@ -74,6 +78,25 @@ def _packages(h: Harness, name: str) -> list[str] | None:
     return path.read_text().split()
 
 
+def resolved_inputs(spec: TemplateSpec, platform: str) -> dict[str, Any]:
+    """What the build started from, for the provenance: the install media of the xcpng
+    template (ISO URLs and checksum), or the local platform's base suite."""
+    v = spec.variables
+    if platform == "local":
+        suite = v.get(SUITE_VAR)
+        return (
+            {
+                "base_suite": suite,
+                "kernel_package": v.get(KERNEL_VAR),
+                "mirror": f"{MIRROR}/debian",
+            }
+            if suite
+            else {}
+        )
+    urls = v.get("iso_urls") or ([v["iso_url"]] if v.get("iso_url") else [])
+    return {"iso_urls": [str(u) for u in urls], "iso_checksum": v.get("iso_checksum")}
+
+
 def security_updates(records: list[CheckRecord], name: str) -> list[str] | None:
     """The pending security updates a check recorded (system-security-updates offline,
     el-security-updates on the clone), None if unknown."""
@@ -102,6 +125,10 @@ def results_of(
         r["packages"] = _packages(h, name)
         r["security_updates"] = security_updates(records, name)
         r["timings"] = h.board.timings(name)
+        r["inventory"] = inventory_record(
+            h.settings.artifacts_dir, name, h.run_id, builds[name].get("sha256")
+        )
+        r["inputs"] = resolved_inputs(spec, builds[name].get("platform") or h.platform_name)
         for t in r["tests"]:
             t["message"] = h.redactor(t["message"]) if t.get("message") else t.get("message")
         r["reasons"] = [h.redactor(x) for x in r["reasons"]]
@@ -117,6 +144,7 @@ def results_of(
         "partial": bool(partial),
         "partial_reasons": partial,
         "selected_os": [s.name for s in specs],
+        "builder": ci_context(),
         "os": per_os,
     }
 

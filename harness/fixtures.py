@@ -26,6 +26,7 @@ from core.settings import keep_decision
 from core.ssh import client_options
 from core.trees import remove_trees
 from harness.image_loader import ImageLoader
+from harness.inventory import record_inventory
 from harness.scheduling import clone_checks_first
 from harness.session import HARNESS_KEY, Harness
 from harness.shell_session import ShellBackend, transport_argv
@@ -192,9 +193,12 @@ def image_loader(
 
 
 @pytest.fixture(scope="session")
-def image(image_loader: ImageLoader) -> Any:
-    """The built artifact opened read-only, offline, for hygiene checks that a boot would hide."""
-    return image_loader.get()
+def image(image_loader: ImageLoader, build: BuildResult, harness: Harness, archive: Archive) -> Any:
+    """The built artifact opened read-only, offline, for hygiene checks that a boot would hide.
+    Its package inventory, the SBOM's input, is recorded from it once (harness/inventory.py)."""
+    opened = image_loader.get()
+    record_inventory(opened, build, harness.settings.artifacts_dir, harness.run_id, archive)
+    return opened
 
 
 @pytest.fixture(scope="session")
