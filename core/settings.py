@@ -173,6 +173,20 @@ OPTIONS: tuple[Opt, ...] = (
         kind="choice",
         choices=("zstd", "gzip", "none"),
     ),
+    Opt(
+        "--signing-key",
+        "TEMPLATE_SIGNING_KEY",
+        "OpenSSH private key (the file's text, no passphrase) that signs each published build's "
+        "SHA256SUMS and provenance (ssh-keygen -Y sign -n file); unset: published unsigned",
+        secret=True,
+    ),
+    Opt(
+        "--allowed-signers",
+        "TEMPLATE_ALLOWED_SIGNERS",
+        "ssh-keygen allowed-signers file: the keys `store fetch` and `store diff` accept "
+        "signatures from",
+        kind="path",
+    ),
     Opt("--run-id", "TEMPLATE_RUN_ID", "run id carried by VM names and tags (default: generated)"),
     # XCP-ng pool
     Opt("--xcpng-url", "XCPNG_URL", "pool master URL, https://host", needed_by=("xcpng",)),
@@ -356,6 +370,8 @@ class Settings:
     publish_to: Destination
     publish_require_platform: str | None
     publish_compression: str
+    signing_key: str | None = field(repr=False)
+    allowed_signers: Path | None
     run_id: str | None
     xcpng: XcpngConfig
     s3: S3Config
@@ -430,6 +446,7 @@ class Settings:
             self.s3.secret_access_key,
             self.s3.session_token,
             *self.extra_secrets,
+            *key_material(self.signing_key),
         ]
         return [v for v in values if v]
 
@@ -445,6 +462,16 @@ class Settings:
         if dest.startswith("aws_"):
             return getattr(self.s3, dest.removeprefix("aws_"))
         return getattr(self, dest)
+
+
+def key_material(key: str | None) -> list[str]:
+    """A private key's text and each of its lines (a log that shows part of the key shows
+    nothing), its BEGIN/END lines and short tail aside: the former are the same in every key,
+    the latter would mask unrelated text."""
+    if not key:
+        return []
+    lines = [ln.strip() for ln in key.splitlines()]
+    return [key, key.strip(), *(ln for ln in lines if len(ln) >= 16 and not ln.startswith("-"))]
 
 
 def keep_decision(policy: str, failed: bool) -> bool:

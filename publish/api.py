@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +14,12 @@ from core.errors import InfrastructureError, UsageError
 from core.redact import Redactor
 from core.results_file import load_results
 from core.settings import Settings
+from pkgdb.inventory import Inventory
 from publish.artifact import unpublishable
 from publish.catalog_page import refresh_index
 from publish.gating import Candidate, gate, required_platform
 from publish.publisher import Planned, Published, plan, publish_one
+from publish.signing import ENV_KEY, load_signing_key
 from publish.stores import open_store
 from publish.stores.base import IntegrityError, Store
 
@@ -84,14 +88,17 @@ def publish_results(
                     "different artifacts; publish them in separate runs"
                 )
             accepted.setdefault(c.os_name, c)
+    key = load_signing_key(settings.signing_key)  # a bad key: UsageError, nothing written
     store = store or open_store(dest, settings.s3)
     plans: list[Planned] = []
     for c in accepted.values():
         why = unpublishable(c)
-        if why:
-            report.refused.append((c.os_name, why))
+        inventory, why_not = (None, why) if why else load_inventory(c)
+        if inventory is None:
+            report.refused.append((c.os_name, redactor(why_not or "no package inventory")))
             continue
         p = plan(c, settings.publish_compression)
+        p.inventory = inventory
         plans.append(p)
         a = p.artifact
         report.planned.append(
@@ -104,9 +111,11 @@ def publish_results(
         for line in report.planned:
             say(f"would publish {line}")
         return report
+    if key is None and plans:
+        say(f"no signing key ({ENV_KEY}): builds are published unsigned")
     for p in plans:
         try:
-            report.published.append(publish_one(p, store, redactor, say))
+            report.published.append(publish_one(p, store, redactor, say, key))
         except (InfrastructureError, IntegrityError) as e:
             report.failed.append((p.candidate.os_name, redactor(str(e))))
             say(f"{p.candidate.os_name}: publish FAILED, latest.json untouched: {e}")
@@ -120,12 +129,46 @@ def publish_results(
     return report
 
 
+def load_inventory(c: Candidate) -> tuple[Inventory | None, str | None]:
+    """The package inventory the session recorded for this very artifact, or why there is
+    none usable (the OS is then refused: a build without its SBOM is never published)."""
+    record = c.record.get("inventory")
+    if not record or c.inventory is None:
+        return None, (
+            "no package inventory for its SBOM in the results (the session did not read the "
+            "image's package database: rerun the checks with this harness version)"
+        )
+    try:
+        raw = c.inventory.read_bytes()
+    except OSError as e:
+        return (
+            None,
+            f"package inventory {c.inventory} cannot be read ({e.strerror}); rerun the checks",
+        )
+    if hashlib.sha256(raw).hexdigest() != record["sha256"]:
+        return None, f"package inventory {c.inventory} changed since the session; rerun the checks"
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None, f"package inventory {c.inventory} is not JSON; rerun the checks"
+    if doc.get("artifact_sha256") != c.build["sha256"]:
+        return None, f"package inventory {c.inventory} is about another artifact; rerun the checks"
+    if doc.get("error"):
+        return None, f"no SBOM: {doc['error']}"
+    try:
+        return Inventory.from_json(doc.get("inventory")), None
+    except ValueError as e:
+        return None, f"package inventory {c.inventory}: {e}; rerun the checks"
+
+
 def preflight(to: Destination | str, settings: Settings) -> list[str]:
-    """Write and delete a probe object at the destination: one line per problem, [] if fine."""
+    """Write and delete a probe object at the destination, and load the signing key: one
+    line per problem, [] if fine."""
     redactor = _redactor(settings)
     try:
         dest = as_destination(to, "--to")
         required_platform(dest, settings.publish_require_platform)
+        load_signing_key(settings.signing_key)
         problems = open_store(dest, settings.s3).probe()
     except (UsageError, InfrastructureError) as e:
         problems = [str(e)]

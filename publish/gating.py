@@ -29,6 +29,7 @@ class Candidate:
     log: Path | None
     junit: Path | None
     platform: str
+    inventory: Path | None = None  # the package inventory the session read from the image
 
     @property
     def build(self) -> dict[str, Any]:
@@ -81,6 +82,7 @@ def gate(results: Results, require: str) -> Gate:
                 log=results.resolve(build.get("log_path")),
                 junit=(results.base / rec["junit"]) if rec.get("junit") else None,
                 platform=rec.get("validated_platform") or results.data["platform"],
+                inventory=results.resolve((rec.get("inventory") or {}).get("path")),
             )
         )
     return out

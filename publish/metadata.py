@@ -15,9 +15,13 @@ from publish.gating import Candidate
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 SCHEMA_PATH = SCHEMAS / "metadata.schema.json"
-SCHEMA_ID = "xcpng-templates/metadata/v2"
-# v1 (the artifact as built, no compression or source) is still read: stores hold such builds
-OLD_SCHEMAS = {"xcpng-templates/metadata/v1": SCHEMAS / "metadata-v1.schema.json"}
+SCHEMA_ID = "xcpng-templates/metadata/v3"
+# Older builds stay readable: stores hold them. v1: the artifact as built, no compression or
+# source; v2: no SBOM, provenance or SHA256SUMS (so never signed).
+OLD_SCHEMAS = {
+    "xcpng-templates/metadata/v1": SCHEMAS / "metadata-v1.schema.json",
+    "xcpng-templates/metadata/v2": SCHEMAS / "metadata-v2.schema.json",
+}
 
 
 @cache
@@ -40,6 +44,9 @@ def build_metadata(
     commit_time: float | None,
     order: list[float],
     published_at: float,
+    sbom: dict[str, Any],
+    provenance: dict[str, Any],
+    signature: dict[str, Any],
 ) -> dict[str, Any]:
     rec, build, data = c.record, c.build, c.results.data
     meta = {
@@ -74,12 +81,32 @@ def build_metadata(
             },
         },
         "files": files,
+        "sbom": sbom,
+        "provenance": provenance,
+        "signature": signature,
         "harness_version": data["harness_version"],
         "publisher_version": __version__,
         "order": order,
     }
     validate_metadata(meta)
     return meta
+
+
+def folder_objects(meta: dict[str, Any]) -> list[str]:
+    """Every object the build folder must hold besides its artifact and metadata.json: the
+    files it lists, and from v3 on SHA256SUMS and (signed builds) its signature."""
+    names = list(meta.get("files", {}))
+    sig = meta.get("signature")
+    if isinstance(sig, dict):
+        names.append(str(sig["sums"]))
+        if sig.get("file"):
+            names.append(str(sig["file"]))
+    return names
+
+
+def is_signed(meta: dict[str, Any]) -> bool:
+    sig = meta.get("signature")
+    return isinstance(sig, dict) and sig.get("state") == "signed"
 
 
 def validate_metadata(meta: dict[str, Any]) -> None:

@@ -1,8 +1,11 @@
-"""Publishing one gated OS build: artifact, log, JUnit, metadata, then latest.json, then index.
+"""Publishing one gated OS build: artifact, log, JUnit, SBOM, provenance (and its signature),
+SHA256SUMS (and its signature), metadata, then latest.json, then index.
 
 Order matters: a reader that follows `index.json` or `latest.json` must only ever reach
 objects that are complete and verified, so the pointers are written last, and a build
-folder is complete only once its `metadata.json` (written after everything else) exists.
+folder is complete only once its `metadata.json` (written after everything else) exists. A
+build whose SBOM, provenance or signature failed to upload never gets its metadata.json, so
+it is not complete, `latest.json` never points at it, and `store prune` removes it later.
 """
 
 from __future__ import annotations
@@ -17,17 +20,28 @@ from typing import Any
 from core.errors import InfrastructureError
 from core.ownership import scratch
 from core.redact import Redactor
+from pkgdb.inventory import Inventory
+from publish import __version__
 from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
 from publish.gating import Candidate
-from publish.metadata import build_metadata
+from publish.metadata import build_metadata, folder_objects
 from publish.pointers import LATEST_SCHEMA, update_latest
+from publish.provenance import PREDICATE_TYPE, statement
+from publish.provenance import encode as encode_statement
+from publish.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
+from publish.sbom import SPEC_VERSION, Template, sbom_json
+from publish.signing import NAMESPACE, SIGNATURE_SUFFIX, SigningKey
 from publish.stores.base import IntegrityError, Log, Progress, Store
+from publish.sums import SUMS, SUMS_SIG, render, sha256
 from publish.upload_digests import DigestingReader, FileDigests, file_blocks, part_layout
 
 METADATA = "metadata.json"
 BUILD_LOG = "build.log"
 JUNIT = "junit.xml"
+SBOM = "sbom.cdx.json"
+PROVENANCE = "provenance.intoto.json"
+PROVENANCE_SIG = PROVENANCE + SIGNATURE_SUFFIX
 
 
 @dataclass
@@ -49,6 +63,7 @@ class Planned:
     folder: str
     order: list[float]
     commit_time: float | None
+    inventory: Inventory | None = None  # loaded and checked before anything is uploaded
     notes: list[str] = field(default_factory=list)
 
 
@@ -93,7 +108,9 @@ def upload(
         reader.close()
 
 
-def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Published:
+def publish_one(
+    p: Planned, store: Store, redactor: Redactor, log: Log, key: SigningKey | None = None
+) -> Published:
     c, art = p.candidate, p.artifact
     art_key = f"{p.folder}/{art.name}"
     meta_key = f"{p.folder}/{METADATA}"
@@ -119,28 +136,37 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
             sha256=art.source_sha256 if art.source_format == "xva" else None,
             on_end=stream.check(),
         )
+        artifact = {
+            "name": art.name,
+            "format": "xva",
+            "compression": art.compression,
+            "size": digests.size,
+            "sha256": digests.sha256,
+        }
         files = _upload_texts(p, store, redactor, log)
+        sbom = _upload_sbom(p, store, redactor, artifact, files)
+        provenance = _upload_provenance(p, store, redactor, artifact=artifact, files=files, key=key)
         meta = build_metadata(
             c,
             build_id=p.build_id,
-            artifact={
-                "name": art.name,
-                "format": "xva",
-                "compression": art.compression,
-                "size": digests.size,
-                "sha256": digests.sha256,
-            },
+            artifact=artifact,
             source=art.describe(),
             files=files,
             commit_time=p.commit_time,
             order=p.order,
             published_at=time.time(),
+            sbom=sbom,
+            provenance=provenance,
+            signature=_signature_block(key),
         )
         body = redactor.data(json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
-        store.put_bytes(meta_key, body, "application/json")
+        _upload_sums(p, store, artifact=artifact, files=files, metadata=body, key=key)
+        store.put_bytes(meta_key, body, "application/json")  # last: the folder is complete
+        signed = f"signed by {key.describe()}" if key else "unsigned"
         log(
             f"{c.os_name}: {store.describe(p.folder)}/ complete and verified "
-            f"({art.name}: {digests.size} bytes, sha256 {digests.sha256})"
+            f"({art.name}: {digests.size} bytes, sha256 {digests.sha256}; SBOM of "
+            f"{sbom['packages']} packages; {SUMS} {signed})"
         )
     artifact = meta["artifact"]
     latest = {
@@ -190,9 +216,10 @@ def _reuse(p: Planned, store: Store, existing: bytes) -> dict[str, Any]:
             "artifact; refusing to overwrite a published build (rebuild to get a new build id)"
         )
     store.check_object(f"{p.folder}/{art['name']}", int(art["size"]), str(art["sha256"]))
-    for name, info in meta.get("files", {}).items():
+    files = meta.get("files", {})
+    for name in folder_objects(meta):
         head = store.head(f"{p.folder}/{name}")
-        if head is None or head.size != info["size"]:
+        if head is None or head.size != files.get(name, {}).get("size", head.size) or not head.size:
             raise IntegrityError(f"{store.describe(p.folder)}/{name} is missing or truncated")
     return meta
 
@@ -220,3 +247,107 @@ def _upload_texts(p: Planned, store: Store, redactor: Redactor, log: Log) -> dic
             )
             files[name] = {"size": d.size, "sha256": d.sha256}
     return files
+
+
+def _put(store: Store, key: str, data: bytes, content_type: str) -> dict[str, Any]:
+    """A small object, written and read back (put_bytes); its size and sha256 for files."""
+    store.put_bytes(key, data, content_type)
+    return {"size": len(data), "sha256": sha256(data)}
+
+
+def _upload_sbom(
+    p: Planned,
+    store: Store,
+    redactor: Redactor,
+    artifact: dict[str, Any],
+    files: dict[str, Any],
+) -> dict[str, Any]:
+    """The CycloneDX SBOM of the image (publish/sbom.py), validated, uploaded and verified."""
+    c, inv = p.candidate, p.inventory
+    if inv is None:  # api.publish_results refuses such candidates before any upload
+        raise IntegrityError(f"{c.os_name}: no package inventory to write its SBOM from")
+    template = Template(
+        os_name=c.os_name,
+        family=str(c.record["family"]),
+        os_version=str(c.record["version"]),
+        build_id=p.build_id,
+        inputs_digest=c.build.get("inputs_digest"),
+        artifact_name=str(artifact["name"]),
+        artifact_sha256=str(artifact["sha256"]),
+        harness_version=str(c.results.data["harness_version"]),
+    )
+    data = redactor.data(sbom_json(inv, template))
+    files[SBOM] = _put(store, f"{p.folder}/{SBOM}", data, SBOM_MEDIA_TYPE)
+    return {
+        "name": SBOM,
+        "format": "CycloneDX",
+        "spec_version": SPEC_VERSION,
+        "package_database": inv.database,
+        "packages": len(inv.packages),
+        "components": len(inv.packages) + len(inv.kernels) + 1,
+        "kernels": [k.release for k in inv.kernels],
+    }
+
+
+def _upload_provenance(
+    p: Planned,
+    store: Store,
+    redactor: Redactor,
+    *,
+    artifact: dict[str, Any],
+    files: dict[str, Any],
+    key: SigningKey | None,
+) -> dict[str, Any]:
+    """The in-toto statement with its SLSA provenance, and its signature when there is a key."""
+    c = p.candidate
+    doc = statement(
+        c,
+        build_id=p.build_id,
+        artifact=(str(artifact["name"]), str(artifact["sha256"])),
+        checks={
+            "passed": list(c.record["checks"]["passed"]),
+            "failed": list(c.record["checks"]["failed"]),
+            "skipped": [dict(x) for x in c.record["checks"]["skipped"]],
+        },
+        byproducts={name: info["sha256"] for name, info in files.items()},
+        publisher_version=__version__,
+        media_types={SBOM: SBOM_MEDIA_TYPE},
+    )
+    data = redactor.data(encode_statement(doc))
+    files[PROVENANCE] = _put(store, f"{p.folder}/{PROVENANCE}", data, "application/json")
+    signature = None
+    if key is not None:
+        sig = key.sign(data)
+        files[PROVENANCE_SIG] = _put(store, f"{p.folder}/{PROVENANCE_SIG}", sig, "text/plain")
+        signature = PROVENANCE_SIG
+    return {"name": PROVENANCE, "predicate_type": PREDICATE_TYPE, "signature": signature}
+
+
+def _signature_block(key: SigningKey | None) -> dict[str, Any]:
+    return {
+        "state": "signed" if key else "unsigned",
+        "sums": SUMS,
+        "file": SUMS_SIG if key else None,
+        "namespace": NAMESPACE,
+        "key": key.fingerprint if key else None,
+        "key_type": key.key_type if key else None,
+    }
+
+
+def _upload_sums(
+    p: Planned,
+    store: Store,
+    *,
+    artifact: dict[str, Any],
+    files: dict[str, Any],
+    metadata: bytes,
+    key: SigningKey | None,
+) -> None:
+    """SHA256SUMS of every file of the folder (metadata.json's final bytes included), and its
+    signature; both before metadata.json, which marks the folder complete."""
+    digests = {str(artifact["name"]): str(artifact["sha256"]), METADATA: sha256(metadata)}
+    digests.update({name: str(info["sha256"]) for name, info in files.items()})
+    sums = render(digests)
+    store.put_bytes(f"{p.folder}/{SUMS}", sums, "text/plain")
+    if key is not None:
+        store.put_bytes(f"{p.folder}/{SUMS_SIG}", key.sign(sums), "text/plain")

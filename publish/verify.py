@@ -10,9 +10,12 @@ from typing import Any
 
 import jsonschema
 
-from publish.metadata import validate_metadata
+from publish.metadata import folder_objects, validate_metadata
 from publish.pointers import INDEX_KEY, LATEST_SCHEMA, latest_key
 from publish.stores.base import Store
+from publish.sums import SUMS, SumsError, parse, sha256
+
+METADATA = "metadata.json"
 
 
 def verify_tree(store: Store, deep: bool = False) -> list[str]:
@@ -73,11 +76,34 @@ def _verify_latest(store: Store, doc: dict[str, Any], deep: bool) -> list[str]:
         problems.append(f"{store.describe(doc['artifact'])} is missing or truncated")
     elif deep and store.sha256(doc["artifact"]) != art["sha256"]:
         problems.append(f"{store.describe(doc['artifact'])} does not match its sha256")
-    for name, info in meta["files"].items():
+    for name in folder_objects(meta):
+        info = meta["files"].get(name)
         key = f"{doc['folder']}/{name}"
         h = store.head(key)
-        if h is None or h.size != info["size"]:
+        if h is None or not h.size or (info is not None and h.size != info["size"]):
             problems.append(f"{store.describe(key)} is missing or truncated")
-        elif deep and store.sha256(key) != info["sha256"]:
+        elif deep and info is not None and store.sha256(key) != info["sha256"]:
             problems.append(f"{store.describe(key)} does not match its sha256")
+    if "signature" in meta:
+        problems += _verify_sums(store, doc["folder"], meta, raw)
     return problems
+
+
+def _verify_sums(store: Store, folder: str, meta: dict[str, Any], raw: bytes) -> list[str]:
+    """SHA256SUMS agrees with metadata.json (its bytes, the artifact's and each file's digest).
+    Its signature is the readers' to check against their allowed signers (store fetch)."""
+    key = f"{folder}/{SUMS}"
+    data = store.get_bytes(key)
+    if data is None:
+        return []  # reported above as missing
+    try:
+        sums = parse(data)
+    except SumsError as e:
+        return [f"{store.describe(key)}: {e}"]
+    expected = {METADATA: sha256(raw), meta["artifact"]["name"]: meta["artifact"]["sha256"]}
+    expected.update({n: i["sha256"] for n, i in meta["files"].items()})
+    return [
+        f"{store.describe(key)} disagrees with metadata.json about {name}"
+        for name, digest in sorted(expected.items())
+        if sums.get(name) != digest
+    ]

@@ -107,9 +107,13 @@ def test_publish_multipart_parts_signed_without_checksum_headers(
     assert verify_tree(store, deep=True) == []
     keys = set(objects(moto, bucket))
     folder = latest(moto, bucket)["folder"]  # type: ignore[index]
-    assert keys == {
-        f"golden/{folder}/{n}" for n in ("debian12.xva", "build.log", "junit.xml", "metadata.json")
-    } | {"golden/debian12/latest.json", "golden/index.json", "golden/index.html"}
+    names = ["debian12.xva", "build.log", "junit.xml", "metadata.json", "SHA256SUMS"]
+    names += ["sbom.cdx.json", "provenance.intoto.json"]  # unsigned: no key in these settings
+    assert keys == {f"golden/{folder}/{n}" for n in names} | {
+        "golden/debian12/latest.json",
+        "golden/index.json",
+        "golden/index.html",
+    }
 
 
 def test_when_supported_uploads_composite_crc32_never_full_object_sha(
@@ -312,7 +316,9 @@ def test_secret_absent_from_every_object_and_output(
     out = capsys.readouterr()
     assert moto.secret not in out.out + out.err
     stored = objects(moto, bucket)
-    assert len(stored) == 7  # the build folder's four, latest.json, index.json, index.html
+    # the build folder's seven (XVA, build.log, junit.xml, SBOM, provenance, SHA256SUMS,
+    # metadata.json), latest.json, index.json, index.html
+    assert len(stored) == 10
     for key, body in stored.items():
         assert moto.secret.encode() not in body, key
     assert any(

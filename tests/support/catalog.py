@@ -16,7 +16,7 @@ from core.settings import Settings
 from diskformats.xva.writer import raw_to_xva
 from publish import api
 from publish.stores.base import Store
-from tests.support.publishing import CHECKS, fake_os, write_results
+from tests.support.publishing import CHECKS, fake_os, rebind_inventory, write_results
 from verdict.junit import write_junit
 
 RATIONALES = {
@@ -58,6 +58,7 @@ def make_os(
     xva_of(artifact, f"{name}-golden", data_mib)
     data = artifact.read_bytes()
     rec["build"].update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    rebind_inventory(rec)
     skipped = skipped or {}
     rec["checks"]["passed"] = [c for c in CHECKS if c not in skipped]
     rec["checks"]["skipped"] = [{"id": c, "code": code} for c, code in skipped.items()]

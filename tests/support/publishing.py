@@ -21,10 +21,12 @@ from typing import Any
 
 import jsonschema
 
+from core.errors import InfrastructureError
 from core.files import sha256_file
 from core.results_file import results_schema
 from core.settings import Settings
 from diskformats.xva.writer import raw_to_xva
+from publish.stores.local import LocalStore
 
 FAKE_SECRET = "FAKEsecretKEY/never-in-output+0123456789"
 CHECKS = ["ssh-01", "ssh-02", "hyg-01", "xen-01"]
@@ -69,6 +71,8 @@ def fake_os(
     version: str = "12",
     log_text: str = "packer: ok\n",
     fmt: str = "xva",
+    packages: dict[str, str] | None = None,
+    security: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """One OS record plus its artifact, build log and JUnit file under root.
 
@@ -94,6 +98,9 @@ def fake_os(
         f'<testsuite name="{name}" tests="{len(CHECKS)}" failures="0"/>\n'
     )
     passed = verdict == "passed"
+    inventory = write_inventory(
+        art_dir / "inventory.json", sha256_file(artifact), packages or PACKAGES, security
+    )
     return {
         "name": name,
         "family": "debian",
@@ -128,7 +135,80 @@ def fake_os(
         "validated_platform": None,
         "packages": ["openssh-server=1:9.2p1-2"],
         "security_updates": [],
+        "inventory": {"path": str(inventory), "sha256": sha256_file(inventory)},
+        "inputs": {
+            "iso_urls": [f"https://cdimage.example.org/{name}-netinst.iso"],
+            "iso_checksum": "sha256:" + "ab" * 32,
+        },
     }
+
+
+# A small Debian 12 image's packages: name -> version (source: the name, or libssl3's openssl)
+PACKAGES = {
+    "base-files": "12.4+deb12u8",
+    "libssl3": "3.0.15-1~deb12u1",
+    "openssh-server": "1:9.2p1-2+deb12u3",
+    "linux-image-6.1.0-28-amd64": "6.1.119-1",
+}
+SOURCES = {"libssl3": "openssl", "openssh-server": "openssh", "linux-image-6.1.0-28-amd64": "linux"}
+
+
+def inventory_doc(
+    artifact_sha256: str,
+    packages: dict[str, str] = PACKAGES,
+    security: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """What harness/inventory.py records for an image holding `packages` (amd64 debs)."""
+    from pkgdb.inventory import Inventory, Kernel, Package
+
+    inv = Inventory(
+        database="dpkg",
+        os_release={
+            "ID": "debian",
+            "VERSION_ID": "12",
+            "VERSION_CODENAME": "bookworm",
+            "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)",
+        },
+        distro_version="12.8",
+        packages=[
+            Package(
+                kind="deb",
+                name=name,
+                version=version,
+                arch="amd64",
+                source=SOURCES.get(name, name),
+                source_version=version,
+                licenses=("GPL-2+", "Expat") if name != "libssl3" else ("Apache-2.0",),
+                security=name in security,
+            )
+            for name, version in sorted(packages.items())
+        ],
+        kernels=[Kernel("6.1.0-28-amd64", "linux-image-6.1.0-28-amd64")],
+        read_at=1_763_900_100.0,
+    )
+    return {
+        "os": "fake",
+        "run_id": "fake-run",
+        "artifact_sha256": artifact_sha256,
+        "inventory": inv.to_json(),
+    }
+
+
+def rebind_inventory(rec: dict[str, Any]) -> None:
+    """After a test replaced the artifact: the inventory is about the new one (as a session
+    that read it would have recorded)."""
+    path = Path(rec["inventory"]["path"])
+    doc = json.loads(path.read_text())
+    doc["artifact_sha256"] = rec["build"]["sha256"]
+    path.write_text(json.dumps(doc, indent=2))
+    rec["inventory"]["sha256"] = sha256_file(path)
+
+
+def write_inventory(
+    path: Path, artifact_sha256: str, packages: dict[str, str], security: frozenset[str]
+) -> Path:
+    path.write_text(json.dumps(inventory_doc(artifact_sha256, packages, security), indent=2))
+    return path
 
 
 def write_results(
@@ -246,3 +326,27 @@ def _reset_auth(endpoint: str, count: str) -> None:
     req = urllib.request.Request(url, data=count.encode(), headers={"Content-Type": "text/plain"})
     with urllib.request.urlopen(req, timeout=10) as r:
         r.read()
+
+
+class Faulty(LocalStore):
+    """Raises once a chosen operation reaches a chosen key: a crash at an upload boundary."""
+
+    def __init__(self, root: Path, method: str, key_part: str):
+        super().__init__(root)
+        self.method, self.key_part = method, key_part
+
+    def _maybe_fail(self, method: str, key: str) -> None:
+        if method == self.method and self.key_part in key:
+            raise InfrastructureError(f"injected fault at {method} {key}")
+
+    def put_stream(self, key: str, *a: Any, **kw: Any) -> Any:
+        self._maybe_fail("put_stream", key)
+        return super().put_stream(key, *a, **kw)
+
+    def put_bytes(self, key: str, *a: Any) -> None:
+        self._maybe_fail("put_bytes", key)
+        super().put_bytes(key, *a)
+
+    def put_if(self, key: str, *a: Any) -> bool:
+        self._maybe_fail("put_if", key)
+        return super().put_if(key, *a)

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from core.errors import InfrastructureError
 from core.settings import Settings
 from publish import api
 from publish.prune import prune
 from publish.stores import open_store
 from publish.stores.local import LocalStore
 from publish.verify import verify_tree
-from tests.support.publishing import FAKE_SECRET, fake_os, write_results
+from tests.support.publishing import FAKE_SECRET, Faulty, fake_os, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,30 +28,6 @@ def settings() -> Settings:
 
 def quiet(_msg: str) -> None:
     pass
-
-
-class Faulty(LocalStore):
-    """Raises once a chosen operation reaches a chosen key: a crash at an upload boundary."""
-
-    def __init__(self, root: Path, method: str, key_part: str):
-        super().__init__(root)
-        self.method, self.key_part = method, key_part
-
-    def _maybe_fail(self, method: str, key: str) -> None:
-        if method == self.method and self.key_part in key:
-            raise InfrastructureError(f"injected fault at {method} {key}")
-
-    def put_stream(self, key: str, *a: Any, **kw: Any) -> Any:
-        self._maybe_fail("put_stream", key)
-        return super().put_stream(key, *a, **kw)
-
-    def put_bytes(self, key: str, *a: Any) -> None:
-        self._maybe_fail("put_bytes", key)
-        super().put_bytes(key, *a)
-
-    def put_if(self, key: str, *a: Any) -> bool:
-        self._maybe_fail("put_if", key)
-        return super().put_if(key, *a)
 
 
 def latest(root: Path, os_name: str) -> dict[str, Any]:
@@ -68,10 +43,13 @@ def test_publish_layout_metadata_and_rerun(tmp_path: Path) -> None:
     doc = latest(pub, "debian12")
     folder = pub / doc["folder"]
     assert sorted(p.name for p in folder.iterdir()) == [
+        "SHA256SUMS",
         "build.log",
         "debian12.xva",
         "junit.xml",
         "metadata.json",
+        "provenance.intoto.json",
+        "sbom.cdx.json",
     ]
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["os"] == {"name": "debian12", "family": "debian", "version": "12"}
@@ -110,6 +88,9 @@ def test_failed_run_publishes_nothing(tmp_path: Path) -> None:
     [
         ("put_stream", ".xva"),  # before the artifact
         ("put_stream", "build.log"),  # between artifact and metadata
+        ("put_bytes", "sbom.cdx.json"),  # the SBOM
+        ("put_bytes", "provenance.intoto.json"),  # the provenance
+        ("put_bytes", "SHA256SUMS"),  # the checksums (and, signed, their signature)
         ("put_bytes", "metadata.json"),  # last object of the build folder
         ("put_if", "latest.json"),  # before latest.json
     ],
@@ -260,7 +241,7 @@ def test_raw_disk_is_published_as_a_sparse_compact_xva_that_round_trips(tmp_path
     folder = pub / latest(pub, "debian12")["folder"]
     xva = folder / "debian12.xva"
     meta = json.loads((folder / "metadata.json").read_text())
-    assert meta["schema"] == "xcpng-templates/metadata/v2"
+    assert meta["schema"] == "xcpng-templates/metadata/v3"
     assert meta["artifact"]["format"] == "xva" and meta["artifact"]["compression"] == "zstd"
     assert meta["artifact"]["sha256"] == sha256_file(xva) and meta["artifact"]["size"] == (
         xva.stat().st_size
