@@ -1,5 +1,6 @@
 """`python -m publish [COMMAND]`: an alias of `xcpng-golden publish` (no command or `publish`)
-and of `xcpng-golden store COMMAND` (fetch, list, page, link, prune, index, verify, preflight)."""
+and of `xcpng-golden store COMMAND` (fetch, diff, list, page, link, prune, index, verify,
+preflight)."""
 
 import sys
 

@@ -21,7 +21,10 @@ from typing import Any
 from urllib.parse import quote
 
 from core.checks import SKIP_CODES
+from core.errors import UsageError
 from core.files import write_atomic
+from publish.diff import Diff, diff_of
+from publish.metadata import is_signed
 from publish.pointers import build_index, rebuild_index
 from publish.publisher import BUILD_LOG, JUNIT, METADATA
 from publish.source import Build, build_folders, load_build
@@ -49,6 +52,8 @@ class Entry:
     problem: str | None = None
     rationales: dict[str, str] = field(default_factory=dict)
     previous: list[tuple[str, str, Build | None]] = field(default_factory=list)
+    changes: Diff | None = None  # since the build before the current one, from both SBOMs
+    changes_problem: str | None = None  # why there are none to show
 
 
 def refresh_index(store: Store, log: Log | None = None) -> dict[str, Any]:
@@ -109,8 +114,28 @@ def collect(store: Store, index: dict[str, Any]) -> list[Entry]:
             except IntegrityError:
                 other = None
             entry.previous.append((build_id, folder, other))
+        _changes(entry)
         entries.append(entry)
     return entries
+
+
+def _changes(entry: Entry) -> None:
+    """The package changes of the current build since the one before it (each SBOM checked
+    against its build's SHA256SUMS; signatures are the readers' to check, with `store diff`)."""
+    b = entry.build
+    if b is None:
+        return
+    older = [o for bid, _, o in entry.previous if bid < b.build_id]
+    if not older:
+        entry.changes_problem = "this is the first build of it in the store"
+        return
+    if older[0] is None:
+        entry.changes_problem = "the previous build's metadata is unreadable"
+        return
+    try:
+        entry.changes = diff_of(older[0], b)
+    except (UsageError, IntegrityError) as e:
+        entry.changes_problem = str(e)
 
 
 def _rationales(store: Store, build: Build) -> dict[str, str]:
@@ -239,6 +264,17 @@ def _files(build: Build, link: Link) -> list[str]:
         names.append((BUILD_LOG, "Build log"))
     if JUNIT in files:
         names.append((JUNIT, "JUnit report"))
+    sbom, provenance, sig = (build.meta.get(k) for k in ("sbom", "provenance", "signature"))
+    if isinstance(sbom, dict):
+        names.append((str(sbom["name"]), f"SBOM (CycloneDX {sbom['spec_version']})"))
+    if isinstance(provenance, dict):
+        names.append((str(provenance["name"]), "Provenance (SLSA v1)"))
+        if provenance.get("signature"):
+            names.append((str(provenance["signature"]), "Provenance signature"))
+    if isinstance(sig, dict):
+        names.append((str(sig["sums"]), "SHA256SUMS"))
+        if sig.get("file"):
+            names.append((str(sig["file"]), "SHA256SUMS signature"))
     return [
         _a(link(build.key(obj)), text, f"{text}: {build.os_name} build {build.build_id}")
         for obj, text in names
@@ -376,6 +412,55 @@ def _pending(updates: Any) -> str:
     return f'{len(updates)} at check time<ul class="files">{items}</ul>'
 
 
+def _signature(meta: dict[str, Any]) -> str:
+    """Who signed the build's SHA256SUMS, or "unsigned" (a build published without a key)."""
+    sig = meta.get("signature")
+    if not isinstance(sig, dict):
+        return '<span class="muted">unsigned (published before signed builds)</span>'
+    if not is_signed(meta):
+        return '<span class="skipped">unsigned</span> (published without a signing key)'
+    return (
+        f'<span class="passed">signed</span> by {_e(sig.get("key_type") or "SSH")} key '
+        f'<code class="hash">{_e(sig["key"])}</code> (<code>ssh-keygen -Y verify -n file</code>; '
+        "<code>xcpng-golden store fetch</code> checks it against your allowed signers)"
+    )
+
+
+def _sbom(b: Build, link: Link) -> str:
+    sbom = b.meta.get("sbom")
+    if not isinstance(sbom, dict):
+        return '<span class="muted">none (published before SBOMs)</span>'
+    kernels = ", ".join(sbom.get("kernels") or []) or "none found"
+    text = f"CycloneDX {sbom['spec_version']}: {sbom['packages']} packages"
+    label = f"{text}: SBOM of {b.os_name} build {b.build_id}"
+    return f"{_a(link(b.key(str(sbom['name']))), text, label)} (kernel {_e(kernels)})"
+
+
+def _changes_html(en: Entry) -> str:
+    d = en.changes
+    if d is None:
+        return f'<p class="muted">Not shown: {_e(en.changes_problem or "no SBOM to compare")}.</p>'
+    intro = f"<p>From build <code>{_e(d.base)}</code>: {_e(d.summary())}.</p>"
+    if not d.changes:
+        return intro
+    rows = []
+    for c in d.changes:
+        mark = '<span class="failed">security</span>' if c.security else ""
+        arch = "" if c.arch in ("", "all") else f' <span class="muted">{_e(c.arch)}</span>'
+        rows.append(
+            [
+                f"<code>{_e(c.name)}</code>{arch}",
+                _e(c.kind),
+                f"<code>{_e(c.old)}</code>" if c.old else "",
+                f"<code>{_e(c.new)}</code>" if c.new else "",
+                mark,
+            ]
+        )
+    caption = f"Packages changed in {_e(en.os_name)} since build {_e(d.base)}"
+    headers = ["Package", "Change", "From", "To", "Security update"]
+    return intro + _table(f"{en.os_name}-changes", caption, headers, rows, stack=True)
+
+
 def _section(en: Entry, link: Link, now: datetime) -> str:
     head = f'<section id="os-{_e(en.os_name)}" aria-labelledby="h-{_e(en.os_name)}">'
     b = en.build
@@ -400,6 +485,8 @@ def _section(en: Entry, link: Link, now: datetime) -> str:
             + (" (uncommitted changes)" if meta["git"].get("dirty") else ""),
         ),
         ("Checked on", _e(meta["validation"]["platform"])),
+        ("Signed", _signature(meta)),
+        ("SBOM", _sbom(b, link)),
         ("Packages", _count(meta.get("packages"), "installed")),
         ("Security updates pending", _pending(meta.get("security_updates"))),
         ("Files", '<ul class="files">' + "".join(f"<li>{a}</li>" for a in _files(b, link))),
@@ -410,6 +497,7 @@ def _section(en: Entry, link: Link, now: datetime) -> str:
         f'<span class="muted">({_e(meta["os"]["family"])} {_e(meta["os"]["version"])})</span>'
         f'</h2><dl class="facts">{dl}</dl>'
         f"<h3>Verdict</h3>{_checks(en, b)}"
+        f"<h3>Changes since the previous build</h3>{_changes_html(en)}"
         f"<h3>Previous builds still in the store</h3>{_previous(en, link)}</section>"
     )
 

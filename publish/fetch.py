@@ -79,17 +79,26 @@ class Progress:
             self.stream.flush()
 
 
-def fetch(build: Build, to: Path, log: Log = print, progress: IO[str] | None = None) -> Fetched:
-    """Download `build`'s artifact and metadata into `to` (see module doc)."""
+def fetch(
+    build: Build,
+    to: Path,
+    log: Log = print,
+    progress: IO[str] | None = None,
+    extras: dict[str, bytes] | None = None,
+) -> Fetched:
+    """Download `build`'s artifact and metadata into `to` (see module doc). `extras`: the
+    build's other files, already verified (publish/trust.py), written beside the artifact as
+    `<artifact>.<name>` once the artifact is whole."""
     try:
         to.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--to {to}: cannot make that folder ({e.strerror})") from None
     final = to / build.name
     meta_path = to / (build.name + FILE_METADATA_SUFFIX)
-    meta_bytes = (json.dumps(build.meta, indent=2, sort_keys=True) + "\n").encode()
+    meta_bytes = build.raw or (json.dumps(build.meta, indent=2, sort_keys=True) + "\n").encode()
     if _already(final, build):
         write_atomic(meta_path, meta_bytes)
+        _write_extras(to, build, extras)
         log(f"{final} is already build {build.build_id} (sha256 verified); nothing downloaded")
         return Fetched(final, meta_path, 0, reused=True)
     token = build.token()
@@ -126,8 +135,14 @@ def fetch(build: Build, to: Path, log: Log = print, progress: IO[str] | None = N
     os.replace(part, final)
     state_path.unlink(missing_ok=True)
     write_atomic(meta_path, meta_bytes)
+    _write_extras(to, build, extras)
     log(f"{final}: {build.size} bytes, sha256 {build.sha256} verified")
     return Fetched(final, meta_path, offset, reused=False)
+
+
+def _write_extras(to: Path, build: Build, extras: dict[str, bytes] | None) -> None:
+    for name, data in sorted((extras or {}).items()):
+        write_atomic(to / f"{build.name}.{name}", data)
 
 
 def _already(final: Path, build: Build) -> bool:

@@ -1,4 +1,4 @@
-"""The reader's commands: `fetch`, `list`, `page` and `link` (`xcpng-golden store ...`).
+"""The reader's commands: `fetch`, `diff`, `list`, `page` and `link` (`xcpng-golden store ...`).
 
 Exit codes as for publishing: 0 done, 1 a checksum or the store's contents are wrong, 2 bad
 input (an unknown OS or build), 3 the store is unusable or the download broke (rerun to
@@ -64,10 +64,37 @@ def _build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--build", help="build id (default: the latest)")
 
 
+def signer_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allowed-signers",
+        type=Path,
+        help="ssh-keygen allowed-signers file listing the publisher's key(s) "
+        "[env TEMPLATE_ALLOWED_SIGNERS]",
+    )
+    p.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="accept a build that is unsigned, or whose signature cannot be checked here "
+        "(no allowed-signers file), on its checksums alone",
+    )
+
+
 def _fetch_arguments(p: argparse.ArgumentParser) -> None:
     _source(p)
     _build(p)
     p.add_argument("--to", required=True, type=Path, help="folder to download into")
+    signer_arguments(p)
+
+
+def _diff_arguments(p: argparse.ArgumentParser) -> None:
+    _source(p)
+    p.add_argument("--os", required=True, help="OS name, e.g. debian12")
+    p.add_argument("--build", help="the newer build [the latest]")
+    p.add_argument("--base", help="the build to compare with [the one before --build]")
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format [text]"
+    )
+    signer_arguments(p)
 
 
 def _list_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,9 +138,38 @@ def _store(args: argparse.Namespace, settings: Settings) -> Store:
 def _fetch(args: argparse.Namespace, settings: Settings, log: Log) -> int:
     from publish import source
     from publish.fetch import fetch
+    from publish.trust import check_build, companions
 
     build = source.resolve(args.source, settings.s3, args.os, args.build)
-    fetch(build, args.to, log)
+    extras = None
+    if build.store is not None:  # the signature first: no checksum is used before it holds
+        allowed = args.allowed_signers or settings.allowed_signers
+        trust = check_build(build, allowed, allow_unsigned=args.allow_unsigned)
+        log(trust.line(build))
+        extras = companions(build, trust, allowed)
+    fetch(build, args.to, log, extras=extras)
+    return 0
+
+
+def _diff(args: argparse.Namespace, settings: Settings, log: Log) -> int:
+    import json
+
+    from publish.diff import diff_builds
+
+    store = _store(args, settings)
+    d = diff_builds(
+        store,
+        args.os,
+        args.build,
+        args.base,
+        allowed_signers=args.allowed_signers or settings.allowed_signers,
+        allow_unsigned=args.allow_unsigned,
+    )
+    if args.format == "json":
+        print(json.dumps(d.to_json(), indent=2, sort_keys=True))
+    else:
+        for line in d.lines():
+            log(line)
     return 0
 
 
@@ -172,6 +228,18 @@ COMMANDS = (
         "--from s3://bucket/templates --os debian12 --to ~/templates",
         _fetch_arguments,
         _guarded(_fetch, resumable=True),
+    ),
+    Command(
+        "diff",
+        "packages added, removed, upgraded between two builds of an OS",
+        "--from s3://bucket/templates --os debian12 --base 20261101T020304Z-1a2b3c4d5e6f",
+        _diff_arguments,
+        _guarded(_diff),
+        description="Packages added, removed, upgraded and downgraded between two builds of "
+        "an OS, read from their SBOMs (checked against each build's SHA256SUMS, and its "
+        "signature when allowed signers are given); upgrades whose new version the "
+        "distribution's security suite published are marked [security]. Default: the latest "
+        "build against the one before it.",
     ),
     Command(
         "list",

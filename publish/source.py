@@ -38,6 +38,7 @@ class Build:
     store: Store | None  # None: a local artifact file (fetched earlier)
     folder: str  # store key of the build folder ("" for a file)
     path: Path | None = None  # the artifact file, when store is None
+    raw: bytes | None = None  # metadata.json as stored (SHA256SUMS lists these very bytes)
 
     @property
     def os_name(self) -> str:
@@ -147,7 +148,7 @@ def load_build(store: Store, folder: str) -> Build:
     meta = parse_metadata(raw, where)
     if meta["build_id"] != folder.rsplit("/", 1)[-1]:
         raise IntegrityError(f"{where} is about build {meta['build_id']}, not its own folder's")
-    return Build(meta=meta, store=store, folder=folder)
+    return Build(meta=meta, store=store, folder=folder, raw=raw)
 
 
 def find_build(store: Store, os_name: str, build_id: str | None = None) -> Build:
@@ -198,7 +199,7 @@ def file_build(path: Path, os_name: str | None, metadata: Path | None = None) ->
         raise IntegrityError(
             f"{path} is {size} bytes, its metadata says {meta['artifact']['size']}: fetch it again"
         )
-    return Build(meta=meta, store=None, folder="", path=path)
+    return Build(meta=meta, store=None, folder="", path=path, raw=raw)
 
 
 def open_source(source: str, s3: S3Config) -> Store | Path:

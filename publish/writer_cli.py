@@ -1,5 +1,5 @@
 """The writer's commands: publish, and the store's prune, index, verify, preflight (the reader's
-fetch, list, page, link are in publish.reader_cli).
+fetch, diff, list, page, link are in publish.reader_cli).
 
 Exit 0 ok, 1 failed (an OS that passed could not be published, a store that does not verify),
 2 bad input, 3 the store is unusable (infrastructure: rerun), 130 interrupted.

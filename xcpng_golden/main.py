@@ -17,6 +17,7 @@ from diskformats.xva import cli as xva_cli
 from platforms import cli as machine_cli
 from publish import reader_cli, writer_cli
 from xcpng_golden import pool
+from xcpng_golden.sbom import SBOM
 
 PROG = "xcpng-golden"
 DISTRIBUTION = "xcpng-golden"
@@ -42,7 +43,17 @@ def _version(_args: argparse.Namespace) -> int:
 
 
 VERSION = Command("version", "print the harness's version", "", _no_arguments, _version)
-STORE_ORDER = ("fetch", "list", "prune", "index", "page", "link", "verify", "preflight")
+STORE_ORDER = (
+    "fetch",
+    "diff",
+    "list",
+    "prune",
+    "index",
+    "page",
+    "link",
+    "verify",
+    "preflight",
+)
 
 
 def _store_commands() -> tuple[Command, ...]:
@@ -55,6 +66,7 @@ TABLE: tuple[tuple[str | None, str, tuple[Command, ...]], ...] = (
     (None, "", machine_cli.COMMANDS),
     ("pool", "the XCP-ng pool: import a published template, clean up", pool.COMMANDS),
     ("xva", "XVA files: info, verify, to-raw, from-raw", xva_cli.COMMANDS),
+    (None, "", (SBOM,)),
     (None, "", (writer_cli.PUBLISH,)),
     ("store", "the published store: " + ", ".join(STORE_ORDER), _store_commands()),
     (None, "", (VERSION,)),

@@ -21,13 +21,16 @@ from platforms.xcpng.cli import CLEANUP
 from platforms.xcpng.client import describe
 from platforms.xcpng.platform import connect
 from platforms.xcpng.template_import import ChecksumMismatch, import_template
+from publish.reader_cli import signer_arguments
 from publish.source import resolve
 from publish.stores.base import IntegrityError
+from publish.trust import check_build
 
 IMPORT_DOC = """Stream a published template (S3, a folder, or a fetched file) into the pool, as
 a template named golden-<os>, with the XCPNG_* and S3_* environment of the harness. The same
 build already in the pool is reported, not imported again; --replace renames the template
-holding the name to <name>-<its build id> once the new one is in.
+holding the name to <name>-<its build id> once the new one is in. A signed build's signature
+is checked first, as `store fetch` checks it (--allowed-signers, TEMPLATE_ALLOWED_SIGNERS).
 
 Exit 0 imported or already there, 1 failed (checksum, the pool, the store), 2 usage (unknown
 OS or build, a name held by another template), 130 interrupted."""
@@ -53,6 +56,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metadata", type=Path, help="metadata of a FILE [FILE.metadata.json beside it]"
     )
+    signer_arguments(p)
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -75,6 +79,9 @@ def import_build(args: argparse.Namespace, settings: Settings) -> int:
     """Find the build in the store, stream it into the pool, say what happened."""
     try:
         build = resolve(args.source, settings.s3, args.os, args.build, args.metadata)
+        if build.store is not None:  # as fetch: the signature before any checksum is used
+            allowed = args.allowed_signers or settings.allowed_signers
+            print(check_build(build, allowed, allow_unsigned=args.allow_unsigned).line(build))
     except IntegrityError as exc:
         raise InfrastructureError(str(exc)) from None
     xapi = connect(settings.xcpng)

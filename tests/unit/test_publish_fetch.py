@@ -45,9 +45,13 @@ def test_fetch_latest_then_a_named_build(
     assert meta["build_id"] == doc["build_id"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "debian12.xva",
+        "debian12.xva.SHA256SUMS",
         "debian12.xva.metadata.json",
+        "debian12.xva.provenance.intoto.json",
+        "debian12.xva.sbom.cdx.json",
     ]
-    assert "sha256" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sha256" in out and "unsigned; checked against its checksums only" in out
     old = sorted(p.name for p in (store / "debian12" / "12").iterdir())[0]
     assert run("--from", str(store), "--os", "debian12", "--build", old, "--to", str(tmp_path)) == 0
     meta = json.loads((tmp_path / "debian12.xva.metadata.json").read_text())
