@@ -201,3 +201,20 @@ def test_the_sbom_command_reads_an_image_file(
     assert cli.main(["sbom", str(junk)]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and "no partition table and no ext4 filesystem" in line
+
+
+def test_the_sbom_command_reads_an_xva_as_published(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same reader on the format the store holds (a zstd XVA made from the disk)."""
+    from diskformats.xva.writer import raw_to_xva
+
+    image = ext4_image(debian_tree(tmp_path / "root"), tmp_path / "disk.raw")
+    xva = tmp_path / "debian12.xva"
+    raw_to_xva(image, xva, "debian12-golden", template=True, compression="zstd")
+    out = tmp_path / "sbom.cdx.json"
+    assert cli.main(["sbom", str(xva), "--out", str(out)]) == 0
+    doc = json.loads(out.read_bytes())
+    assert validation_errors(out.read_bytes()) == []
+    assert doc["metadata"]["component"]["name"] == "debian12"  # ID + VERSION_ID's major
+    assert "4 packages (dpkg)" in capsys.readouterr().err
