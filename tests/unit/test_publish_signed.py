@@ -393,3 +393,40 @@ def test_the_catalog_says_unsigned(tmp_path: Path) -> None:
     page = (pub / "index.html").read_text()
     assert '<span class="skipped">unsigned</span> (published without a signing key)' in page
     assert "Not shown: this is the first build of it in the store." in page
+
+
+def as_v2(folder: Path) -> None:
+    """The build as a publisher before SBOMs left it: metadata v2, no SBOM, provenance or
+    SHA256SUMS."""
+    meta = json.loads((folder / "metadata.json").read_text())
+    for name in ("sbom.cdx.json", "provenance.intoto.json", "SHA256SUMS"):
+        (folder / name).unlink()
+        meta["files"].pop(name, None)
+    for field in ("sbom", "provenance", "signature"):
+        del meta[field]
+    meta["schema"] = "xcpng-templates/metadata/v2"
+    (folder / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def test_a_build_from_before_signatures_stays_readable(
+    keys: dict[str, Keypair], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pub = tmp_path / "pub"
+    old, _ = publish(tmp_path / "one", pub, None, built_at=1_763_900_000.0)
+    as_v2(old)
+    publish(tmp_path / "two", pub, keys["ci"], built_at=1_764_000_000.0, size=5000)
+    assert verify_tree(LocalStore(pub), deep=True) == []
+    build = old.name
+    assert fetch(pub, tmp_path / "dl", build=build) == 0
+    assert "legacy, unsigned build; checked against its checksums only" in capsys.readouterr().out
+    allowed = allowed_signers(tmp_path / "allowed", (PRINCIPAL, keys["ci"], ""))
+    assert fetch(pub, tmp_path / "dl2", "--allowed-signers", str(allowed), build=build) == 1
+    assert "predates signed builds (metadata xcpng-templates/metadata/v2)" in one_error(capsys)
+    assert fetch(pub, tmp_path / "dl2", "--allowed-signers", str(allowed), "--allow-unsigned",
+                 build=build) == 0  # fmt: skip
+    capsys.readouterr()
+    # no SBOM to compare with: said so, on the page and by store diff
+    page = (pub / "index.html").read_text()
+    assert "Not shown: debian12 build " + build + " has no SBOM" in page
+    assert cli.main(["store", "diff", "--from", str(pub), "--os", "debian12"]) == 2
+    assert "has no SBOM (published with metadata xcpng-templates/metadata/v2" in one_error(capsys)
