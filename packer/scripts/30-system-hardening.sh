@@ -12,15 +12,15 @@ fi
 # Kernel parameters: packer/files/sysctl.d/ (uploaded by the template's file provisioner to
 # TEMPLATE_FILES), the one list the clone is checked against.
 files=${TEMPLATE_FILES:-/tmp/template-files}
-if [[ ! -f "$files/sysctl.d/zz-template-hardening.conf" ]]; then
-  echo "30-system-hardening.sh: $files/sysctl.d/zz-template-hardening.conf is missing (the template's file provisioner uploads packer/files there)" >&2
+if [[ ! -f "$files/sysctl.d/90-template-hardening.conf" ]]; then
+  echo "30-system-hardening.sh: $files/sysctl.d/90-template-hardening.conf is missing (the template's file provisioner uploads packer/files there)" >&2
   exit 1
 fi
-install -m 0644 -o root -g root "$files/sysctl.d/zz-template-hardening.conf" /etc/sysctl.d/
+install -m 0644 -o root -g root "$files/sysctl.d/90-template-hardening.conf" /etc/sysctl.d/
 # Apply now where possible (systemd-sysctl understands the globs); the file is what matters for
 # the clone's boots.
 sysctl_bin=$(command -v systemd-sysctl || echo /lib/systemd/systemd-sysctl)
-"$sysctl_bin" /etc/sysctl.d/zz-template-hardening.conf >/dev/null 2>&1 ||
+"$sysctl_bin" /etc/sysctl.d/90-template-hardening.conf >/dev/null 2>&1 ||
   echo "WARNING: 30-system-hardening.sh: some sysctl keys could not be applied now" >&2
 
 # Legacy cleartext services: none may be installed.
