@@ -51,6 +51,10 @@ HYGIENE = (
     "hygiene-account-backups",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
+# What a clone inherits and trusts (validations/test_trust.py); the package manager's by family.
+TRUST = ("trust-ca-bundle", "trust-ssh-client", "trust-pam")
+TRUST_APT = ("trust-apt",)
+TRUST_DNF = ("trust-dnf",)
 NETWORK = ("network-renderer",)
 
 # EL only (validations/test_el_security.py): SELinux, crypto policy, firewalld, NetworkManager.
@@ -63,11 +67,11 @@ EL_SECURITY = (
     "el-network-profiles",
 )
 
-_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
+_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK + TRUST
 
 EXPECTED: dict[str, tuple[str, ...]] = {
-    "debian": _COMMON,
-    "el": _COMMON + EL_SECURITY,
+    "debian": _COMMON + TRUST_APT,
+    "el": _COMMON + EL_SECURITY + TRUST_DNF,
 }
 
 

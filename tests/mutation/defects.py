@@ -39,6 +39,8 @@ OFFLINE_CHECKS = frozenset(
         "system-world-writable",
         "system-console-autologin",
         "cloud-init-security",
+        "trust-ca-bundle",
+        "trust-pam",
     }
 )
 # Checks whose outcome on the good image depends on the day it runs: a security update
@@ -56,6 +58,10 @@ NOT_MUTABLE_LOCALLY = {
         "(tests/unit/test_el_trees.py)"
         for cid in EL_SECURITY
     },
+    "trust-dnf": (
+        "EL only: no EL image is built here; its reader and judge are proven on dnf, rpm and "
+        "gpg answers written in tests/unit/test_trust_units.py"
+    ),
 }
 # Skips a good local run may report, by check id.
 ALLOWED_SKIPS = {
@@ -664,3 +670,11 @@ GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
 
 BY_NAME = {d.name: d for d in DEFECTS}
 GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}
+
+# The trust a clone inherits (validations/test_trust.py): its own file, wired in here.
+from defects_trust import TRUST_DEFECTS, TRUST_GOOD_VARIANTS  # noqa: E402
+
+DEFECTS += TRUST_DEFECTS
+GOOD_VARIANTS += TRUST_GOOD_VARIANTS
+BY_NAME.update({d.name: d for d in TRUST_DEFECTS})
+GOOD_BY_NAME.update({g.name: g for g in TRUST_GOOD_VARIANTS})

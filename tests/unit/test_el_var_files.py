@@ -162,5 +162,9 @@ def test_el_checks_are_collected_for_el_templates_only() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     el_items = [line for line in done.stdout.splitlines() if "test_el_security.py::" in line]
     assert len(el_items) == len(EL_SECURITY) and all("[rocky9]" in i for i in el_items)
-    assert f"({len(EL_SECURITY)} deselected)" in done.stdout
+    # the EL checks for debian12, and each family's package-manager trust check for the other
+    assert f"({len(EL_SECURITY) + 2} deselected)" in done.stdout
+    assert "test_trust.py::test_apt[debian12]" in done.stdout
+    assert "test_trust.py::test_dnf[rocky9]" in done.stdout
+    assert "test_trust.py::test_apt[rocky9]" not in done.stdout
     assert "test_ssh.py::test_crypto[debian12]" in done.stdout
