@@ -548,3 +548,38 @@ def test_pam_reader_vendor_folder_and_precedence(tmp_path: Path) -> None:
     with pytest.raises(AssertionError) as failure:
         t.test_pam(TreeImage(tmp_path))
     assert "pam_permit(common:1) (services: common, kiosk)" in str(failure.value)
+
+
+def test_every_shell_the_trust_checks_send_parses() -> None:
+    """`sh -n` on each script (dash here, as on Debian; EL's sh is bash): the EL ones never
+    run on this machine otherwise."""
+    scripts = {
+        "apt files": t.APT_FILES,
+        "dnf repos": t.DNF_REPOS
+        + t._print_files("@@b", '$(for x in $d; do echo "$x"/*.repo; done)'),
+        "dnf main": t._print_files("@@b", t.DNF_MAIN),
+        "rpm keys": t.RPM_SHIPPED_KEYS,
+        "ssh client": sshclient.script("@@b", "tester"),
+    }
+    for name, text in scripts.items():
+        done = subprocess.run(["sh", "-n", "-c", text], capture_output=True, text=True)
+        assert done.returncode == 0, f"{name}: {done.stderr}"
+
+
+@needs_root
+def test_dnf_shell_reads_a_tree(tmp_path: Path) -> None:
+    """The dnf.conf/reposdir shell, run here on files made for it (no dnf needed)."""
+    etc = tmp_path / "etc"
+    (etc / "dnf").mkdir(parents=True)
+    (tmp_path / "repos").mkdir()
+    (etc / "dnf/dnf.conf").write_text(f"[main]\ngpgcheck=1\nreposdir={tmp_path}/repos\n")
+    (tmp_path / "repos/a.repo").write_text("[a]\nbaseurl=https://a.example/\ngpgcheck=0\n")
+    boundary = "@@" + secrets.token_hex(8)
+    shell = t.DNF_REPOS.replace("/etc/dnf/dnf.conf", str(etc / "dnf/dnf.conf")) + t._print_files(
+        boundary, '$(for x in $d; do echo "$x"/*.repo; done)'
+    )
+    out = _Local().run("sh -c " + __import__("shlex").quote(shell))
+    files = t._sections(out.stdout, boundary)
+    assert list(files) == [f"{tmp_path}/repos/a.repo"], out.stderr
+    found = apt_trust.dnf_findings("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\n", files)
+    assert found == [f"{tmp_path}/repos/a.repo [a]: gpgcheck off: packages are installed unsigned"]
