@@ -41,6 +41,8 @@ OFFLINE_CHECKS = frozenset(
         "cloud-init-security",
         "accounts-file-owners",
         "hygiene-machine-state",
+        "trust-ca-bundle",
+        "trust-pam",
     }
 )
 # Offline too, but they also read the distribution's archive through the host's cache (network
@@ -65,6 +67,10 @@ NOT_MUTABLE_LOCALLY = {
     "el-security-updates": (
         "EL only, and booted (dnf in the clone): no EL clone boots here; the parsing of dnf's "
         "answer is unit-tested (tests/unit/test_package_checks.py)"
+    ),
+    "trust-dnf": (
+        "EL only: no EL image is built here; its reader and judge are proven on dnf, rpm and "
+        "gpg answers written in tests/unit/test_trust_units.py"
     ),
 }
 # Skips a good local run may report, by check id.
@@ -678,8 +684,11 @@ GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
 from defects_access import ACCESS_DEFECTS, ACCESS_GOOD_VARIANTS  # noqa: E402
 from defects_packages import PACKAGE_DEFECTS, PACKAGE_GOOD_VARIANTS  # noqa: E402
 from defects_system import SYSTEM_DEFECTS, SYSTEM_GOOD_VARIANTS  # noqa: E402
+from defects_trust import TRUST_DEFECTS, TRUST_GOOD_VARIANTS  # noqa: E402
 
-DEFECTS += PACKAGE_DEFECTS + ACCESS_DEFECTS + SYSTEM_DEFECTS
-GOOD_VARIANTS += PACKAGE_GOOD_VARIANTS + ACCESS_GOOD_VARIANTS + SYSTEM_GOOD_VARIANTS
+DEFECTS += PACKAGE_DEFECTS + ACCESS_DEFECTS + SYSTEM_DEFECTS + TRUST_DEFECTS
+GOOD_VARIANTS += (
+    PACKAGE_GOOD_VARIANTS + ACCESS_GOOD_VARIANTS + SYSTEM_GOOD_VARIANTS + TRUST_GOOD_VARIANTS
+)
 BY_NAME = {d.name: d for d in DEFECTS}
 GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}
