@@ -27,6 +27,7 @@ SYSTEM = (
     "system-time-sync",
     "system-world-writable",
     "system-console-autologin",
+    "system-console-shell",
 )
 GUEST_TOOLS = ("guest-agent-single", "guest-agent-reporting")
 CLOUD_INIT = (
@@ -51,6 +52,8 @@ HYGIENE = (
     "hygiene-account-backups",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
+# validations/test_persistence.py: what runs as root later, judged by who can write it.
+PERSISTENCE = ("persistence-root-exec",)
 NETWORK = ("network-renderer",)
 
 # EL only (validations/test_el_security.py): SELinux, crypto policy, firewalld, NetworkManager.
@@ -63,7 +66,7 @@ EL_SECURITY = (
     "el-network-profiles",
 )
 
-_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
+_COMMON = SSH + SYSTEM + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK + PERSISTENCE
 
 EXPECTED: dict[str, tuple[str, ...]] = {
     "debian": _COMMON,
