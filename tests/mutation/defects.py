@@ -664,3 +664,11 @@ GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
 
 BY_NAME = {d.name: d for d in DEFECTS}
 GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}
+
+# What runs as root later and console shells (tests/mutation/defects_persistence.py).
+from defects_persistence import PERSISTENCE_DEFECTS, PERSISTENCE_GOOD_VARIANTS  # noqa: E402
+
+DEFECTS += PERSISTENCE_DEFECTS
+GOOD_VARIANTS += PERSISTENCE_GOOD_VARIANTS
+BY_NAME.update((d.name, d) for d in PERSISTENCE_DEFECTS)
+GOOD_BY_NAME.update((g.name, g) for g in PERSISTENCE_GOOD_VARIANTS)

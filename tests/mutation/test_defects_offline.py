@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from defects import BY_NAME, DEFECTS, NOT_MUTABLE_LOCALLY, OFFLINE_CHECKS, Defect
+from defects_persistence import fake_esp
 from diskedit import DiskEditError, DiskEditor
 
 import validations.test_cloud_init as t_cloud
@@ -24,6 +25,7 @@ import validations.test_hygiene as t_hygiene
 import validations.test_identity as t_identity
 import validations.test_network as t_network
 import validations.test_packages as t_packages
+import validations.test_persistence as t_persistence
 import validations.test_ssh as t_ssh
 import validations.test_system as t_system
 from core.errors import ImageDefect, InfrastructureError
@@ -45,8 +47,13 @@ MODULES = (
     t_el,
     t_network,
     t_credentials,
+    t_persistence,
 )
 ROOT_OFFSET = 5 * 1024 * 1024
+ESP_GRUB_CFG = (
+    "set timeout=0\nsearch --no-floppy --label rootfs --set=root\n"
+    "linux /vmlinuz root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8\ninitrd /initrd.img\nboot\n"
+)
 
 
 def _checks() -> dict[str, Callable[..., None]]:
@@ -146,6 +153,7 @@ def _make_disk(tmp: Path) -> Path:
         ["dd", f"if={fs}", f"of={disk}", "bs=1M", "seek=5", "conv=notrunc,sparse", "status=none"],
         check=True,
     )
+    fake_esp(disk, 1024 * 1024, 4 * 1024 * 1024, ESP_GRUB_CFG)
     return disk
 
 
