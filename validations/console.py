@@ -61,8 +61,11 @@ _AGETTY_LONG_ARG = {
 
 def is_shell(path: str, listed: Iterable[str] = ()) -> bool:
     """A shell: a known one by name, or one /etc/shells lists (the OS's own list)."""
-    base = posixpath.basename(path)
-    return base in SHELLS or path in set(listed) or re.fullmatch(r"python[\d.]*", base) is not None
+    return posixpath.basename(path) in SHELLS or path in set(listed)
+
+
+def _is_python(path: str) -> bool:
+    return re.fullmatch(r"python[\d.]*", posixpath.basename(path)) is not None
 
 
 def _program(argv: list[str]) -> list[str]:
@@ -83,8 +86,7 @@ def shell_problem(argv: list[str], shells: Iterable[str] = ()) -> str | None:
     if not argv:
         return None
     exe = argv[0]
-    base = posixpath.basename(exe)
-    if base.startswith("python") and is_shell(exe):
+    if _is_python(exe):
         scripts = [a for a in argv[1:] if not a.startswith("-")]
         return None if scripts and "-i" not in argv else f"starts {exe}, an interactive interpreter"
     if not is_shell(exe, shells):
@@ -153,17 +155,18 @@ def sulogin_forced(pairs: Iterable[tuple[str, str]]) -> bool:
 
 
 def _starts_by_itself(unit: Unit) -> str | None:
-    """Why the unit starts without an admin (None: it does not)."""
+    """Why the unit starts without an admin, every reason (None: it does not)."""
+    reasons = []
     if unit.get("ActiveState") in ("active", "activating", "reloading"):
-        return "running"
-    if unit.wanted:
-        return f"wanted by {', '.join(unit.wanted)}"
+        reasons.append("running")
     state = unit.get("UnitFileState")
     if state in STARTS_BY_ITSELF:
-        return state
+        reasons.append(state)
+    if unit.wanted:
+        reasons.append(f"wanted by {', '.join(unit.wanted)}")
     if f"@{PROBE}." in unit.id:
-        return "a template: logind, udev or a socket start its instances on demand"
-    return None
+        reasons.append("a template: logind, udev or a socket start its instances on demand")
+    return ", ".join(reasons) or None
 
 
 def unit_findings(
@@ -255,11 +258,7 @@ def cmdline_findings(text: str, where: str, recovery_entry: bool = False) -> lis
             found.append(f"{where}: {word} (the initramfs drops to a root shell on failure)")
         elif key == "rd.break":
             found.append(f"{where}: {word} (the initramfs stops in a root shell)")
-        elif (
-            key in ("init", "rdinit")
-            and eq
-            and (is_shell(value) or posixpath.basename(value) in SHELLS)
-        ):
+        elif key in ("init", "rdinit") and eq and is_shell(value):
             found.append(f"{where}: {word} (PID 1 is a root shell)")
         elif bare == "systemd.unit" and value in _SHELL_UNITS:
             found.append(f"{where}: {word} (boots into a root shell)")

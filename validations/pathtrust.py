@@ -175,7 +175,7 @@ class Inodes:
             why = unsafe(st, where, self.group_name)
             if why is not None:
                 if missing is not None:
-                    why = f"{path} does not exist and {why}"
+                    why = f"not there yet, and {why}"
                 return [Finding(what, path, where, st, why)]
         if missing is not None and must_exist:
             return [Finding(what, path, missing, None, "does not exist")]

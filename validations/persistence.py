@@ -46,7 +46,7 @@ def assignments(text: str) -> list[tuple[str, str]]:
     """NAME=value lines (shell-style files: /etc/environment, EnvironmentFile=, crontab)."""
     out = []
     for raw in text.splitlines():
-        m = _ASSIGN.match(uncommented(raw) if raw.lstrip().startswith("#") else raw)
+        m = None if raw.lstrip().startswith("#") else _ASSIGN.match(raw)
         if m:
             out.append((m.group(1), _unquote(m.group(2))))
     return out
@@ -93,7 +93,7 @@ def judge_command_text(what: str, text: str, inodes: Inodes) -> list[Finding]:
 
 @dataclass
 class CloneState:
-    """What the clone reported (see test_persistence.py's `clone_state`)."""
+    """What the clone reported (see test_persistence.py, `CloneAnswers`)."""
 
     units: list[Unit]
     listing: list[tuple[str, str, str]]
@@ -259,8 +259,8 @@ def cron_jobs(
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        m = _ASSIGN.match(line)
-        if m and not re.match(r"^[@\d*]", line):
+        m = _ASSIGN.match(line)  # a job starts with @, a digit or *: never a name
+        if m:
             env.append((m.group(1), _unquote(m.group(2))))
             continue
         words = line.split()

@@ -1,5 +1,5 @@
 """What runs as root later, and consoles that open a root shell (README, "What runs as root
-later"). The clone is asked once, in one SSH exchange shared by both checks (`clone_state`):
+later"). The clone is asked once, in one SSH exchange shared by both checks (`CloneAnswers`):
 systemd's units as systemd resolved them, the manager's environment, the PATH root gets, the
 kernel command line, and the owner and mode of every inode on the way to each path those name.
 What the image alone shows (cron, cloud-init, the loader, shell start-up files, the boot
@@ -27,9 +27,9 @@ MAX_LINES = 40
 ROOT_PATHS = r"""
 entry=$(getent passwd root); shell=${entry##*:}; home=$(printf '%s' "$entry" | cut -d: -f6)
 case "$shell" in */bash) flags=-lic ;; *) flags=-lc ;; esac
-printf "root's login shell (%s)\t" "$shell"
 env -i HOME="$home" USER=root LOGNAME=root SHELL="$shell" TERM=dumb LC_ALL=C \
-  "$shell" $flags 'printf "%s\n" "$PATH"' 2>/dev/null </dev/null
+  "$shell" $flags 'printf "\n@@PATH=%s\n" "$PATH"' 2>/dev/null </dev/null |
+  sed -n "s|^@@PATH=|root's login shell ($shell)\t|p"
 printf "sudo's secure_path\t"
 LC_ALL=C sudo -V 2>/dev/null | sed -n "s/^Value to override user's \$PATH with: //p"
 """
@@ -87,11 +87,25 @@ def parse_clone(answers: dict[str, Answer]) -> persistence.CloneState:
     )
 
 
+class CloneAnswers:
+    """The clone's answers, asked for by the first check that needs them (so the exchange's
+    time shows in that check's own duration) and shared with the other."""
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+        self._state: persistence.CloneState | None = None
+
+    def state(self) -> persistence.CloneState:
+        if self._state is None:
+            scratch = f"/run/xcpng-persistence-{secrets.token_hex(6)}"
+            self._state = parse_clone(ask(self._host, clone_questions(scratch)))
+        return self._state
+
+
 @pytest.fixture(scope="session")
-def clone_state(host: Any) -> persistence.CloneState:
+def clone_answers(host: Any) -> CloneAnswers:
     """Everything both checks ask the clone, in one SSH exchange."""
-    scratch = f"/run/xcpng-persistence-{secrets.token_hex(6)}"
-    return parse_clone(ask(host, clone_questions(scratch)))
+    return CloneAnswers(host)
 
 
 def _report(title: str, lines: list[str]) -> str:
@@ -105,8 +119,9 @@ def _report(title: str, lines: list[str]) -> str:
     "nothing root runs later (units, timers, cron, cloud-init scripts, the loader, root's PATH "
     "and shell start-up files, rc.local) can be changed by anyone but root",
 )
-def test_root_exec(clone_state: persistence.CloneState, image: OfflineImage) -> None:
-    found = persistence.systemd_findings(clone_state) + persistence.offline_findings(image)
+def test_root_exec(clone_answers: CloneAnswers, image: OfflineImage) -> None:
+    found = persistence.systemd_findings(clone_answers.state())
+    found += persistence.offline_findings(image)
     assert not found, _report("what runs as root later can be changed by others", found)
 
 
@@ -115,7 +130,8 @@ def test_root_exec(clone_state: persistence.CloneState, image: OfflineImage) -> 
     "no root shell on a console without a password: debug-shell, gettys that skip login, "
     "rescue without sulogin, kernel debug switches now and at the next boot",
 )
-def test_console_shell(clone_state: persistence.CloneState, image: OfflineImage) -> None:
+def test_console_shell(clone_answers: CloneAnswers, image: OfflineImage) -> None:
+    clone_state = clone_answers.state()
     shells = console.listed_shells(image)
     found = console.unit_findings(
         clone_state.units, clone_state.manager_env, clone_state.env_files, shells

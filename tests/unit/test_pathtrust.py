@@ -92,7 +92,7 @@ def test_root_owned_chain_is_safe() -> None:
         (
             "/tmp/job.sh",
             "/tmp",
-            "/tmp/job.sh does not exist and writable by others; the sticky bit",
+            "not there yet, and writable by others; the sticky bit",
         ),
     ],
 )

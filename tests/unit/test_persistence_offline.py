@@ -95,7 +95,7 @@ DEFECTS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "crontab @reboot script anyone can plant": (
         lambda r: _write(r, "etc/crontab", "SHELL=/bin/sh\n@reboot root sh /tmp/boot.sh%input\n"),
-        "cron /etc/crontab:2 (root): /tmp/boot.sh via /tmp (0:0, 1777, /tmp/boot.sh does not exist",
+        "cron /etc/crontab:2 (root): /tmp/boot.sh via /tmp (0:0, 1777, not there yet, and writable",
     ),
     "root's own crontab": (
         lambda r: (
