@@ -217,7 +217,8 @@ def readlink(p):
 
 text = sys.stdin.read()
 paths = set(re.findall(TOKEN, text))
-search = [d for d in sys.argv[1].split(":") if d.startswith("/")] if len(sys.argv) > 1 else []
+found = re.search(r"^search\t(.*)$", text, re.M)
+search = [d for d in found.group(1).split(":") if d.startswith("/")] if found else []
 for name in set(re.findall(r"\\bpath=([^/\\s;][^\\s;]*)", text)):
     paths.update(posixpath.join(d, name) for d in search)
 for p in sorted(paths):
@@ -236,8 +237,8 @@ json.dump({"inodes": record, "files": files}, sys.stdout)
 
 def guest_walker() -> str:
     """The Python program the clone runs: reads text on stdin, walks every absolute path in it
-    (and `path=NAME` in each folder of argv[1]), prints {"inodes": {path: [mode, uid, gid,
-    link target] or null}, "files": {environment file: text}}."""
+    (and `path=NAME` in each folder of a `search<TAB>PATH` line), prints {"inodes": {path:
+    [mode, uid, gid, link target] or null}, "files": {environment file: text}}."""
     return "\n".join(
         [
             "from __future__ import annotations",

@@ -42,15 +42,10 @@ GENERATOR_DIRS = "systemd-path systemd-search-system-generator"
 # the unit and generator folders ("unit"/"generator", path, link target), for the checks that
 # judge the files themselves.
 LISTING = r"""
-gens=$(systemd-path systemd-search-system-generator | tr ':' ' ')
-for d in $gens; do
-  [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 -printf 'generator\t%p\t%l\n'
-  e=$(printf '%s' "$d" | sed 's/system-generators$/system-environment-generators/')
-  [ -d "$e" ] && find "$e" -mindepth 1 -maxdepth 1 -printf 'generator\t%p\t%l\n'
-done
-for d in $(systemd-analyze unit-paths); do
-  [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 2 -printf 'unit\t%p\t%l\n'
-done
+IFS=:; set -- $(systemd-path systemd-search-system-generator); unset IFS
+gens=; for d; do gens="$gens $d ${d%system-generators}system-environment-generators"; done
+find $gens -mindepth 1 -maxdepth 1 -printf 'generator\t%p\t%l\n' 2>/dev/null
+find $(systemd-analyze unit-paths) -mindepth 1 -maxdepth 2 -printf 'unit\t%p\t%l\n' 2>/dev/null
 systemctl list-units --all --plain --no-legend --no-pager | awk '{print "loaded\t" $1 "\t" $2}'
 """
 
@@ -189,10 +184,33 @@ def parse_listing(text: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def manager_environment(text: str) -> list[str]:
-    """The service manager's own environment (`systemctl show -p Environment` with no unit):
-    DefaultEnvironment= and set-environment, inherited by every unit."""
+# The service manager's environment (`systemctl show -p Environment` with no unit:
+# DefaultEnvironment= and set-environment, inherited by every unit), systemd's search path for
+# bare command names, and the running kernel's command line.
+MANAGER = r"""
+systemctl show -p Environment
+printf 'search\t%s\n' "$(systemd-path search-binaries-default)"
+read -r cmdline </proc/cmdline; printf 'cmdline\t%s\n' "$cmdline"
+"""
+
+
+@dataclass(frozen=True)
+class Manager:
+    environment: list[str]
+    search_path: list[str]
+    cmdline: str
+
+
+def parse_manager(text: str) -> Manager:
+    env: list[str] = []
+    search: list[str] = []
+    cmdline = ""
     for line in text.splitlines():
-        if line.startswith("Environment="):
-            return line.partition("=")[2].split()
-    return []
+        key, _, value = line.partition("=" if line.startswith("Environment=") else "\t")
+        if key == "Environment":
+            env = value.split()
+        elif key == "search":
+            search = [d for d in value.split(":") if d.startswith("/")]
+        elif key == "cmdline":
+            cmdline = value.strip()
+    return Manager(env, search, cmdline)

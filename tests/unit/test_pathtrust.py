@@ -138,9 +138,10 @@ def test_guest_walker_records_what_the_replay_needs(tmp_path: Path) -> None:
         f"flags= ; start_time=[n/a] }}\nEnvironmentFiles={tmp_path}/env (ignore_errors=no)\n"
         "ExecStartEx={ path=true ; argv[]=true ; flags= ; start_time=[n/a] }\n"
         "PATH=/usr/local/sbin:/proc/self\n"
+        f"search\t{tmp_path}/nothing:/usr/bin\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", guest_walker(), f"{tmp_path}/nothing:/usr/bin"],
+        [sys.executable, "-c", guest_walker()],
         input=text, capture_output=True, text=True, check=True,
     )  # fmt: skip
     out = json.loads(proc.stdout)
