@@ -28,6 +28,7 @@ SYSTEM = (
     "system-console-autologin",
     "system-package-sources",
     "system-setuid",
+    "system-console-shell",
 )
 # Who can log in and who is root (validations/test_accounts.py, test_sudo.py).
 ACCOUNTS = ("accounts-identities", "accounts-login", "accounts-file-owners", "sudo-policy")
@@ -59,6 +60,8 @@ IDENTITY = ("identity-os-release", "identity-root-disk")
 TRUST = ("trust-ca-bundle", "trust-ssh-client", "trust-pam")
 TRUST_APT = ("trust-apt",)
 TRUST_DNF = ("trust-dnf",)
+# validations/test_persistence.py: what runs as root later, judged by who can write it.
+PERSISTENCE = ("persistence-root-exec",)
 NETWORK = ("network-renderer",)
 
 # EL only (validations/test_el_security.py): SELinux, crypto policy, firewalld, NetworkManager.
@@ -78,7 +81,18 @@ DEBIAN_SECURITY = ("system-apparmor",)
 DEBIAN_UPDATES = ("system-security-updates",)
 EL_UPDATES = ("el-security-updates",)
 
-_COMMON = SSH + SYSTEM + ACCOUNTS + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK + TRUST
+_COMMON = (
+    SSH
+    + SYSTEM
+    + ACCOUNTS
+    + GUEST_TOOLS
+    + CLOUD_INIT
+    + HYGIENE
+    + IDENTITY
+    + NETWORK
+    + TRUST
+    + PERSISTENCE
+)
 
 EXPECTED: dict[str, tuple[str, ...]] = {
     "debian": _COMMON + DEBIAN_SECURITY + DEBIAN_UPDATES + TRUST_APT,

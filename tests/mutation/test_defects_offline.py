@@ -21,6 +21,7 @@ from defects import (
     OFFLINE_CHECKS,
     Defect,
 )
+from defects_persistence import fake_esp
 from diskedit import DiskEditError, DiskEditor
 
 import validations.test_accounts as t_accounts
@@ -34,6 +35,7 @@ import validations.test_identity as t_identity
 import validations.test_network as t_network
 import validations.test_package_sources as t_sources
 import validations.test_packages as t_packages
+import validations.test_persistence as t_persistence
 import validations.test_ssh as t_ssh
 import validations.test_sudo as t_sudo
 import validations.test_system as t_system
@@ -63,9 +65,14 @@ MODULES = (
     t_network,
     t_credentials,
     t_trust,
+    t_persistence,
 )
 ROOT_OFFSET = 5 * 1024 * 1024
 DATA = Path(__file__).resolve().parents[1] / "data"
+ESP_GRUB_CFG = (
+    "set timeout=0\nsearch --no-floppy --label rootfs --set=root\n"
+    "linux /vmlinuz root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8\ninitrd /initrd.img\nboot\n"
+)
 
 
 def _checks() -> dict[str, Callable[..., None]]:
@@ -98,11 +105,11 @@ SKELETON: dict[str, str] = {
     "backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     "etc/group": "root:x:0:\nadm:x:4:\ndisk:x:6:\nsudo:x:27:\nwww-data:x:33:\nshadow:x:42:\n"
-    "games:x:60:\n",
+    "games:x:60:\nstaff:x:50:\nnogroup:x:65534:\n",
     "etc/shadow": "root:*:19000:0:99999:7:::\ngames:*:19000:0:99999:7:::\n"
     "www-data:*:19000:0:99999:7:::\nbackup:*:19000:0:99999:7:::\n"
     "nobody:*:19000:0:99999:7:::\n",
-    "etc/gshadow": "root:*::\nadm:*::\nsudo:*::\nwww-data:*::\nshadow:*::\ngames:*::\n",
+    "etc/gshadow": "root:*::\nadm:*::\nsudo:*::\nwww-data:*::\nshadow:*::\ngames:*::\nstaff:*::\nnogroup:*::\n",
     "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"
     "deb http://deb.debian.org/debian bookworm-updates main\n",
     "etc/apparmor.d/usr.bin.man": "profile man /usr/bin/man {\n}\n",
@@ -182,6 +189,7 @@ def _make_disk(tmp: Path) -> Path:
         ["dd", f"if={fs}", f"of={disk}", "bs=1M", "seek=5", "conv=notrunc,sparse", "status=none"],
         check=True,
     )
+    fake_esp(disk, 1024 * 1024, 4 * 1024 * 1024, ESP_GRUB_CFG)
     return disk
 
 
