@@ -81,6 +81,7 @@ def connect(
         str(cfg.password),
         tls_verify=cfg.tls_verify,
         ca_bundle=cfg.ca_bundle,
+        tls_fingerprints=cfg.tls_fingerprints,
         policy=policy,
         redactor=redactor,
     ).login()

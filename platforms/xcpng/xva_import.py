@@ -19,6 +19,7 @@ import XenAPI
 from core.errors import ImageDefect, InfrastructureError
 from platforms.xcpng import objects
 from platforms.xcpng.client import SessionRejected, UploadInterrupted, Xapi, describe, failure_code
+from platforms.xcpng.tls import CertificateMismatch
 from platforms.xcpng.transfer import Body, result_ref, task_error, upload
 
 log = logging.getLogger("platforms.xcpng")
@@ -89,6 +90,8 @@ def import_xva(
         # the image is at fault; anything else (space, SR backend) is the pool's
         kind = ImageDefect if failure_code(exc).startswith("IMPORT_") else InfrastructureError
         raise kind(f"{name}: import of {what} failed: {xapi.redactor(describe(exc))}") from None
+    except CertificateMismatch as exc:
+        raise InfrastructureError(f"{name}: import of {what} stopped: {exc}") from None
     except (UploadInterrupted, SessionRejected, OSError, TimeoutError) as exc:
         raise InfrastructureError(
             f"{name}: import of {what} failed after retries: {xapi.redactor(str(exc))}"

@@ -102,7 +102,10 @@ class XapiTwin:
         self._timers: dict[str, list[threading.Timer]] = {}
         self._calls_since: int = 0
         self._import_progress: dict[int, tuple[str, int, int]] = {}
-        self._tls = tls
+        self._tls_context: ssl.SSLContext | None = None
+        if tls is not None:
+            self._tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls_context.load_cert_chain(str(tls[0]), str(tls[1]))
         self.scheme = "http" if tls is None else "https"
         self.server = self._listen(host, port, master(self.db))
         self.members: list[_Server] = []
@@ -116,11 +119,15 @@ class XapiTwin:
     def _listen(self, host: str, port: int, host_ref: str) -> _Server:
         server = _Server((host, port), _Handler)
         server.twin, server.host_ref = self, host_ref
-        if self._tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
-            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        if self._tls_context is not None:
+            server.socket = self._tls_context.wrap_socket(server.socket, server_side=True)
         return server
+
+    def replace_certificate(self, cert: Path, key: Path) -> None:
+        """Serve another certificate from the next TLS connection on (a host whose certificate
+        was regenerated, or someone in between presenting their own)."""
+        assert self._tls_context is not None, "the twin serves plain HTTP"
+        self._tls_context.load_cert_chain(str(cert), str(key))
 
     @property
     def url(self) -> str:
