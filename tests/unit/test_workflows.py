@@ -218,3 +218,82 @@ def test_check_jsonschema_validates_the_workflows(tmp_path: Path) -> None:
     broken.write_text(OLD_MISTAKES.replace("runs-on:", "run-on:"))
     bad = subprocess.run([*cmd, str(broken)], capture_output=True, text=True)
     assert bad.returncode != 0 and "runs-on" in bad.stdout + bad.stderr
+
+
+# -- each step's prerequisites come before it (issue 23, finding 2) ------------------------
+
+APT_LISTS = {
+    "scripts/setup --tests": ("apt-packages.txt", "apt-packages-test.txt"),
+    "scripts/setup": ("apt-packages.txt",),
+    "scripts/test": ("apt-packages.txt", "apt-packages-test.txt"),  # it runs setup --tests
+}
+# What a step needs on the runner that a bare Debian 12 machine with the runner agent lacks.
+ACTION_NEEDS = {
+    # @actions/tool-cache's extractZip runs the `unzip` binary on Linux (setup-packer v3.1.0)
+    "hashicorp/setup-packer": {"unzip"},
+}
+ACTION_GIVES = {"hashicorp/setup-packer": {"packer>=1.7"}}
+COMMAND_NEEDS = {".venv/bin/": {"the harness's .venv"}, "packer init": {"packer>=1.7"}}
+
+
+def apt_packages(*lists: str) -> set[str]:
+    names: set[str] = set()
+    for name in lists:
+        for line in (ROOT / "scripts" / name).read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                names.add(line.strip())
+    return names
+
+
+def needs(s: dict[str, Any]) -> set[str]:
+    action = str(s.get("uses", "")).split("@")[0]
+    out = set(ACTION_NEEDS.get(action, set()))
+    run = str(s.get("run", ""))
+    for marker, wanted in COMMAND_NEEDS.items():
+        if marker in run:
+            out |= wanted
+    return out
+
+
+def gives(s: dict[str, Any]) -> set[str]:
+    action = str(s.get("uses", "")).split("@")[0]
+    out = set(ACTION_GIVES.get(action, set()))
+    run = str(s.get("run", ""))
+    for command, lists in APT_LISTS.items():  # the longest first: --tests before plain setup
+        if command in run:
+            return out | apt_packages(*lists) | {"the harness's .venv"}
+    return out
+
+
+def order_problems(workflow: dict[str, Any]) -> list[str]:
+    """One line per step whose prerequisite comes later in its job, or never."""
+    problems = []
+    for job_id, job in workflow["jobs"].items():
+        have: set[str] = set()
+        later = steps(job)
+        for i, s in enumerate(later):
+            label = s.get("name") or s.get("uses") or s.get("run")
+            for need in sorted(needs(s) - have):
+                after = [t.get("name") or t.get("uses") for t in later[i + 1 :] if need in gives(t)]
+                where = f"only a later step gives it ({after[0]})" if after else "no step gives it"
+                problems.append(f"{job_id}: {label!r} needs {need}: {where}")
+            have |= gives(s)
+    return problems
+
+
+def test_every_step_finds_what_it_needs_installed_by_an_earlier_step() -> None:
+    for f in all_files():
+        assert order_problems(load(f)) == [], f.name
+
+
+def test_a_step_before_its_prerequisite_is_caught() -> None:
+    """The templates job as it was: setup-packer (which unzips) before scripts/setup."""
+    wf = load(TEMPLATES)
+    for job in wf["jobs"].values():
+        job["steps"].sort(key=lambda s: 0 if "setup-packer" in str(s.get("uses", "")) else 1)
+    problems = order_problems(wf)
+    assert any(
+        "'hashicorp/setup-packer" in p and "needs unzip: only a later step gives it" in p
+        for p in problems
+    ), problems
+    assert "unzip" in apt_packages("apt-packages.txt")
