@@ -32,7 +32,8 @@ variable "secret_password" {{
   sensitive = true
 }}
 source "file" "disk" {{
-  content = "fake disk image of ${{var.os_name}} built as ${{var.vm_name}}"
+  # padded to a sector: a disk is whole 512-byte blocks (the XVA writer refuses anything else)
+  content = format("%-512s", "fake disk image of ${{var.os_name}} built as ${{var.vm_name}}")
   target  = "${{var.output_directory}}/disk.raw"
 }}
 build {{

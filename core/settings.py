@@ -161,8 +161,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(
         "--publish-compression",
         "TEMPLATE_PUBLISH_COMPRESSION",
-        "compression of the XVA written from a raw disk when publishing (XCP-ng 8.2 and 8.3 "
-        "import all three)",
+        "compression of the published XVA when the artifact is a raw disk or an uncompressed "
+        "XVA (XCP-ng 8.2 and 8.3 import all three)",
         default="zstd",
         kind="choice",
         choices=("zstd", "gzip", "none"),

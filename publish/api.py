@@ -96,7 +96,7 @@ def publish_results(
         a = p.artifact
         report.planned.append(
             f"{c.os_name} -> {store.describe(p.folder)}/{a.name} "
-            f"({a.compression}, {'as built' if a.source_format == 'xva' else 'from raw'})"
+            f"({a.compression}, {'as built' if a.as_built else 'from ' + a.source_format})"
         )
     for os_name, why in report.refused:
         say(f"{os_name}: not published: {why}")

@@ -104,7 +104,12 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
         log(f"{c.os_name}: {p.build_id} already published; verified, not uploaded again")
     else:
         reused = False
-        how = "as built" if art.source_format == "xva" else f"from the {art.source_format} disk"
+        how = (
+            "as built"
+            if art.as_built
+            else f"from the {art.source_compression or art.source_format} "
+            f"{'XVA' if art.source_format == 'xva' else 'disk'}"
+        )
         log(
             f"{c.os_name}: uploading {art.name} ({art.compression}, {how}) to "
             f"{store.describe(art_key)}"
@@ -116,7 +121,7 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
             stream.blocks(),
             log,
             size_hint=art.size_hint,
-            sha256=art.source_sha256 if art.source_format == "xva" else None,
+            sha256=art.source_sha256 if art.as_built else None,
             on_end=stream.check(),
         )
         files = _upload_texts(p, store, redactor, log)

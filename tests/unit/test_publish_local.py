@@ -298,3 +298,80 @@ def test_folder_store_writes_sparse_files(tmp_path: Path) -> None:
     assert digests.size == out.stat().st_size == 72 * mib
     assert out.stat().st_blocks * 512 <= 64 * 4096 + 64 * 1024
     assert out.read_bytes() == b"".join(blocks)
+
+
+def test_a_pool_xva_is_published_zstd_compressed_in_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packer's xenserver-iso exports an uncompressed XVA (format = "xva"): it is published
+    compressed with zstd while it uploads, read once, its sha256 checked against the build
+    record in that same pass; decompressed it is the tested XVA byte for byte."""
+    import zstandard
+
+    from core.files import sha256_file
+    from diskformats.xva.reader import verify
+    from publish import artifact
+
+    rec = fake_os(tmp_path, "debian12", size=6 << 20)
+    source = Path(rec["build"]["artifact"])
+    assert verify(source).compression == "none"  # as the plugin exports it
+    reads: list[int] = []
+    real_blocks = artifact.file_blocks
+
+    def counted(path: Path, size: int = artifact.READ_BLOCK) -> Any:
+        for block in real_blocks(path, size):
+            reads.append(len(block))
+            yield block
+
+    monkeypatch.setattr(artifact, "file_blocks", counted)
+    path = write_results(tmp_path, [rec])
+    pub = tmp_path / "pub"
+    report = api.publish_results([path], str(pub), settings(), log=quiet)
+    assert report.ok, report.failed
+    assert sum(reads) == source.stat().st_size  # one pass over the source
+    folder = pub / latest(pub, "debian12")["folder"]
+    published = folder / "debian12.xva"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["artifact"]["compression"] == "zstd"
+    assert meta["artifact"]["sha256"] == sha256_file(published)
+    assert meta["source"] == {
+        "format": "xva",
+        "size": source.stat().st_size,
+        "sha256": rec["build"]["sha256"],
+        "firmware": None,
+        "compression": "none",
+    }
+    assert latest(pub, "debian12")["compression"] == "zstd"
+    with published.open("rb") as fh:
+        back = zstandard.ZstdDecompressor().stream_reader(fh).read()
+    assert back == source.read_bytes()
+    assert verify(published).compression == "zstd"
+    assert verify_tree(LocalStore(pub), deep=True) == []
+
+
+def test_a_pool_xva_changed_since_its_build_is_not_published(tmp_path: Path) -> None:
+    rec = fake_os(tmp_path, "debian12", size=2 << 20)
+    source = Path(rec["build"]["artifact"])
+    data = bytearray(source.read_bytes())
+    data[-4096] ^= 0xFF  # same size, other bytes: only the one-pass sha256 sees it
+    source.write_bytes(bytes(data))
+    path = write_results(tmp_path, [rec])
+    pub = tmp_path / "pub"
+    report = api.publish_results([path], str(pub), settings(), log=quiet)
+    assert not report.ok
+    assert "changed since the build (its sha256 differs" in report.failed[0][1]
+    assert not (pub / "debian12" / "latest.json").exists()
+
+
+def test_publish_compression_none_keeps_a_pool_xva_as_built(tmp_path: Path) -> None:
+    from core.files import sha256_file
+
+    rec = fake_os(tmp_path, "debian12", size=2 << 20)
+    path = write_results(tmp_path, [rec])
+    pub = tmp_path / "pub"
+    s = Settings.from_env(
+        env={"AWS_SECRET_ACCESS_KEY": FAKE_SECRET, "TEMPLATE_PUBLISH_COMPRESSION": "none"}
+    )
+    assert api.publish_results([path], str(pub), s, log=quiet).ok
+    folder = pub / latest(pub, "debian12")["folder"]
+    assert sha256_file(folder / "debian12.xva") == rec["build"]["sha256"]
