@@ -69,7 +69,7 @@ class StubPlatform:
     def __init__(self, settings, run_id):
         self.run_id = run_id
 
-    def preflight(self):
+    def preflight(self, specs=(), building=True):
         return [p for p in os.environ.get("SMOKE_PREFLIGHT_PROBLEMS", "").split("|") if p]
 
     def recipe_digest(self, spec):

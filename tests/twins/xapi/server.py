@@ -27,9 +27,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.twins.xapi import methods
+from tests.twins.xapi import inventory, methods
 from tests.twins.xapi.datamodel import RELEASES, Release
-from tests.twins.xapi.db import NULL, Db, add_host, host_for_sr, master, seed_pool
+from tests.twins.xapi.db import (
+    NULL,
+    Db,
+    add_host,
+    host_for_sr,
+    level_pool_cpus,
+    master,
+    seed_pool,
+)
 from tests.twins.xapi.wire import XapiError, parse_request, response
 from tests.twins.xapi.xva_import import Storage, import_raw, import_xva
 
@@ -91,7 +99,8 @@ class XapiTwin:
         # False: the login is an RBAC/AD subject, not the pool's local root
         self.local_superuser = True
         self.db = Db()
-        seed_pool(self.db)
+        # what a fresh pool of this release holds: templates, the guest-tools ISO and its SR
+        self.pool_own = seed_pool(self.db, self.release.name)
         self.faults = Faults()
         self.guest = Guest()
         self.calls: list[str] = []  # method names, in order
@@ -123,6 +132,26 @@ class XapiTwin:
             server.socket = self._tls_context.wrap_socket(server.socket, server_side=True)
         return server
 
+    # -- a pool that lacks something ------------------------------------------------------------
+    def remove_template(self, name: str) -> None:
+        """A pool without this template (an older guest-templates-json, or deleted)."""
+        with self.db.lock:
+            for ref in self.db.refs("VM", name_label=name, is_a_template=True):
+                self.db.remove("VM", ref)
+                self.pool_own.discard(ref)
+
+    def remove_tools_iso(self) -> None:
+        with self.db.lock:
+            for ref in self.db.refs("VDI", name_label=inventory.TOOLS_ISO):
+                self.db.remove("VDI", ref)
+                self.pool_own.discard(ref)
+
+    def set_cpu(self, host: str, lacks: tuple[str, ...]) -> None:
+        """The host's CPU without these features (inventory.WESTMERE_LACKS: x86-64-v2 only)."""
+        with self.db.lock:
+            self.db.get("host", host)["cpu_info"] = inventory.cpu_info(lacks)
+            level_pool_cpus(self.db)
+
     def replace_certificate(self, cert: Path, key: Path) -> None:
         """Serve another certificate from the next TLS connection on (a host whose certificate
         was regenerated, or someone in between presenting their own)."""
@@ -134,12 +163,15 @@ class XapiTwin:
         host, port = self.server.server_address[:2]
         return f"{self.scheme}://{host!s}:{port}"
 
-    def add_member(self, name: str = "xcp-twin-2") -> tuple[str, str]:
+    def add_member(
+        self, name: str = "xcp-twin-2", cpu_lacks: tuple[str, ...] = ()
+    ) -> tuple[str, str]:
         """Another host of the pool, serving HTTP on its own port (its `address` is
-        127.0.0.1:<port>), with a local SR only it can see; returns (host ref, SR ref)."""
+        127.0.0.1:<port>), with a local SR only it can see; returns (host ref, SR ref).
+        `cpu_lacks`: CPU features its CPU has not (inventory.WESTMERE_LACKS: no x86-64-v3)."""
         server = self._listen("127.0.0.1", 0, "")
         address = "{}:{}".format(*server.server_address[:2])
-        host, sr = add_host(self.db, name, address)
+        host, sr = add_host(self.db, name, address, release=self.release.name, cpu_lacks=cpu_lacks)
         server.host_ref = host
         self.members.append(server)
         threading.Thread(
@@ -173,10 +205,11 @@ class XapiTwin:
     # -- what tests look at -------------------------------------------------------------
     def inventory(self) -> dict[str, Any]:
         """Objects a client created: VMs that are not the pool's own, VDIs, VBDs, VIFs, tasks."""
+        own = self.pool_own
         with self.db.lock:
             return {
-                "VM": {r: dict(v) for r, v in self.db.objects["VM"].items()},
-                "VDI": {r: dict(v) for r, v in self.db.objects["VDI"].items()},
+                "VM": {r: dict(v) for r, v in self.db.objects["VM"].items() if r not in own},
+                "VDI": {r: dict(v) for r, v in self.db.objects["VDI"].items() if r not in own},
                 "VBD": list(self.db.objects["VBD"]),
                 "VIF": list(self.db.objects["VIF"]),
                 "task": list(self.db.objects["task"]),
