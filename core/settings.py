@@ -34,7 +34,8 @@ class Opt:
     help: str
     default: str | None = None
     secret: bool = False
-    # str, path, flag (store_true), bool (1/0), choice, duration, size, int, destination
+    # str, path, flag (store_true), bool (1/0), choice, duration, size, int, destination,
+    # fingerprints
     kind: str = "str"
     choices: tuple[str, ...] = ()
     needed_by: tuple[str, ...] = ()  # phases that cannot run without it: "xcpng", "s3"
@@ -174,8 +175,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(
         "--publish-compression",
         "TEMPLATE_PUBLISH_COMPRESSION",
-        "compression of the XVA written from a raw disk when publishing (XCP-ng 8.2 and 8.3 "
-        "import all three)",
+        "compression of the published XVA when the artifact is a raw disk or an uncompressed "
+        "XVA (XCP-ng 8.2 and 8.3 import all three)",
         default="zstd",
         kind="choice",
         choices=("zstd", "gzip", "none"),
@@ -203,6 +204,13 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(
         "--xcpng-ca-bundle", "XCPNG_CA_BUNDLE", "CA bundle for the pool's certificate", kind="path"
+    ),
+    Opt(
+        "--xcpng-tls-fingerprint",
+        "XCPNG_TLS_FINGERPRINT",
+        "SHA-256 fingerprint of the pool's certificate, checked on every connection instead of "
+        "a CA and the name (comma list: one per host); for XCP-ng 8.2 addressed by IP",
+        kind="fingerprints",
     ),
     # S3-compatible store
     Opt("--s3-endpoint-url", "S3_ENDPOINT_URL", "S3 endpoint (empty: AWS)"),
@@ -313,6 +321,7 @@ class XcpngConfig:
     ssh_port: int = 22
     tls_verify: bool = True
     ca_bundle: Path | None = None
+    tls_fingerprints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -411,6 +420,7 @@ class Settings:
             ssh_port=v.pop("xcpng_ssh_port"),
             tls_verify=v.pop("xcpng_tls_verify"),
             ca_bundle=v.pop("xcpng_ca_bundle"),
+            tls_fingerprints=v.pop("xcpng_tls_fingerprint") or (),
         )
         s3 = S3Config(
             endpoint_url=v.pop("s3_endpoint_url"),
@@ -518,7 +528,25 @@ def _parse(o: Opt, text: str, where: str) -> Any:
         return Path(os.path.expanduser(text)).absolute()
     if o.kind == "destination":
         return Destination.parse(text, where)
+    if o.kind == "fingerprints":
+        return parse_fingerprints(text, where)
     return text
+
+
+def parse_fingerprints(text: str, where: str) -> tuple[str, ...]:
+    """SHA-256 certificate fingerprints ('AA:BB:...' as openssl prints them, or 64 hex digits),
+    comma-separated, in openssl's form."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        digits = item.removeprefix("sha256:").removeprefix("SHA256:").replace(":", "")
+        if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise UsageError(
+                f"{where}: {item!r} is not a SHA-256 fingerprint; write its 64 hex digits, with "
+                "or without colons, as `openssl x509 -noout -fingerprint -sha256` prints them"
+            )
+        digits = digits.upper()
+        out.append(":".join(digits[i : i + 2] for i in range(0, 64, 2)))
+    return tuple(out)
 
 
 def markdown_table() -> str:

@@ -59,8 +59,14 @@ def publish_results(
     log: Callable[[str], None] = print,
     *,
     store: Store | None = None,
+    builds_only: bool = False,
 ) -> PublishReport:
-    """Publish every OS that passed; raises UsageError (bad input, nothing written)."""
+    """Publish every OS that passed; raises UsageError (bad input, nothing written).
+
+    `builds_only`: the build folders only, no `latest.json`, `index.json` nor `index.html`: a
+    fan-out shard, whose OSes no other shard publishes, leaves the shared objects to one
+    `xcpng-golden store index` after every shard (refresh_index), so no two jobs write one
+    object."""
     redactor = _redactor(settings)
     dest = as_destination(to, "--to")
 
@@ -96,7 +102,7 @@ def publish_results(
         a = p.artifact
         report.planned.append(
             f"{c.os_name} -> {store.describe(p.folder)}/{a.name} "
-            f"({a.compression}, {'as built' if a.source_format == 'xva' else 'from raw'})"
+            f"({a.compression}, {'as built' if a.as_built else 'from ' + a.source_format})"
         )
     for os_name, why in report.refused:
         say(f"{os_name}: not published: {why}")
@@ -106,11 +112,11 @@ def publish_results(
         return report
     for p in plans:
         try:
-            report.published.append(publish_one(p, store, redactor, say))
+            report.published.append(publish_one(p, store, redactor, say, pointers=not builds_only))
         except (InfrastructureError, IntegrityError) as e:
             report.failed.append((p.candidate.os_name, redactor(str(e))))
             say(f"{p.candidate.os_name}: publish FAILED, latest.json untouched: {e}")
-    if plans:
+    if plans and not builds_only:
         try:
             report.index = refresh_index(store)
             say(f"index.json and index.html list {len(report.index['os'])} OS(es)")

@@ -21,7 +21,7 @@ from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
 from publish.gating import Candidate
 from publish.metadata import build_metadata
-from publish.pointers import LATEST_SCHEMA, update_latest
+from publish.pointers import latest_doc, update_latest
 from publish.stores.base import IntegrityError, Log, Progress, Store
 from publish.upload_digests import DigestingReader, FileDigests, file_blocks, part_layout
 
@@ -93,7 +93,11 @@ def upload(
         reader.close()
 
 
-def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Published:
+def publish_one(
+    p: Planned, store: Store, redactor: Redactor, log: Log, *, pointers: bool = True
+) -> Published:
+    """The build folder (artifact, log, JUnit, then metadata.json), then `latest.json` unless
+    `pointers` is off (a fan-out shard: the index job moves every pointer)."""
     c, art = p.candidate, p.artifact
     art_key = f"{p.folder}/{art.name}"
     meta_key = f"{p.folder}/{METADATA}"
@@ -104,7 +108,13 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
         log(f"{c.os_name}: {p.build_id} already published; verified, not uploaded again")
     else:
         reused = False
-        how = "as built" if art.source_format == "xva" else f"from the {art.source_format} disk"
+        how = (
+            "as built"
+            if art.as_built
+            else "from the uncompressed XVA"
+            if art.source_format == "xva"
+            else f"from the {art.source_format} disk"
+        )
         log(
             f"{c.os_name}: uploading {art.name} ({art.compression}, {how}) to "
             f"{store.describe(art_key)}"
@@ -116,7 +126,7 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
             stream.blocks(),
             log,
             size_hint=art.size_hint,
-            sha256=art.source_sha256 if art.source_format == "xva" else None,
+            sha256=art.source_sha256 if art.as_built else None,
             on_end=stream.check(),
         )
         files = _upload_texts(p, store, redactor, log)
@@ -142,25 +152,10 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
             f"{c.os_name}: {store.describe(p.folder)}/ complete and verified "
             f"({art.name}: {digests.size} bytes, sha256 {digests.sha256})"
         )
-    artifact = meta["artifact"]
-    latest = {
-        "schema": LATEST_SCHEMA,
-        "os": c.os_name,
-        "family": c.record["family"],
-        "version": c.record["version"],
-        "build_id": p.build_id,
-        "folder": p.folder,
-        "metadata": meta_key,
-        "artifact": f"{p.folder}/{artifact['name']}",
-        "format": artifact.get("format", "xva"),
-        "compression": artifact.get("compression"),
-        "size": artifact["size"],
-        "sha256": artifact["sha256"],
-        "order": p.order,
-        "platform": meta["validation"]["platform"],
-        "published_at": meta["published_at"],
-    }
-    changed, message = update_latest(store, latest)
+    if pointers:
+        changed, message = update_latest(store, latest_doc(meta, p.folder, METADATA))
+    else:
+        changed, message = False, "latest.json left to `xcpng-golden store index`"
     log(f"{c.os_name}: {message}")
     return Published(
         c.os_name, p.build_id, p.folder, store.describe(art_key), reused, changed, message

@@ -16,7 +16,7 @@ from core.commands import Command, Parser, add_commands
 from diskformats.xva import cli as xva_cli
 from platforms import cli as machine_cli
 from publish import reader_cli, writer_cli
-from xcpng_golden import pool
+from xcpng_golden import plan, pool
 
 PROG = "xcpng-golden"
 DISTRIBUTION = "xcpng-golden"
@@ -55,7 +55,7 @@ TABLE: tuple[tuple[str | None, str, tuple[Command, ...]], ...] = (
     (None, "", machine_cli.COMMANDS),
     ("pool", "the XCP-ng pool: import a published template, clean up", pool.COMMANDS),
     ("xva", "XVA files: info, verify, to-raw, from-raw", xva_cli.COMMANDS),
-    (None, "", (writer_cli.PUBLISH,)),
+    (None, "", (writer_cli.PUBLISH, plan.COMMAND)),
     ("store", "the published store: " + ", ".join(STORE_ORDER), _store_commands()),
     (None, "", (VERSION,)),
 )

@@ -66,6 +66,11 @@ variable "xen_clone_template" {
   type    = string
   default = ""
 }
+variable "x86_64_level" {
+  # Read by the XCP-ng platform's preflight only (QEMU runs -cpu max here).
+  type    = number
+  default = 1
+}
 variable "vm_memory_mb" {
   type    = number
   default = 2048

@@ -44,6 +44,10 @@ boot_command = [
 ]
 boot_command_suffix = ["<leftCtrlOn>x<leftCtrlOff>"]
 
+# EL 10 is built for x86-64-v3 (AVX2, BMI1/2, FMA, MOVBE, ...): preflight refuses a pool
+# whose CPUs lack it (the installer would stop before fetching the kickstart).
+x86_64_level = 3
+
 vm_memory_mb = 2048
 vm_cpus      = 2
 

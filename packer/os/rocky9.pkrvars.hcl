@@ -48,6 +48,9 @@ boot_command = [
 ]
 boot_command_suffix = ["<wait><leftCtrlOn><wait>x<wait><leftCtrlOff>"]
 
+# EL 9 is built for x86-64-v2 (SSE4.2, POPCNT, ...): preflight checks the pool's CPUs.
+x86_64_level = 2
+
 vm_memory_mb = 2048
 vm_cpus      = 2
 

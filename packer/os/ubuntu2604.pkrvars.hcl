@@ -25,7 +25,7 @@ install_config_path = "ubuntu/user-data"
 # UEFI: the ISO boots GRUB; "c" opens its command line and the template's arguments go before
 # "---" (what follows "---" is copied into the installed system's kernel command line).
 firmware  = "uefi"
-boot_wait = "5s"
+boot_wait = "10s" # as Debian 13: 5 s can land before GRUB reads keys
 boot_command = [
   "<wait>c<wait>",
   "linux /casper/vmlinuz ",

@@ -59,6 +59,12 @@ variable "vm_cpus" {
   type    = number
   default = 2
 }
+variable "x86_64_level" {
+  # The x86-64 microarchitecture level the OS is built for (EL 9: 2, EL 10: 3). Packer does not
+  # use it: the harness's preflight checks the pool's CPUs against it (platforms/xcpng/cpu.py).
+  type    = number
+  default = 1
+}
 variable "guest_tools_source" {
   # iso | package | xen-guest-agent | none, read by packer/scripts/40-xen-guest-tools.sh.
   type    = string

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -52,7 +52,8 @@ class LocalPlatform:
     def cache_dir(self) -> Path:
         return self.settings.cache_dir
 
-    def preflight(self) -> list[str]:
+    def preflight(self, specs: Sequence[TemplateSpec] = (), building: bool = True) -> list[str]:
+        """The tools this machine needs; the OSes need nothing more of it."""
         problems = [
             f"{tool} not found: apt-get install -y --no-install-recommends {package}"
             for tool, package in TOOLS

@@ -105,11 +105,11 @@ SKELETON: dict[str, str] = {
     "backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     "etc/group": "root:x:0:\nadm:x:4:\ndisk:x:6:\nsudo:x:27:\nwww-data:x:33:\nshadow:x:42:\n"
-    "games:x:60:\nstaff:x:50:\nnogroup:x:65534:\n",
+    "games:x:60:\nbackup:x:34:\nstaff:x:50:\nnogroup:x:65534:\n",
     "etc/shadow": "root:*:19000:0:99999:7:::\ngames:*:19000:0:99999:7:::\n"
     "www-data:*:19000:0:99999:7:::\nbackup:*:19000:0:99999:7:::\n"
     "nobody:*:19000:0:99999:7:::\n",
-    "etc/gshadow": "root:*::\nadm:*::\nsudo:*::\nwww-data:*::\nshadow:*::\ngames:*::\nstaff:*::\nnogroup:*::\n",
+    "etc/gshadow": "root:*::\nadm:*::\nsudo:*::\nwww-data:*::\nshadow:*::\ngames:*::\nbackup:*::\nstaff:*::\nnogroup:*::\n",
     "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"
     "deb http://deb.debian.org/debian bookworm-updates main\n",
     "etc/apparmor.d/usr.bin.man": "profile man /usr/bin/man {\n}\n",

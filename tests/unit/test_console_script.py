@@ -25,6 +25,7 @@ COMMANDS = [
     "xva to-raw",
     "xva from-raw",
     "publish",
+    "plan",
     "store fetch",
     "store list",
     "store prune",
