@@ -29,12 +29,14 @@ TOOLS = (
     ("mmdebstrap", "mmdebstrap"),
     ("unshare", "util-linux"),  # the base disk is built in its own mount namespace
     ("grub-mkstandalone", "grub-common"),
+    ("grub-mkimage", "grub-common"),
     ("sfdisk", "fdisk"),
     ("mkfs.ext4", "e2fsprogs"),
     ("ssh", "openssh-client"),
     ("ssh-keygen", "openssh-client"),
 )
 GRUB_EFI_DIR = Path("/usr/lib/grub/x86_64-efi")
+GRUB_PC_DIR = Path("/usr/lib/grub/i386-pc")  # the base disk boots by BIOS too
 
 
 class LocalPlatform:
@@ -60,6 +62,10 @@ class LocalPlatform:
         if not GRUB_EFI_DIR.is_dir():
             problems.append(
                 f"{GRUB_EFI_DIR} missing (GRUB for UEFI): apt-get install -y grub-efi-amd64-bin"
+            )
+        if not GRUB_PC_DIR.is_dir():
+            problems.append(
+                f"{GRUB_PC_DIR} missing (GRUB for BIOS): apt-get install -y grub-pc-bin"
             )
         if qemu.ovmf_files() is None:
             problems.append("OVMF firmware not found: apt-get install -y ovmf")
