@@ -104,6 +104,25 @@ def check_disk(settings: Settings, n_os: int) -> list[str]:
     return problems
 
 
+def check_cloudstack_publish(settings: Settings) -> list[str]:
+    """Registration needs a VHD in the store and a URL CloudStack can download it from."""
+    cs = settings.cloudstack
+    if not cs.enabled:
+        return []
+    problems = []
+    if settings.publish_vhd == "none":
+        problems.append(
+            "--cloudstack registers the published VHD, and TEMPLATE_PUBLISH_VHD is none: set "
+            "TEMPLATE_PUBLISH_VHD=bzip2 (or vhd)"
+        )
+    if not settings.publish_to.is_s3 and not cs.url_base:
+        problems.append(
+            f"--cloudstack: CloudStack downloads templates over http(s), and {settings.publish_to} "
+            "is a folder: set CLOUDSTACK_URL_BASE to the URL a web server serves it at"
+        )
+    return problems
+
+
 def check_settings(settings: Settings, phases: set[str]) -> list[str]:
     missing = settings.missing(phases)
     if not missing:
@@ -123,7 +142,11 @@ def run_preflight(
     phases = {platform_name} if platform_name == "xcpng" else set()
     if settings.publish and settings.publish_to.is_s3:
         phases.add("s3")
+    if settings.publish and settings.cloudstack.enabled:
+        phases.add("cloudstack")
     problems = check_settings(settings, phases)
+    if settings.publish:
+        problems += check_cloudstack_publish(settings)
     if building:
         problems += check_packer(settings, specs, platform_name)
         problems += check_disk(settings, len(specs))

@@ -130,5 +130,8 @@ class LocalPlatform:
             may_keep=self.settings.keep_vm != "never",
             keep_ttl_s=self.settings.keep_vm_ttl,
             janitor_artifacts=self.settings.artifacts_dir,
+            firmware=self.settings.local_firmware,
+            datasource=self.settings.local_datasource,
+            router_lock_dir=self.cache_dir,
         )
         return boot.boot_vm(spec, build, plan)
