@@ -99,6 +99,7 @@ def results_of(
         r["validated_platform"] = h.platform_name
         r["junit"] = f"junit-{name}.xml"
         r["packages"] = _packages(h, name)
+        r["cloudstack_os_type"] = spec.variables.get("cloudstack_os_type") or None
         r["security_updates"] = security_updates(records, name)
         for t in r["tests"]:
             t["message"] = h.redactor(t["message"]) if t.get("message") else t.get("message")

@@ -91,7 +91,7 @@ def publish_results(
         if why:
             report.refused.append((c.os_name, why))
             continue
-        p = plan(c, settings.publish_compression)
+        p = plan(c, settings.publish_compression, settings.publish_vhd)
         plans.append(p)
         a = p.artifact
         report.planned.append(
