@@ -29,6 +29,7 @@ class PublishReport:
     refused: list[tuple[str, str]] = field(default_factory=list)  # gated out: (os, why)
     failed: list[tuple[str, str]] = field(default_factory=list)  # upload failed: (os, why)
     index: dict[str, Any] | None = None
+    registered: list[str] = field(default_factory=list)  # what CloudStack registration did
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,7 @@ class PublishReport:
             f"{' (already there, verified)' if p.reused else ''}; {p.latest_message}"
             for p in self.published
         ]
+        out += [f"  cloudstack: {line}" for line in self.registered]
         out += [f"  FAILED {o}: {why}" for o, why in self.failed]
         if not self.planned:
             out.append("  nothing to publish")
@@ -117,7 +119,33 @@ def publish_results(
         except (InfrastructureError, IntegrityError) as e:
             report.failed.append(("index.json", redactor(str(e))))
             say(f"index.json not rebuilt: {e}")
+    if settings.cloudstack.enabled and report.published:
+        register_published(report, store, settings, redactor, say)
     return report
+
+
+def register_published(
+    report: PublishReport,
+    store: Store,
+    settings: Settings,
+    redactor: Redactor,
+    say: Callable[[str], None],
+) -> None:
+    """The publish step after the upload: each published build registered in CloudStack."""
+    from publish.cloudstack import CloudStackRefused
+    from publish.cloudstack.api import CloudStackApi
+    from publish.cloudstack.register import BuildToRegister, Registrar, vhd_url
+
+    registrar = Registrar(CloudStackApi(settings.cloudstack, redactor), settings.cloudstack, say)
+    for p in report.published:
+        try:
+            vhd = p.metadata.get("vhd") or {}
+            url = vhd_url(settings.cloudstack, store, f"{p.folder}/{vhd.get('name', '')}")
+            build = BuildToRegister.from_metadata(p.metadata, url)
+            report.registered += registrar.register(build)
+        except (CloudStackRefused, UsageError, InfrastructureError) as e:
+            report.failed.append((p.os_name, redactor(f"CloudStack: {e}")))
+            say(f"{p.os_name}: CloudStack registration FAILED: {redactor(str(e))}")
 
 
 def preflight(to: Destination | str, settings: Settings) -> list[str]:
@@ -129,7 +157,22 @@ def preflight(to: Destination | str, settings: Settings) -> list[str]:
         problems = open_store(dest, settings.s3).probe()
     except (UsageError, InfrastructureError) as e:
         problems = [str(e)]
+    if settings.cloudstack.enabled:
+        problems += cloudstack_preflight(settings, redactor)
     return [redactor(p) for p in problems]
+
+
+def cloudstack_preflight(settings: Settings, redactor: Redactor | None = None) -> list[str]:
+    """One read-only call to CloudStack (listZones): endpoint, key, signature, zones."""
+    from publish.cloudstack.api import CloudStackApi
+    from publish.cloudstack.register import Registrar
+
+    redactor = redactor or _redactor(settings)
+    try:
+        api = CloudStackApi(settings.cloudstack, redactor)
+        return [f"CloudStack: {p}" for p in Registrar(api, settings.cloudstack).preflight()]
+    except (UsageError, InfrastructureError) as e:
+        return [f"CloudStack: {redactor(str(e))}"]
 
 
 def _redactor(settings: Settings) -> Redactor:

@@ -17,7 +17,7 @@ from diskformats.vhd import cli as vhd_cli
 from diskformats.xva import cli as xva_cli
 from platforms import cli as machine_cli
 from publish import reader_cli, writer_cli
-from xcpng_golden import pool
+from xcpng_golden import cloudstack, pool
 
 PROG = "xcpng-golden"
 DISTRIBUTION = "xcpng-golden"
@@ -59,6 +59,7 @@ TABLE: tuple[tuple[str | None, str, tuple[Command, ...]], ...] = (
     ("vhd", "VHD files (CloudStack's format): info, verify, to-raw, from-raw", vhd_cli.COMMANDS),
     (None, "", (writer_cli.PUBLISH,)),
     ("store", "the published store: " + ", ".join(STORE_ORDER), _store_commands()),
+    ("cloudstack", "CloudStack: preflight, register, rollback, list", cloudstack.COMMANDS),
     (None, "", (VERSION,)),
 )
 

@@ -37,6 +37,10 @@ COMMANDS = [
     "store link",
     "store verify",
     "store preflight",
+    "cloudstack preflight",
+    "cloudstack register",
+    "cloudstack rollback",
+    "cloudstack list",
     "version",
 ]
 
