@@ -138,11 +138,28 @@ CLEAN_BOOT = {
     ),
     "status": "cat /run/cloud-init/status.json",
     "log": "cat /var/log/cloud-init.log",
+    # what ds-identify chose before any network (a seed on a disk: that one alone)
+    "ds_identify": "cat /run/cloud-init/cloud.cfg 2>/dev/null; true",
 }
+STAGES = ("init-local", "init", "modules-config", "modules-final")
+
+
+def stage_seconds(status: dict[str, Any]) -> dict[str, float]:
+    """Each stage's duration from status.json, and the total from init-local to the end: what a
+    datasource search costs shows in init-local and init."""
+    out: dict[str, float] = {}
+    for name in STAGES:
+        stage = status.get(name) or {}
+        if isinstance(stage, dict) and stage.get("start") and stage.get("finished"):
+            out[name] = round(float(stage["finished"]) - float(stage["start"]), 2)
+    first, last = status.get(STAGES[0]) or {}, status.get(STAGES[-1]) or {}
+    if first.get("start") and last.get("finished"):
+        out["total"] = round(float(last["finished"]) - float(first["start"]), 2)
+    return out
 
 
 @check("cloud-init-clean-boot", "cloud-init finished the first boot without errors or tracebacks")
-def test_clean_boot(host: Any) -> None:
+def test_clean_boot(host: Any, record_property: Any) -> None:
     answers = ask(host, CLEAN_BOOT)
     assert answers["result"].rc == 0, (
         "cloud-init did not finish the boot within 5 minutes (no /run/cloud-init/result.json; "
@@ -151,6 +168,12 @@ def test_clean_boot(host: Any) -> None:
     result = json.loads(answers["result"].stdout)
     assert result["v1"]["errors"] == [], f"result.json errors: {result['v1']['errors']}"
     status = json.loads(answers["status"].stdout)["v1"]
+    timing = {
+        "seconds": stage_seconds(status),
+        "datasource": result["v1"].get("datasource"),
+        "ds_identify": answers["ds_identify"].stdout.strip(),
+    }
+    record_property("cloud_init_timing", json.dumps(timing))
     assert status.get("stage") is None, f"cloud-init is still in stage {status['stage']}"
     stage_errors = {
         name: stage.get("errors") or stage.get("recoverable_errors")
