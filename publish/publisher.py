@@ -125,6 +125,8 @@ def publish_one(p: Planned, store: Store, redactor: Redactor, log: Log) -> Publi
         )
         files = _upload_texts(p, store, redactor, log)
         vhd, modes = _upload_vhd(p, store, log) if p.vhd else (None, None)
+        if modes is None and art.source_format != "xva":  # read from the raw disk's GPT
+            modes = disk_boot_modes(art.source)
         meta = build_metadata(
             c,
             build_id=p.build_id,

@@ -288,7 +288,9 @@ def test_published_xva_round_trips_and_costs_its_data(
     tested = Path(results(tmp)["os"]["debian12"]["build"]["artifact"])
     assert xva.name == "debian12.xva" and meta["artifact"]["sha256"] == sha256_file(xva)
     assert meta["source"]["sha256"] == sha256_file(tested)
-    assert meta["source"]["firmware"] == "uefi"
+    # BIOS boot partition and ESP: the XVA starts as bios (XCP-ng's and CloudStack's default)
+    assert meta["source"]["firmware"] == "bios"
+    assert meta["boot_modes"] == ["bios", "uefi"]
 
     def xva_cli(*args: str) -> str:
         return subprocess.run(
