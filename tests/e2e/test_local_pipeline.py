@@ -391,3 +391,18 @@ def test_image_is_bootable_like_a_real_template(
         check=True,
     ).stdout
     assert "BOOTX64" in esp.upper()
+
+
+def test_bios_boot_the_cloudstack_way_passes_every_check(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The same image (a cache hit) under SeaBIOS, its identity served by the CloudStack virtual
+    router stand-in and no seed disk: every check passes, and cloud-init's data came from the
+    CloudStack datasource (docs/cloudstack.md)."""
+    tmp = tmp_path_factory.mktemp("e2e-cloudstack")
+    proc = run(tmp, "--local-firmware", "bios", "--local-datasource", "cloudstack")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    rec = results(tmp)["os"]["debian12"]
+    assert rec["verdict"] == "passed" and rec["build"]["status"] == "cached", rec["reasons"]
+    assert rec["cloud_init"]["datasource"].startswith("DataSourceCloudStack")
