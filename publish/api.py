@@ -144,7 +144,8 @@ def register_published(
             build = BuildToRegister.from_metadata(p.metadata, url)
             report.registered += registrar.register(build)
         except (CloudStackRefused, UsageError, InfrastructureError) as e:
-            report.failed.append((p.os_name, redactor(f"CloudStack: {e}")))
+            why = str(e) if str(e).startswith("CloudStack") else f"CloudStack: {e}"
+            report.failed.append((p.os_name, redactor(why)))
             say(f"{p.os_name}: CloudStack registration FAILED: {redactor(str(e))}")
 
 
