@@ -53,6 +53,11 @@ class BuildContext:
     redactor: Redactor
     provided_artifact: Path | None = None
     status: Callable[[str, str, str], None] = lambda os_name, phase, detail: None
+    # Why a cached image that matches by digest and age must still be rebuilt (pending
+    # security updates, harness/freshness.py), or None to reuse it; it may note to the log.
+    stale_reason: Callable[[TemplateSpec, BuildResult, Callable[[str], None]], str | None] = (
+        lambda spec, hit, note: None
+    )
     _packer_version: str | None = field(default=None, repr=False)
 
     def packer_version(self) -> str:
@@ -197,6 +202,11 @@ def _cache_hit(attempt: _Attempt, digest: str) -> BuildResult | None:
     hit, why = ctx.cache.lookup(spec.name, ctx.platform_name, digest, ctx.max_age_s)
     attempt.note(why)
     if hit is None:
+        return None
+    attempt.status("checking the cached image for security updates")
+    stale = ctx.stale_reason(spec, hit, attempt.note)
+    if stale:
+        attempt.note(f"the cached image is rebuilt: {stale}")
         return None
     hit.status = "cached"
     hit.duration_s = time.monotonic() - attempt.started

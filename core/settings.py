@@ -77,6 +77,13 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt("--rebuild", "TEMPLATE_REBUILD", "rebuild even when a cached image matches", kind="flag"),
     Opt(
+        "--reuse-with-pending-updates",
+        "TEMPLATE_REUSE_WITH_PENDING_UPDATES",
+        "reuse a cached image although security updates came out since its build (re-check it "
+        "as it is; by default it is rebuilt)",
+        kind="flag",
+    ),
+    Opt(
         "--max-image-age",
         "TEMPLATE_MAX_IMAGE_AGE",
         "a cached image older than this is rebuilt (e.g. 7d, 12h, 0 = never reuse)",
@@ -118,6 +125,13 @@ OPTIONS: tuple[Opt, ...] = (
         "built images, reused by inputs digest",
         default="~/.cache/xcpng-templates",
         kind="path",
+    ),
+    Opt(
+        "--archive-max-age",
+        "TEMPLATE_ARCHIVE_MAX_AGE",
+        "package archive indexes (apt InRelease) cached longer than this are fetched again",
+        default="6h",
+        kind="duration",
     ),
     Opt("--packer-bin", "PACKER_BIN", "the packer executable", default="packer"),
     Opt(
@@ -467,12 +481,14 @@ class Settings:
     platform: str
     xva: Path | None
     rebuild: bool
+    reuse_with_pending_updates: bool
     max_image_age: float
     keep_vm: str
     keep_vm_ttl: float
     artifacts_dir: Path
     reports_dir: Path
     cache_dir: Path
+    archive_max_age: float
     packer_bin: str
     build_timeout: float
     boot_timeout: float

@@ -75,7 +75,8 @@ def _packages(h: Harness, name: str) -> list[str] | None:
 
 
 def security_updates(records: list[CheckRecord], name: str) -> list[str] | None:
-    """The security updates pending on the clone (system-security-updates), None if unknown."""
+    """The pending security updates a check recorded (system-security-updates offline,
+    el-security-updates on the clone), None if unknown."""
     for rec in records:
         if rec.os == name and rec.data and isinstance(rec.data.get("security_updates"), list):
             return [str(x) for x in rec.data["security_updates"]]
@@ -111,6 +112,7 @@ def results_of(
         r["cloudstack_os_type"] = spec.variables.get("cloudstack_os_type") or None
         r["security_updates"] = security_updates(records, name)
         r["cloud_init"] = cloud_init_timing(records, name)
+        r["timings"] = h.board.timings(name)
         for t in r["tests"]:
             t["message"] = h.redactor(t["message"]) if t.get("message") else t.get("message")
         r["reasons"] = [h.redactor(x) for x in r["reasons"]]

@@ -29,6 +29,7 @@ from harness.image_loader import ImageLoader
 from harness.scheduling import clone_checks_first
 from harness.session import HARNESS_KEY, Harness
 from harness.shell_session import ShellBackend, transport_argv
+from pkgdb.archive import Archive
 from platforms.kept import vm_folder
 
 
@@ -194,3 +195,11 @@ def image_loader(
 def image(image_loader: ImageLoader) -> Any:
     """The built artifact opened read-only, offline, for hygiene checks that a boot would hide."""
     return image_loader.get()
+
+
+@pytest.fixture(scope="session")
+def archive(harness: Harness) -> Archive:
+    """The distributions' package archives as this host sees them, cached under the cache dir
+    (shared by workers and sessions, refreshed after --archive-max-age): what the offline
+    package checks compare an image's package database with."""
+    return Archive(harness.settings.cache_dir / "archive", harness.settings.archive_max_age)

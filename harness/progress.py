@@ -27,16 +27,34 @@ class StatusBoard:
         path = self.dir / f"{os_name}.json"
         prior = self.read_one(path)
         now = time.time()
+        phases = dict(prior.get("phases", {})) if prior else {}
+        if prior and prior.get("phase") != phase:  # the prior phase ended now
+            ended = prior["phase"]
+            phases[ended] = phases.get(ended, 0.0) + now - prior["phase_since"]
         data = {
             "os": os_name,
             "phase": phase,
             "detail": detail[:120],
             "started": prior.get("started", now) if prior else now,
             "phase_since": prior["phase_since"] if prior and prior.get("phase") == phase else now,
+            "phases": phases,  # seconds spent in each phase that ended
             "updated": now,
             "pid": os.getpid(),
         }
         write_json_atomic(path, data)
+
+    def timings(self, os_name: str, now: float | None = None) -> dict[str, float]:
+        """Seconds each phase of one OS took (build, boot, validate, teardown...), the current
+        phase counted up to now: the phase table of results.json and the main-job benchmark."""
+        data = self.read_one(self.dir / f"{os_name}.json")
+        if not data:
+            return {}
+        out = {k: round(float(v), 1) for k, v in data.get("phases", {}).items()}
+        if data.get("phase") not in (None, "done"):
+            current = data["phase"]
+            spent = (now or time.time()) - data["phase_since"]
+            out[current] = round(out.get(current, 0.0) + spent, 1)
+        return out
 
     @staticmethod
     def read_one(path: Path) -> dict[str, Any] | None:

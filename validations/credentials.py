@@ -1,23 +1,23 @@
 """What a credential looks like, and where a golden image must hold none.
 
 A key or password baked into a template is a back door into every clone made from it. The
-scanner works on a copy of the image's trees exported offline (validations/offline.py), never
-following a link out of the copy, and returns findings as `path: what` lines, never the secret.
-Pure, so each kind is unit-tested on files made in a temporary folder.
+detectors here judge bytes; validations/credscan.py decides which files of an image they read.
+Each detector names a kind ("a GitHub token"), never the secret. A detector runs its pattern
+only where one of its literal needles occurs, so a binary of megabytes costs a few substring
+searches. Pure, so each kind is unit-tested on small byte strings.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import stat
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
-MAX_SCAN_BYTES = 16 * 1024 * 1024  # larger files are not credentials (and are not read)
+MAX_SCAN_BYTES = 16 * 1024 * 1024  # larger files are not read (a kernel initramfs, a database)
+TEXT_PROBE = 8192  # a file with a NUL byte in its first 8 KiB is binary
 
 AUTHORIZED_KEYS = (".ssh/authorized_keys", ".ssh/authorized_keys2")
-# Files that hold credentials by their very name, relative to a home folder.
+# Files that hold credentials by their very name, relative to a home folder (or /etc/skel).
 CREDENTIAL_FILES = (
     ".netrc",
     ".aws/credentials",
@@ -42,54 +42,180 @@ CREDENTIAL_FILES = (
     ".gnupg/secring.gpg",
 )
 
-PRIVATE_KEY = re.compile(
-    rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-\d+:"
+# A value that only names another (a shell or template variable, a placeholder), not a secret.
+_REFERENCE = re.compile(rb"^[\"']?(?:\$|%\(|%[sd]|\{\{|<[A-Za-z_]|`|\*{3,}|x{3,}$|X{3,}$)")
+
+
+def _not_a_reference(m: re.Match[bytes]) -> bool:
+    return not _REFERENCE.match(m.group("value"))
+
+
+@dataclass(frozen=True)
+class Detector:
+    label: str
+    needles: tuple[bytes, ...]  # the pattern runs only when one of these occurs (or always: ())
+    pattern: re.Pattern[bytes]
+    text_only: bool = False  # a heuristic that binaries would trip
+    accept: Callable[[re.Match[bytes]], bool] = lambda _m: True
+    lowercase: bool = False  # needles and pattern apply to the lowercased data
+
+    def found(self, data: bytes, text: bool) -> bool:
+        if self.text_only and not text:
+            return False
+        if self.lowercase:
+            data = data.lower()
+        if self.needles and not any(n in data for n in self.needles):
+            return False
+        return any(self.accept(m) for m in self.pattern.finditer(data))
+
+
+def _d(label: str, needles: tuple[bytes, ...], pattern: bytes) -> Detector:
+    return Detector(label, needles, re.compile(pattern))
+
+
+# A private key is its whole block (marker, a base64 body, end marker): the marker alone is a
+# constant in every TLS library and its compiled Python. The body may be JSON-escaped (\n).
+PEM_KEY = (
+    rb"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY((?: BLOCK)?)-----"
+    rb"[A-Za-z0-9+/=:,.()\s\\-]{4,65536}?"
+    rb"-----END \1PRIVATE KEY\2-----"
 )
-# crypt(3) hashes: MD5, bcrypt, SHA-256/512, scrypt, yescrypt, gost-yescrypt
-PASSWORD_HASH = re.compile(rb"\$(?:1|2[abxy]|5|6|7|y|gy)\$[./A-Za-z0-9$,=]{20,}")
-TOKENS = (
-    ("an AWS access key id", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("an AWS secret key", re.compile(rb"(?i)aws_secret_access_key\s*[=:]\s*\S{16,}")),
-    ("a GitHub token", re.compile(rb"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})")),
-    ("a Slack token", re.compile(rb"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    (
-        "a password assignment",
-        re.compile(
-            rb"(?i)(?<![a-z])(?:password|passwd|secret|api[_-]?key|token)[\"']?\s*[:=]\s*"
-            rb"[\"']?(?![*x]{3,})[^\s\"'*]{6,}"
-        ),
+
+PRIVATE_KEYS = (
+    _d("a private key", (b"PRIVATE KEY",), PEM_KEY),
+    _d("a private key (PuTTY)", (b"PuTTY-User-Key-File-",), rb"PuTTY-User-Key-File-\d+: *\S+"),
+    _d(
+        "a private key (SSH2)",
+        (b"SSH2 ENCRYPTED PRIVATE KEY",),
+        rb"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----",
     ),
 )
+# crypt(3) hashes: MD5, bcrypt, SHA-256/512, scrypt, yescrypt, gost-yescrypt
+PASSWORD_HASH = _d(
+    "a password hash", (b"$",), rb"\$(?:1|2[abxy]|5|6|7|y|gy)\$[./A-Za-z0-9$,=]{20,}"
+)
+TOKENS = (
+    Detector(
+        "an AWS access key id",
+        (b"AKIA", b"ASIA", b"ABIA", b"ACCA"),
+        re.compile(rb"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])"),
+        accept=lambda m: not m.string[m.start() - 1 : m.start()].isalnum(),
+    ),
+    _d(
+        "an AWS secret key",
+        (b"ecret_access_key", b"ECRET_ACCESS_KEY", b"SecretAccessKey"),
+        rb"(?i)(?:secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
+    ),
+    _d(
+        "a GitHub token",
+        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
+        rb"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
+    ),
+    _d(
+        "a GitLab token",
+        (b"glpat-", b"gldt-", b"glrt-", b"glptt-", b"glft-", b"glimt-", b"glcbt-", b"GR1348941"),
+        rb"\b(?:gl(?:pat|dt|rt|ptt|ft|imt|cbt|soat|oas|agent)-[A-Za-z0-9_.-]{20,}"
+        rb"|GR1348941[A-Za-z0-9_-]{20,})",
+    ),
+    _d(
+        "a Slack token",
+        (b"xox", b"hooks.slack.com/"),
+        rb"\bxox[abposr]-[A-Za-z0-9-]{10,}|hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,}",
+    ),
+    _d("a Google API key", (b"AIza",), rb"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+    _d("a Google OAuth client secret", (b"GOCSPX-",), rb"GOCSPX-[A-Za-z0-9_-]{28}"),
+    _d(
+        "a Stripe key",
+        (b"k_live_", b"k_test_", b"whsec_"),
+        rb"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{20,}|whsec_[0-9A-Za-z]{24,})",
+    ),
+    _d("an npm token", (b"npm_",), rb"\bnpm_[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
+    Detector(
+        "an npm registry credential",
+        (b"_authToken", b"_auth", b"_password"),
+        re.compile(rb"(?m)(?:^|:)_(?:authToken|auth|password)[ \t]*=[ \t]*(?P<value>\S{6,})"),
+        accept=_not_a_reference,
+    ),
+    _d("a PyPI token", (b"pypi-AgE",), rb"pypi-AgE[A-Za-z0-9_-]{50,}"),
+    _d(
+        "a Docker registry credential",
+        (b'"auths"',),
+        rb'"(?:auth|identitytoken|registrytoken)"\s*:\s*"[A-Za-z0-9+/=_.:-]{4,}"',
+    ),
+    _d(
+        "an Azure storage key",
+        (b"AccountKey=", b"SharedAccessKey=", b"SharedAccessSignature="),
+        rb"(?:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}|SharedAccessSignature=[^;\s\"']{20,}",
+    ),
+    _d("a HashiCorp Vault token", (b"hvs.", b"hvb.", b"hvr."), rb"\bhv[sbr]\.[A-Za-z0-9_-]{24,}"),
+    _d(
+        "a Terraform Cloud token",
+        (b".atlasv1.",),
+        rb"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_-]{60,}",
+    ),
+    _d("a DigitalOcean token", (b"_v1_",), rb"\bdo[por]_v1_[a-f0-9]{64}"),
+    _d(
+        "an OpenAI key",
+        (b"sk-proj-", b"sk-svcacct-", b"sk-admin-", b"T3BlbkFJ"),
+        rb"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|\bsk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
+    ),
+    _d("an Anthropic key", (b"sk-ant-",), rb"\bsk-ant-[a-z]{3,7}\d{2}-[A-Za-z0-9_-]{80,}"),
+    _d(
+        "a SendGrid key", (b"SG.",), rb"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"
+    ),
+    Detector(
+        "a password in a URL",
+        (b"://",),
+        re.compile(
+            rb"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s:/@'\"<>\[\]{}]{1,64}:"
+            rb"(?P<value>[^\s/@'\"<>]{1,256})@[A-Za-z0-9\[]"
+        ),
+        accept=_not_a_reference,
+    ),
+)
+# `password = hunter2` in a text file: the one heuristic, for text only, and never a value that
+# is a variable, a template or a mask. Matched on the lowercased text (a case-blind pattern is
+# several times slower).
+ASSIGNMENT = Detector(
+    "a password assignment",
+    (b"pass", b"secret", b"api", b"token"),
+    re.compile(
+        rb"(?<![a-z])(?:password|passwd|passphrase|secret|api[_-]?key|token)[\"']?[ \t]*"
+        rb"[:=][ \t]*(?P<value>[\"']?[^\s\"'*]{6,})"
+    ),
+    text_only=True,
+    accept=_not_a_reference,
+    lowercase=True,
+)
 
 
-def regular_files(root: Path) -> Iterator[Path]:
-    """Regular files under a local copy, links never followed (they point into the image)."""
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(folder) / name
-            st = path.lstat()
-            if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_SCAN_BYTES:
-                yield path
-
-
-def image_path(copy_root: Path, local: Path, image_top: str) -> str:
-    """The path inside the image of a file of the exported copy of `image_top`."""
-    rel = local.relative_to(copy_root).as_posix()
-    return f"{image_top.rstrip('/')}/{rel}" if rel != "." else image_top
+def is_text(data: bytes) -> bool:
+    return b"\0" not in data[:TEXT_PROBE]
 
 
 def private_keys(data: bytes) -> bool:
-    return bool(PRIVATE_KEY.search(data))
+    return any(d.found(data, True) for d in PRIVATE_KEYS)
 
 
 def secrets_in(data: bytes, hashes: bool = True) -> list[str]:
-    """What kinds of secret `data` holds (password hashes, tokens, password assignments)."""
-    found = []
-    if hashes and PASSWORD_HASH.search(data):
-        found.append("a password hash")
-    found += [label for label, rx in TOKENS if rx.search(data)]
-    return found
+    """What kinds of secret `data` holds (keys, tokens, password hashes and assignments)."""
+    text = is_text(data)
+    detectors = [*PRIVATE_KEYS, *([PASSWORD_HASH] if hashes else []), *TOKENS, ASSIGNMENT]
+    labels = [d.label for d in detectors if d.found(data, text)]
+    return list(dict.fromkeys(labels))
+
+
+def debconf_passwords(text: str) -> list[str]:
+    """Names of the questions whose answer debconf's password store still holds (its
+    passwords.dat keeps the answers to password questions, e.g. from a preseed)."""
+    names, name = [], ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key == "Name":
+            name = value.strip()
+        elif key == "Value" and value.strip():
+            names.append(name)
+    return names
 
 
 def account_rows(text: str) -> dict[str, list[str]]:

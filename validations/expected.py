@@ -21,13 +21,13 @@ SYSTEM = (
     "system-file-modes",
     "system-legacy-services",
     "system-shadow-locked",
-    "system-security-updates",
     "system-rootfs-grows",
     "system-listeners",
     "system-time-sync",
     "system-world-writable",
     "system-console-autologin",
     "system-package-sources",
+    "system-setuid",
 )
 # Who can log in and who is root (validations/test_accounts.py, test_sudo.py).
 ACCOUNTS = ("accounts-identities", "accounts-login", "accounts-file-owners", "sudo-policy")
@@ -55,6 +55,10 @@ HYGIENE = (
     "hygiene-machine-state",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
+# What a clone inherits and trusts (validations/test_trust.py); the package manager's by family.
+TRUST = ("trust-ca-bundle", "trust-ssh-client", "trust-pam")
+TRUST_APT = ("trust-apt",)
+TRUST_DNF = ("trust-dnf",)
 NETWORK = ("network-renderer",)
 
 # EL only (validations/test_el_security.py): SELinux, crypto policy, firewalld, NetworkManager.
@@ -69,12 +73,16 @@ EL_SECURITY = (
 
 # Debian and Ubuntu only: mandatory access control is AppArmor there (EL's is SELinux).
 DEBIAN_SECURITY = ("system-apparmor",)
+# Pending security updates, one mechanism per family (validations/test_packages.py): Debian's
+# package database read offline against the host's archive cache; EL's dnf in the clone.
+DEBIAN_UPDATES = ("system-security-updates",)
+EL_UPDATES = ("el-security-updates",)
 
-_COMMON = SSH + SYSTEM + ACCOUNTS + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
+_COMMON = SSH + SYSTEM + ACCOUNTS + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK + TRUST
 
 EXPECTED: dict[str, tuple[str, ...]] = {
-    "debian": _COMMON + DEBIAN_SECURITY,
-    "el": _COMMON + EL_SECURITY,
+    "debian": _COMMON + DEBIAN_SECURITY + DEBIAN_UPDATES + TRUST_APT,
+    "el": _COMMON + EL_SECURITY + EL_UPDATES + TRUST_DNF,
 }
 
 

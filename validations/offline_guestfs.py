@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,12 @@ class GuestfsImage:
         dest.mkdir(parents=True, exist_ok=True)
         self._g.copy_out(top, str(dest))
         return dest / (top.rstrip("/").rsplit("/", 1)[-1] or "root")
+
+    def read_files(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """(path, content) of each regular file of `paths`; links and the rest are skipped."""
+        for path in paths:
+            if self.lexists(path) and self.lstat(path).is_file:
+                yield path, self.read_bytes(path)
 
     def walk(self, top: str) -> Iterator[tuple[str, Stat]]:
         for name in self.listdir(top):

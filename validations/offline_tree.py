@@ -14,7 +14,7 @@ import errno
 import os
 import posixpath
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from core.errors import ImageDefect
@@ -93,6 +93,13 @@ class TreeImage(ResolvingReader):
         else:
             shutil.copy2(self._host(real), target, follow_symlinks=False)
         return target
+
+    def read_files(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """(path, content) of each regular file of `paths`; links and the rest are skipped."""
+        for path in paths:
+            real = self._resolve(path, follow_last=False)
+            if real is not None and self._stat_real(real).is_file:
+                yield path, self._host(real).read_bytes()
 
     # -- extended attributes (validations/selinux.py) ----------------------------------------
     def getxattr(self, path: str, name: str) -> bytes | None:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from core.checks import check
 from core.model import BootedVM, TemplateSpec
+from pkgdb.osrelease import parse_os_release
 from validations.remote import ask
 
 MIB = 1024 * 1024
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key and not key.startswith("#"):
-            parts = shlex.split(value) if value else [""]
-            out[key] = parts[0] if parts else ""
-    return out
 
 
 def expected_id(spec: TemplateSpec) -> str:

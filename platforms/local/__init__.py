@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -88,7 +89,9 @@ class LocalPlatform:
     ) -> dict[str, str]:
         """Base disk (cached), build seed, accelerator and firmware for packer/local."""
         max_age = self.settings.max_image_age
+        started = time.monotonic()
         base = basedisk.ensure_base_disk(self.cache_dir, log, basedisk.recipe_for(spec), max_age)
+        log(f"base disk ready in {time.monotonic() - started:.1f} s")
         seed = make_build_seed(workdir / "build-seed", spec.name, self.run_id)
         chosen = self.accelerator()
         log(f"accelerator: {chosen.accelerator} -cpu {chosen.cpu} ({chosen.reason})")

@@ -48,6 +48,10 @@ else
 fi
 
 step "configuring the root filesystem"
+# mmdebstrap writes its --aptopt options into the root (apt.conf.d/99mmdebstrap): they were for
+# the bootstrap only, and Check-Valid-Until "false" would let every clone accept expired
+# Release files (trust-apt).
+rm -f "$root/etc/apt/apt.conf.d/99mmdebstrap"
 printf 'LABEL=rootfs / ext4 errors=remount-ro 0 1\n' >"$root/etc/fstab"
 printf 'localhost\n' >"$root/etc/hostname"
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"

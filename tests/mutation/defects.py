@@ -41,8 +41,14 @@ OFFLINE_CHECKS = frozenset(
         "cloud-init-security",
         "accounts-file-owners",
         "hygiene-machine-state",
+        "trust-ca-bundle",
+        "trust-pam",
     }
 )
+# Offline too, but they also read the distribution's archive through the host's cache (network
+# on a cold cache), so the skeleton disk of test_defects_offline.py does not run them: their
+# defects are proven on the cached good image (test_package_defects.py, slow).
+ARCHIVE_CHECKS = frozenset({"system-security-updates", "system-setuid"})
 # Checks whose outcome on the good image depends on the day it runs: a security update
 # published after the image was built makes it fail, rightly. Tolerated on images that do not
 # carry that defect when results.json lists the pending updates.
@@ -58,6 +64,14 @@ NOT_MUTABLE_LOCALLY = {
         "(tests/unit/test_el_trees.py)"
         for cid in EL_SECURITY
     },
+    "el-security-updates": (
+        "EL only, and booted (dnf in the clone): no EL clone boots here; the parsing of dnf's "
+        "answer is unit-tested (tests/unit/test_package_checks.py)"
+    ),
+    "trust-dnf": (
+        "EL only: no EL image is built here; its reader and judge are proven on dnf, rpm and "
+        "gpg answers written in tests/unit/test_trust_units.py"
+    ),
 }
 # Skips a good local run may report, by check id.
 ALLOWED_SKIPS = {
@@ -82,7 +96,8 @@ class Defect:
         """The check ids that must fail: every booted one too when the clone is unreachable."""
         if not self.boot_fails:
             return frozenset(self.fails)
-        booted = set(expected_checks(family)) - OFFLINE_CHECKS - set(NOT_MUTABLE_LOCALLY)
+        offline = OFFLINE_CHECKS | ARCHIVE_CHECKS
+        booted = set(expected_checks(family)) - offline - set(NOT_MUTABLE_LOCALLY)
         return frozenset(self.fails) | booted
 
 
@@ -676,15 +691,16 @@ DEFECTS += (
 # Good variants: images that must pass (the false alarms a reviewer found are the first rows).
 GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
 
-BY_NAME = {d.name: d for d in DEFECTS}
-GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}
-
-# The validation v3 rows live in modules of their own, one per concern (they import Defect and
-# GoodVariant from here, hence the import at the end).
+# The validation v3 rows live in modules of their own, one per concern (they import Defect,
+# GoodVariant and the helpers above, hence the imports at the end).
 from defects_access import ACCESS_DEFECTS, ACCESS_GOOD_VARIANTS  # noqa: E402
+from defects_packages import PACKAGE_DEFECTS, PACKAGE_GOOD_VARIANTS  # noqa: E402
 from defects_system import SYSTEM_DEFECTS, SYSTEM_GOOD_VARIANTS  # noqa: E402
+from defects_trust import TRUST_DEFECTS, TRUST_GOOD_VARIANTS  # noqa: E402
 
-DEFECTS += ACCESS_DEFECTS + SYSTEM_DEFECTS
-GOOD_VARIANTS += ACCESS_GOOD_VARIANTS + SYSTEM_GOOD_VARIANTS
+DEFECTS += PACKAGE_DEFECTS + ACCESS_DEFECTS + SYSTEM_DEFECTS + TRUST_DEFECTS
+GOOD_VARIANTS += (
+    PACKAGE_GOOD_VARIANTS + ACCESS_GOOD_VARIANTS + SYSTEM_GOOD_VARIANTS + TRUST_GOOD_VARIANTS
+)
 BY_NAME = {d.name: d for d in DEFECTS}
 GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}

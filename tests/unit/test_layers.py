@@ -21,6 +21,7 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 PACKAGES = (
     "core",
     "diskformats",
+    "pkgdb",
     "build",
     "platforms",
     "validations",

@@ -1,0 +1,111 @@
+"""Pending security updates, computed offline: the image's installed packages against its
+distribution's security suite, by dpkg's version ordering.
+
+The suite is `<codename>-security` (Debian's debian-security archive, Ubuntu's security
+pocket). When the image's own sources lack it, the distribution's is compared all the same and
+the report says the sources lack it: a clone of that image would never receive the updates.
+A package is pending when the security suite has a higher version of it for its architecture
+(or `all`); the comparison is python-debian's `Version`, dpkg's own rules (epochs, `~`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from debian.debian_support import Version
+
+from core.errors import ImageDefect
+from pkgdb.archive import Archive, PackageIndex
+from pkgdb.dpkg import DebPackage, DpkgDatabase
+from pkgdb.keys import KeyStore
+from pkgdb.osrelease import read_os_release
+from pkgdb.reader import ImageReader
+from pkgdb.sources import AptSource, read_sources
+
+# The distribution's own security archive, for images whose sources lack it.
+SECURITY_ARCHIVES = {
+    "debian": "http://deb.debian.org/debian-security",
+    "ubuntu": "http://security.ubuntu.com/ubuntu",
+}
+MISSING = "the distribution's security suite, missing from the image's apt sources"
+
+
+@dataclass
+class SecurityReport:
+    pending: list[str]  # "name installed -> candidate (suite)"
+    suites: list[str]  # the URLs compared against
+    notes: list[str] = field(default_factory=list)  # e.g. the sources lack the suite
+    signature: list[str] = field(default_factory=list)  # how each InRelease was verified
+
+
+def security_sources(
+    sources: list[AptSource], distro: str, codename: str
+) -> tuple[list[AptSource], str]:
+    """The image's `<codename>-security` sources, or the distribution's (with a note why)."""
+    suite = f"{codename}-security"
+    own = [s for s in sources if s.suite.rstrip("/") == suite]
+    if own:
+        return own, ""
+    if distro not in SECURITY_ARCHIVES:
+        raise ImageDefect(f"no {suite} in the image's apt sources, and {distro!r} has no known one")
+    base = [s for s in sources if s.suite == codename]
+    template = base[0] if base else AptSource(uri="", suite="", components=("main",))
+    derived = replace(
+        template, uri=SECURITY_ARCHIVES[distro], suite=suite, trusted=False, origin=MISSING
+    )
+    return [derived], (
+        f"no {suite} in the image's apt sources: its clones would never receive security "
+        f"updates (compared against {derived.base} all the same)"
+    )
+
+
+def pending_updates(installed: Iterable[DebPackage], indexes: Iterable[PackageIndex]) -> list[str]:
+    """One line per installed package that a security index has a newer version of."""
+    indexes = list(indexes)
+    out = []
+    for pkg in installed:
+        best: tuple[Version, str] | None = None
+        for index in indexes:
+            for entry in index.entries(pkg.name):
+                if entry.arch not in (pkg.arch, "all"):
+                    continue
+                candidate = Version(entry.version)
+                if best is None or candidate > best[0]:
+                    best = (candidate, index.suite)
+        if best is not None and best[0] > Version(pkg.version):
+            out.append(f"{pkg.name} {pkg.version} -> {best[0]} ({best[1]})")
+    return sorted(out)
+
+
+def native_arch(db: DpkgDatabase) -> str:
+    """The image's architecture: that of its dpkg package."""
+    dpkg = next((p for p in db.installed() if p.name == "dpkg"), None)
+    if dpkg is None:
+        raise ImageDefect("dpkg is not installed in the image: no Debian package database")
+    return dpkg.arch
+
+
+def security_updates(reader: ImageReader, db: DpkgDatabase, archive: Archive) -> SecurityReport:
+    """The image's pending security updates, against the archive as the host sees it now."""
+    release = read_os_release(reader)
+    distro, codename = release.get("ID", ""), release.get("VERSION_CODENAME", "")
+    if not codename:
+        raise ImageDefect("os-release has no VERSION_CODENAME: the security suite is unknown")
+    sources, note = security_sources(read_sources(reader), distro, codename)
+    arch = native_arch(db)
+    installed = db.installed()
+    arches = sorted({arch} | {p.arch for p in installed} - {"all"})
+    report = SecurityReport(pending=[], suites=[], notes=[note] if note else [])
+    indexes = []
+    keystore = KeyStore(reader)
+    for source in sources:
+        keys = keystore.for_source(source)
+        for component in source.components or ("",):
+            for a in [x for x in arches if not source.arches or x in source.arches]:
+                indexes.append(archive.index(source, component, a, keys))
+        rel = archive.release(source, keys)
+        report.suites.append(rel.url)
+        report.signature.append(f"{rel.url}: {rel.signature}")
+    report.pending = pending_updates(installed, indexes)
+    return report

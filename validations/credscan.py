@@ -1,0 +1,120 @@
+"""One scan for credentials over every file of an image that its packages do not vouch for.
+
+The image's package database decides what is skipped: a file a package owns whose content still
+has the digest the database records (dpkg's md5sums and conffile hashes, rpm's file digests) is
+the distribution's, and is not read for secrets; Python's compiled `__pycache__/*.pyc` of such
+a file is skipped too when its header names the source's size (Python regenerates it from
+the source). Everything else on the root filesystem is scanned: changed package files, files
+no package owns (/etc/skel included), and the files inside the archives among them
+(validations/archives.py). Besides the content, names count: an `authorized_keys` anywhere, a
+credential file by name (.netrc, .aws/credentials ...) in a home or /etc/skel, and debconf's
+password store holding an answer.
+
+Not read: SSH host keys (hygiene-host-keys' concern), password hashes in the account databases
+(system-shadow-locked and hygiene-account-backups judge those), files larger than
+MAX_SCAN_BYTES that no package owns (a kernel's initramfs). Every file is streamed from the
+image in one pass (OfflineImage.read_files). Findings are `path: what`, never the secret.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import struct
+from collections.abc import Iterator
+
+from pkgdb.owners import PackageFiles
+from validations import archives
+from validations import credentials as cred
+from validations.offline import OfflineImage
+from validations.packagedb import package_files
+from validations.test_hygiene import INSTALLER_FILES
+
+HOST_KEYS = "/etc/ssh/ssh_host_"
+# The account databases: their hashes are the account checks' concern, not a leak.
+ACCOUNT_DATABASES = frozenset(
+    {"/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-"}
+    | {f"/var/backups/{kind}.bak" for kind in ("passwd", "shadow", "gshadow")}
+)
+DEBCONF_PASSWORDS = ("/var/cache/debconf/passwords.dat", "/var/cache/debconf/passwords.dat-old")
+SYSTEM_HOMES = ("/", "/nonexistent", "/dev", "/dev/null", "/bin", "/sbin", "/usr/sbin", "/usr/bin")
+
+
+def homes(image: OfflineImage) -> list[str]:
+    """Every home folder in the image (/root, /home/*, each account's home that exists) and
+    /etc/skel, which useradd and cloud-init copy into every new home."""
+    found = ["/root", "/etc/skel"]
+    if image.exists("/home"):
+        found += [f"/home/{n}" for n in image.listdir("/home")]
+    passwd = image.read_text("/etc/passwd") if image.exists("/etc/passwd") else ""
+    for fields in cred.account_rows(passwd).values():
+        home = posixpath.normpath(fields[5]) if len(fields) > 5 and fields[5] else ""
+        if home and home not in SYSTEM_HOMES and home not in found:
+            found.append(home)
+    return [h for h in found if image.exists(h) and image.stat(h).is_dir]
+
+
+def name_findings(image: OfflineImage, paths: list[str]) -> list[str]:
+    """Credentials by name: authorized keys anywhere, credential files in homes and skel."""
+    found = [
+        f"{p}: authorized keys (a login into every clone)"
+        for p in paths
+        if posixpath.basename(p) in ("authorized_keys", "authorized_keys2")
+    ]
+    for home in homes(image):
+        found += [
+            f"{home}/{rel}: a credential file"
+            for rel in cred.CREDENTIAL_FILES
+            if image.lexists(f"{home}/{rel}")
+        ]
+    return found
+
+
+def compiled_from_untouched(path: str, data: bytes, untouched: dict[str, int]) -> bool:
+    """A `__pycache__/<name>.<tag>.pyc` whose source is an untouched package file of the size
+    its header records (PEP 552: flags 0, then mtime and source size)."""
+    folder, name = posixpath.split(path)
+    if posixpath.basename(folder) != "__pycache__" or not name.endswith(".pyc"):
+        return False
+    source = posixpath.join(posixpath.dirname(folder), name.split(".", 1)[0] + ".py")
+    if source not in untouched or len(data) < 16:
+        return False
+    flags, _mtime, size = struct.unpack_from("<III", data, 4)
+    return flags == 0 and size == untouched[source] & 0xFFFFFFFF
+
+
+def content_findings(path: str, data: bytes) -> Iterator[str]:
+    """`where: what` for the file's own bytes and for every file inside it."""
+    hashes = path not in ACCOUNT_DATABASES
+    suffix = " (installer leftover)" if path.startswith(INSTALLER_FILES) else ""
+    if what := cred.secrets_in(data, hashes=hashes):
+        yield f"{path}: {', '.join(what)}{suffix}"
+    if path in DEBCONF_PASSWORDS:
+        for name in cred.debconf_passwords(data.decode("utf-8", "replace")):
+            yield f"{path}: debconf's password store holds the answer to {name}"
+    for inner, content in archives.unpack(path, data):
+        if posixpath.basename(inner) in ("authorized_keys", "authorized_keys2"):
+            yield f"{inner}: authorized keys (a login into every clone)"
+        if what := cred.secrets_in(content):
+            yield f"{inner}: {', '.join(what)}"
+
+
+def scan(image: OfflineImage, owned: PackageFiles | None = None) -> list[str]:
+    """Every credential left in the image, one sorted `path: what` line each."""
+    owned = owned if owned is not None else package_files(image)
+    entries = list(image.walk("/"))
+    found = name_findings(image, [p for p, _ in entries])
+    regular = [(p, st.size) for p, st in entries if st.is_file and not p.startswith(HOST_KEYS)]
+    # package files first: their verdicts decide whether a compiled .pyc is theirs
+    wanted = sorted(
+        (p for p, size in regular if owned.owners(p) or size <= cred.MAX_SCAN_BYTES),
+        key=lambda p: not owned.owners(p),
+    )
+    untouched: dict[str, int] = {}
+    for path, data in image.read_files(wanted):
+        if owned.untouched(path, data):
+            untouched[path] = len(data)
+        elif len(data) <= cred.MAX_SCAN_BYTES and not compiled_from_untouched(
+            path, data, untouched
+        ):
+            found += content_findings(path, data)
+    return sorted(set(found))
