@@ -104,25 +104,6 @@ def check_disk(settings: Settings, n_os: int) -> list[str]:
     return problems
 
 
-def check_cloudstack_publish(settings: Settings) -> list[str]:
-    """Registration needs a VHD in the store and a URL CloudStack can download it from."""
-    cs = settings.cloudstack
-    if not cs.enabled:
-        return []
-    problems = []
-    if settings.publish_vhd == "none":
-        problems.append(
-            "--cloudstack registers the published VHD, and TEMPLATE_PUBLISH_VHD is none: set "
-            "TEMPLATE_PUBLISH_VHD=bzip2 (or vhd)"
-        )
-    if not settings.publish_to.is_s3 and not cs.url_base:
-        problems.append(
-            f"--cloudstack: CloudStack downloads templates over http(s), and {settings.publish_to} "
-            "is a folder: set CLOUDSTACK_URL_BASE to the URL a web server serves it at"
-        )
-    return problems
-
-
 def check_settings(settings: Settings, phases: set[str]) -> list[str]:
     missing = settings.missing(phases)
     if not missing:
@@ -145,8 +126,14 @@ def run_preflight(
     if settings.publish and settings.cloudstack.enabled:
         phases.add("cloudstack")
     problems = check_settings(settings, phases)
-    if settings.publish:
-        problems += check_cloudstack_publish(settings)
+    if settings.publish and settings.cloudstack.enabled:
+        from publish.api import cloudstack_settings_problems
+
+        problems += [
+            p
+            for p in cloudstack_settings_problems(settings, settings.publish_to)
+            if not p.startswith("TEMPLATE_CLOUDSTACK=1 needs")  # listed as missing settings
+        ]
     if building:
         problems += check_packer(settings, specs, platform_name)
         problems += check_disk(settings, len(specs))

@@ -71,6 +71,9 @@ def publish_results(
 
     if not results:
         raise UsageError("no results file given: pass --results reports/results.json")
+    problems = cloudstack_settings_problems(settings, dest)
+    if problems and not dry_run:  # before any upload: nothing published, nothing registered
+        raise UsageError("; ".join(problems))
     loaded = [load_results(Path(p)) for p in results]  # every file is valid before any upload
     require = required_platform(dest, settings.publish_require_platform)
     report = PublishReport(destination=dest.url, dry_run=dry_run)
@@ -147,6 +150,32 @@ def register_published(
             why = str(e) if str(e).startswith("CloudStack") else f"CloudStack: {e}"
             report.failed.append((p.os_name, redactor(why)))
             say(f"{p.os_name}: CloudStack registration FAILED: {redactor(str(e))}")
+
+
+def cloudstack_settings_problems(settings: Settings, dest: Destination) -> list[str]:
+    """With TEMPLATE_CLOUDSTACK: every CloudStack setting, a VHD to register, and a URL
+    CloudStack can download it from (one line each, the fix named)."""
+    cs = settings.cloudstack
+    if not cs.enabled:
+        return []
+    problems = []
+    missing = settings.missing({"cloudstack"})
+    if missing:
+        problems.append(
+            "TEMPLATE_CLOUDSTACK=1 needs " + ", ".join(o.env for o in missing) + ": set them in "
+            "the environment (the keys as CI secrets)"
+        )
+    if settings.publish_vhd == "none":
+        problems.append(
+            "TEMPLATE_CLOUDSTACK=1 registers the published VHD, and TEMPLATE_PUBLISH_VHD is none: "
+            "set TEMPLATE_PUBLISH_VHD=bzip2 (or vhd)"
+        )
+    if not dest.is_s3 and not cs.url_base:
+        problems.append(
+            f"TEMPLATE_CLOUDSTACK=1: CloudStack downloads templates over http(s), and {dest} is "
+            "a folder: set CLOUDSTACK_URL_BASE to the URL a web server serves it at"
+        )
+    return problems
 
 
 def preflight(to: Destination | str, settings: Settings) -> list[str]:

@@ -225,3 +225,17 @@ def test_preflight_is_one_read_only_call(twin: CloudStackTwin) -> None:
     twin.faults.wrong_key = True
     (problem,) = api.cloudstack_preflight(Settings.from_env(env=twin.env()))
     assert "401" in problem and twin.secret_key not in problem
+
+
+def test_missing_settings_stop_before_any_upload(tmp_path: Path, web: tuple[Path, str]) -> None:
+    pub, base = web
+    env = {"TEMPLATE_CLOUDSTACK": "1", "TEMPLATE_PUBLISH_VHD": "none", "CLOUDSTACK_URL_BASE": base}
+    with pytest.raises(UsageError) as e:
+        publish(build(tmp_path, 1_790_000_000), pub, env, [])
+    assert str(e.value) == (
+        "TEMPLATE_CLOUDSTACK=1 needs CLOUDSTACK_ENDPOINT, CLOUDSTACK_API_KEY, "
+        "CLOUDSTACK_SECRET_KEY, CLOUDSTACK_ZONES: set them in the environment (the keys as CI "
+        "secrets); TEMPLATE_CLOUDSTACK=1 registers the published VHD, and TEMPLATE_PUBLISH_VHD "
+        "is none: set TEMPLATE_PUBLISH_VHD=bzip2 (or vhd)"
+    )
+    assert list(pub.iterdir()) == [], "nothing published"
