@@ -192,7 +192,8 @@ def verify(path: Path) -> VhdInfo:
 
 def vhd_to_raw(path: Path, raw_path: Path) -> VhdInfo:
     """Verify `path` and write its disk as a sparse raw image; atomic (nothing on failure)."""
-    with atomic_writer(Path(raw_path)) as out, SparseWriter(out) as writer:
+    with atomic_writer(Path(raw_path)) as out:
+        writer = SparseWriter(out)
         info = read_vhd(path, writer.write_at)
-        writer.close(info.size)
+        writer.close(info.size)  # the disk's size, a run of zeros at its end included
     return info

@@ -110,6 +110,21 @@ def test_qemu_img_dynamic_vhd_reads_back_byte_for_byte(tmp_path: Path) -> None:
     assert info.creator == "qemu"
 
 
+def test_a_disk_ending_in_zeros_keeps_its_size(tmp_path: Path) -> None:
+    """The holes at the end are not stored; the raw disk read back still has the VHD's size."""
+    raw = tmp_path / "disk.raw"
+    with raw.open("wb") as fh:
+        fh.truncate(64 * MIB)
+        fh.write(os.urandom(4096))
+    theirs = tmp_path / "qemu.vhd"
+    qemu_img("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic", str(raw), str(theirs))
+    ours = tmp_path / "ours.raw"
+    info = vhd_to_raw(theirs, ours)
+    assert ours.stat().st_size == info.size >= 64 * MIB
+    same = qemu_img("compare", "-f", "raw", "-F", "vpc", str(ours), str(theirs))
+    assert same.returncode == 0 and "mismatch" not in same.stdout + same.stderr
+
+
 def _corrupt(src: Path, dst: Path, offset: int, data: bytes) -> Path:
     shutil.copyfile(src, dst)
     with dst.open("r+b") as fh:
