@@ -29,6 +29,7 @@ class PublishReport:
     refused: list[tuple[str, str]] = field(default_factory=list)  # gated out: (os, why)
     failed: list[tuple[str, str]] = field(default_factory=list)  # upload failed: (os, why)
     index: dict[str, Any] | None = None
+    registered: list[str] = field(default_factory=list)  # what CloudStack registration did
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,7 @@ class PublishReport:
             f"{' (already there, verified)' if p.reused else ''}; {p.latest_message}"
             for p in self.published
         ]
+        out += [f"  cloudstack: {line}" for line in self.registered]
         out += [f"  FAILED {o}: {why}" for o, why in self.failed]
         if not self.planned:
             out.append("  nothing to publish")
@@ -75,6 +77,9 @@ def publish_results(
 
     if not results:
         raise UsageError("no results file given: pass --results reports/results.json")
+    problems = cloudstack_settings_problems(settings, dest)
+    if problems and not dry_run:  # before any upload: nothing published, nothing registered
+        raise UsageError("; ".join(problems))
     loaded = [load_results(Path(p)) for p in results]  # every file is valid before any upload
     require = required_platform(dest, settings.publish_require_platform)
     report = PublishReport(destination=dest.url, dry_run=dry_run)
@@ -97,7 +102,7 @@ def publish_results(
         if why:
             report.refused.append((c.os_name, why))
             continue
-        p = plan(c, settings.publish_compression)
+        p = plan(c, settings.publish_compression, settings.publish_vhd)
         plans.append(p)
         a = p.artifact
         report.planned.append(
@@ -123,7 +128,60 @@ def publish_results(
         except (InfrastructureError, IntegrityError) as e:
             report.failed.append(("index.json", redactor(str(e))))
             say(f"index.json not rebuilt: {e}")
+    if settings.cloudstack.enabled and report.published:
+        register_published(report, store, settings, redactor, say)
     return report
+
+
+def register_published(
+    report: PublishReport,
+    store: Store,
+    settings: Settings,
+    redactor: Redactor,
+    say: Callable[[str], None],
+) -> None:
+    """The publish step after the upload: each published build registered in CloudStack."""
+    from publish.cloudstack import CloudStackRefused
+    from publish.cloudstack.api import CloudStackApi
+    from publish.cloudstack.register import BuildToRegister, Registrar, vhd_url
+
+    registrar = Registrar(CloudStackApi(settings.cloudstack, redactor), settings.cloudstack, say)
+    for p in report.published:
+        try:
+            vhd = p.metadata.get("vhd") or {}
+            url = vhd_url(settings.cloudstack, store, f"{p.folder}/{vhd.get('name', '')}")
+            build = BuildToRegister.from_metadata(p.metadata, url)
+            report.registered += registrar.register(build)
+        except (CloudStackRefused, UsageError, InfrastructureError) as e:
+            why = str(e) if str(e).startswith("CloudStack") else f"CloudStack: {e}"
+            report.failed.append((p.os_name, redactor(why)))
+            say(f"{p.os_name}: CloudStack registration FAILED: {redactor(str(e))}")
+
+
+def cloudstack_settings_problems(settings: Settings, dest: Destination) -> list[str]:
+    """With TEMPLATE_CLOUDSTACK: every CloudStack setting, a VHD to register, and a URL
+    CloudStack can download it from (one line each, the fix named)."""
+    cs = settings.cloudstack
+    if not cs.enabled:
+        return []
+    problems = []
+    missing = settings.missing({"cloudstack"})
+    if missing:
+        problems.append(
+            "TEMPLATE_CLOUDSTACK=1 needs " + ", ".join(o.env for o in missing) + ": set them in "
+            "the environment (the keys as CI secrets)"
+        )
+    if settings.publish_vhd == "none":
+        problems.append(
+            "TEMPLATE_CLOUDSTACK=1 registers the published VHD, and TEMPLATE_PUBLISH_VHD is none: "
+            "set TEMPLATE_PUBLISH_VHD=bzip2 (or vhd)"
+        )
+    if not dest.is_s3 and not cs.url_base:
+        problems.append(
+            f"TEMPLATE_CLOUDSTACK=1: CloudStack downloads templates over http(s), and {dest} is "
+            "a folder: set CLOUDSTACK_URL_BASE to the URL a web server serves it at"
+        )
+    return problems
 
 
 def preflight(to: Destination | str, settings: Settings) -> list[str]:
@@ -135,7 +193,22 @@ def preflight(to: Destination | str, settings: Settings) -> list[str]:
         problems = open_store(dest, settings.s3).probe()
     except (UsageError, InfrastructureError) as e:
         problems = [str(e)]
+    if settings.cloudstack.enabled:
+        problems += cloudstack_preflight(settings, redactor)
     return [redactor(p) for p in problems]
+
+
+def cloudstack_preflight(settings: Settings, redactor: Redactor | None = None) -> list[str]:
+    """One read-only call to CloudStack (listZones): endpoint, key, signature, zones."""
+    from publish.cloudstack.api import CloudStackApi
+    from publish.cloudstack.register import Registrar
+
+    redactor = redactor or _redactor(settings)
+    try:
+        api = CloudStackApi(settings.cloudstack, redactor)
+        return [f"CloudStack: {p}" for p in Registrar(api, settings.cloudstack).preflight()]
+    except (UsageError, InfrastructureError) as e:
+        return [f"CloudStack: {redactor(str(e))}"]
 
 
 def _redactor(settings: Settings) -> Redactor:

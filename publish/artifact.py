@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from diskformats.bootdisk import detect_firmware
 from diskformats.xva import CHUNK_SIZE, XvaError
-from diskformats.xva.bootdisk import detect_firmware
 from diskformats.xva.reader import compression_of
 from diskformats.xva.writer import XvaOptions, encoder, visited_chunks, xva_stream
 from publish.gating import Candidate

@@ -40,6 +40,8 @@ def build_metadata(
     commit_time: float | None,
     order: list[float],
     published_at: float,
+    vhd: dict[str, Any] | None = None,
+    boot_modes: list[str] | None = None,
 ) -> dict[str, Any]:
     rec, build, data = c.record, c.build, c.results.data
     meta = {
@@ -77,7 +79,12 @@ def build_metadata(
         "harness_version": data["harness_version"],
         "publisher_version": __version__,
         "order": order,
+        "cloudstack": {"os_type": rec.get("cloudstack_os_type")},
     }
+    if vhd is not None:
+        meta["vhd"] = vhd
+    if boot_modes is not None:
+        meta["boot_modes"] = boot_modes
     validate_metadata(meta)
     return meta
 

@@ -20,10 +20,11 @@ from core.redact import Redactor
 from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
 from publish.gating import Candidate
-from publish.metadata import build_metadata
+from publish.metadata import build_metadata, validate_metadata
 from publish.pointers import latest_doc, update_latest
 from publish.stores.base import IntegrityError, Log, Progress, Store
 from publish.upload_digests import DigestingReader, FileDigests, file_blocks, part_layout
+from publish.vhd_artifact import VhdPlan, VhdStream, disk_boot_modes, plan_vhd, raw_disk
 
 METADATA = "metadata.json"
 BUILD_LOG = "build.log"
@@ -39,6 +40,7 @@ class Published:
     reused: bool  # already there from an earlier run: verified, not uploaded again
     latest_changed: bool
     latest_message: str
+    metadata: dict[str, Any] = field(default_factory=dict)  # the build's metadata.json
 
 
 @dataclass
@@ -50,9 +52,10 @@ class Planned:
     order: list[float]
     commit_time: float | None
     notes: list[str] = field(default_factory=list)
+    vhd: VhdPlan | None = None
 
 
-def plan(c: Candidate, compression: str) -> Planned:
+def plan(c: Candidate, compression: str, vhd: str = "none") -> Planned:
     """Where the build goes and how its XVA is made; reads no more than the disk's layout."""
     git = c.results.data["git"]
     built_at = float(c.build["built_at"])
@@ -65,6 +68,7 @@ def plan(c: Candidate, compression: str) -> Planned:
         folder=f"{c.os_name}/{c.record['version']}/{build_id}",
         order=order_key(ctime, built_at),
         commit_time=ctime,
+        vhd=plan_vhd(c, vhd),
     )
 
 
@@ -104,7 +108,7 @@ def publish_one(
     existing = store.get_bytes(meta_key)
     if existing is not None:
         reused = True
-        meta = _reuse(p, store, existing)
+        meta = _reuse(p, store, existing, log)
         log(f"{c.os_name}: {p.build_id} already published; verified, not uploaded again")
     else:
         reused = False
@@ -130,6 +134,9 @@ def publish_one(
             on_end=stream.check(),
         )
         files = _upload_texts(p, store, redactor, log)
+        vhd, modes = _upload_vhd(p, store, log) if p.vhd else (None, None)
+        if modes is None and art.source_format != "xva":  # read from the raw disk's GPT
+            modes = disk_boot_modes(art.source)
         meta = build_metadata(
             c,
             build_id=p.build_id,
@@ -145,6 +152,8 @@ def publish_one(
             commit_time=p.commit_time,
             order=p.order,
             published_at=time.time(),
+            vhd=vhd,
+            boot_modes=modes,
         )
         body = redactor.data(json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
         store.put_bytes(meta_key, body, "application/json")
@@ -158,8 +167,32 @@ def publish_one(
         changed, message = False, "latest.json left to `xcpng-golden store index`"
     log(f"{c.os_name}: {message}")
     return Published(
-        c.os_name, p.build_id, p.folder, store.describe(art_key), reused, changed, message
+        c.os_name, p.build_id, p.folder, store.describe(art_key), reused, changed, message, meta
     )
+
+
+def _upload_vhd(
+    p: Planned, store: Store, log: Log
+) -> tuple[dict[str, Any] | None, list[str] | None]:
+    """The VHD beside the XVA, uploaded and verified; its metadata block and the boot modes."""
+    assert p.vhd is not None
+    c, art = p.candidate, p.artifact
+    key = f"{p.folder}/{p.vhd.name}"
+    with raw_disk(c, art.source_format) as raw:
+        expected = art.source_sha256 if art.source_format != "xva" else None
+        stream = VhdStream(p.vhd, raw, expected)
+        log(f"{c.os_name}: uploading {p.vhd.name} ({p.vhd.compression}) to {store.describe(key)}")
+        digests = upload(
+            store,
+            key,
+            stream.blocks(),
+            log,
+            size_hint=stream.size_hint(),
+            on_end=stream.check(),
+        )
+        modes = disk_boot_modes(raw)
+    log(f"{c.os_name}: {p.vhd.name}: {digests.size} bytes, sha256 {digests.sha256}")
+    return p.vhd.describe(digests, stream.disk_size), modes
 
 
 def _description(p: Planned) -> str:
@@ -171,8 +204,9 @@ def _description(p: Planned) -> str:
     )
 
 
-def _reuse(p: Planned, store: Store, existing: bytes) -> dict[str, Any]:
-    """Same build id again: the published build must hold this very disk, and be intact."""
+def _reuse(p: Planned, store: Store, existing: bytes, log: Log = print) -> dict[str, Any]:
+    """Same build id again: the published build must hold this very disk, and be intact. A VHD
+    asked for now and not published then is added (metadata.json rewritten last)."""
     try:
         meta: dict[str, Any] = json.loads(existing)
     except ValueError:
@@ -189,6 +223,14 @@ def _reuse(p: Planned, store: Store, existing: bytes) -> dict[str, Any]:
         head = store.head(f"{p.folder}/{name}")
         if head is None or head.size != info["size"]:
             raise IntegrityError(f"{store.describe(p.folder)}/{name} is missing or truncated")
+    if "vhd" in meta:
+        vhd = meta["vhd"]
+        store.check_object(f"{p.folder}/{vhd['name']}", int(vhd["size"]), str(vhd["sha256"]))
+    elif p.vhd is not None:
+        meta["vhd"], meta["boot_modes"] = _upload_vhd(p, store, log)
+        validate_metadata(meta)
+        body = json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n"
+        store.put_bytes(f"{p.folder}/{METADATA}", body, "application/json")
     return meta
 
 

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import xxhash
 
 from core.files import atomic_writer, data_extents, feed_zeros
+from diskformats.bootdisk import detect_firmware
 from diskformats.xva import CHUNK_SIZE, XvaError, ovaxml
-from diskformats.xva.bootdisk import detect_firmware
 
 DISK_REF = "Ref:3"  # the VDI id ovaxml.build gives the single disk
 COMPRESSIONS = ("zstd", "gzip", "none")

@@ -44,3 +44,7 @@ guest_tools_source = "package"
 
 # No local_base_suite / local_kernel_package: the local platform builds Debian suites only,
 # so the catalog refuses ubuntu on --platform local (check an artifact with --xva instead).
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "Ubuntu 26.04 LTS"

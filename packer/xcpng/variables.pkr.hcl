@@ -43,6 +43,12 @@ variable "install_config_path" {
   # the installer family (debian: preseed, ubuntu: autoinstall user-data beside meta-data).
   type = string
 }
+variable "cloudstack_os_type" {
+  # CloudStack's OS type for this OS (a listOsTypes description), read by the registration in
+  # CloudStack (docs/cloudstack.md); the build does not use it.
+  type    = string
+  default = ""
+}
 variable "xen_clone_template" {
   type    = string
   default = "Other install media"

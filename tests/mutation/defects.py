@@ -443,6 +443,18 @@ DEFECTS: tuple[Defect, ...] = (
         cause="seed",
     ),
     Defect(
+        "ds-identify-disables-cloudstack",
+        "cloud-init",
+        "ds-identify's default policy back: no local datasource disables cloud-init, so an "
+        "instance behind CloudStack's virtual router on XCP-ng never reads its data",
+        lambda d: d.write(
+            "/etc/cloud/ds-identify.cfg",
+            "policy: search,found=all,maybe=none,notfound=disabled\n",
+        ),
+        ("cloud-init-datasources",),
+        _contains("/etc/cloud/ds-identify.cfg", "notfound=disabled"),
+    ),
+    Defect(
         "cloud-init-broken-bootcmd",
         "cloud-init",
         "a baked bootcmd that fails on every boot",

@@ -120,7 +120,11 @@ SKELETON: dict[str, str] = {
     "etc/sudoers.d/README": "# drop-ins go here\n",
     "etc/cloud/cloud.cfg": "users: [default]\ncloud_init_modules: [bootcmd]\n",
     "etc/cloud/cloud.cfg.d/90_dpkg.cfg": "datasource_list: [ NoCloud, None ]\n",
-    "etc/cloud/cloud.cfg.d/95-template-datasources.cfg": "datasource_list: [ NoCloud, ConfigDrive ]\n",
+    "etc/cloud/cloud.cfg.d/95-template-datasources.cfg": (
+        "datasource_list: [ NoCloud, ConfigDrive, CloudStack ]\n"
+        "datasource:\n  CloudStack:\n    max_wait: 30\n    timeout: 10\n"
+    ),
+    "etc/cloud/ds-identify.cfg": "policy: search,found=all,maybe=all,notfound=enabled\n",
     "etc/cloud/cloud.cfg.d/95-template-settings.cfg": "ssh_pwauth: false\ndisable_root: true\n",
     "var/lib/dpkg/status": "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n\n"
     "Package: libssl3\nStatus: install ok installed\nVersion: 3.0.22-1~deb12u2\n\n",

@@ -427,8 +427,13 @@ def make_good_tree(root: Path) -> Path:
     t.dir("/etc/cloud/cloud.cfg.d", ETC)
     t.file(
         "/etc/cloud/cloud.cfg.d/95-template-datasources.cfg",
-        "# Managed by packer/scripts/50-cloud-init.sh\ndatasource_list: [ NoCloud, ConfigDrive ]\n",
+        "# Managed by packer/scripts/50-cloud-init.sh\n"
+        "datasource_list: [ NoCloud, ConfigDrive, CloudStack ]\n"
+        "datasource:\n  CloudStack:\n    max_wait: 30\n    timeout: 10\n",
         ETC,
+    )
+    t.file(
+        "/etc/cloud/ds-identify.cfg", "policy: search,found=all,maybe=all,notfound=enabled\n", ETC
     )
     t.file("/etc/cloud/cloud.cfg.d/95-template-settings.cfg", _template_settings(), ETC)
     t.file("/etc/cloud/cloud.cfg.d/05_logging.cfg", "_log: []\n", ETC)

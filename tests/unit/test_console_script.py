@@ -24,6 +24,10 @@ COMMANDS = [
     "xva verify",
     "xva to-raw",
     "xva from-raw",
+    "vhd info",
+    "vhd verify",
+    "vhd to-raw",
+    "vhd from-raw",
     "publish",
     "plan",
     "store fetch",
@@ -34,6 +38,10 @@ COMMANDS = [
     "store link",
     "store verify",
     "store preflight",
+    "cloudstack preflight",
+    "cloudstack register",
+    "cloudstack rollback",
+    "cloudstack list",
     "version",
 ]
 
