@@ -32,7 +32,8 @@ variable "secret_password" {{
   sensitive = true
 }}
 source "file" "disk" {{
-  content = "fake disk image of ${{var.os_name}} built as ${{var.vm_name}}"
+  # padded to a sector: a disk is whole 512-byte blocks (the XVA writer refuses anything else)
+  content = format("%-512s", "fake disk image of ${{var.os_name}} built as ${{var.vm_name}}")
   target  = "${{var.output_directory}}/disk.raw"
 }}
 build {{
@@ -70,7 +71,7 @@ class StubPlatform:
     def __init__(self, settings, run_id):
         self.run_id = run_id
 
-    def preflight(self):
+    def preflight(self, specs=(), building=True):
         return [p for p in os.environ.get("SMOKE_PREFLIGHT_PROBLEMS", "").split("|") if p]
 
     def recipe_digest(self, spec):

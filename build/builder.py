@@ -6,6 +6,7 @@ output (secrets redacted) to artifacts/<os>/build.log.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,19 @@ IMAGE_DEFECT_HINTS = (
     "kickstart",
 )
 
+# Failures of the Packer plugin that say nothing about the image, each with what it means: the
+# build is run once more, and classed infrastructure if it fails that way again.
+KNOWN_FLAKES = (
+    (
+        re.compile(r"error parsing ProtocolVersion"),
+        "the plugin's VNC console lost the RFB greeting (vatesfr/packer-plugin-xenserver issue 38)",
+    ),
+    (
+        re.compile(r"HANDLE_INVALID.{0,40}\btask\b|\btask\b.{0,80}HANDLE_INVALID", re.I),
+        "a XAPI task was lost (the pool's toolstack restarted)",
+    ),
+)
+
 
 @dataclass
 class BuildContext:
@@ -53,6 +67,11 @@ class BuildContext:
     redactor: Redactor
     provided_artifact: Path | None = None
     status: Callable[[str, str, str], None] = lambda os_name, phase, detail: None
+    # Why a cached image that matches by digest and age must still be rebuilt (pending
+    # security updates, harness/freshness.py), or None to reuse it; it may note to the log.
+    stale_reason: Callable[[TemplateSpec, BuildResult, Callable[[str], None]], str | None] = (
+        lambda spec, hit, note: None
+    )
     _packer_version: str | None = field(default=None, repr=False)
 
     def packer_version(self) -> str:
@@ -109,6 +128,14 @@ def _classify(run: packer.PackerRun) -> str:
         return "infrastructure"
     text = "\n".join(run.output.errors + run.output.ui[-50:])
     return "image-defect" if any(h in text for h in IMAGE_DEFECT_HINTS) else "infrastructure"
+
+
+def known_flake(run: packer.PackerRun) -> str | None:
+    """What a failed run's flake means, when it failed of one and of nothing the image did."""
+    if run.ok or run.timed_out or run.interrupted or _classify(run) != "infrastructure":
+        return None
+    text = "\n".join(run.output.errors)
+    return next((why for pattern, why in KNOWN_FLAKES if pattern.search(text)), None)
 
 
 class _Attempt:
@@ -197,6 +224,11 @@ def _cache_hit(attempt: _Attempt, digest: str) -> BuildResult | None:
     hit, why = ctx.cache.lookup(spec.name, ctx.platform_name, digest, ctx.max_age_s)
     attempt.note(why)
     if hit is None:
+        return None
+    attempt.status("checking the cached image for security updates")
+    stale = ctx.stale_reason(spec, hit, attempt.note)
+    if stale:
+        attempt.note(f"the cached image is rebuilt: {stale}")
         return None
     hit.status = "cached"
     hit.duration_s = time.monotonic() - attempt.started
@@ -304,6 +336,19 @@ def _build_fresh(
         attempt.status("preparing")
         pvars = _packer_vars(attempt, scratch, tmp / "output")
         run = _run_packer(attempt, pvars, scratch, on_packer_start)
+        flake = known_flake(run)
+        if flake is not None:
+            attempt.note(
+                f"{run.failure_message()}: a known infrastructure flake ({flake}); building "
+                "once more"
+            )
+            for problem in remove_tree(tmp / "output"):
+                attempt.note(f"left behind: {problem}")
+            run = _run_packer(attempt, pvars, scratch, on_packer_start)
+            if not run.ok and known_flake(run) is not None:
+                return attempt.failed(
+                    f"{run.failure_message()}, again after one retry ({flake})", "infrastructure"
+                )
         if not run.ok:
             return attempt.failed(run.failure_message(), _classify(run))
         image = _pick_image(run.output.files(), tmp / "output")

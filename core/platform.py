@@ -6,7 +6,7 @@ import the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -18,8 +18,10 @@ class Platform(Protocol):
     name: str
     has_xen: bool  # False on QEMU: checks that need Xen skip with code platform-has-no-xen
 
-    def preflight(self) -> list[str]:
-        """Problems found (unreachable, bad credentials, no SR, no room), one line each."""
+    def preflight(self, specs: Sequence[TemplateSpec] = (), building: bool = True) -> list[str]:
+        """Problems found (unreachable, bad credentials, no SR, no room, what the selected OSes
+        need from the platform), one line each. `building`: Packer will build them (else
+        existing artifacts are only booted)."""
         ...
 
     def build_vars(

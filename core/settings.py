@@ -34,10 +34,11 @@ class Opt:
     help: str
     default: str | None = None
     secret: bool = False
-    # str, path, flag (store_true), bool (1/0), choice, duration, size, int, destination
+    # str, path, flag (store_true), bool (1/0), choice, duration, size, int, destination,
+    # fingerprints
     kind: str = "str"
     choices: tuple[str, ...] = ()
-    needed_by: tuple[str, ...] = ()  # phases that cannot run without it: "xcpng", "s3"
+    needed_by: tuple[str, ...] = ()  # phases that cannot run without it: xcpng, s3, cloudstack
 
     @property
     def dest(self) -> str:
@@ -76,6 +77,13 @@ OPTIONS: tuple[Opt, ...] = (
         kind="path",
     ),
     Opt("--rebuild", "TEMPLATE_REBUILD", "rebuild even when a cached image matches", kind="flag"),
+    Opt(
+        "--reuse-with-pending-updates",
+        "TEMPLATE_REUSE_WITH_PENDING_UPDATES",
+        "reuse a cached image although security updates came out since its build (re-check it "
+        "as it is; by default it is rebuilt)",
+        kind="flag",
+    ),
     Opt(
         "--max-image-age",
         "TEMPLATE_MAX_IMAGE_AGE",
@@ -167,11 +175,20 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(
         "--publish-compression",
         "TEMPLATE_PUBLISH_COMPRESSION",
-        "compression of the XVA written from a raw disk when publishing (XCP-ng 8.2 and 8.3 "
-        "import all three)",
+        "compression of the published XVA when the artifact is a raw disk or an uncompressed "
+        "XVA (XCP-ng 8.2 and 8.3 import all three)",
         default="zstd",
         kind="choice",
         choices=("zstd", "gzip", "none"),
+    ),
+    Opt(
+        "--publish-vhd",
+        "TEMPLATE_PUBLISH_VHD",
+        "also publish a dynamic VHD beside the XVA, for CloudStack's XenServer/XCP-ng zones: "
+        "none, vhd, or bzip2 (a .vhd.bz2, which CloudStack unpacks)",
+        default="none",
+        kind="choice",
+        choices=("none", "vhd", "bzip2"),
     ),
     Opt(
         "--signing-key",
@@ -188,6 +205,25 @@ OPTIONS: tuple[Opt, ...] = (
         kind="path",
     ),
     Opt("--run-id", "TEMPLATE_RUN_ID", "run id carried by VM names and tags (default: generated)"),
+    # the local platform's clones
+    Opt(
+        "--local-firmware",
+        "TEMPLATE_LOCAL_FIRMWARE",
+        "firmware a local clone boots with: uefi (OVMF) or bios (SeaBIOS); the image boots both",
+        default="uefi",
+        kind="choice",
+        choices=("uefi", "bios"),
+    ),
+    Opt(
+        "--local-datasource",
+        "TEMPLATE_LOCAL_DATASOURCE",
+        "how a local clone gets its seed: nocloud (a cidata disk, as Xen Orchestra offers it) or "
+        "cloudstack (CloudStack's virtual router: metadata on the DHCP server's port 80, password "
+        "server on 8080)",
+        default="nocloud",
+        kind="choice",
+        choices=("nocloud", "cloudstack"),
+    ),
     # XCP-ng pool
     Opt("--xcpng-url", "XCPNG_URL", "pool master URL, https://host", needed_by=("xcpng",)),
     Opt("--xcpng-username", "XCPNG_USERNAME", "pool user", needed_by=("xcpng",)),
@@ -210,6 +246,13 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(
         "--xcpng-ca-bundle", "XCPNG_CA_BUNDLE", "CA bundle for the pool's certificate", kind="path"
+    ),
+    Opt(
+        "--xcpng-tls-fingerprint",
+        "XCPNG_TLS_FINGERPRINT",
+        "SHA-256 fingerprint of the pool's certificate, checked on every connection instead of "
+        "a CA and the name (comma list: one per host); for XCP-ng 8.2 addressed by IP",
+        kind="fingerprints",
     ),
     # S3-compatible store
     Opt("--s3-endpoint-url", "S3_ENDPOINT_URL", "S3 endpoint (empty: AWS)"),
@@ -275,6 +318,92 @@ OPTIONS: tuple[Opt, ...] = (
         "S3 session token of temporary credentials",
         secret=True,
     ),
+    # CloudStack: registration of published templates (docs/cloudstack.md)
+    Opt(
+        "--cloudstack",
+        "TEMPLATE_CLOUDSTACK",
+        "register what is published in CloudStack (needs --publish-vhd)",
+        kind="flag",
+    ),
+    Opt(
+        "--cloudstack-endpoint",
+        "CLOUDSTACK_ENDPOINT",
+        "CloudStack API endpoint, https://host/client/api",
+        needed_by=("cloudstack",),
+    ),
+    Opt(
+        "--cloudstack-api-key",
+        "CLOUDSTACK_API_KEY",
+        "API key of the CloudStack account that registers",
+        secret=True,
+        needed_by=("cloudstack",),
+    ),
+    Opt(
+        "--cloudstack-secret-key",
+        "CLOUDSTACK_SECRET_KEY",
+        "its secret key (signs every request)",
+        secret=True,
+        needed_by=("cloudstack",),
+    ),
+    Opt(
+        "--cloudstack-zones",
+        "CLOUDSTACK_ZONES",
+        "zone names to register templates in, comma separated",
+        needed_by=("cloudstack",),
+    ),
+    Opt(
+        "--cloudstack-url-base",
+        "CLOUDSTACK_URL_BASE",
+        "http(s) URL the published folder is served at (default with s3://: presigned links)",
+    ),
+    Opt(
+        "--cloudstack-url-lifetime",
+        "CLOUDSTACK_URL_LIFETIME",
+        "lifetime of a presigned link handed to CloudStack (S3 allows 7d at most)",
+        default="24h",
+        kind="duration",
+    ),
+    Opt(
+        "--cloudstack-featured",
+        "CLOUDSTACK_FEATURED",
+        "make the newest build the OS's featured template (needs an admin key)",
+        default="1",
+        kind="bool",
+    ),
+    Opt(
+        "--cloudstack-public",
+        "CLOUDSTACK_PUBLIC",
+        "register templates as public (every account sees them)",
+        default="1",
+        kind="bool",
+    ),
+    Opt(
+        "--cloudstack-retention",
+        "CLOUDSTACK_RETENTION",
+        "registered builds kept per OS; older ones are deleted",
+        default="3",
+        kind="int",
+    ),
+    Opt(
+        "--cloudstack-timeout",
+        "CLOUDSTACK_TIMEOUT",
+        "time every zone has to download the template and report it ready",
+        default="2h",
+        kind="duration",
+    ),
+    Opt(
+        "--cloudstack-tls-verify",
+        "CLOUDSTACK_TLS_VERIFY",
+        "verify the endpoint's TLS certificate",
+        default="1",
+        kind="bool",
+    ),
+    Opt(
+        "--cloudstack-ca-bundle",
+        "CLOUDSTACK_CA_BUNDLE",
+        "CA bundle for the endpoint's certificate",
+        kind="path",
+    ),
 )
 
 BY_DEST = {o.dest: o for o in OPTIONS}
@@ -320,6 +449,7 @@ class XcpngConfig:
     ssh_port: int = 22
     tls_verify: bool = True
     ca_bundle: Path | None = None
+    tls_fingerprints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -342,6 +472,25 @@ class S3Config:
 
 
 @dataclass(frozen=True)
+class CloudStackConfig:
+    """The CloudStack management server templates are registered with."""
+
+    enabled: bool = False
+    endpoint: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    zones: tuple[str, ...] = ()
+    url_base: str | None = None
+    url_lifetime: float = 86400.0
+    featured: bool = True
+    public: bool = True
+    retention: int = 3
+    timeout: float = 7200.0
+    tls_verify: bool = True
+    ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings: command line first, then environment, then default; all parsed.
 
@@ -355,6 +504,7 @@ class Settings:
     platform: str
     xva: Path | None
     rebuild: bool
+    reuse_with_pending_updates: bool
     max_image_age: float
     keep_vm: str
     keep_vm_ttl: float
@@ -370,11 +520,15 @@ class Settings:
     publish_to: Destination
     publish_require_platform: str | None
     publish_compression: str
+    publish_vhd: str
     signing_key: str | None = field(repr=False)
     allowed_signers: Path | None
     run_id: str | None
+    local_firmware: str
+    local_datasource: str
     xcpng: XcpngConfig
     s3: S3Config
+    cloudstack: CloudStackConfig
     # secrets beyond the table: PKR_VAR_*password* and the like from the environment
     extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
@@ -419,6 +573,7 @@ class Settings:
             ssh_port=v.pop("xcpng_ssh_port"),
             tls_verify=v.pop("xcpng_tls_verify"),
             ca_bundle=v.pop("xcpng_ca_bundle"),
+            tls_fingerprints=v.pop("xcpng_tls_fingerprint") or (),
         )
         s3 = S3Config(
             endpoint_url=v.pop("s3_endpoint_url"),
@@ -435,9 +590,25 @@ class Settings:
             secret_access_key=v.pop("aws_secret_access_key"),
             session_token=v.pop("aws_session_token"),
         )
+        zones = tuple(z.strip() for z in (v.pop("cloudstack_zones") or "").split(",") if z.strip())
+        cloudstack = CloudStackConfig(
+            enabled=v.pop("cloudstack"),
+            endpoint=v.pop("cloudstack_endpoint"),
+            api_key=v.pop("cloudstack_api_key"),
+            secret_key=v.pop("cloudstack_secret_key"),
+            zones=zones,
+            url_base=v.pop("cloudstack_url_base"),
+            url_lifetime=v.pop("cloudstack_url_lifetime"),
+            featured=v.pop("cloudstack_featured"),
+            public=v.pop("cloudstack_public"),
+            retention=v.pop("cloudstack_retention"),
+            timeout=v.pop("cloudstack_timeout"),
+            tls_verify=v.pop("cloudstack_tls_verify"),
+            ca_bundle=v.pop("cloudstack_ca_bundle"),
+        )
         if v["packer_dir"] is None:
             v["packer_dir"] = DEFAULT_PACKER_DIR
-        return cls(**v, xcpng=xcpng, s3=s3, extra_secrets=extra)
+        return cls(**v, xcpng=xcpng, s3=s3, cloudstack=cloudstack, extra_secrets=extra)
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for the redactor."""
@@ -445,6 +616,8 @@ class Settings:
             self.xcpng.password,
             self.s3.secret_access_key,
             self.s3.session_token,
+            self.cloudstack.api_key,
+            self.cloudstack.secret_key,
             *self.extra_secrets,
             *key_material(self.signing_key),
         ]
@@ -461,6 +634,11 @@ class Settings:
             return getattr(self.s3, dest.removeprefix("s3_"))
         if dest.startswith("aws_"):
             return getattr(self.s3, dest.removeprefix("aws_"))
+        if dest == "cloudstack":
+            return self.cloudstack.enabled
+        if dest.startswith("cloudstack_"):
+            value = getattr(self.cloudstack, dest.removeprefix("cloudstack_"))
+            return ",".join(value) if dest == "cloudstack_zones" else value
         return getattr(self, dest)
 
 
@@ -537,7 +715,25 @@ def _parse(o: Opt, text: str, where: str) -> Any:
         return Path(os.path.expanduser(text)).absolute()
     if o.kind == "destination":
         return Destination.parse(text, where)
+    if o.kind == "fingerprints":
+        return parse_fingerprints(text, where)
     return text
+
+
+def parse_fingerprints(text: str, where: str) -> tuple[str, ...]:
+    """SHA-256 certificate fingerprints ('AA:BB:...' as openssl prints them, or 64 hex digits),
+    comma-separated, in openssl's form."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        digits = item.removeprefix("sha256:").removeprefix("SHA256:").replace(":", "")
+        if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise UsageError(
+                f"{where}: {item!r} is not a SHA-256 fingerprint; write its 64 hex digits, with "
+                "or without colons, as `openssl x509 -noout -fingerprint -sha256` prints them"
+            )
+        digits = digits.upper()
+        out.append(":".join(digits[i : i + 2] for i in range(0, 64, 2)))
+    return tuple(out)
 
 
 def markdown_table() -> str:

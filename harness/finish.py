@@ -106,6 +106,15 @@ def security_updates(records: list[CheckRecord], name: str) -> list[str] | None:
     return None
 
 
+def cloud_init_timing(records: list[CheckRecord], name: str) -> dict[str, Any] | None:
+    """cloud-init's stage durations, datasource and ds-identify's choice on the clone
+    (cloud-init-clean-boot), None if not measured."""
+    for rec in records:
+        if rec.os == name and rec.data and isinstance(rec.data.get("cloud_init_timing"), dict):
+            return dict(rec.data["cloud_init_timing"])
+    return None
+
+
 def results_of(
     session: pytest.Session, h: Harness, records: list[CheckRecord], exitstatus: int
 ) -> dict[str, Any]:
@@ -123,7 +132,9 @@ def results_of(
         r["validated_platform"] = h.platform_name
         r["junit"] = f"junit-{name}.xml"
         r["packages"] = _packages(h, name)
+        r["cloudstack_os_type"] = spec.variables.get("cloudstack_os_type") or None
         r["security_updates"] = security_updates(records, name)
+        r["cloud_init"] = cloud_init_timing(records, name)
         r["timings"] = h.board.timings(name)
         r["inventory"] = inventory_record(
             h.settings.artifacts_dir, name, h.run_id, builds[name].get("sha256")

@@ -189,7 +189,8 @@ def _controller_start(config: pytest.Config, h: Harness) -> None:
     hooks: list[tuple[str, Any]] = []
     try:
         platform = h.platform()
-        hooks.append((f"platform {platform.name}", platform.preflight))
+        specs, building = list(h.specs.values()), not h.settings.xva
+        hooks.append((f"platform {platform.name}", lambda: platform.preflight(specs, building)))
     except ImportError as exc:
         raise pytest.UsageError(f"platform {h.platform_name} unavailable: {exc}") from None
     if h.settings.publish:

@@ -123,7 +123,17 @@ def run_preflight(
     phases = {platform_name} if platform_name == "xcpng" else set()
     if settings.publish and settings.publish_to.is_s3:
         phases.add("s3")
+    if settings.publish and settings.cloudstack.enabled:
+        phases.add("cloudstack")
     problems = check_settings(settings, phases)
+    if settings.publish and settings.cloudstack.enabled:
+        from publish.api import cloudstack_settings_problems
+
+        problems += [
+            p
+            for p in cloudstack_settings_problems(settings, settings.publish_to)
+            if not p.startswith("TEMPLATE_CLOUDSTACK=1 needs")  # listed as missing settings
+        ]
     if building:
         problems += check_packer(settings, specs, platform_name)
         problems += check_disk(settings, len(specs))

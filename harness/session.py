@@ -15,7 +15,9 @@ from core.model import TemplateSpec
 from core.platform import Platform
 from core.redact import Redactor
 from core.settings import Settings
+from harness.freshness import pending_updates_reason
 from harness.progress import StatusBoard
+from pkgdb.archive import Archive
 from platforms.leftovers import run_dir
 
 
@@ -88,6 +90,9 @@ class Harness:
                 provided_artifact=s.xva,
                 status=self.board.set,
             )
+            if not s.reuse_with_pending_updates:
+                archive = Archive(s.cache_dir / "archive", s.archive_max_age)
+                self._build_ctx.stale_reason = pending_updates_reason(archive)
         return self._build_ctx
 
 

@@ -29,6 +29,7 @@ class Seed:
     hostname: str
     marker: str
     user: str = CHECK_USER
+    user_data: str = ""  # the cloud-config the seed carries, for datasources other than NoCloud
 
     def known_hosts(self, path: Path, address: str, port: int) -> Path:
         """Write a known_hosts that trusts only this VM's seeded host key."""
@@ -110,4 +111,5 @@ def make_seed(workdir: Path, os_name: str, run_id: str, instance_id: str | None 
         instance_id=instance_id,
         hostname=hostname,
         marker=marker,
+        user_data=files["user-data"],
     )

@@ -4,8 +4,11 @@
   chunks left out as XAPI's export does, compressed (zstd by default), the firmware read from
   the disk's partition table, and the raw disk's sha256 checked against the build record in the
   same read pass. Nothing is written to a temporary file.
-- An XVA (the XCP-ng platform's build, or `--xva`) is published byte for byte as it was
-  imported and checked; its compression is whatever the build chose.
+- An XVA (the XCP-ng platform's build, or `--xva`) that is not compressed, as Packer's
+  xenserver-iso exports it (`format = "xva"`), is compressed (zstd by default) while it uploads,
+  in the same single read that checks its sha256 against the build record; decompressed, it is
+  the XVA that was imported and checked, byte for byte. An XVA already compressed is published
+  as it is, and so is every XVA with `--publish-compression none`.
 
 Why at publish time and not in the build: the checks boot the very raw disk the build made
 (under a qcow2 overlay, no conversion per boot), only images that passed are converted, the
@@ -21,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from diskformats.bootdisk import detect_firmware
 from diskformats.xva import CHUNK_SIZE, XvaError
-from diskformats.xva.bootdisk import detect_firmware
 from diskformats.xva.reader import compression_of
-from diskformats.xva.writer import XvaOptions, visited_chunks, xva_stream
+from diskformats.xva.writer import XvaOptions, encoder, visited_chunks, xva_stream
 from publish.gating import Candidate
 from publish.stores.base import IntegrityError
 from publish.upload_digests import FileDigests, file_blocks
@@ -45,22 +48,33 @@ class ArtifactPlan:
 
     name: str  # object name in the build folder: <os>.xva
     source: Path
-    source_format: str  # "raw" (converted while uploading) or "xva" (published as it is)
+    source_format: str  # "raw" (converted while uploading) or "xva" (as exported)
     source_size: int
     source_sha256: str  # the build record's: what the checks ran on
     compression: str  # of the published XVA
     firmware: str | None  # what the XVA asks for (converted disks); None: as exported
-    size_hint: int  # the published size, exact for an XVA, an upper bound when converting
+    size_hint: int  # the published size: exact for an XVA as built, else an upper bound
     vm_name: str
+    source_compression: str | None = None  # an XVA's, as exported
+
+    @property
+    def as_built(self) -> bool:
+        """The source XVA is published byte for byte."""
+        return self.source_format == PUBLISHED_FORMAT and self.compression == (
+            self.source_compression
+        )
 
     def describe(self) -> dict[str, Any]:
         """The `source` block of metadata.json."""
-        return {
+        out: dict[str, Any] = {
             "format": self.source_format,
             "size": self.source_size,
             "sha256": self.source_sha256,
             "firmware": self.firmware,
         }
+        if self.source_compression is not None:
+            out["compression"] = self.source_compression
+        return out
 
 
 def artifact_format(c: Candidate) -> str:
@@ -93,10 +107,15 @@ def unpublishable(c: Candidate) -> str | None:
 def plan_artifact(c: Candidate, build_id: str, compression: str) -> ArtifactPlan:
     fmt = artifact_format(c)
     size = c.artifact.stat().st_size
+    source_compression = None
     if fmt == PUBLISHED_FORMAT:
         with c.artifact.open("rb") as fh:
-            compression = compression_of(fh.read(512))
+            source_compression = compression_of(fh.read(512))
         firmware, bound = None, size
+        if source_compression != "none" or compression == "none":
+            compression = source_compression  # published as built
+        else:
+            bound = size + size // 64 + HEADER_BOUND  # zstd/gzip worst case is far below
     else:
         fd = os.open(c.artifact, os.O_RDONLY)
         try:
@@ -114,6 +133,7 @@ def plan_artifact(c: Candidate, build_id: str, compression: str) -> ArtifactPlan
         firmware=firmware,
         size_hint=bound,
         vm_name=f"{c.os_name}-{build_id}",
+        source_compression=source_compression,
     )
 
 
@@ -127,10 +147,13 @@ class ArtifactStream:
 
     def blocks(self) -> Iterator[bytes]:
         plan = self.plan
-        if plan.source_format == PUBLISHED_FORMAT:
+        if plan.as_built:
             yield from file_blocks(plan.source, READ_BLOCK)
             return
         self._source_hash = hashlib.sha256()
+        if plan.source_format == PUBLISHED_FORMAT:
+            yield from self._recompressed()
+            return
         options = XvaOptions(
             name=plan.vm_name,
             memory=VM_MEMORY,
@@ -145,6 +168,20 @@ class ArtifactStream:
             if size != plan.source_size:
                 raise IntegrityError(self._changed("its size"))
             yield from xva_stream(fh.fileno(), size, options, source_hash=self._source_hash)
+
+    def _recompressed(self) -> Iterator[bytes]:
+        """The source XVA compressed on the fly; its bytes hashed and counted in that read."""
+        enc = encoder(self.plan.compression)
+        read = 0
+        for block in file_blocks(self.plan.source, READ_BLOCK):
+            self._source_hash.update(block)
+            read += len(block)
+            if out := enc.compress(block):
+                yield out
+        if read != self.plan.source_size:
+            raise IntegrityError(self._changed("its size"))
+        if out := enc.flush():
+            yield out
 
     def check(self) -> Callable[[FileDigests], None]:
         """The end-of-stream check: what was read is what the checks ran on."""

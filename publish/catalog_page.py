@@ -27,6 +27,7 @@ from publish.diff import Diff, diff_of
 from publish.metadata import is_signed
 from publish.pointers import build_index, rebuild_index
 from publish.publisher import BUILD_LOG, JUNIT, METADATA
+from publish.repoint import repoint_latest
 from publish.source import Build, build_folders, load_build
 from publish.stores.base import IntegrityError, Log, Store
 
@@ -57,7 +58,9 @@ class Entry:
 
 
 def refresh_index(store: Store, log: Log | None = None) -> dict[str, Any]:
-    """Rebuild index.json (see pointers.rebuild_index), then index.html from the same files."""
+    """Move each latest.json to its newest complete build (repoint.py), rebuild index.json from
+    them (pointers.rebuild_index), then index.html from the same files."""
+    repoint_latest(store, log)
     index = rebuild_index(store)
     publish_page(store, render(collect(store, index)))
     if log is not None:

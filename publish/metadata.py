@@ -47,6 +47,8 @@ def build_metadata(
     sbom: dict[str, Any],
     provenance: dict[str, Any],
     signature: dict[str, Any],
+    vhd: dict[str, Any] | None = None,
+    boot_modes: list[str] | None = None,
 ) -> dict[str, Any]:
     rec, build, data = c.record, c.build, c.results.data
     meta = {
@@ -87,7 +89,12 @@ def build_metadata(
         "harness_version": data["harness_version"],
         "publisher_version": __version__,
         "order": order,
+        "cloudstack": {"os_type": rec.get("cloudstack_os_type")},
     }
+    if vhd is not None:
+        meta["vhd"] = vhd
+    if boot_modes is not None:
+        meta["boot_modes"] = boot_modes
     validate_metadata(meta)
     return meta
 
@@ -102,6 +109,17 @@ def folder_objects(meta: dict[str, Any]) -> list[str]:
         if sig.get("file"):
             names.append(str(sig["file"]))
     return names
+
+
+def listed_digests(meta: dict[str, Any]) -> dict[str, str]:
+    """name -> sha256 of every file metadata.json gives a digest of: the artifact, the VHD
+    (when published) and the listed files. SHA256SUMS lists them, and metadata.json itself."""
+    out = {str(meta["artifact"]["name"]): str(meta["artifact"]["sha256"])}
+    vhd = meta.get("vhd")
+    if isinstance(vhd, dict):
+        out[str(vhd["name"])] = str(vhd["sha256"])
+    out.update({str(n): str(i["sha256"]) for n, i in meta.get("files", {}).items()})
+    return out
 
 
 def is_signed(meta: dict[str, Any]) -> bool:

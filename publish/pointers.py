@@ -35,6 +35,28 @@ def _load(data: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+def latest_doc(meta: dict[str, Any], folder: str, metadata_name: str) -> dict[str, Any]:
+    """The `latest.json` that points at the build in `folder`, from its metadata."""
+    artifact = meta["artifact"]
+    return {
+        "schema": LATEST_SCHEMA,
+        "os": meta["os"]["name"],
+        "family": meta["os"]["family"],
+        "version": meta["os"]["version"],
+        "build_id": meta["build_id"],
+        "folder": folder,
+        "metadata": f"{folder}/{metadata_name}",
+        "artifact": f"{folder}/{artifact['name']}",
+        "format": artifact.get("format", "xva"),
+        "compression": artifact.get("compression"),
+        "size": artifact["size"],
+        "sha256": artifact["sha256"],
+        "order": meta["order"],
+        "platform": meta["validation"]["platform"],
+        "published_at": meta["published_at"],
+    }
+
+
 def update_latest(store: Store, doc: dict[str, Any]) -> tuple[bool, str]:
     """Point `<os>/latest.json` at doc unless it already points at an equal or newer build.
 

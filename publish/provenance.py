@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.ci import builder_id, ci_context, invocation_id, repository_url
@@ -43,19 +43,23 @@ def statement(
     *,
     build_id: str,
     artifact: tuple[str, str],
+    also: Sequence[tuple[str, str]] = (),
     checks: Mapping[str, Any],
     byproducts: Mapping[str, str],
     publisher_version: str,
     media_types: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The statement; `artifact` is (name, sha256) of the published XVA, `byproducts` name ->
-    sha256 of the other published files it vouches for."""
+    """The statement; `artifact` is (name, sha256) of the published XVA (the first subject),
+    `also` the other disk images published from it (the VHD), `byproducts` name -> sha256 of
+    the other published files it vouches for."""
     data, rec, build = c.results.data, c.record, c.build
     ci = data.get("builder") or ci_context()
     git = data["git"]
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": artifact[0], "digest": {"sha256": artifact[1]}}],
+        "subject": [
+            {"name": name, "digest": {"sha256": digest}} for name, digest in (artifact, *also)
+        ],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {

@@ -25,8 +25,14 @@ from publish import __version__
 from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
 from publish.gating import Candidate
-from publish.metadata import build_metadata, folder_objects
-from publish.pointers import LATEST_SCHEMA, update_latest
+from publish.metadata import (
+    build_metadata,
+    folder_objects,
+    is_signed,
+    listed_digests,
+    validate_metadata,
+)
+from publish.pointers import latest_doc, update_latest
 from publish.provenance import PREDICATE_TYPE, statement
 from publish.provenance import encode as encode_statement
 from publish.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
@@ -35,6 +41,7 @@ from publish.signing import NAMESPACE, SIGNATURE_SUFFIX, SigningKey
 from publish.stores.base import IntegrityError, Log, Progress, Store
 from publish.sums import SUMS, SUMS_SIG, render, sha256
 from publish.upload_digests import DigestingReader, FileDigests, file_blocks, part_layout
+from publish.vhd_artifact import VhdPlan, VhdStream, disk_boot_modes, plan_vhd, raw_disk
 
 METADATA = "metadata.json"
 BUILD_LOG = "build.log"
@@ -53,6 +60,7 @@ class Published:
     reused: bool  # already there from an earlier run: verified, not uploaded again
     latest_changed: bool
     latest_message: str
+    metadata: dict[str, Any] = field(default_factory=dict)  # the build's metadata.json
 
 
 @dataclass
@@ -65,9 +73,10 @@ class Planned:
     commit_time: float | None
     inventory: Inventory | None = None  # loaded and checked before anything is uploaded
     notes: list[str] = field(default_factory=list)
+    vhd: VhdPlan | None = None
 
 
-def plan(c: Candidate, compression: str) -> Planned:
+def plan(c: Candidate, compression: str, vhd: str = "none") -> Planned:
     """Where the build goes and how its XVA is made; reads no more than the disk's layout."""
     git = c.results.data["git"]
     built_at = float(c.build["built_at"])
@@ -80,6 +89,7 @@ def plan(c: Candidate, compression: str) -> Planned:
         folder=f"{c.os_name}/{c.record['version']}/{build_id}",
         order=order_key(ctime, built_at),
         commit_time=ctime,
+        vhd=plan_vhd(c, vhd),
     )
 
 
@@ -109,19 +119,34 @@ def upload(
 
 
 def publish_one(
-    p: Planned, store: Store, redactor: Redactor, log: Log, key: SigningKey | None = None
+    p: Planned,
+    store: Store,
+    redactor: Redactor,
+    log: Log,
+    key: SigningKey | None = None,
+    *,
+    pointers: bool = True,
 ) -> Published:
+    """The build folder (artifact, log, JUnit, the VHD, SBOM, provenance, SHA256SUMS, then
+    metadata.json), then `latest.json` unless `pointers` is off (a fan-out shard: the index
+    job moves every pointer)."""
     c, art = p.candidate, p.artifact
     art_key = f"{p.folder}/{art.name}"
     meta_key = f"{p.folder}/{METADATA}"
     existing = store.get_bytes(meta_key)
     if existing is not None:
         reused = True
-        meta = _reuse(p, store, existing)
+        meta = _reuse(p, store, existing, log, key)
         log(f"{c.os_name}: {p.build_id} already published; verified, not uploaded again")
     else:
         reused = False
-        how = "as built" if art.source_format == "xva" else f"from the {art.source_format} disk"
+        how = (
+            "as built"
+            if art.as_built
+            else "from the uncompressed XVA"
+            if art.source_format == "xva"
+            else f"from the {art.source_format} disk"
+        )
         log(
             f"{c.os_name}: uploading {art.name} ({art.compression}, {how}) to "
             f"{store.describe(art_key)}"
@@ -133,7 +158,7 @@ def publish_one(
             stream.blocks(),
             log,
             size_hint=art.size_hint,
-            sha256=art.source_sha256 if art.source_format == "xva" else None,
+            sha256=art.source_sha256 if art.as_built else None,
             on_end=stream.check(),
         )
         artifact = {
@@ -144,8 +169,13 @@ def publish_one(
             "sha256": digests.sha256,
         }
         files = _upload_texts(p, store, redactor, log)
+        vhd, modes = _upload_vhd(p, store, log) if p.vhd else (None, None)
+        if modes is None and art.source_format != "xva":  # read from the raw disk's GPT
+            modes = disk_boot_modes(art.source)
         sbom = _upload_sbom(p, store, redactor, artifact, files)
-        provenance = _upload_provenance(p, store, redactor, artifact=artifact, files=files, key=key)
+        provenance = _upload_provenance(
+            p, store, redactor, artifact=artifact, vhd=vhd, files=files, key=key
+        )
         meta = build_metadata(
             c,
             build_id=p.build_id,
@@ -155,12 +185,14 @@ def publish_one(
             commit_time=p.commit_time,
             order=p.order,
             published_at=time.time(),
+            vhd=vhd,
+            boot_modes=modes,
             sbom=sbom,
             provenance=provenance,
             signature=_signature_block(key),
         )
         body = redactor.data(json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
-        _upload_sums(p, store, artifact=artifact, files=files, metadata=body, key=key)
+        _upload_sums(p, store, meta, metadata=body, key=key)
         store.put_bytes(meta_key, body, "application/json")  # last: the folder is complete
         signed = f"signed by {key.describe()}" if key else "unsigned"
         log(
@@ -168,29 +200,38 @@ def publish_one(
             f"({art.name}: {digests.size} bytes, sha256 {digests.sha256}; SBOM of "
             f"{sbom['packages']} packages; {SUMS} {signed})"
         )
-    artifact = meta["artifact"]
-    latest = {
-        "schema": LATEST_SCHEMA,
-        "os": c.os_name,
-        "family": c.record["family"],
-        "version": c.record["version"],
-        "build_id": p.build_id,
-        "folder": p.folder,
-        "metadata": meta_key,
-        "artifact": f"{p.folder}/{artifact['name']}",
-        "format": artifact.get("format", "xva"),
-        "compression": artifact.get("compression"),
-        "size": artifact["size"],
-        "sha256": artifact["sha256"],
-        "order": p.order,
-        "platform": meta["validation"]["platform"],
-        "published_at": meta["published_at"],
-    }
-    changed, message = update_latest(store, latest)
+    if pointers:
+        changed, message = update_latest(store, latest_doc(meta, p.folder, METADATA))
+    else:
+        changed, message = False, "latest.json left to `xcpng-golden store index`"
     log(f"{c.os_name}: {message}")
     return Published(
-        c.os_name, p.build_id, p.folder, store.describe(art_key), reused, changed, message
+        c.os_name, p.build_id, p.folder, store.describe(art_key), reused, changed, message, meta
     )
+
+
+def _upload_vhd(
+    p: Planned, store: Store, log: Log
+) -> tuple[dict[str, Any] | None, list[str] | None]:
+    """The VHD beside the XVA, uploaded and verified; its metadata block and the boot modes."""
+    assert p.vhd is not None
+    c, art = p.candidate, p.artifact
+    key = f"{p.folder}/{p.vhd.name}"
+    with raw_disk(c, art.source_format) as raw:
+        expected = art.source_sha256 if art.source_format != "xva" else None
+        stream = VhdStream(p.vhd, raw, expected)
+        log(f"{c.os_name}: uploading {p.vhd.name} ({p.vhd.compression}) to {store.describe(key)}")
+        digests = upload(
+            store,
+            key,
+            stream.blocks(),
+            log,
+            size_hint=stream.size_hint(),
+            on_end=stream.check(),
+        )
+        modes = disk_boot_modes(raw)
+    log(f"{c.os_name}: {p.vhd.name}: {digests.size} bytes, sha256 {digests.sha256}")
+    return p.vhd.describe(digests, stream.disk_size), modes
 
 
 def _description(p: Planned) -> str:
@@ -202,8 +243,11 @@ def _description(p: Planned) -> str:
     )
 
 
-def _reuse(p: Planned, store: Store, existing: bytes) -> dict[str, Any]:
-    """Same build id again: the published build must hold this very disk, and be intact."""
+def _reuse(
+    p: Planned, store: Store, existing: bytes, log: Log = print, key: SigningKey | None = None
+) -> dict[str, Any]:
+    """Same build id again: the published build must hold this very disk, and be intact. A VHD
+    asked for now and not published then is added (metadata.json rewritten last)."""
     try:
         meta: dict[str, Any] = json.loads(existing)
     except ValueError:
@@ -221,6 +265,26 @@ def _reuse(p: Planned, store: Store, existing: bytes) -> dict[str, Any]:
         head = store.head(f"{p.folder}/{name}")
         if head is None or head.size != files.get(name, {}).get("size", head.size) or not head.size:
             raise IntegrityError(f"{store.describe(p.folder)}/{name} is missing or truncated")
+    if "vhd" in meta:
+        vhd = meta["vhd"]
+        store.check_object(f"{p.folder}/{vhd['name']}", int(vhd["size"]), str(vhd["sha256"]))
+    elif p.vhd is not None:
+        if is_signed(meta) and key is None:
+            raise IntegrityError(
+                f"{store.describe(p.folder)} is a signed build: adding its VHD rewrites "
+                f"{SUMS} and its signature, which needs the signing key (TEMPLATE_SIGNING_KEY)"
+            )
+        meta["vhd"], meta["boot_modes"] = _upload_vhd(p, store, log)
+        if "signature" in meta:  # metadata v3: SHA256SUMS lists the VHD too
+            meta["signature"] = _signature_block(key)
+        validate_metadata(meta)
+        body = json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n"
+        if "signature" in meta:
+            # SHA256SUMS (and its signature) first, then metadata.json, as for a new build;
+            # between the two writes a reader sees them disagree and refuses the build (one
+            # line). The provenance written then does not name the VHD.
+            _upload_sums(p, store, meta, metadata=body, key=key)
+        store.put_bytes(f"{p.folder}/{METADATA}", body, "application/json")
     return meta
 
 
@@ -295,15 +359,18 @@ def _upload_provenance(
     redactor: Redactor,
     *,
     artifact: dict[str, Any],
+    vhd: dict[str, Any] | None,
     files: dict[str, Any],
     key: SigningKey | None,
 ) -> dict[str, Any]:
-    """The in-toto statement with its SLSA provenance, and its signature when there is a key."""
+    """The in-toto statement with its SLSA provenance, and its signature when there is a key.
+    Its subjects: the XVA, and the VHD when there is one."""
     c = p.candidate
     doc = statement(
         c,
         build_id=p.build_id,
         artifact=(str(artifact["name"]), str(artifact["sha256"])),
+        also=[(str(vhd["name"]), str(vhd["sha256"]))] if vhd else [],
         checks={
             "passed": list(c.record["checks"]["passed"]),
             "failed": list(c.record["checks"]["failed"]),
@@ -335,19 +402,11 @@ def _signature_block(key: SigningKey | None) -> dict[str, Any]:
 
 
 def _upload_sums(
-    p: Planned,
-    store: Store,
-    *,
-    artifact: dict[str, Any],
-    files: dict[str, Any],
-    metadata: bytes,
-    key: SigningKey | None,
+    p: Planned, store: Store, meta: dict[str, Any], *, metadata: bytes, key: SigningKey | None
 ) -> None:
     """SHA256SUMS of every file of the folder (metadata.json's final bytes included), and its
     signature; both before metadata.json, which marks the folder complete."""
-    digests = {str(artifact["name"]): str(artifact["sha256"]), METADATA: sha256(metadata)}
-    digests.update({name: str(info["sha256"]) for name, info in files.items()})
-    sums = render(digests)
+    sums = render({**listed_digests(meta), METADATA: sha256(metadata)})
     store.put_bytes(f"{p.folder}/{SUMS}", sums, "text/plain")
     if key is not None:
         store.put_bytes(f"{p.folder}/{SUMS_SIG}", key.sign(sums), "text/plain")

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.errors import UsageError
-from publish.metadata import is_signed
+from publish.metadata import is_signed, listed_digests
 from publish.signing import SignatureRefused, Verified, verify_signature
 from publish.source import Build
 from publish.stores.base import IntegrityError
@@ -65,9 +65,7 @@ def check_build(
                 f"{where} predates signed builds (metadata {meta['schema']}): nothing "
                 "vouches for it; pass --allow-unsigned to take it on its checksums"
             )
-        digests = {build.name: build.sha256}
-        digests.update({n: str(i["sha256"]) for n, i in meta.get("files", {}).items()})
-        return Trust(sums=digests, signed_by=None, state="legacy, unsigned build")
+        return Trust(sums=listed_digests(meta), signed_by=None, state="legacy, unsigned build")
     sums_raw = _get(build, SUMS)
     verified: Verified | None = None
     sig: bytes | None = None
@@ -98,15 +96,13 @@ def check_build(
 
 
 def _agree(build: Build, sums: dict[str, str], where: str) -> None:
-    """metadata.json's bytes, the artifact and every listed file match SHA256SUMS."""
+    """metadata.json's bytes, the artifact, the VHD and every listed file match SHA256SUMS."""
     if build.raw is None or sums.get(METADATA) != sha256(build.raw):
         raise SignatureRefused(
             f"{where}: {METADATA} does not match its line in {SUMS}: it was changed after "
             "publishing; nothing of this build is trusted"
         )
-    expected = {build.name: build.sha256}
-    expected.update({n: str(i["sha256"]) for n, i in build.meta.get("files", {}).items()})
-    for name, digest in expected.items():
+    for name, digest in listed_digests(build.meta).items():
         if sums.get(name) != digest:
             raise SignatureRefused(
                 f"{where}: {name} has sha256 {digest} in {METADATA} but "

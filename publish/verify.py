@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from publish.metadata import folder_objects, validate_metadata
+from publish.metadata import folder_objects, listed_digests, validate_metadata
 from publish.pointers import INDEX_KEY, LATEST_SCHEMA, latest_key
 from publish.stores.base import Store
 from publish.sums import SUMS, SumsError, parse, sha256
@@ -90,7 +90,8 @@ def _verify_latest(store: Store, doc: dict[str, Any], deep: bool) -> list[str]:
 
 
 def _verify_sums(store: Store, folder: str, meta: dict[str, Any], raw: bytes) -> list[str]:
-    """SHA256SUMS agrees with metadata.json (its bytes, the artifact's and each file's digest).
+    """SHA256SUMS agrees with metadata.json (its bytes, the artifact's, the VHD's and each
+    file's digest).
     Its signature is the readers' to check against their allowed signers (store fetch)."""
     key = f"{folder}/{SUMS}"
     data = store.get_bytes(key)
@@ -100,8 +101,7 @@ def _verify_sums(store: Store, folder: str, meta: dict[str, Any], raw: bytes) ->
         sums = parse(data)
     except SumsError as e:
         return [f"{store.describe(key)}: {e}"]
-    expected = {METADATA: sha256(raw), meta["artifact"]["name"]: meta["artifact"]["sha256"]}
-    expected.update({n: i["sha256"] for n, i in meta["files"].items()})
+    expected = {**listed_digests(meta), METADATA: sha256(raw)}
     return [
         f"{store.describe(key)} disagrees with metadata.json about {name}"
         for name, digest in sorted(expected.items())

@@ -66,6 +66,12 @@ def _publish_arguments(p: argparse.ArgumentParser) -> None:
         help="results.json of one or more harness runs",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would happen, write nothing")
+    p.add_argument(
+        "--builds-only",
+        action="store_true",
+        help="write the build folders only; leave latest.json, index.json and index.html to "
+        "`xcpng-golden store index` (a fan-out shard)",
+    )
 
 
 def _prune_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,7 +93,9 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
 def _publish(args: argparse.Namespace, to: Destination, settings: Settings, log: Log) -> int:
     from publish import api
 
-    report = api.publish_results(args.results, to, settings, args.dry_run, log)
+    report = api.publish_results(
+        args.results, to, settings, args.dry_run, log, builds_only=args.builds_only
+    )
     for line in report.lines():
         log(line)
     return 0 if report.ok else 1
@@ -154,7 +162,8 @@ STORE_COMMANDS = (
     ),
     Command(
         "index",
-        "rebuild index.json and index.html from every latest.json",
+        "move each latest.json to its newest complete build, then rebuild index.json and "
+        "index.html",
         "--to s3://bucket/templates",
         _to,
         _guarded(_index),

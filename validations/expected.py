@@ -28,6 +28,7 @@ SYSTEM = (
     "system-console-autologin",
     "system-package-sources",
     "system-setuid",
+    "system-console-shell",
 )
 # Who can log in and who is root (validations/test_accounts.py, test_sudo.py).
 ACCOUNTS = ("accounts-identities", "accounts-login", "accounts-file-owners", "sudo-policy")
@@ -55,6 +56,12 @@ HYGIENE = (
     "hygiene-machine-state",
 )
 IDENTITY = ("identity-os-release", "identity-root-disk")
+# What a clone inherits and trusts (validations/test_trust.py); the package manager's by family.
+TRUST = ("trust-ca-bundle", "trust-ssh-client", "trust-pam")
+TRUST_APT = ("trust-apt",)
+TRUST_DNF = ("trust-dnf",)
+# validations/test_persistence.py: what runs as root later, judged by who can write it.
+PERSISTENCE = ("persistence-root-exec",)
 NETWORK = ("network-renderer",)
 
 # EL only (validations/test_el_security.py): SELinux, crypto policy, firewalld, NetworkManager.
@@ -74,11 +81,22 @@ DEBIAN_SECURITY = ("system-apparmor",)
 DEBIAN_UPDATES = ("system-security-updates",)
 EL_UPDATES = ("el-security-updates",)
 
-_COMMON = SSH + SYSTEM + ACCOUNTS + GUEST_TOOLS + CLOUD_INIT + HYGIENE + IDENTITY + NETWORK
+_COMMON = (
+    SSH
+    + SYSTEM
+    + ACCOUNTS
+    + GUEST_TOOLS
+    + CLOUD_INIT
+    + HYGIENE
+    + IDENTITY
+    + NETWORK
+    + TRUST
+    + PERSISTENCE
+)
 
 EXPECTED: dict[str, tuple[str, ...]] = {
-    "debian": _COMMON + DEBIAN_SECURITY + DEBIAN_UPDATES,
-    "el": _COMMON + EL_SECURITY + EL_UPDATES,
+    "debian": _COMMON + DEBIAN_SECURITY + DEBIAN_UPDATES + TRUST_APT,
+    "el": _COMMON + EL_SECURITY + EL_UPDATES + TRUST_DNF,
 }
 
 

@@ -1,5 +1,7 @@
-"""cloud-init: present and enabled in the image, looking for NoCloud and ConfigDrive, a clean
-first boot, and this VM's seed applied (which also proves the checks reached the right VM)."""
+"""cloud-init: present and enabled in the image, looking for NoCloud, ConfigDrive and CloudStack
+(without ds-identify switching it off where only CloudStack's virtual router serves the data),
+a clean first boot, and this VM's seed applied through the datasource the boot offered (which also
+proves the checks reached the right VM)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,20 @@ from validations.conftext import uncommented
 from validations.offline import OfflineImage
 from validations.remote import ask
 
-REQUIRED_DATASOURCES = ("NoCloud", "ConfigDrive")
+REQUIRED_DATASOURCES = ("NoCloud", "ConfigDrive", "CloudStack")
+DS_IDENTIFY_CFG = "/etc/cloud/ds-identify.cfg"
+# ds-identify's default: nothing recognised means cloud-init disabled. It recognises CloudStack
+# only by a DMI product name "CloudStack*", which XenServer/XCP-ng hosts do not set.
+DS_IDENTIFY_DEFAULT = "search,found=all,maybe=none,notfound=disabled"
+CLOUDSTACK_MAX_WAIT_LIMIT = 60  # seconds a boot with no datasource may spend on the router
+CLOUDSTACK_DEFAULT_MAX_WAIT = 120  # DataSourceCloudStack.url_max_wait
+# cloud-init 25.2 asks the password server with its own HTTP client; older ones run wget
+WGET_UNTIL = (25, 2)
+VERSION_FILES = (
+    "/usr/lib/python3/dist-packages/cloudinit/version.py",  # Debian, Ubuntu
+    "/usr/lib/python3.9/site-packages/cloudinit/version.py",  # EL 9
+    "/usr/lib/python3.12/site-packages/cloudinit/version.py",  # EL 10
+)
 # The units that start cloud-init: 22.x-23.x (first) and 24.x (second).
 UNITS = (("cloud-init.service", "cloud-init-local.service"), ("cloud-init-main.service",))
 WANTS_DIRS = (
@@ -41,15 +56,77 @@ def test_installed(image: OfflineImage) -> None:
     )
 
 
+def ds_identify_policy(text: str) -> str:
+    """The `policy:` of ds-identify.cfg (as its own parser reads it: the last one wins), or the
+    default."""
+    policy = DS_IDENTIFY_DEFAULT
+    for line in text.splitlines():
+        key, sep, value = uncommented(line).partition(":")
+        if sep and key.strip() == "policy" and value.strip():
+            policy = value.strip()
+    return policy
+
+
+def cloud_init_version(image: OfflineImage) -> tuple[int, ...] | None:
+    for path in VERSION_FILES:
+        if image.exists(path):
+            found = re.search(r'__VERSION__\s*=\s*"([0-9.]+)"', image.read_text(path))
+            if found:
+                return tuple(int(p) for p in found.group(1).split("."))
+    return None
+
+
+def datasource_problems(cfg: dict[str, Any], policy: str, has_wget: bool,
+                        version: tuple[int, ...] | None) -> list[str]:  # fmt: skip
+    """Why a clone would not find its data on XCP-ng, under CloudStack or with a seed."""
+    sources = cfg.get("datasource_list")
+    if not isinstance(sources, list) or not sources:
+        return [f"datasource_list is not set: {sources!r}"]
+    bad = []
+    missing = [d for d in REQUIRED_DATASOURCES if d not in sources]
+    if missing:
+        bad.append(f"datasource_list {sources} lacks {', '.join(missing)}")
+    options = dict(p.partition("=")[::2] for p in policy.split(",")[1:])
+    if sources != ["CloudStack"] and options.get("notfound") != "enabled":
+        bad.append(
+            f"ds-identify policy {policy!r} disables cloud-init when no datasource is found on a "
+            "local disk: on XCP-ng under CloudStack (no config drive, DMI not 'CloudStack') the "
+            f"virtual router's data is never read; set 'policy: search,found=all,maybe=all,"
+            f"notfound=enabled' in {DS_IDENTIFY_CFG}"
+        )
+    ds_cfg = (cfg.get("datasource") or {}).get("CloudStack") or {}
+    max_wait = ds_cfg.get("max_wait", CLOUDSTACK_DEFAULT_MAX_WAIT)
+    try:
+        waits = float(max_wait)
+    except (TypeError, ValueError):
+        waits = float(CLOUDSTACK_DEFAULT_MAX_WAIT)
+    if "CloudStack" in sources and waits > CLOUDSTACK_MAX_WAIT_LIMIT:
+        bad.append(
+            f"datasource.CloudStack.max_wait is {max_wait!r}: a boot with no datasource waits that "
+            f"long for a virtual router; keep it at most {CLOUDSTACK_MAX_WAIT_LIMIT} s"
+        )
+    if "CloudStack" in sources and version is not None and version < WGET_UNTIL and not has_wget:
+        bad.append(
+            f"cloud-init {'.'.join(map(str, version))} asks CloudStack's password server with "
+            "wget, which the image lacks: every CloudStack boot would log a traceback"
+        )
+    return bad
+
+
 @check(
-    "cloud-init-datasources", "datasource_list has NoCloud and ConfigDrive (XCP-ng and local seeds)"
+    "cloud-init-datasources",
+    "datasource_list has NoCloud, ConfigDrive and CloudStack (XCP-ng, local seeds, CloudStack's "
+    "config drive and virtual router), ds-identify does not disable cloud-init where only the "
+    "router serves the data, and the router is awaited a bounded time",
 )
 def test_datasources(image: OfflineImage) -> None:
     cfg = cloudcfg.merged(image.read_text, image.listdir)
-    sources = cfg.get("datasource_list")
-    assert isinstance(sources, list) and sources, f"datasource_list is not set: {sources!r}"
-    missing = [d for d in REQUIRED_DATASOURCES if d not in sources]
-    assert not missing, f"datasource_list {sources} lacks {', '.join(missing)}"
+    policy = ds_identify_policy(
+        image.read_text(DS_IDENTIFY_CFG) if image.exists(DS_IDENTIFY_CFG) else ""
+    )
+    has_wget = image.exists("/usr/bin/wget")
+    bad = datasource_problems(cfg, policy, has_wget, cloud_init_version(image))
+    assert not bad, "\n".join(bad)
 
 
 # cloud-init's own record of the boot, read as files (its `status` command is a Python start of
@@ -61,11 +138,28 @@ CLEAN_BOOT = {
     ),
     "status": "cat /run/cloud-init/status.json",
     "log": "cat /var/log/cloud-init.log",
+    # what ds-identify chose before any network (a seed on a disk: that one alone)
+    "ds_identify": "cat /run/cloud-init/cloud.cfg 2>/dev/null; true",
 }
+STAGES = ("init-local", "init", "modules-config", "modules-final")
+
+
+def stage_seconds(status: dict[str, Any]) -> dict[str, float]:
+    """Each stage's duration from status.json, and the total from init-local to the end: what a
+    datasource search costs shows in init-local and init."""
+    out: dict[str, float] = {}
+    for name in STAGES:
+        stage = status.get(name) or {}
+        if isinstance(stage, dict) and stage.get("start") and stage.get("finished"):
+            out[name] = round(float(stage["finished"]) - float(stage["start"]), 2)
+    first, last = status.get(STAGES[0]) or {}, status.get(STAGES[-1]) or {}
+    if first.get("start") and last.get("finished"):
+        out["total"] = round(float(last["finished"]) - float(first["start"]), 2)
+    return out
 
 
 @check("cloud-init-clean-boot", "cloud-init finished the first boot without errors or tracebacks")
-def test_clean_boot(host: Any) -> None:
+def test_clean_boot(host: Any, record_property: Any) -> None:
     answers = ask(host, CLEAN_BOOT)
     assert answers["result"].rc == 0, (
         "cloud-init did not finish the boot within 5 minutes (no /run/cloud-init/result.json; "
@@ -74,6 +168,12 @@ def test_clean_boot(host: Any) -> None:
     result = json.loads(answers["result"].stdout)
     assert result["v1"]["errors"] == [], f"result.json errors: {result['v1']['errors']}"
     status = json.loads(answers["status"].stdout)["v1"]
+    timing = {
+        "seconds": stage_seconds(status),
+        "datasource": result["v1"].get("datasource"),
+        "ds_identify": answers["ds_identify"].stdout.strip(),
+    }
+    record_property("cloud_init_timing", json.dumps(timing))
     assert status.get("stage") is None, f"cloud-init is still in stage {status['stage']}"
     stage_errors = {
         name: stage.get("errors") or stage.get("recoverable_errors")
@@ -102,10 +202,12 @@ def hosts_names(text: str) -> set[str]:
 
 @check(
     "cloud-init-seed-applied",
-    "this VM's seed took effect: its instance id, hostname (also in /etc/hosts, so it "
+    "this VM's seed took effect through the datasource the boot offered (NoCloud, or CloudStack's "
+    "virtual router or config drive): its instance id, hostname (also in /etc/hosts, so it "
     "resolves without DNS) and user-data marker",
 )
 def test_seed_applied(host: Any, vm: BootedVM) -> None:
+    offered = str(vm.facts.get("datasource") or "NoCloud")
     a = {
         name: answer.stdout
         for name, answer in ask(
@@ -115,9 +217,18 @@ def test_seed_applied(host: Any, vm: BootedVM) -> None:
                 "hostname": "hostname",
                 "hosts": "cat /etc/hosts",
                 "marker": "cat /var/lib/template-checks/marker || echo '(no marker file)'",
+                "result": "cat /run/cloud-init/result.json || echo '{}'",
             },
         ).items()
     }
+    try:
+        used = str(json.loads(a["result"]).get("v1", {}).get("datasource") or "")
+    except ValueError:
+        used = ""
+    assert used.startswith(f"DataSource{offered}"), (
+        f"cloud-init took its data from {used or 'no datasource'!r}; this boot offered it only "
+        f"through {offered}"
+    )
     instance = a["instance"].strip()
     assert instance == vm.instance_id, f"instance id {instance!r}, seed says {vm.instance_id!r}"
     hostname = a["hostname"].strip()

@@ -13,10 +13,11 @@ from importlib import metadata
 from pathlib import Path
 
 from core.commands import Command, Parser, add_commands
+from diskformats.vhd import cli as vhd_cli
 from diskformats.xva import cli as xva_cli
 from platforms import cli as machine_cli
 from publish import reader_cli, writer_cli
-from xcpng_golden import pool
+from xcpng_golden import cloudstack, plan, pool
 from xcpng_golden.sbom import SBOM
 
 PROG = "xcpng-golden"
@@ -66,9 +67,11 @@ TABLE: tuple[tuple[str | None, str, tuple[Command, ...]], ...] = (
     (None, "", machine_cli.COMMANDS),
     ("pool", "the XCP-ng pool: import a published template, clean up", pool.COMMANDS),
     ("xva", "XVA files: info, verify, to-raw, from-raw", xva_cli.COMMANDS),
+    ("vhd", "VHD files (CloudStack's format): info, verify, to-raw, from-raw", vhd_cli.COMMANDS),
     (None, "", (SBOM,)),
-    (None, "", (writer_cli.PUBLISH,)),
+    (None, "", (writer_cli.PUBLISH, plan.COMMAND)),
     ("store", "the published store: " + ", ".join(STORE_ORDER), _store_commands()),
+    ("cloudstack", "CloudStack: preflight, register, rollback, list", cloudstack.COMMANDS),
     (None, "", (VERSION,)),
 )
 

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import xxhash
 
 from core.files import atomic_writer, data_extents, feed_zeros
+from diskformats.bootdisk import detect_firmware
 from diskformats.xva import CHUNK_SIZE, XvaError, ovaxml
-from diskformats.xva.bootdisk import detect_firmware
 
 DISK_REF = "Ref:3"  # the VDI id ovaxml.build gives the single disk
 COMPRESSIONS = ("zstd", "gzip", "none")
@@ -95,6 +95,19 @@ def _chunks_to_visit(fd: int, size: int) -> Iterator[int]:
         yield last
 
 
+def size_problem(size: int, what: str = "the raw disk") -> None:
+    """Refuse a disk XAPI could not import: its last chunk must be whole 512-byte blocks, since
+    `stream_vdi.ml` reads the checksum member's header right after a chunk's data, before the
+    chunk's tar padding."""
+    if size % BLOCKSIZE:
+        padded = size + (-size % BLOCKSIZE)
+        raise XvaError(
+            f"{what} is {size} bytes, not a multiple of 512: XAPI's import reads the last "
+            "chunk's checksum header where its padding is and refuses such an XVA; pad the disk "
+            f"(truncate -s {padded} FILE) or export it again"
+        )
+
+
 def visited_chunks(fd: int, size: int) -> int:
     """How many chunks `xva_stream` will read: an upper bound of the chunks it writes."""
     return sum(1 for _ in _chunks_to_visit(fd, size))
@@ -125,6 +138,7 @@ def xva_stream(
     """
     if size <= 0:
         raise XvaError("the raw disk is empty: nothing to put in an XVA")
+    size_problem(size)
     firmware = detect_firmware(fd) if options.firmware == "auto" else options.firmware
     header = ovaxml.build(
         options.name,
@@ -194,9 +208,15 @@ def raw_to_xva(
         src = raw_path.open("rb")
     except OSError as exc:
         raise XvaError(f"cannot open {raw_path}: {exc.strerror}") from None
-    with src, atomic_writer(xva_path) as out:
+    with src:
         size = os.fstat(src.fileno()).st_size
         if size == 0:
             raise XvaError(f"{raw_path} is empty: nothing to put in an XVA")
-        for block in xva_stream(src.fileno(), size, options):
+        size_problem(size, str(raw_path))
+        _write(src.fileno(), size, options, xva_path)
+
+
+def _write(fd: int, size: int, options: XvaOptions, xva_path: Path) -> None:
+    with atomic_writer(xva_path) as out:
+        for block in xva_stream(fd, size, options):
             out.write(block)

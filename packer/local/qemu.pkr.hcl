@@ -2,9 +2,10 @@
 # platforms/local/basedisk.py made from an mmdebstrap root (Debian's installer cannot run on
 # these machines), then the same provisioning scripts as the production template.
 #
-# The output is one raw disk, <output_directory>/<vm_name>.raw, bootable by UEFI (GPT, ESP
-# with a standalone GRUB, ext4 root), which the runner finds in the machine-readable
-# `artifact,0,file,...` line.
+# The output is one raw disk, <output_directory>/<vm_name>.raw, bootable by BIOS and UEFI alike
+# (GPT: a BIOS boot partition with GRUB's core.img, an ESP with a standalone GRUB, the ext4 root
+# last), which the runner finds in the machine-readable `artifact,0,file,...` line. The build
+# itself boots by UEFI (OVMF).
 
 locals {
   # Run as root with the variables the scripts read; the same list as packer/xcpng.

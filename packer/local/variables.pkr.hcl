@@ -62,9 +62,20 @@ variable "install_config_path" {
   type    = string
   default = ""
 }
+variable "cloudstack_os_type" {
+  # CloudStack's OS type for this OS (a listOsTypes description), read by the registration in
+  # CloudStack (docs/cloudstack.md); the build does not use it.
+  type    = string
+  default = ""
+}
 variable "xen_clone_template" {
   type    = string
   default = ""
+}
+variable "x86_64_level" {
+  # Read by the XCP-ng platform's preflight only (QEMU runs -cpu max here).
+  type    = number
+  default = 1
 }
 variable "vm_memory_mb" {
   type    = number

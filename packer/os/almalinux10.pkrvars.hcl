@@ -13,11 +13,11 @@
 #       curl -s https://repo.almalinux.org/almalinux/10.2/isos/x86_64/CHECKSUM | grep boot.iso
 #   - once 10.3 ships, 10.2 moves to https://repo.almalinux.org/vault/10.2/isos/x86_64/;
 #   - xe-guest-utilities-latest in EPEL 10: NOT verified (the Fedora package pages seen list
-#     EPEL 8 and 9 only). If the kickstart's %post cannot install it, the build stops there:
-#     check on an EL10 host with
+#     EPEL 8 and 9 only). If the kickstart's %post cannot install it, the tools ISO's agent is
+#     installed instead (ks.cfg's %post --nochroot); check on an EL10 host with
 #       dnf --repofrompath=epel,https://dl.fedoraproject.org/pub/epel/10/Everything/x86_64/ \
 #         list xe-guest-utilities-latest
-#     and otherwise set guest_tools_source = "iso";
+#     and set guest_tools_source = "iso" if it is not there;
 #   - the boot keys on XCP-ng's VNC console (chef/bento types them on other hypervisors): only
 #     a build on a pool proves them.
 os_name      = "almalinux10"
@@ -54,9 +54,17 @@ boot_command = [
 ]
 boot_command_suffix = ["<leftCtrlOn>x<leftCtrlOff>"]
 
+# EL 10 is built for x86-64-v3 (AVX2, BMI1/2, FMA, MOVBE, ...): preflight refuses a pool
+# whose CPUs lack it (the installer would stop before fetching the kickstart).
+x86_64_level = 3
+
 vm_memory_mb = 2048
 vm_cpus      = 2
 
 # EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng sees the VM's
 # IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
 guest_tools_source = "package"
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "AlmaLinux 10"

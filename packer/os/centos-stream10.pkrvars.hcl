@@ -44,9 +44,17 @@ boot_command = [
 ]
 boot_command_suffix = ["<leftCtrlOn>x<leftCtrlOff>"]
 
+# EL 10 is built for x86-64-v3 (AVX2, BMI1/2, FMA, MOVBE, ...): preflight refuses a pool
+# whose CPUs lack it (the installer would stop before fetching the kickstart).
+x86_64_level = 3
+
 vm_memory_mb = 2048
 vm_cpus      = 2
 
 # EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng sees the VM's
 # IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
 guest_tools_source = "package"
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "CentOS Stream 10"

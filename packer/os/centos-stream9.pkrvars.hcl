@@ -50,9 +50,16 @@ boot_command = [
 ]
 boot_command_suffix = ["<wait><leftCtrlOn><wait>x<wait><leftCtrlOff>"]
 
+# EL 9 is built for x86-64-v2 (SSE4.2, POPCNT, ...): preflight checks the pool's CPUs.
+x86_64_level = 2
+
 vm_memory_mb = 2048
 vm_cpus      = 2
 
 # EPEL's xe-guest-utilities-latest, installed by the kickstart's %post so XCP-ng sees the VM's
 # IP from its first boot; 40-xen-guest-tools.sh then finds it and enables it.
 guest_tools_source = "package"
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "CentOS Stream 9"

@@ -43,3 +43,7 @@ guest_tools_source = "iso"
 # with this kernel package (Debian's installer cannot run there).
 local_base_suite     = "bookworm"
 local_kernel_package = "linux-image-amd64"
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "Debian GNU/Linux 12 (64-bit)"

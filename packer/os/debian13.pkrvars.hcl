@@ -46,3 +46,7 @@ guest_tools_source = "iso"
 
 local_base_suite     = "trixie"
 local_kernel_package = "linux-image-amd64"
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "Debian GNU/Linux 13 (64-bit)"

@@ -54,3 +54,7 @@ vm_cpus      = 2
 # so XCP-ng sees the VM's IP from its first boot; 40-xen-guest-tools.sh then finds it and
 # enables it.
 guest_tools_source = "package"
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "Fedora Linux (64 bit)"

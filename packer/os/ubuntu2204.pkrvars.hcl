@@ -25,7 +25,7 @@ install_config_path = "ubuntu/user-data"
 # UEFI: the ISO boots GRUB; "c" opens its command line and the template's arguments go before
 # "---" (what follows "---" is copied into the installed system's kernel command line).
 firmware  = "uefi"
-boot_wait = "5s"
+boot_wait = "10s" # as Debian 13: 5 s can land before GRUB reads keys
 boot_command = [
   "<wait>c<wait>",
   "linux /casper/vmlinuz ",
@@ -44,3 +44,7 @@ guest_tools_source = "package"
 
 # No local_base_suite / local_kernel_package: the local platform builds Debian suites only,
 # so the catalog refuses ubuntu on --platform local (check an artifact with --xva instead).
+
+# CloudStack's OS type (its listOsTypes description) the registration looks up; a cloud without
+# this type refuses the registration in one line (docs/cloudstack.md).
+cloudstack_os_type = "Ubuntu 22.04 LTS"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configure cloud-init so each clone takes its identity from a NoCloud seed (local, XCP-ng
-# cloud-config drive) or a ConfigDrive, and remove installer leftovers that would override it.
-# validations/test_cloud_init.py checks the result.
+# cloud-config drive), a ConfigDrive (XCP-ng, CloudStack's config drive) or CloudStack's virtual
+# router, and remove installer leftovers that would override it.
+# validations/test_cloud_init.py checks the result; docs/cloudstack.md explains the CloudStack part.
 set -euo pipefail
 
 # The template passes the OS (script_env); nothing is guessed from /etc/os-release.
@@ -16,6 +17,16 @@ if ! command -v cloud-init >/dev/null; then
   case "$OS_FAMILY" in
     debian) DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 install cloud-init cloud-guest-utils ;;
     el) dnf -y -q install cloud-init cloud-utils-growpart ;;
+  esac
+fi
+# cloud-init's CloudStack datasource asks the virtual router's password server with wget up to
+# cloud-init 25.1 (Debian 12's 22.4, Debian 13's 25.1, EL 9's 23.4): without it every CloudStack
+# boot logs a traceback. The answer is "no password" for these key-only templates (registered
+# with passwordenabled=false), and sshd refuses passwords anyway (01-template-hardening.conf).
+if ! command -v wget >/dev/null; then
+  case "$OS_FAMILY" in
+    debian) DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 install wget ;;
+    el) dnf -y -q install wget ;;
   esac
 fi
 
@@ -44,11 +55,30 @@ rm -f /etc/cloud/cloud-init.disabled \
   /etc/cloud/cloud.cfg.d/99-disable-network-config.cfg
 
 install -d -m 0755 /etc/cloud/cloud.cfg.d
-# Sorts after Debian's 90_dpkg.cfg, so this list is the one that counts.
+# Sorts after Debian's 90_dpkg.cfg, so this list is the one that counts. NoCloud and ConfigDrive
+# are found from a local disk before any network; CloudStack (the virtual router's metadata
+# service, found through the DHCP server) is tried only when neither is there. Its wait is bounded
+# so that a boot with no datasource at all ends in about half a minute, not cloud-init's default
+# two minutes.
 cat >/etc/cloud/cloud.cfg.d/95-template-datasources.cfg <<'CONF'
 # Managed by packer/scripts/50-cloud-init.sh
-datasource_list: [ NoCloud, ConfigDrive ]
+datasource_list: [ NoCloud, ConfigDrive, CloudStack ]
+datasource:
+  CloudStack:
+    max_wait: 30
+    timeout: 10
 CONF
+# ds-identify (cloud-init's systemd generator) recognises CloudStack only by a DMI product name
+# starting with "CloudStack", which CloudStack's KVM hosts set and XenServer/XCP-ng hosts do not:
+# with its default policy (notfound=disabled) an instance on a CloudStack network with no config
+# drive would run without cloud-init. This policy keeps what ds-identify finds on a local disk
+# (a NoCloud or ConfigDrive boot is narrowed to that one, no network probe, no delay) and lets
+# cloud-init search the list itself when nothing was found.
+cat >/etc/cloud/ds-identify.cfg <<'CONF'
+# Managed by packer/scripts/50-cloud-init.sh
+policy: search,found=all,maybe=all,notfound=enabled
+CONF
+chmod 0644 /etc/cloud/ds-identify.cfg
 cat >/etc/cloud/cloud.cfg.d/95-template-settings.cfg <<'CONF'
 # Managed by packer/scripts/50-cloud-init.sh
 # A new instance gets new host keys and no password login; the image ships none.
@@ -75,4 +105,4 @@ for unit in cloud-init-local.service cloud-init.service cloud-init-main.service 
 done
 
 cloud-init --version
-echo "50-cloud-init.sh: datasources NoCloud, ConfigDrive"
+echo "50-cloud-init.sh: datasources NoCloud, ConfigDrive, CloudStack"

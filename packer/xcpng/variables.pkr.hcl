@@ -43,6 +43,12 @@ variable "install_config_path" {
   # the installer family (debian: preseed, ubuntu: autoinstall user-data beside meta-data).
   type = string
 }
+variable "cloudstack_os_type" {
+  # CloudStack's OS type for this OS (a listOsTypes description), read by the registration in
+  # CloudStack (docs/cloudstack.md); the build does not use it.
+  type    = string
+  default = ""
+}
 variable "xen_clone_template" {
   type    = string
   default = "Other install media"
@@ -58,6 +64,12 @@ variable "vm_memory_mb" {
 variable "vm_cpus" {
   type    = number
   default = 2
+}
+variable "x86_64_level" {
+  # The x86-64 microarchitecture level the OS is built for (EL 9: 2, EL 10: 3). Packer does not
+  # use it: the harness's preflight checks the pool's CPUs against it (platforms/xcpng/cpu.py).
+  type    = number
+  default = 1
 }
 variable "guest_tools_source" {
   # iso | package | xen-guest-agent | none, read by packer/scripts/40-xen-guest-tools.sh.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -30,12 +30,14 @@ TOOLS = (
     ("mmdebstrap", "mmdebstrap"),
     ("unshare", "util-linux"),  # the base disk is built in its own mount namespace
     ("grub-mkstandalone", "grub-common"),
+    ("grub-mkimage", "grub-common"),
     ("sfdisk", "fdisk"),
     ("mkfs.ext4", "e2fsprogs"),
     ("ssh", "openssh-client"),
     ("ssh-keygen", "openssh-client"),
 )
 GRUB_EFI_DIR = Path("/usr/lib/grub/x86_64-efi")
+GRUB_PC_DIR = Path("/usr/lib/grub/i386-pc")  # the base disk boots by BIOS too
 
 
 class LocalPlatform:
@@ -52,7 +54,8 @@ class LocalPlatform:
     def cache_dir(self) -> Path:
         return self.settings.cache_dir
 
-    def preflight(self) -> list[str]:
+    def preflight(self, specs: Sequence[TemplateSpec] = (), building: bool = True) -> list[str]:
+        """The tools this machine needs; the OSes need nothing more of it."""
         problems = [
             f"{tool} not found: apt-get install -y --no-install-recommends {package}"
             for tool, package in TOOLS
@@ -61,6 +64,10 @@ class LocalPlatform:
         if not GRUB_EFI_DIR.is_dir():
             problems.append(
                 f"{GRUB_EFI_DIR} missing (GRUB for UEFI): apt-get install -y grub-efi-amd64-bin"
+            )
+        if not GRUB_PC_DIR.is_dir():
+            problems.append(
+                f"{GRUB_PC_DIR} missing (GRUB for BIOS): apt-get install -y grub-pc-bin"
             )
         if qemu.ovmf_files() is None:
             problems.append("OVMF firmware not found: apt-get install -y ovmf")
@@ -127,5 +134,8 @@ class LocalPlatform:
             may_keep=self.settings.keep_vm != "never",
             keep_ttl_s=self.settings.keep_vm_ttl,
             janitor_artifacts=self.settings.artifacts_dir,
+            firmware=self.settings.local_firmware,
+            datasource=self.settings.local_datasource,
+            router_lock_dir=self.cache_dir,
         )
         return boot.boot_vm(spec, build, plan)

@@ -28,11 +28,15 @@ from platforms.console import read_console
 from platforms.kept import janitor_command, record_kept
 from platforms.local import qemu
 from platforms.local.accel import Accel
+from platforms.local.cloudstack_router import metadata, virtual_router
 from platforms.local.slots import qemu_slot
 from platforms.reach import OK, Diagnosis, Target, observe
 from platforms.seed import Seed, make_seed
 
 FORMATS = ("raw", "qcow2", "xva")
+# --local-datasource -> the cloud-init datasource that must have read the seed
+DATASOURCES = {"nocloud": "NoCloud", "cloudstack": "CloudStack"}
+ROUTER_ZONE = "local-zone"
 PORT_ATTEMPTS = 3
 READY_LOGIN_TIMEOUT_S = 120.0
 GROW_BYTES = 2 << 30  # clones boot on a disk this much larger than the template's
@@ -162,13 +166,19 @@ class BootPlan:
     may_keep: bool  # QEMU must then outlive the harness (no parent-death signal)
     keep_ttl_s: float
     janitor_artifacts: Path  # for the janitor command shown for a kept clone
+    firmware: str = "uefi"  # or "bios" (SeaBIOS): the image boots both
+    datasource: str = "nocloud"  # or "cloudstack": CloudStack's virtual router, no seed disk
+    router_lock_dir: Path | None = None  # where the router's machine-wide lock lives
 
     @property
     def name(self) -> str:
         return self.workdir.name
 
 
-def _firmware() -> tuple[Path, Path]:
+def _firmware(kind: str) -> tuple[Path, Path] | None:
+    """OVMF's code and variables for UEFI; None for BIOS (QEMU's built-in SeaBIOS)."""
+    if kind == "bios":
+        return None
     firmware = qemu.ovmf_files()
     if firmware is None:
         raise InfrastructureError("OVMF firmware not found; install it: apt-get install ovmf")
@@ -176,19 +186,25 @@ def _firmware() -> tuple[Path, Path]:
 
 
 def _start(
-    plan: BootPlan, overlay: Path, seed: Seed, firmware: tuple[Path, Path], qmp_socket: Path
+    plan: BootPlan,
+    overlay: Path,
+    seed: Seed,
+    firmware: tuple[Path, Path] | None,
+    qmp_socket: Path,
 ) -> tuple[subprocess.Popen[bytes], str, int]:
     """Start QEMU on a free loopback port; retry when another process takes the port first."""
-    vars_copy = plan.workdir / "OVMF_VARS.fd"
-    shutil.copyfile(firmware[1], vars_copy)
+    vars_copy = None
+    if firmware is not None:
+        vars_copy = plan.workdir / "OVMF_VARS.fd"
+        shutil.copyfile(firmware[1], vars_copy)
     stderr = plan.workdir / "qemu.stderr"
     for _attempt in range(PORT_ATTEMPTS):
         address, port = qemu.free_loopback()
         vm_spec = qemu.VMSpec(
             name=plan.name,
             disk=overlay,
-            seed=seed.image,
-            ovmf_code=firmware[0],
+            seed=seed.image if plan.datasource == "nocloud" else None,
+            ovmf_code=firmware[0] if firmware else None,
             ovmf_vars=vars_copy,
             console_log=plan.console_log,
             qmp_socket=qmp_socket,
@@ -221,7 +237,8 @@ def _booted(
             "cpu": plan.accel.cpu,
             "console_log": str(plan.console_log),
             "qemu_pid": pid,
-            "firmware": "uefi",
+            "firmware": plan.firmware,
+            "datasource": DATASOURCES[plan.datasource],
         },
     )
 
@@ -243,6 +260,26 @@ def _keep(vm: BootedVM, plan: BootPlan, proc: subprocess.Popen[bytes], qmp_dir: 
 
 
 @contextmanager
+def _datasource(plan: BootPlan, seed: Seed, log: Callable[[str], None]) -> Iterator[None]:
+    """The seed's data served the way the boot offers it: NoCloud's disk needs nothing more; the
+    CloudStack way needs the virtual router for the whole boot."""
+    if plan.datasource != "cloudstack":
+        yield
+        return
+    meta = metadata(seed.instance_id, seed.hostname, seed.public_key, ROUTER_ZONE)
+    lock_dir = plan.router_lock_dir or plan.slots_dir
+    with virtual_router(lock_dir, meta, seed.user_data, plan.boot_timeout_s) as router:
+        log(f"{plan.name}: CloudStack virtual router stand-in on 127.0.0.1:80 and :8080")
+        try:
+            yield
+        finally:
+            log(
+                f"{plan.name}: the instance asked the router for {len(router.requests)} "
+                f"path(s) and the password server {router.password_requests or 'nothing'}"
+            )
+
+
+@contextmanager
 def boot_vm(
     spec: TemplateSpec,
     build: BuildResult,
@@ -251,7 +288,7 @@ def boot_vm(
 ) -> Iterator[BootedVM]:
     """Boot a clone of `build`'s artifact; yield it once SSH works; always tear it down,
     unless the harness set `vm.keep` (--keep-vm), which leaves QEMU and its folder."""
-    firmware = _firmware()
+    firmware = _firmware(plan.firmware)
     plan.workdir.mkdir(parents=True, exist_ok=True)
     plan.console_log.parent.mkdir(parents=True, exist_ok=True)
     proc: subprocess.Popen[bytes] | None = None
@@ -264,7 +301,7 @@ def boot_vm(
         template_bytes = virtual_size(backing, fmt)
         make_overlay(backing, fmt, overlay, template_bytes + GROW_BYTES)
         seed = make_seed(plan.workdir / "seed", spec.name, plan.run_id)
-        with qemu_slot(plan.slots_dir, plan.boot_timeout_s):
+        with _datasource(plan, seed, log), qemu_slot(plan.slots_dir, plan.boot_timeout_s):
             started = time.monotonic()
             proc, address, port = _start(plan, overlay, seed, firmware, qmp_socket)
             log(f"{spec.name}: QEMU pid {proc.pid}, SSH on {address}:{port}")

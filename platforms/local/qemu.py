@@ -1,7 +1,8 @@
 """Start and stop one QEMU virtual machine: command line, loopback port, QMP, clean stop.
 
-The VM boots from its own disk through OVMF (UEFI) and never with -kernel, so what is
-checked is what XCP-ng will boot. SSH is forwarded to a loopback address only.
+The VM boots from its own disk through OVMF (UEFI) or QEMU's SeaBIOS (BIOS), never with -kernel,
+so what is checked is what XCP-ng (and CloudStack on it) will boot. SSH is forwarded to a
+loopback address only.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class VMSpec:
     name: str
     disk: Path  # the qcow2 overlay
     seed: Path | None
-    ovmf_code: Path
-    ovmf_vars: Path  # a writable copy
+    ovmf_code: Path | None  # None: BIOS (QEMU's own SeaBIOS)
+    ovmf_vars: Path | None  # a writable copy
     console_log: Path
     qmp_socket: Path
     address: str
@@ -79,13 +80,15 @@ class VMSpec:
             "-nodefaults",
             "-display",
             "none",
-            "-drive",
-            f"if=pflash,format=raw,unit=0,readonly=on,file={self.ovmf_code}",
-            "-drive",
-            f"if=pflash,format=raw,unit=1,file={self.ovmf_vars}",
-            "-drive",
-            f"file={self.disk},if=virtio,format=qcow2,discard=unmap",
         ]
+        if self.ovmf_code is not None:
+            args += [
+                "-drive",
+                f"if=pflash,format=raw,unit=0,readonly=on,file={self.ovmf_code}",
+                "-drive",
+                f"if=pflash,format=raw,unit=1,file={self.ovmf_vars}",
+            ]
+        args += ["-drive", f"file={self.disk},if=virtio,format=qcow2,discard=unmap"]
         if self.seed:
             args += ["-drive", f"file={self.seed},if=virtio,format=raw,readonly=on"]
         args += [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import logging
 import socket
 import ssl
@@ -24,6 +25,15 @@ import XenAPI
 
 from core.errors import InfrastructureError, UsageError
 from core.redact import Redactor
+from platforms.xcpng.tls import (
+    FINGERPRINT_ON_HOST,
+    CertificateMismatch,
+    HTTPSConnection,
+    TlsPolicy,
+    Transport,
+    mismatch_advice,
+    presented_certificate,
+)
 
 log = logging.getLogger("platforms.xcpng")
 T = TypeVar("T")
@@ -121,6 +131,7 @@ class Xapi:
         *,
         tls_verify: bool = True,
         ca_bundle: Path | str | None = None,
+        tls_fingerprints: tuple[str, ...] = (),
         policy: RetryPolicy | None = None,
         redactor: Redactor | None = None,
     ):
@@ -136,19 +147,22 @@ class Xapi:
         # the session's redactor: the password and every session id XAPI hands out
         self.redactor = redactor or Redactor()
         self.redactor.add(password)
-        self.ssl_context: ssl.SSLContext | None = None
-        if parts.scheme == "https":
-            if tls_verify:
-                cafile = str(ca_bundle) if ca_bundle else None
-                self.ssl_context = ssl.create_default_context(cafile=cafile)
-            else:
-                log.warning(
-                    "TLS verification of %s is OFF (XCPNG_TLS_VERIFY=0): anyone on the path "
-                    "can impersonate the pool and read its password; set XCPNG_CA_BUNDLE instead",
-                    self.url,
-                )
-                self.ssl_context = ssl._create_unverified_context()  # noqa: S323  # asked for
+        self.tls = TlsPolicy(tls_verify, ca_bundle, tls_fingerprints)
+        self.https = parts.scheme == "https"
+        if self.https and not tls_verify:
+            log.warning(
+                "TLS verification of %s is OFF (XCPNG_TLS_VERIFY=0): anyone on the path "
+                "can impersonate the pool and read its password; set XCPNG_CA_BUNDLE or "
+                "XCPNG_TLS_FINGERPRINT instead",
+                self.url,
+            )
         self.session: Any = None
+
+    def connection(self, host: str, port: int | None, timeout: float) -> http.client.HTTPConnection:
+        """A connection to a host of the pool under this session's TLS policy (uploads)."""
+        if self.https:
+            return HTTPSConnection(host, port or 443, self.tls, timeout=timeout)
+        return http.client.HTTPConnection(host, port or 80, timeout=timeout)
 
     @property
     def handle(self) -> str:
@@ -159,9 +173,7 @@ class Xapi:
 
     # -- login ----------------------------------------------------------------------------
     def login(self) -> Xapi:
-        transport = None
-        if self.ssl_context is not None:
-            transport = xmlrpc.client.SafeTransport(context=self.ssl_context)
+        transport = Transport(self.tls) if self.https else None
         self.session = XenAPI.Session(self.url, transport=transport)
         try:
             self._login_once()
@@ -195,17 +207,35 @@ class Xapi:
             raise InfrastructureError(
                 f"XCP-ng login to {self.url} failed: {self.redactor(describe(exc))}"
             ) from None
+        except CertificateMismatch as exc:
+            raise InfrastructureError(str(exc)) from None
         except ssl.SSLCertVerificationError as exc:
-            raise InfrastructureError(
-                f"the TLS certificate of {self.url} is not trusted ({exc.verify_message}); "
-                "set XCPNG_CA_BUNDLE to the pool's CA file (or XCPNG_TLS_VERIFY=0 to skip the "
-                "check, not recommended)"
-            ) from None
+            raise InfrastructureError(self._untrusted(exc)) from None
         except (OSError, http.client.HTTPException, xmlrpc.client.Error) as exc:
             raise InfrastructureError(
                 f"cannot reach the XCP-ng pool at {self.url}: {self.redactor(describe(exc))}; "
                 "check XCPNG_URL and the network"
             ) from None
+
+    def _untrusted(self, exc: ssl.SSLCertVerificationError) -> str:
+        """Why the certificate is refused, and what to set."""
+        parts = urlsplit(self.url)
+        host, port = parts.hostname or "", parts.port or 443
+        why = f"the TLS certificate of {self.url} is not trusted ({exc.verify_message})"
+        try:
+            ipaddress.ip_address(host)
+            by_ip = True
+        except ValueError:
+            by_ip = False
+        if by_ip and "IP address mismatch" in str(exc.verify_message):
+            return f"{why}: {mismatch_advice(host, port, presented_certificate(host, port))}"
+        presented = presented_certificate(host, port)
+        pin = f" (this host presents {presented.fingerprint})" if presented else ""
+        return (
+            f"{why}; set XCPNG_CA_BUNDLE to the CA file that signed it, or pin the pool's "
+            f"certificate with XCPNG_TLS_FINGERPRINT, read on the host with "
+            f"`{FINGERPRINT_ON_HOST}`{pin}"
+        )
 
     def relogin(self) -> None:
         """Log in again after an HTTP handler refused our session."""

@@ -17,7 +17,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +36,14 @@ from diskformats.xva.writer import raw_to_xva
 from platforms.kept import janitor_command, record_kept
 from platforms.reach import Target
 from platforms.seed import SEED_SIZE, make_seed
-from platforms.xcpng import build_password, guest, objects, plugin_access, xva_import
+from platforms.xcpng import (
+    build_password,
+    guest,
+    objects,
+    plugin_access,
+    pool_checks,
+    xva_import,
+)
 from platforms.xcpng.client import (
     RetryPolicy,
     SessionRejected,
@@ -81,6 +88,7 @@ def connect(
         str(cfg.password),
         tls_verify=cfg.tls_verify,
         ca_bundle=cfg.ca_bundle,
+        tls_fingerprints=cfg.tls_fingerprints,
         policy=policy,
         redactor=redactor,
     ).login()
@@ -116,7 +124,10 @@ class XcpngPlatform:
         self.ledger = Ledger(ledger_path(settings), run_id)
 
     # -- preflight --------------------------------------------------------------------------
-    def preflight(self) -> list[str]:
+    def preflight(self, specs: Sequence[TemplateSpec] = (), building: bool = True) -> list[str]:
+        """Every problem at once, one line each: the build password, the login (TLS included),
+        what the Packer plugin needs (root, SSH and HTTPS to every host), and what the selected
+        OSes need from this pool (pool_checks.py), then free memory."""
         password = os.environ.get(build_password.VARIABLE)
         problems: list[str] = []
         if password is not None and (problem := build_password.password_problem(password)):
@@ -126,40 +137,70 @@ class XcpngPlatform:
         except (UsageError, InfrastructureError) as exc:
             return [*problems, str(exc)]
         try:
-            if problem := plugin_access.user_problem(xapi):
-                problems.append(problem)
-            problems += plugin_access.unreachable(plugin_access.pool_hosts(xapi), self.host_ports)
-            try:
-                sr = objects.find_sr(xapi, self.settings.xcpng.sr)
-                rec = xapi.call("SR.get_record", sr)
-                free = int(rec["physical_size"]) - int(rec["physical_utilisation"])
-                need = self.settings.min_free_disk
-                if free < need:
-                    problems.append(
-                        f"SR {rec.get('name_label')!r} has {free >> 30} GiB free, less than "
-                        f"{need >> 30} GiB (--min-free-disk); free space or choose XCPNG_SR"
-                    )
-                if problem := objects.sr_not_on_master(xapi, sr):
-                    problems.append(problem)
-            except InfrastructureError as exc:
-                problems.append(str(exc))
-            try:
-                objects.find_network(xapi, self.settings.xcpng.network)
-            except InfrastructureError as exc:
-                problems.append(str(exc))
-            free_mem = max(
-                int(xapi.call("host.compute_free_memory", h)) for h in xapi.call("host.get_all")
-            )
-            if free_mem < MIN_FREE_MEMORY:
-                problems.append(
-                    f"no host has {MIN_FREE_MEMORY >> 30} GiB of free memory "
-                    f"(best: {free_mem >> 20} MiB); stop some VMs"
-                )
-        except (XenAPI.Failure, OSError) as exc:
-            problems.append(f"XCP-ng preflight failed: {xapi.redactor(describe(exc))}")
+            for check in self._pool_checks(xapi, list(specs), building):
+                try:
+                    problems += check()
+                except InfrastructureError as exc:
+                    problems.append(str(exc))
+                except (XenAPI.Failure, OSError) as exc:
+                    problems.append(f"XCP-ng preflight failed: {xapi.redactor(describe(exc))}")
         finally:
             xapi.logout()
         return problems
+
+    def _pool_checks(
+        self, xapi: Xapi, specs: list[TemplateSpec], building: bool
+    ) -> list[Callable[[], list[str]]]:
+        cfg = self.settings.xcpng
+
+        def access() -> list[str]:
+            user = plugin_access.user_problem(xapi)
+            hosts = plugin_access.pool_hosts(xapi)
+            return [*([user] if user else []), *plugin_access.unreachable(hosts, self.host_ports)]
+
+        def storage() -> list[str]:
+            sr = objects.find_sr(xapi, cfg.sr)
+            out = pool_checks.sr_room(
+                xapi,
+                sr,
+                specs,
+                building=building,
+                floor=self.settings.min_free_disk,
+                grow=GROW_BYTES,
+            )
+            return out + [p for p in [objects.sr_not_on_master(xapi, sr)] if p]
+
+        def network() -> list[str]:
+            problem = pool_checks.network_problem(xapi, objects.find_network(xapi, cfg.network))
+            return [problem] if problem else []
+
+        def for_the_builds() -> list[str]:
+            if not building:
+                return []
+            version = pool_checks.pool_version(xapi)
+            return pool_checks.clone_templates(xapi, specs, version) + pool_checks.tools_iso(
+                xapi, specs
+            )
+
+        def memory() -> list[str]:
+            free = max(
+                int(xapi.call("host.compute_free_memory", h)) for h in xapi.call("host.get_all")
+            )
+            if free >= MIN_FREE_MEMORY:
+                return []
+            return [
+                f"no host has {MIN_FREE_MEMORY >> 30} GiB of free memory (best: {free >> 20} "
+                "MiB); stop some VMs"
+            ]
+
+        return [
+            access,
+            storage,
+            network,
+            for_the_builds,
+            lambda: pool_checks.cpu_level(xapi, specs),
+            memory,
+        ]
 
     # -- build ---------------------------------------------------------------------------------
     def recipe_digest(self, spec: TemplateSpec) -> dict[str, str]:

@@ -36,6 +36,7 @@ import XenAPI
 
 from core.waiting import WaitTimeout, wait_for
 from platforms.xcpng.client import SessionRejected, UploadInterrupted, Xapi, describe, failure_code
+from platforms.xcpng.tls import CertificateMismatch
 
 log = logging.getLogger("platforms.xcpng")
 PIECE = 1 << 20
@@ -86,12 +87,7 @@ class _Answer:
 
 def _connection(base: str, xapi: Xapi, timeout: float) -> http.client.HTTPConnection:
     parts = urlsplit(base)
-    host = parts.hostname or ""
-    if parts.scheme == "https":
-        return http.client.HTTPSConnection(
-            host, parts.port or 443, timeout=timeout, context=xapi.ssl_context
-        )
-    return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+    return xapi.connection(parts.hostname or "", parts.port, timeout)
 
 
 def _answered(sock: socket.socket) -> bool:
@@ -122,6 +118,8 @@ def _send(base: str, xapi: Xapi, target: str, src: Body, *, label: str, timeout:
             conn.putheader("Content-Length", str(size))
             conn.putheader("Connection", "close")
             conn.endheaders()
+        except CertificateMismatch:
+            raise  # never retried: the session id must not go to that peer
         except (OSError, http.client.HTTPException) as exc:
             raise UploadInterrupted(
                 f"{label}: cannot reach {urlsplit(base).hostname} ({type(exc).__name__})"
@@ -154,6 +152,8 @@ def _send(base: str, xapi: Xapi, target: str, src: Body, *, label: str, timeout:
         if resp is None:
             resp = _read_head(sock)
         return _Answer(resp.status, resp.reason, resp.getheader("Location"), broken)
+    except CertificateMismatch:
+        raise
     except (OSError, http.client.HTTPException) as exc:
         raise UploadInterrupted(
             f"{label}: connection lost after {sent} of {size} bytes ({type(exc).__name__})"

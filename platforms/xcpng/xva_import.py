@@ -19,6 +19,7 @@ import XenAPI
 from core.errors import ImageDefect, InfrastructureError
 from platforms.xcpng import objects
 from platforms.xcpng.client import SessionRejected, UploadInterrupted, Xapi, describe, failure_code
+from platforms.xcpng.tls import CertificateMismatch
 from platforms.xcpng.transfer import Body, result_ref, task_error, upload
 
 log = logging.getLogger("platforms.xcpng")
@@ -44,6 +45,33 @@ def drop_import(xapi: Xapi, task: str, settle: float = 3.0) -> list[str]:
         leftovers = [xapi.redactor(describe(exc))]
     objects.forget_task(xapi, task)
     return leftovers
+
+
+def lost_task(exc: BaseException) -> bool:
+    """The import's task vanished (HANDLE_INVALID on it): the toolstack restarted under us."""
+    details = exc.details if isinstance(exc, XenAPI.Failure) else []
+    return len(details) >= 2 and details[0] == "HANDLE_INVALID" and details[1] == "task"
+
+
+def _once_more_if_the_task_is_lost(xapi: Xapi, label: str, run: Callable[[], str]) -> str:
+    """A lost task is a known infrastructure flake: the attempt was undone (drop_import), so
+    the import is sent once more; lost again, it is reported as such. Nothing else is retried
+    here (an XVA the pool refused is the image's fault and is never sent twice)."""
+    try:
+        return run()
+    except XenAPI.Failure as exc:
+        if not lost_task(exc):
+            raise
+        log.warning("%s lost its task (%s); sending it once more", label, describe(exc))
+    try:
+        return run()
+    except XenAPI.Failure as exc:
+        if lost_task(exc):
+            raise InfrastructureError(
+                f"{label} lost its task twice ({describe(exc)}): the pool's toolstack restarted "
+                "during both imports; check the master's /var/log/xensource.log and rerun"
+            ) from None
+        raise
 
 
 def import_xva(
@@ -83,12 +111,14 @@ def import_xva(
         return vm
 
     try:
-        return xapi.attempt(label, attempt)
+        return _once_more_if_the_task_is_lost(xapi, label, lambda: xapi.attempt(label, attempt))
     except XenAPI.Failure as exc:
         # the pool read the XVA and refused it (IMPORT_ERROR_*, IMPORT_INCOMPATIBLE_VERSION):
         # the image is at fault; anything else (space, SR backend) is the pool's
         kind = ImageDefect if failure_code(exc).startswith("IMPORT_") else InfrastructureError
         raise kind(f"{name}: import of {what} failed: {xapi.redactor(describe(exc))}") from None
+    except CertificateMismatch as exc:
+        raise InfrastructureError(f"{name}: import of {what} stopped: {exc}") from None
     except (UploadInterrupted, SessionRejected, OSError, TimeoutError) as exc:
         raise InfrastructureError(
             f"{name}: import of {what} failed after retries: {xapi.redactor(str(exc))}"

@@ -288,7 +288,9 @@ def test_published_xva_round_trips_and_costs_its_data(
     tested = Path(results(tmp)["os"]["debian12"]["build"]["artifact"])
     assert xva.name == "debian12.xva" and meta["artifact"]["sha256"] == sha256_file(xva)
     assert meta["source"]["sha256"] == sha256_file(tested)
-    assert meta["source"]["firmware"] == "uefi"
+    # BIOS boot partition and ESP: the XVA starts as bios (XCP-ng's and CloudStack's default)
+    assert meta["source"]["firmware"] == "bios"
+    assert meta["boot_modes"] == ["bios", "uefi"]
 
     def xva_cli(*args: str) -> str:
         return subprocess.run(
@@ -389,3 +391,18 @@ def test_image_is_bootable_like_a_real_template(
         check=True,
     ).stdout
     assert "BOOTX64" in esp.upper()
+
+
+def test_bios_boot_the_cloudstack_way_passes_every_check(
+    passing_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The same image (a cache hit) under SeaBIOS, its identity served by the CloudStack virtual
+    router stand-in and no seed disk: every check passes, and cloud-init's data came from the
+    CloudStack datasource (docs/cloudstack.md)."""
+    tmp = tmp_path_factory.mktemp("e2e-cloudstack")
+    proc = run(tmp, "--local-firmware", "bios", "--local-datasource", "cloudstack")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    rec = results(tmp)["os"]["debian12"]
+    assert rec["verdict"] == "passed" and rec["build"]["status"] == "cached", rec["reasons"]
+    assert rec["cloud_init"]["datasource"].startswith("DataSourceCloudStack")

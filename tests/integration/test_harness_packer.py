@@ -291,3 +291,69 @@ def test_failed_build_recorded_once_for_all_workers(tmp_path: Path) -> None:
     second = run_once(shared, "rocky9", build)
     assert calls == [1]
     assert first.message == second.message == "Packer build failed (exit 1): kickstart error"
+
+
+# -- a known flake of the Packer plugin is retried once (issue 23, finding 5) -----------------
+
+VNC_FLAKE = "Error establishing VNC session: error parsing ProtocolVersion."
+
+
+def flaky_packer(tmp_path: Path, failures: int, error: str = VNC_FLAKE) -> Path:
+    """Debian's packer behind a stand-in that fails the first `failures` builds the way
+    Packer with vatesfr/packer-plugin-xenserver 0.11.4 reports its VNC flake (issue 38): the
+    console's RFB greeting is swallowed and the build errors before the installer starts."""
+    wrapper, count = tmp_path / "packer-flaky", tmp_path / "attempts"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = build ]; then\n'
+        f"  n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}\n"
+        f'  if [ "$n" -le {failures} ]; then\n'
+        "    t=$(date +%s)\n"
+        '    echo "$t,,ui,say,==> xenserver-iso.template: Connecting to VNC over XAPI..."\n'
+        f"    echo \"$t,,ui,error,Build 'xenserver-iso.template' errored after 31 seconds: "
+        f'{error}"\n'
+        '    echo "$t,,error-count,1"\n'
+        f'    echo "$t,xenserver-iso.template,error,{error}"\n'
+        "    exit 1\n"
+        "  fi\n"
+        "fi\n"
+        'exec packer "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def attempts(tmp_path: Path) -> int:
+    return int((tmp_path / "attempts").read_text())
+
+
+def test_the_vnc_flake_is_retried_once_and_the_build_passes(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {"debian12": ("debian", "12")})
+    proc = run_harness(root, "--os", "debian12", f"--packer-bin={flaky_packer(tmp_path, 1)}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    deb = results(root)["os"]["debian12"]
+    assert deb["verdict"] == "passed" and deb["build"]["status"] == "built"
+    assert attempts(tmp_path) == 2
+    log = (root / "artifacts" / "debian12" / "build.log").read_text()
+    assert "error parsing ProtocolVersion" in log
+    assert "a known infrastructure flake (the plugin's VNC console" in log
+    assert "building once more" in log
+
+
+def test_the_vnc_flake_twice_is_infrastructure(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {"debian12": ("debian", "12")})
+    proc = run_harness(root, "--os", "debian12", f"--packer-bin={flaky_packer(tmp_path, 2)}")
+    assert proc.returncode == 1
+    deb = results(root)["os"]["debian12"]
+    assert deb["failure_class"] == "infrastructure"
+    assert attempts(tmp_path) == 2
+    assert "error parsing ProtocolVersion" in deb["build"]["message"]
+    assert "again after one retry" in deb["build"]["message"]
+
+
+def test_an_image_defect_is_never_retried(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {"debian12": ("debian", "12")}, fail=("debian12",))
+    proc = run_harness(root, "--os", "debian12", f"--packer-bin={flaky_packer(tmp_path, 0)}")
+    assert proc.returncode == 1
+    assert results(root)["os"]["debian12"]["failure_class"] == "image-defect"
+    assert attempts(tmp_path) == 1 and len(builds_started(root)) == 1

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import xxhash
 
 from core.errors import ImageDefect
 from diskformats.xva import ovaxml
@@ -42,6 +43,7 @@ from tests.twins.xapi.helpers import (
 )
 from tests.twins.xapi.wire import value
 
+MiB = 1 << 20
 FAST = RetryPolicy(attempts=4, max_delay=10, wait_min=0.01, wait_max=0.05)
 OLD_SR = {"uuid": "5f7c2e0c-1d5a-4d0e-9a57-3f1f0d2b7a11", "name_label": "", "content_type": ""}
 
@@ -326,3 +328,27 @@ def test_a_redirect_to_a_host_outside_the_pool_is_refused(tmp_path: Path) -> Non
             assert _follow(xapi, twin.url, "http://127.0.0.1/import?x=1", "t") == "http://127.0.0.1"
         finally:
             xapi.logout()
+
+
+# -- a disk whose size is not a multiple of 512 ----------------------------------------------
+
+
+def test_a_last_chunk_shorter_than_its_padding_is_refused_as_xapi_reads_it(
+    twin: XapiTwin, session: Any, tmp_path: Path
+) -> None:
+    """stream_vdi.ml reads the checksum member's header right after a chunk's data and skips
+    the chunk's tar padding only afterwards: a chunk whose length is not a multiple of 512
+    puts padding where a header must be, and the import fails (the writer refuses such disks:
+    test_xva_format.py). The same disk padded to 512 imports."""
+    for size, refused in ((MiB + 100, True), (MiB + 512, False)):
+        data = [os.urandom(MiB), os.urandom(size - MiB)]
+        members = [("ova.xml", ovaxml.build("odd", size))]
+        for n, chunk in enumerate(data):
+            digest = xxhash.xxh64(chunk).hexdigest().upper().encode()
+            members += [(f"Ref:3/{n:08d}", chunk), (f"Ref:3/{n:08d}.xxhash", digest)]
+        info = _import(twin, session, tar_bytes(members))
+        if refused:
+            assert info[:1] == ["IMPORT_ERROR"] and "Checksum_mismatch" in info[1], info
+        else:
+            assert info == []
+    assert len(twin.inventory()["VM"]) == 1  # the refused import left nothing

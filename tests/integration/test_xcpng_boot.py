@@ -356,7 +356,7 @@ def test_start_hook_gets_the_imported_disk_and_the_seed(
 ) -> None:
     """What an end-to-end run needs to boot the very disks the pool received (under QEMU)."""
     raw = tmp_path / "disk.raw"
-    raw.write_bytes(b"\xeb\x63\x90" + bytes((2 << 20) - 3) + b"tail")
+    raw.write_bytes(b"\xeb\x63\x90" + bytes((2 << 20) - 3) + b"tail".ljust(512, b"\0"))
     seen: dict[str, object] = {}
 
     def on_start(vm: str, disks: list[Path]) -> None:

@@ -194,3 +194,44 @@ def test_ssh_never_up_is_an_image_defect(twin: XapiTwin, tmp_path: Path, xva: Pa
     with pytest.raises(ImageDefect, match=r"SSH on 127.0.0.1:\d+ not up after 1s"):
         boot(twin, tmp_path, xva, free_port(), boot_timeout="1s")
     assert_clean(twin, tmp_path)
+
+
+# -- a lost XAPI task: a known infrastructure flake, retried once (issue 23, finding 5) -------
+
+
+def test_an_import_whose_task_is_lost_is_retried_once(
+    twin: XapiTwin, tmp_path: Path, xva: Path, ssh_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The toolstack restarts mid-import: the task is gone (HANDLE_INVALID) and the VM it had
+    imported stays. The import is undone and sent once more; it passes."""
+    twin.faults.lose_import_tasks = 1
+    caplog.set_level(logging.WARNING, logger="platforms.xcpng")
+    result = boot(twin, tmp_path, xva, ssh_port)
+    assert len(result["inventory"]["VM"]) == 1  # the half-imported VM of the lost task is gone
+    assert [r for r in twin.requests if r.startswith("PUT /import?")].__len__() == 2
+    assert "lost its task" in caplog.text and "once more" in caplog.text
+    assert_clean(twin, tmp_path)
+
+
+def test_a_task_lost_twice_is_infrastructure_and_leaves_nothing(
+    twin: XapiTwin, tmp_path: Path, xva: Path, ssh_port: int
+) -> None:
+    twin.faults.lose_import_tasks = 2
+    with pytest.raises(InfrastructureError) as err:
+        boot(twin, tmp_path, xva, ssh_port)
+    assert "HANDLE_INVALID" in str(err.value) and "lost its task twice" in str(err.value)
+    assert [r for r in twin.requests if r.startswith("PUT /import?")].__len__() == 2
+    assert_clean(twin, tmp_path)
+
+
+def test_a_refused_xva_is_never_retried(twin: XapiTwin, tmp_path: Path, ssh_port: int) -> None:
+    """An image defect (the pool refuses the XVA) is sent once, whatever else is flaky."""
+    twin.faults.lose_import_tasks = 1
+    raw = tmp_path / "bad.raw"
+    raw.write_bytes(b"not a disk".ljust(1 << 20, b"\0"))
+    bad = tmp_path / "bad.xva"
+    bad.write_bytes(b"\0" * 4096)  # not an XVA at all: the pool's gzip fails on it
+    with pytest.raises(ImageDefect):
+        boot(twin, tmp_path, bad, ssh_port)
+    assert [r for r in twin.requests if r.startswith("PUT /import?")].__len__() == 1
+    assert_clean(twin, tmp_path)

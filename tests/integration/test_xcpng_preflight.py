@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +29,10 @@ from tests.twins.xapi.helpers import (
     twin_env,
     twin_settings,
 )
+from tests.twins.xapi.inventory import WESTMERE_LACKS, cpu_info, levelled
 
 ROOT = Path(__file__).resolve().parents[2]
+GiB = 1 << 30
 FAST = RetryPolicy(attempts=2, max_delay=5, wait_min=0.01, wait_max=0.05)
 
 
@@ -234,3 +238,160 @@ def test_the_operator_sees_one_line_per_closed_host_port(
         "console through it: open it from the runner to every host of the pool"
     ]
     assert not twin.inventory()["VM"]  # nothing was imported
+
+
+# -- what each selected OS needs from this pool (issue 23: findings 4 and 5) -------------------
+
+CATALOG = load_catalog(ROOT / "packer")
+
+
+def specs_of(*names: str) -> list[Any]:
+    return [CATALOG.specs[n] for n in names]
+
+
+def os_preflight(
+    twin: XapiTwin,
+    tmp_path: Path,
+    ssh: int,
+    names: tuple[str, ...],
+    building: bool = True,
+    **settings: str,
+) -> list[str]:
+    s = twin_settings(twin, tmp_path / "artifacts", **settings)
+    ports = {"ssh": ssh, "https": twin_port(twin)}
+    return XcpngPlatform(s, "runP", policy=FAST, host_ports=ports).preflight(
+        specs_of(*names), building
+    )
+
+
+@pytest.fixture
+def twin83() -> Iterator[XapiTwin]:
+    with XapiTwin(release="8.3") as t:
+        yield t
+
+
+def test_every_os_of_the_catalog_passes_on_an_up_to_date_83_pool(
+    twin83: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    assert os_preflight(twin83, tmp_path, ssh_port, tuple(CATALOG.names())) == []
+
+
+def test_a_template_only_83_has_is_one_line_naming_the_pool_version(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    """Debian 13's "Debian Trixie 13" exists only on the 8.3 branch of guest-templates-json:
+    on 8.2 the plugin would stop at "Couldn't find a template" after the ISO upload."""
+    (line,) = os_preflight(twin, tmp_path, ssh_port, ("debian12", "debian13"))
+    assert line.startswith("debian13: the clone template 'Debian Trixie 13' (xen_clone_template)")
+    assert "is not in this pool (XCP-ng 8.2.1); XCP-ng ships it from 8.3 on" in line
+    assert "drop the OS from --os" in line
+
+
+def test_generic_linux_uefi_missing_on_an_old_82_lists_every_os_that_needs_it(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    twin.remove_template("Generic Linux UEFI")
+    lines = os_preflight(twin, tmp_path, ssh_port, ("ubuntu2404", "fedora44", "rocky9"))
+    (line,) = lines
+    assert line.startswith("fedora44, ubuntu2404: the clone template 'Generic Linux UEFI'")
+    assert "guest-templates-json 1.10.7" in line
+
+
+def test_a_missing_guest_tools_iso_is_one_line(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    twin.remove_tools_iso()
+    (line,) = os_preflight(twin, tmp_path, ssh_port, ("debian12", "rocky9"))
+    assert line.startswith("debian12, rocky9: the guest-tools ISO 'guest-tools.iso'")
+    assert "is not in this pool" in line and "Couldn't find a VDI named" in line
+    assert "xe vdi-list name-label=guest-tools.iso" in line
+
+
+def test_el10_on_a_pool_without_x86_64_v3_is_one_line_naming_the_flags(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    """A second host with an older CPU: XAPI levels the pool's HVM features down to it, and
+    EL 10's installer kernel would stop before it fetches the kickstart (a 90-minute install
+    timeout). EL 9 (x86-64-v2) is fine on it."""
+    host, _ = twin.add_member("xcp-old", cpu_lacks=WESTMERE_LACKS)
+    twin.db.get("host", host)["address"] = "127.0.0.1"  # the stand-ins answer for it
+    (line,) = os_preflight(twin, tmp_path, ssh_port, ("almalinux10", "rocky10", "rocky9"))
+    assert line.startswith("almalinux10, rocky10 need an x86-64-v3 CPU")
+    missing = "avx, avx2, bmi1, bmi2, f16c, fma, lzcnt, movbe, xsave"
+    assert f"missing {missing} (host xcp-old lacks them all)" in line
+    assert "xcp-twin" not in line  # the master's CPU has them
+    assert os_preflight(twin, tmp_path, ssh_port, ("rocky9", "debian12")) == []
+
+
+def test_cpu_levelling_alone_is_found_in_the_pool_features(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    """The pool's levelled features lack AVX2 (a host since removed, or levelled by hand)."""
+    pool = next(iter(twin.db.objects["pool"].values()))
+    pool["cpu_info"] = levelled(cpu_info(("avx2",)))
+    (line,) = os_preflight(twin, tmp_path, ssh_port, ("centos-stream10",))
+    assert line.startswith("centos-stream10 need an x86-64-v3 CPU") and "missing avx2" in line
+    assert "pool cpu_info features_hvm" in line
+
+
+def test_an_iso_library_as_sr_is_one_line(twin: XapiTwin, tmp_path: Path, ssh_port: int) -> None:
+    lines = os_preflight(twin, tmp_path, ssh_port, ("debian12",), xcpng_sr="ISO library")
+    assert lines == [
+        "SR 'ISO library' is an iso library, not a disk SR: the build VM's disk and the "
+        "installer ISO (uploaded as a VDI) go there; set XCPNG_SR to a disk SR"
+    ]
+
+
+def test_an_sr_without_room_for_the_selected_oses_is_one_line(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    sr = next(r for r, v in twin.db.objects["SR"].items() if v["name_label"] == "Local storage")
+    twin.db.get("SR", sr)["physical_utilisation"] = 1000 * GiB - 30 * GiB
+    assert os_preflight(twin, tmp_path, ssh_port, ("debian12",)) == []
+    (line,) = os_preflight(twin, tmp_path, ssh_port, ("debian12", "ubuntu2204", "ubuntu2404"))
+    assert line.startswith("SR 'Local storage' has 30 GiB free, less than the 40 GiB 3 OS(es)")
+
+
+def test_a_network_without_a_physical_interface_is_one_line(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    (line,) = os_preflight(
+        twin, tmp_path, ssh_port, ("debian12",), xcpng_network="Host internal management network"
+    )
+    assert "has no physical interface (PIF) on any host" in line and "XCPNG_NETWORK" in line
+
+
+def test_every_pool_problem_at_once_in_the_first_minute(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    twin.remove_tools_iso()
+    twin.set_cpu(next(iter(twin.db.objects["host"])), WESTMERE_LACKS)
+    started = time.monotonic()
+    lines = os_preflight(
+        twin,
+        tmp_path,
+        ssh_port,
+        ("debian13", "rocky10"),
+        xcpng_sr="ISO library",
+        xcpng_network="Host internal management network",
+    )
+    assert time.monotonic() - started < 60
+    assert [line.split(" ", 2)[:2] for line in lines] == [
+        ["SR", "'ISO"],
+        ["network", "'Host"],
+        ["debian13:", "the"],
+        ["debian13,", "rocky10:"],
+        ["rocky10", "need"],
+    ], lines
+
+
+def test_checking_an_artifact_needs_no_template_nor_tools_iso_but_the_cpu(
+    twin: XapiTwin, tmp_path: Path, ssh_port: int
+) -> None:
+    """--xva boots an existing image: Packer's clone template and tools ISO do not matter,
+    the CPU does (the clone runs EL 10 too)."""
+    twin.remove_tools_iso()
+    twin.set_cpu(next(iter(twin.db.objects["host"])), WESTMERE_LACKS)
+    (line,) = os_preflight(twin, tmp_path, ssh_port, ("rocky10",), building=False)
+    assert line.startswith("rocky10 need an x86-64-v3 CPU")
+    assert os_preflight(twin, tmp_path, ssh_port, ("debian13",), building=False) == []

@@ -41,6 +41,8 @@ OFFLINE_CHECKS = frozenset(
         "cloud-init-security",
         "accounts-file-owners",
         "hygiene-machine-state",
+        "trust-ca-bundle",
+        "trust-pam",
     }
 )
 # Offline too, but they also read the distribution's archive through the host's cache (network
@@ -65,6 +67,10 @@ NOT_MUTABLE_LOCALLY = {
     "el-security-updates": (
         "EL only, and booted (dnf in the clone): no EL clone boots here; the parsing of dnf's "
         "answer is unit-tested (tests/unit/test_package_checks.py)"
+    ),
+    "trust-dnf": (
+        "EL only: no EL image is built here; its reader and judge are proven on dnf, rpm and "
+        "gpg answers written in tests/unit/test_trust_units.py"
     ),
 }
 # Skips a good local run may report, by check id.
@@ -437,6 +443,18 @@ DEFECTS: tuple[Defect, ...] = (
         cause="seed",
     ),
     Defect(
+        "ds-identify-disables-cloudstack",
+        "cloud-init",
+        "ds-identify's default policy back: no local datasource disables cloud-init, so an "
+        "instance behind CloudStack's virtual router on XCP-ng never reads its data",
+        lambda d: d.write(
+            "/etc/cloud/ds-identify.cfg",
+            "policy: search,found=all,maybe=none,notfound=disabled\n",
+        ),
+        ("cloud-init-datasources",),
+        _contains("/etc/cloud/ds-identify.cfg", "notfound=disabled"),
+    ),
+    Defect(
         "cloud-init-broken-bootcmd",
         "cloud-init",
         "a baked bootcmd that fails on every boot",
@@ -677,9 +695,17 @@ GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
 # GoodVariant and the helpers above, hence the imports at the end).
 from defects_access import ACCESS_DEFECTS, ACCESS_GOOD_VARIANTS  # noqa: E402
 from defects_packages import PACKAGE_DEFECTS, PACKAGE_GOOD_VARIANTS  # noqa: E402
+from defects_persistence import PERSISTENCE_DEFECTS, PERSISTENCE_GOOD_VARIANTS  # noqa: E402
 from defects_system import SYSTEM_DEFECTS, SYSTEM_GOOD_VARIANTS  # noqa: E402
+from defects_trust import TRUST_DEFECTS, TRUST_GOOD_VARIANTS  # noqa: E402
 
-DEFECTS += PACKAGE_DEFECTS + ACCESS_DEFECTS + SYSTEM_DEFECTS
-GOOD_VARIANTS += PACKAGE_GOOD_VARIANTS + ACCESS_GOOD_VARIANTS + SYSTEM_GOOD_VARIANTS
+DEFECTS += PACKAGE_DEFECTS + ACCESS_DEFECTS + SYSTEM_DEFECTS + TRUST_DEFECTS + PERSISTENCE_DEFECTS
+GOOD_VARIANTS += (
+    PACKAGE_GOOD_VARIANTS
+    + ACCESS_GOOD_VARIANTS
+    + SYSTEM_GOOD_VARIANTS
+    + TRUST_GOOD_VARIANTS
+    + PERSISTENCE_GOOD_VARIANTS
+)
 BY_NAME = {d.name: d for d in DEFECTS}
 GOOD_BY_NAME = {g.name: g for g in GOOD_VARIANTS}

@@ -329,7 +329,7 @@ PACKAGE_DEFECTS: tuple[Defect, ...] = (
             "/etc/apt/apt.conf.d/90proxy",
             'Acquire::http::Proxy "http://ci:hunter22@10.0.0.5:3142/";\n',
         ),
-        CREDENTIALS,
+        (*CREDENTIALS, "trust-apt"),  # apt itself would send that password: trust-apt too
         _exists("/etc/apt/apt.conf.d/90proxy"),
     ),
     Defect(

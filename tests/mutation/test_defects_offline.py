@@ -21,6 +21,7 @@ from defects import (
     OFFLINE_CHECKS,
     Defect,
 )
+from defects_persistence import fake_esp
 from diskedit import DiskEditError, DiskEditor
 
 import validations.test_accounts as t_accounts
@@ -34,11 +35,14 @@ import validations.test_identity as t_identity
 import validations.test_network as t_network
 import validations.test_package_sources as t_sources
 import validations.test_packages as t_packages
+import validations.test_persistence as t_persistence
 import validations.test_ssh as t_ssh
 import validations.test_sudo as t_sudo
 import validations.test_system as t_system
+import validations.test_trust as t_trust
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BuildResult
+from tests.support import castore
 from validations.expected import EXPECTED
 from validations.offline import Ext4Image, find_root, open_image
 
@@ -60,8 +64,15 @@ MODULES = (
     t_el,
     t_network,
     t_credentials,
+    t_trust,
+    t_persistence,
 )
 ROOT_OFFSET = 5 * 1024 * 1024
+DATA = Path(__file__).resolve().parents[1] / "data"
+ESP_GRUB_CFG = (
+    "set timeout=0\nsearch --no-floppy --label rootfs --set=root\n"
+    "linux /vmlinuz root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8\ninitrd /initrd.img\nboot\n"
+)
 
 
 def _checks() -> dict[str, Callable[..., None]]:
@@ -94,11 +105,11 @@ SKELETON: dict[str, str] = {
     "backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     "etc/group": "root:x:0:\nadm:x:4:\ndisk:x:6:\nsudo:x:27:\nwww-data:x:33:\nshadow:x:42:\n"
-    "games:x:60:\n",
+    "games:x:60:\nbackup:x:34:\nstaff:x:50:\nnogroup:x:65534:\n",
     "etc/shadow": "root:*:19000:0:99999:7:::\ngames:*:19000:0:99999:7:::\n"
     "www-data:*:19000:0:99999:7:::\nbackup:*:19000:0:99999:7:::\n"
     "nobody:*:19000:0:99999:7:::\n",
-    "etc/gshadow": "root:*::\nadm:*::\nsudo:*::\nwww-data:*::\nshadow:*::\ngames:*::\n",
+    "etc/gshadow": "root:*::\nadm:*::\nsudo:*::\nwww-data:*::\nshadow:*::\ngames:*::\nbackup:*::\nstaff:*::\nnogroup:*::\n",
     "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"
     "deb http://deb.debian.org/debian bookworm-updates main\n",
     "etc/apparmor.d/usr.bin.man": "profile man /usr/bin/man {\n}\n",
@@ -109,7 +120,11 @@ SKELETON: dict[str, str] = {
     "etc/sudoers.d/README": "# drop-ins go here\n",
     "etc/cloud/cloud.cfg": "users: [default]\ncloud_init_modules: [bootcmd]\n",
     "etc/cloud/cloud.cfg.d/90_dpkg.cfg": "datasource_list: [ NoCloud, None ]\n",
-    "etc/cloud/cloud.cfg.d/95-template-datasources.cfg": "datasource_list: [ NoCloud, ConfigDrive ]\n",
+    "etc/cloud/cloud.cfg.d/95-template-datasources.cfg": (
+        "datasource_list: [ NoCloud, ConfigDrive, CloudStack ]\n"
+        "datasource:\n  CloudStack:\n    max_wait: 30\n    timeout: 10\n"
+    ),
+    "etc/cloud/ds-identify.cfg": "policy: search,found=all,maybe=all,notfound=enabled\n",
     "etc/cloud/cloud.cfg.d/95-template-settings.cfg": "ssh_pwauth: false\ndisable_root: true\n",
     "var/lib/dpkg/status": "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n\n"
     "Package: libssl3\nStatus: install ok installed\nVersion: 3.0.22-1~deb12u2\n\n",
@@ -121,6 +136,12 @@ SKELETON: dict[str, str] = {
     "usr/lib/os-release": 'ID=debian\nVERSION_ID="12"\n',
     "var/log/syslog": "",
     "root/.profile": "# root\n",
+    "etc/ssh/ssh_config": (DATA / "trust/ssh_config-debian12").read_text(),
+    # Debian 12's PAM as the template leaves it (nullok off: 30-system-hardening.sh)
+    **{
+        f"etc/pam.d/{p.name}": p.read_text().replace("pam_unix.so nullok", "pam_unix.so")
+        for p in sorted((DATA / "pam/debian12/etc-pam.d").iterdir())
+    },
 }
 
 
@@ -143,6 +164,7 @@ def _make_disk(tmp: Path) -> Path:
     ):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "etc/os-release").symlink_to("../usr/lib/os-release")
+    castore.debian_store(root)  # ca-certificates as update-ca-certificates leaves it
     for unit in ("cloud-init.service", "cloud-init-local.service"):
         (root / "etc/systemd/system/cloud-init.target.wants" / unit).symlink_to(
             f"/lib/systemd/system/{unit}"
@@ -171,6 +193,7 @@ def _make_disk(tmp: Path) -> Path:
         ["dd", f"if={fs}", f"of={disk}", "bs=1M", "seek=5", "conv=notrunc,sparse", "status=none"],
         check=True,
     )
+    fake_esp(disk, 1024 * 1024, 4 * 1024 * 1024, ESP_GRUB_CFG)
     return disk
 
 
@@ -261,6 +284,7 @@ def test_table_shape() -> None:
             "reach",
             "accounts",
             "sudo",
+            "trust",
         }
     )
     assert set(CHECKS) == {cid for ids in EXPECTED.values() for cid in ids}, (

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "el" / "crypto-policies"
+PAM_DATA = Path(__file__).resolve().parents[1] / "data" / "pam" / "el9"
 BACKEND_TEMPLATE_SSH = DATA / "opensshserver-DEFAULT-TEMPLATE-SSH.txt"
 
 # Labels as an EL 9 targeted policy puts them (user:role:type:level).
@@ -426,8 +427,13 @@ def make_good_tree(root: Path) -> Path:
     t.dir("/etc/cloud/cloud.cfg.d", ETC)
     t.file(
         "/etc/cloud/cloud.cfg.d/95-template-datasources.cfg",
-        "# Managed by packer/scripts/50-cloud-init.sh\ndatasource_list: [ NoCloud, ConfigDrive ]\n",
+        "# Managed by packer/scripts/50-cloud-init.sh\n"
+        "datasource_list: [ NoCloud, ConfigDrive, CloudStack ]\n"
+        "datasource:\n  CloudStack:\n    max_wait: 30\n    timeout: 10\n",
         ETC,
+    )
+    t.file(
+        "/etc/cloud/ds-identify.cfg", "policy: search,found=all,maybe=all,notfound=enabled\n", ETC
     )
     t.file("/etc/cloud/cloud.cfg.d/95-template-settings.cfg", _template_settings(), ETC)
     t.file("/etc/cloud/cloud.cfg.d/05_logging.cfg", "_log: []\n", ETC)
@@ -441,6 +447,14 @@ def make_good_tree(root: Path) -> Path:
         t.dir(f"/etc/systemd/system/{wants}", UNIT)
         for unit in units:
             t.link(f"/etc/systemd/system/{wants}/{unit}", f"/usr/lib/systemd/system/{unit}", UNIT)
+    # PAM as authselect's sssd profile renders it with without-nullok (30-system-hardening.sh)
+    t.dir("/etc/pam.d", ETC)
+    for service in sorted(PAM_DATA.iterdir()):
+        t.file(f"/etc/pam.d/{service.name}", service.read_text().replace(" nullok", ""), ETC)
+    # ca-certificates as update-ca-trust leaves it
+    from tests.support import castore
+
+    castore.el_store(root)
     # Logs, caches, state: present and empty
     t.file("/var/log/messages", "")
     t.file("/var/log/dnf.log", "")
@@ -556,6 +570,20 @@ def _ifcfg(t: Tree) -> None:
     )
 
 
+def _ca_anchor(t: Tree) -> None:
+    from tests.support import castore
+
+    pem = castore.certificate("Corp_Root_CA_EL")
+    t.file("/etc/pki/ca-trust/source/anchors/corp-root.pem", pem.decode())
+    bundle = t.host("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem")
+    bundle.write_bytes(bundle.read_bytes() + pem)
+
+
+def _pam_nullok(t: Tree) -> None:
+    path = t.host("/etc/pam.d/system-auth")
+    path.write_text(path.read_text().replace("pam_unix.so\n", "pam_unix.so nullok\n", 1))
+
+
 @dataclass(frozen=True)
 class ElDefect:
     name: str
@@ -603,6 +631,10 @@ EL_DEFECTS: tuple[ElDefect, ...] = (
        "el-network-profiles", "hygiene-machine-state"),
     _d("ifcfg-left", "an ifcfg-eth0 with the build VM's MAC left", _ifcfg,
        "el-network-profiles"),
+    _d("ca-anchor-extracted", "a CA in /etc/pki/ca-trust/source/anchors, extracted into the bundle",
+       _ca_anchor, "trust-ca-bundle"),
+    _d("pam-nullok-system-auth", "pam_unix nullok back in system-auth", _pam_nullok,
+       "trust-pam"),
 )  # fmt: skip
 
 

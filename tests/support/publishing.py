@@ -86,7 +86,8 @@ def fake_os(
         sparse_disk(raw, size, size // 16, seed=name)
         artifact = raw
     else:
-        raw.write_bytes(hashlib.shake_256(f"{name}{size}".encode()).digest(size))
+        data = hashlib.shake_256(f"{name}{size}".encode()).digest(size)
+        raw.write_bytes(data + bytes(-size % 512))  # a disk is whole sectors
         artifact = art_dir / f"{name}.xva"
         raw_to_xva(raw, artifact, name, template=True)
         os.unlink(raw)

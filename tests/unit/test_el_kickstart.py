@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pykickstart.constants import KS_SCRIPT_POST, KS_SCRIPT_PRE
@@ -50,10 +51,14 @@ def ksvalidator(path: Path, version: str, *extra: str) -> subprocess.CompletedPr
 
 
 def scripts(path: Path = KICKSTART, version: str = "RHEL9") -> dict[int, str]:
-    """Script type (KS_SCRIPT_PRE, KS_SCRIPT_POST) -> its body, as anaconda parses them."""
+    """Script type (KS_SCRIPT_PRE, KS_SCRIPT_POST) -> the bodies of its sections, in order, as
+    anaconda parses them."""
     handler = makeVersion(version)
     KickstartParser(handler, followIncludes=False).readKickstart(str(path))
-    return {s.type: s.script for s in handler.scripts}
+    out: dict[int, str] = {}
+    for s in handler.scripts:
+        out[s.type] = out.get(s.type, "") + s.script + "\n"
+    return out
 
 
 def test_every_el_os_has_a_syntax_version_pykickstart_knows() -> None:
@@ -190,3 +195,115 @@ def test_kickstart_scripts_pass_shellcheck(kind: int, tmp_path: Path) -> None:
     script.write_text("#!/bin/sh\n" + scripts()[kind])
     done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+# -- the guest agent never aborts the install (issue 23, finding 4) ---------------------------
+
+POST_CMDLINE = (
+    "BOOT_IMAGE=/images/pxeboot/vmlinuz inst.repo=https://repo.example/10/BaseOS/x86_64/os/ "
+    "inst.ks=http://10.0.0.9:8012/el/ks.cfg template_build_user=packer "
+    "template_build_password=Zq4.r7-Ke~w9x_Tb2 template_guest_tools={tools}"
+)
+
+
+def post_scripts(nochroot: bool) -> list[str]:
+    handler = makeVersion("RHEL10")
+    KickstartParser(handler, followIncludes=False).readKickstart(str(KICKSTART))
+    return [
+        s.script for s in handler.scripts if s.type == KS_SCRIPT_POST and s.inChroot != nochroot
+    ]
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> dict[str, Path]:
+    """An installed EL 10 root, and the commands %post calls as stand-ins that log."""
+    root, bindir, log = tmp_path / "sysroot", tmp_path / "bin", tmp_path / "calls.log"
+    for d in ("etc/sudoers.d", "etc/cloud", "var/tmp", "var/lib/rpm", "tmp"):
+        (root / d).mkdir(parents=True)
+    (root / "etc/os-release").write_text('ID="almalinux"\nVERSION_ID="10.2"\n')
+    bindir.mkdir()
+    for name, body in {
+        # the repositories have epel-release but not xe-guest-utilities-latest (EPEL 10)
+        "dnf": f'echo "dnf $*" >> {log}; case "$*" in *xe-guest-utilities*) exit 1;; esac',
+        "systemctl": f'echo "systemctl $*" >> {log}',
+        "visudo": "exit 0",
+        "curl": f'echo "curl $*" >> {log}; [ -n "${{NO_HTTP:-}}" ] && exit 7\n'
+        f'while [ $# -gt 1 ]; do [ "$1" = -o ] && cp {REPO}/packer/http/guest-tools.sh "$2"; '
+        "shift; done",
+        "chroot": f'echo "chroot $*" >> {log}',
+    }.items():
+        (bindir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bindir / name).chmod(0o755)
+    return {"root": root, "bin": bindir, "log": log, "tmp": tmp_path}
+
+
+def run_post(world: dict[str, Path], script: str, tools: str, **env: str) -> Any:
+    root = world["root"]
+    if "$sysroot" not in script:  # the chrooted section: its absolute paths are the root's
+        script = script.replace("/etc/", f"{root}/etc/").replace("/var/tmp/", f"{root}/var/tmp/")
+    (world["tmp"] / "cmdline").write_text(POST_CMDLINE.format(tools=tools) + "\n")
+    return subprocess.run(
+        ["sh", "-c", script],
+        env={
+            "PATH": f"{world['bin']}:/usr/bin:/bin",
+            "TEMPLATE_CMDLINE": str(world["tmp"] / "cmdline"),
+            "TEMPLATE_SYSROOT": str(root),
+            "GUEST_TOOLS_DEVICES": "/nonexistent",
+            "TMPDIR": str(world["tmp"]),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_missing_agent_package_does_not_abort_the_install(installed: dict[str, Path]) -> None:
+    """EPEL 10 without xe-guest-utilities-latest: %post goes on (before, `set -eu` and
+    --erroronfail stopped anaconda, seen only as the 90-minute install timeout) and leaves the
+    agent to the tools ISO."""
+    (post,) = post_scripts(nochroot=False)
+    done = run_post(installed, post, "package")
+    assert done.returncode == 0, done.stderr
+    assert "xe-guest-utilities-latest is not in the repositories" in done.stdout
+    assert (installed["root"] / "var/tmp/template-guest-tools-from-iso").exists()
+    sudoers = installed["root"] / "etc/sudoers.d/90-template-build"
+    assert sudoers.read_text() == "packer ALL=(ALL) NOPASSWD:ALL\n"  # the rest still ran
+    assert (installed["root"] / "etc/cloud/cloud-init.disabled").exists()
+
+
+def test_the_tools_iso_takes_over_from_outside_the_chroot(installed: dict[str, Path]) -> None:
+    (post,) = post_scripts(nochroot=False)
+    (nochroot,) = post_scripts(nochroot=True)
+    assert run_post(installed, post, "package").returncode == 0
+    done = run_post(installed, nochroot, "package")
+    assert done.returncode == 0, done.stderr
+    log = (installed["log"]).read_text().splitlines()
+    hook = installed["tmp"] / "guest-tools.sh"
+    assert f"curl -fsS -o {hook} http://10.0.0.9:8012/guest-tools.sh" in log
+    assert "guest-tools.sh: no guest-tools CD found" in done.stdout  # the hook ran on the root
+    assert not (installed["root"] / "var/tmp/template-guest-tools-from-iso").exists()
+    # unreachable HTTP server: still no failure
+    assert run_post(installed, post, "package").returncode == 0
+    assert run_post(installed, nochroot, "package", NO_HTTP="1").returncode == 0
+
+
+def test_the_agent_from_the_repositories_needs_no_tools_iso(installed: dict[str, Path]) -> None:
+    (installed["bin"] / "dnf").write_text(f'#!/bin/sh\necho "dnf $*" >> {installed["log"]}\n')
+    (post,) = post_scripts(nochroot=False)
+    (nochroot,) = post_scripts(nochroot=True)
+    assert run_post(installed, post, "package").returncode == 0
+    log = installed["log"].read_text()
+    assert "dnf -y install xe-guest-utilities-latest" in log
+    assert "systemctl enable xe-linux-distribution.service" in log
+    done = run_post(installed, nochroot, "package")
+    assert done.returncode == 0 and "curl" not in installed["log"].read_text()
+
+
+def test_an_iso_source_installs_the_agent_during_the_install_too(
+    installed: dict[str, Path],
+) -> None:
+    (post,) = post_scripts(nochroot=False)
+    assert run_post(installed, post, "iso").returncode == 0
+    assert (installed["root"] / "var/tmp/template-guest-tools-from-iso").exists()
+    assert "dnf" not in installed["log"].read_text() if installed["log"].exists() else True

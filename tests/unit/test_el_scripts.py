@@ -55,7 +55,10 @@ def test_the_el_blocks_are_guarded_and_where_they_must_be() -> None:
     hardening = (SCRIPTS / "30-system-hardening.sh").read_text()
     arm = hardening[hardening.index("\n  el)\n") :]
     arm = arm[: arm.index("\n    ;;\n")]
-    for needle in ("SELINUX=enforcing", "firewalld", "DefaultZone=public", "getenforce"):
+    for needle in (
+        "SELINUX=enforcing", "firewalld", "DefaultZone=public", "getenforce",
+        "authselect enable-feature without-nullok",
+    ):  # fmt: skip
         assert needle in arm, needle
 
 

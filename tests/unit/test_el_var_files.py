@@ -165,4 +165,7 @@ def test_el_checks_are_collected_for_el_templates_only() -> None:
     # each OS drops the checks only the other family expects (EL's, and Debian's offline updates)
     only = set(EXPECTED["el"]) ^ set(EXPECTED["debian"])
     assert f"({len(only)} deselected)" in done.stdout
+    assert "test_trust.py::test_apt[debian12]" in done.stdout
+    assert "test_trust.py::test_dnf[rocky9]" in done.stdout
+    assert "test_trust.py::test_apt[rocky9]" not in done.stdout
     assert "test_ssh.py::test_crypto[debian12]" in done.stdout

@@ -279,3 +279,138 @@ def test_folder_store_writes_sparse_files(tmp_path: Path) -> None:
     assert digests.size == out.stat().st_size == 72 * mib
     assert out.stat().st_blocks * 512 <= 64 * 4096 + 64 * 1024
     assert out.read_bytes() == b"".join(blocks)
+
+
+def test_a_pool_xva_is_published_zstd_compressed_in_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packer's xenserver-iso exports an uncompressed XVA (format = "xva"): it is published
+    compressed with zstd while it uploads, read once, its sha256 checked against the build
+    record in that same pass; decompressed it is the tested XVA byte for byte."""
+    import zstandard
+
+    from core.files import sha256_file
+    from diskformats.xva.reader import verify
+    from publish import artifact
+
+    rec = fake_os(tmp_path, "debian12", size=6 << 20)
+    source = Path(rec["build"]["artifact"])
+    assert verify(source).compression == "none"  # as the plugin exports it
+    reads: list[int] = []
+    real_blocks = artifact.file_blocks
+
+    def counted(path: Path, size: int = artifact.READ_BLOCK) -> Any:
+        for block in real_blocks(path, size):
+            reads.append(len(block))
+            yield block
+
+    monkeypatch.setattr(artifact, "file_blocks", counted)
+    path = write_results(tmp_path, [rec])
+    pub = tmp_path / "pub"
+    report = api.publish_results([path], str(pub), settings(), log=quiet)
+    assert report.ok, report.failed
+    assert sum(reads) == source.stat().st_size  # one pass over the source
+    folder = pub / latest(pub, "debian12")["folder"]
+    published = folder / "debian12.xva"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["artifact"]["compression"] == "zstd"
+    assert meta["artifact"]["sha256"] == sha256_file(published)
+    assert meta["source"] == {
+        "format": "xva",
+        "size": source.stat().st_size,
+        "sha256": rec["build"]["sha256"],
+        "firmware": None,
+        "compression": "none",
+    }
+    assert latest(pub, "debian12")["compression"] == "zstd"
+    with published.open("rb") as fh:
+        back = zstandard.ZstdDecompressor().stream_reader(fh).read()
+    assert back == source.read_bytes()
+    assert verify(published).compression == "zstd"
+    assert verify_tree(LocalStore(pub), deep=True) == []
+
+
+def test_a_pool_xva_changed_since_its_build_is_not_published(tmp_path: Path) -> None:
+    rec = fake_os(tmp_path, "debian12", size=2 << 20)
+    source = Path(rec["build"]["artifact"])
+    data = bytearray(source.read_bytes())
+    data[-4096] ^= 0xFF  # same size, other bytes: only the one-pass sha256 sees it
+    source.write_bytes(bytes(data))
+    path = write_results(tmp_path, [rec])
+    pub = tmp_path / "pub"
+    report = api.publish_results([path], str(pub), settings(), log=quiet)
+    assert not report.ok
+    assert "changed since the build (its sha256 differs" in report.failed[0][1]
+    assert not (pub / "debian12" / "latest.json").exists()
+
+
+def test_publish_compression_none_keeps_a_pool_xva_as_built(tmp_path: Path) -> None:
+    from core.files import sha256_file
+
+    rec = fake_os(tmp_path, "debian12", size=2 << 20)
+    path = write_results(tmp_path, [rec])
+    pub = tmp_path / "pub"
+    s = Settings.from_env(
+        env={"AWS_SECRET_ACCESS_KEY": FAKE_SECRET, "TEMPLATE_PUBLISH_COMPRESSION": "none"}
+    )
+    assert api.publish_results([path], str(pub), s, log=quiet).ok
+    folder = pub / latest(pub, "debian12")["folder"]
+    assert sha256_file(folder / "debian12.xva") == rec["build"]["sha256"]
+
+
+# -- fan-out: shards write build folders, one index job moves the pointers (issue 23) -------
+
+
+def test_a_shard_writes_only_its_build_folders_and_store_index_points_at_them(
+    tmp_path: Path,
+) -> None:
+    from publish.catalog_page import refresh_index
+
+    pub = tmp_path / "pub"
+    for name in ("debian12", "rocky9"):
+        path = write_results(tmp_path / name, [fake_os(tmp_path / name, name, size=4096)])
+        report = api.publish_results([path], str(pub), settings(), log=quiet, builds_only=True)
+        assert report.ok and report.index is None
+        assert "left to `xcpng-golden store index`" in report.published[0].latest_message
+    # nothing shared was written: each OS folder holds only its build
+    written = sorted(str(p.relative_to(pub)) for p in pub.rglob("*") if p.is_file())
+    assert not [w for w in written if w.count("/") < 3], written  # no latest.json, no index
+    lines: list[str] = []
+    index = refresh_index(LocalStore(pub), lines.append)
+    assert sorted(index["os"]) == ["debian12", "rocky9"]
+    assert latest(pub, "rocky9")["folder"].startswith("rocky9/12/")
+    assert (pub / "index.html").is_file()
+    assert any(line.startswith("debian12: debian12/latest.json -> ") for line in lines)
+    assert verify_tree(LocalStore(pub), deep=True) == []
+
+
+def test_store_index_moves_a_pointer_forward_only_and_ignores_incomplete_builds(
+    tmp_path: Path,
+) -> None:
+    from publish.catalog_page import refresh_index
+
+    pub = tmp_path / "pub"
+    old = write_results(tmp_path / "o", [fake_os(tmp_path / "o", "debian12", size=10)])
+    new = write_results(
+        tmp_path / "n",
+        [fake_os(tmp_path / "n", "debian12", size=20, built_at=1.9e9)],
+        committed_at=2e9,
+        revision="fedcba9876543210",
+    )
+    assert api.publish_results([old], str(pub), settings(), log=quiet).ok
+    first = latest(pub, "debian12")["build_id"]
+    # the newer build's folder is complete, but its publish stopped before its pointer
+    assert api.publish_results([new], str(pub), settings(), log=quiet, builds_only=True).ok
+    assert latest(pub, "debian12")["build_id"] == first
+    # an incomplete folder (no metadata.json): an upload still running elsewhere, or killed
+    half = pub / "debian12" / "12" / "20991231T000000Z-aaaaaaaaaaaa"
+    half.mkdir(parents=True)
+    (half / "debian12.xva").write_bytes(b"partial")
+    refresh_index(LocalStore(pub))
+    second = latest(pub, "debian12")["build_id"]
+    assert second != first and second.startswith("20300")  # built_at 1.9e9: 2030
+    assert json.loads((pub / "index.json").read_text())["os"]["debian12"]["build_id"] == second
+    # never back: with the newer build no longer complete, the older one does not win again
+    (pub / latest(pub, "debian12")["folder"] / "metadata.json").unlink()
+    refresh_index(LocalStore(pub))
+    assert latest(pub, "debian12")["build_id"] == second

@@ -430,3 +430,61 @@ def test_a_build_from_before_signatures_stays_readable(
     assert "Not shown: debian12 build " + build + " has no SBOM" in page
     assert cli.main(["store", "diff", "--from", str(pub), "--os", "debian12"]) == 2
     assert "has no SBOM (published with metadata xcpng-templates/metadata/v2" in one_error(capsys)
+
+
+def test_the_vhd_is_listed_signed_and_named_by_the_provenance(
+    keys: dict[str, Keypair], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A build published first without its VHD, then again with one (TEMPLATE_PUBLISH_VHD):
+    SHA256SUMS is rewritten to list it and signed again before metadata.json names it."""
+    rec = fake_os(tmp_path, "debian12", size=32 << 20, fmt="raw")
+    results = write_results(tmp_path, [rec], platform="local")
+    pub = tmp_path / "pub"
+
+    def run(vhd: str, key: Keypair | None) -> api.PublishReport:
+        env = {"AWS_SECRET_ACCESS_KEY": FAKE_SECRET, "TEMPLATE_PUBLISH_VHD": vhd}
+        if key is not None:
+            env["TEMPLATE_SIGNING_KEY"] = key.private
+        return api.publish_results([results], str(pub), Settings.from_env(env=env), log=print)
+
+    assert run("none", keys["ci"]).ok
+    folder = pub / json.loads((pub / "debian12" / "latest.json").read_text())["folder"]
+    # a signed build gets no VHD without the key that can sign SHA256SUMS again
+    refused = run("bzip2", None)
+    assert not refused.ok and "needs the signing key" in refused.failed[0][1]
+    assert "debian12.vhd.bz2" not in (folder / "SHA256SUMS").read_text()
+    assert run("bzip2", keys["ci"]).ok
+    meta = json.loads((folder / "metadata.json").read_text())
+    sums = (folder / "SHA256SUMS").read_text()
+    assert f"{meta['vhd']['sha256']}  debian12.vhd.bz2\n" in sums
+    check = subprocess.run(
+        ["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert verify_tree(LocalStore(pub), deep=True) == []
+    allowed = allowed_signers(tmp_path / "allowed", (PRINCIPAL, keys["ci"], ""))
+    capsys.readouterr()
+    assert fetch(pub, tmp_path / "dl", "--allowed-signers", str(allowed)) == 0
+    assert "signature good" in capsys.readouterr().out
+    # a build published with its VHD from the start: the provenance names both disks
+    rec2 = fake_os(tmp_path / "b", "debian12", size=32 << 20, fmt="raw", built_at=1_764_000_000.0)
+    env = {
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+        "TEMPLATE_PUBLISH_VHD": "vhd",
+        "TEMPLATE_SIGNING_KEY": keys["ci"].private,
+    }
+    report = api.publish_results(
+        [write_results(tmp_path / "b", [rec2], platform="local")],
+        str(pub / "two"),
+        Settings.from_env(env=env),
+        log=lambda _m: None,
+    )
+    assert report.ok
+    folder2 = pub / "two" / report.published[0].folder
+    meta2 = json.loads((folder2 / "metadata.json").read_text())
+    st = json.loads((folder2 / "provenance.intoto.json").read_text())
+    assert st["subject"] == [
+        {"name": "debian12.xva", "digest": {"sha256": meta2["artifact"]["sha256"]}},
+        {"name": "debian12.vhd", "digest": {"sha256": meta2["vhd"]["sha256"]}},
+    ]
+    assert "debian12.vhd" in (folder2 / "SHA256SUMS").read_text()

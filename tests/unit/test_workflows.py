@@ -4,6 +4,7 @@ the old mistakes to show they would be caught."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -67,7 +68,11 @@ def test_harness_tests_never_run_fork_code_on_the_pool_runner() -> None:
     assert not labels <= {"self-hosted", "linux", "x64", "xcpng"}
     assert "harness" in labels and "xcpng" not in labels
     assert harness["if"] == FORK_GUARD  # and fork PRs never reach a self-hosted runner
-    assert pool["templates"]["if"] == FORK_GUARD
+    # the plan job decides whether anything runs: the shards need it, the index needs both
+    assert pool["plan"]["if"] == FORK_GUARD
+    assert pool["templates"]["needs"] == "plan" and "if" not in pool["templates"]
+    assert set(pool["index"]["needs"]) == {"plan", "templates"}
+    assert "pull_request" in pool["index"]["if"]
 
 
 def _secret_places(node: Any, path: str = "") -> list[str]:
@@ -106,7 +111,7 @@ def test_actions_are_pinned_by_commit_sha_with_the_release_named() -> None:
             m = re.search(r"uses:\s*(\S+)(.*)$", line)
             if m:
                 uses.append((f.name, m.group(1), m.group(2)))
-    assert len(uses) == 7
+    assert len(uses) == 9
     for name, ref, comment in uses:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{name}: {ref}"
         assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), f"{name}: {ref} needs # vX.Y.Z"
@@ -120,7 +125,7 @@ def test_checkout_keeps_no_credentials() -> None:
         for s in steps(job)
         if str(s.get("uses", "")).startswith("actions/checkout@")
     ]
-    assert len(checkouts) == 3
+    assert len(checkouts) == 5
     assert all(s["with"]["persist-credentials"] is False for s in checkouts)
 
 
@@ -158,7 +163,9 @@ def test_packer_for_the_pool_is_pinned_and_init_gets_a_token() -> None:
 
 def test_runs_carry_their_id_and_clean_only_their_own() -> None:
     job = load(TEMPLATES)["jobs"]["templates"]
-    assert job["env"]["TEMPLATE_RUN_ID"] == "gh-${{ github.run_id }}-${{ github.run_attempt }}"
+    assert job["env"]["TEMPLATE_RUN_ID"] == (
+        "gh-${{ github.run_id }}-${{ github.run_attempt }}-${{ matrix.index }}"
+    )  # one per shard: a shard's cleanup never removes another shard's VMs
     cleanup = step(job, "Remove VMs and disks this run left on the pool")
     assert cleanup["if"] == "always()"
     assert cleanup["run"].endswith('cleanup --run-id "$TEMPLATE_RUN_ID"')
@@ -218,3 +225,140 @@ def test_check_jsonschema_validates_the_workflows(tmp_path: Path) -> None:
     broken.write_text(OLD_MISTAKES.replace("runs-on:", "run-on:"))
     bad = subprocess.run([*cmd, str(broken)], capture_output=True, text=True)
     assert bad.returncode != 0 and "runs-on" in bad.stdout + bad.stderr
+
+
+# -- each step's prerequisites come before it (issue 23, finding 2) ------------------------
+
+APT_LISTS = {
+    "scripts/setup --tests": ("apt-packages.txt", "apt-packages-test.txt"),
+    "scripts/setup": ("apt-packages.txt",),
+    "scripts/test": ("apt-packages.txt", "apt-packages-test.txt"),  # it runs setup --tests
+}
+# What a step needs on the runner that a bare Debian 12 machine with the runner agent lacks.
+ACTION_NEEDS = {
+    # @actions/tool-cache's extractZip runs the `unzip` binary on Linux (setup-packer v3.1.0)
+    "hashicorp/setup-packer": {"unzip"},
+}
+ACTION_GIVES = {"hashicorp/setup-packer": {"packer>=1.7"}}
+COMMAND_NEEDS = {".venv/bin/": {"the harness's .venv"}, "packer init": {"packer>=1.7"}}
+
+
+def apt_packages(*lists: str) -> set[str]:
+    names: set[str] = set()
+    for name in lists:
+        for line in (ROOT / "scripts" / name).read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                names.add(line.strip())
+    return names
+
+
+def needs(s: dict[str, Any]) -> set[str]:
+    action = str(s.get("uses", "")).split("@")[0]
+    out = set(ACTION_NEEDS.get(action, set()))
+    run = str(s.get("run", ""))
+    for marker, wanted in COMMAND_NEEDS.items():
+        if marker in run:
+            out |= wanted
+    return out
+
+
+def gives(s: dict[str, Any]) -> set[str]:
+    action = str(s.get("uses", "")).split("@")[0]
+    out = set(ACTION_GIVES.get(action, set()))
+    run = str(s.get("run", ""))
+    for command, lists in APT_LISTS.items():  # the longest first: --tests before plain setup
+        if command in run:
+            return out | apt_packages(*lists) | {"the harness's .venv"}
+    return out
+
+
+def order_problems(workflow: dict[str, Any]) -> list[str]:
+    """One line per step whose prerequisite comes later in its job, or never."""
+    problems = []
+    for job_id, job in workflow["jobs"].items():
+        have: set[str] = set()
+        later = steps(job)
+        for i, s in enumerate(later):
+            label = s.get("name") or s.get("uses") or s.get("run")
+            for need in sorted(needs(s) - have):
+                after = [t.get("name") or t.get("uses") for t in later[i + 1 :] if need in gives(t)]
+                where = f"only a later step gives it ({after[0]})" if after else "no step gives it"
+                problems.append(f"{job_id}: {label!r} needs {need}: {where}")
+            have |= gives(s)
+    return problems
+
+
+def test_every_step_finds_what_it_needs_installed_by_an_earlier_step() -> None:
+    for f in all_files():
+        assert order_problems(load(f)) == [], f.name
+
+
+def test_a_step_before_its_prerequisite_is_caught() -> None:
+    """The templates job as it was: setup-packer (which unzips) before scripts/setup."""
+    wf = load(TEMPLATES)
+    for job in wf["jobs"].values():
+        job["steps"].sort(key=lambda s: 0 if "setup-packer" in str(s.get("uses", "")) else 1)
+    problems = order_problems(wf)
+    assert any(
+        "'hashicorp/setup-packer" in p and "needs unzip: only a later step gives it" in p
+        for p in problems
+    ), problems
+    assert "unzip" in apt_packages("apt-packages.txt")
+
+
+# -- the fleet fanned out over runners (issue 23) ----------------------------------------------
+
+
+def test_shards_come_from_the_plan_and_the_index_job_writes_the_shared_objects() -> None:
+    wf = load(TEMPLATES)
+    jobs = wf["jobs"]
+    plan = step(jobs["plan"], "Plan")
+    assert plan["id"] == "plan"
+    assert plan["run"].startswith('.venv/bin/xcpng-golden plan --runners "$TEMPLATE_RUNNERS"')
+    assert '--workers "$TEMPLATE_WORKERS"' in plan["run"]
+    assert '--github-output "$GITHUB_OUTPUT"' in plan["run"]
+    assert plan["env"]["TEMPLATE_RUNNERS"] == "${{ vars.TEMPLATE_RUNNERS || '1' }}"
+    assert jobs["plan"]["outputs"] == {
+        "matrix": "${{ steps.plan.outputs.matrix }}",
+        "timeout": "${{ steps.plan.outputs.timeout }}",
+    }
+    shard = jobs["templates"]
+    assert shard["strategy"] == {
+        "fail-fast": False,
+        "matrix": "${{ fromJSON(needs.plan.outputs.matrix) }}",
+    }
+    # the time limit follows from the fleet: the plan computes it (xcpng_golden/plan.py)
+    assert shard["timeout-minutes"] == "${{ fromJSON(needs.plan.outputs.timeout) }}"
+    build = step(shard, "Build, boot and check")
+    assert build["run"] == (
+        'exec .venv/bin/pytest -n "$TEMPLATE_WORKERS" --os "$SHARD_OS" --platform xcpng'
+    )
+    assert shard["env"]["SHARD_OS"] == "${{ matrix.os }}"
+    assert wf["env"]["TEMPLATE_WORKERS"] == "5"
+    publish = step(shard, "Publish what passed")
+    assert "--builds-only" in publish["run"]  # no latest.json, no index from a shard
+    (index,) = [s for s in steps(jobs["index"]) if "xcpng-golden store index" in str(s.get("run"))]
+    assert (
+        index["run"] == 'exec .venv/bin/xcpng-golden store index --to "s3://$S3_BUCKET/$S3_PREFIX"'
+    )
+    assert "!cancelled()" in jobs["index"]["if"]  # after a shard failed too
+    assert "github.ref == 'refs/heads/main'" in jobs["index"]["if"]
+    assert set(index["env"]) >= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_BUCKET"}
+    upload = next(s for s in steps(shard) if "upload-artifact" in str(s.get("uses")))
+    assert "${{ matrix.index }}" in upload["with"]["name"]  # v4 artifact names are unique
+
+
+def test_the_plan_writes_the_outputs_the_workflow_reads(tmp_path: Path) -> None:
+    out = tmp_path / "github-output"
+    done = subprocess.run(
+        [str(BIN / "xcpng-golden"), "plan", "--runners", "3", "--os", "all", "--github-output",
+         str(out)],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert set(outputs) == {"matrix", "timeout", "arithmetic"}
+    matrix = json.loads(outputs["matrix"])
+    assert [row["shard"] for row in matrix["include"]] == ["1/3", "2/3", "3/3"]
+    assert all(set(row) == {"index", "shard", "os"} for row in matrix["include"])
+    assert int(outputs["timeout"]) == 155  # 12 OSes: 4 per shard, one wave of -n 5

@@ -15,7 +15,7 @@ import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diskformats.xva import CHUNK_SIZE, ovaxml
+from diskformats.xva import CHUNK_SIZE, XvaError, ovaxml
 from diskformats.xva.reader import verify, xva_to_raw
 from diskformats.xva.writer import raw_to_xva
 
@@ -68,18 +68,18 @@ def test_round_trip_sparse_disk_stays_sparse(tmp_path: Path) -> None:
 
 def test_round_trip_dense_disk(tmp_path: Path) -> None:
     raw = tmp_path / "d.raw"
-    raw.write_bytes(os.urandom(3 * MiB + 17))
+    raw.write_bytes(os.urandom(3 * MiB + 1536))  # a short last chunk, whole sectors
     xva, back = tmp_path / "d.xva", tmp_path / "back.raw"
     raw_to_xva(raw, xva, "dense")
     info = verify(xva)
-    assert [(s.chunks, s.stored_bytes) for s in info.disks] == [(4, 3 * MiB + 17)]
+    assert [(s.chunks, s.stored_bytes) for s in info.disks] == [(4, 3 * MiB + 1536)]
     xva_to_raw(xva, back)
     assert back.read_bytes() == raw.read_bytes()
 
 
 def test_checksums_are_xxh64_as_xapi_prints_them(tmp_path: Path) -> None:
     raw = tmp_path / "d.raw"
-    raw.write_bytes(os.urandom(2 * MiB + 5))
+    raw.write_bytes(os.urandom(2 * MiB + 512))
     xva = tmp_path / "d.xva"
     raw_to_xva(raw, xva, "x")
     members = dict(_members(xva))
@@ -271,8 +271,6 @@ def test_xz_and_bzip2_are_refused_as_a_pool_would(tmp_path: Path) -> None:
 
     import pytest
 
-    from diskformats.xva import XvaError
-
     raw = tmp_path / "d.raw"
     raw.write_bytes(os.urandom(MiB))
     xva = tmp_path / "d.xva"
@@ -314,3 +312,19 @@ def test_cli_writes_zstd_by_default_and_shows_it(
     assert "compression zstd" in capsys.readouterr().out
     assert _cli("verify", str(xva), "--json") == 0
     assert '"compression": "zstd"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("size", [MiB + 100, 6 * MiB - 1, 511])
+def test_a_raw_size_not_a_multiple_of_512_is_refused_with_the_size(
+    tmp_path: Path, size: int
+) -> None:
+    """XAPI's import reads the next checksum header straight after a chunk's data, before its
+    tar padding (stream_vdi.ml), so a last chunk of another length breaks every import."""
+    raw, xva = tmp_path / "odd.raw", tmp_path / "odd.xva"
+    raw.write_bytes(os.urandom(size))
+    with pytest.raises(XvaError) as err:
+        raw_to_xva(raw, xva, "odd")
+    msg = str(err.value)
+    assert f"{size} bytes" in msg and "multiple of 512" in msg
+    assert f"truncate -s {size + (-size % 512)}" in msg  # the fix, with the padded size
+    assert not xva.exists() and list(tmp_path.iterdir()) == [raw]  # nothing half-written

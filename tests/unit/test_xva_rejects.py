@@ -188,7 +188,7 @@ def test_cli_reports_one_line_and_exit_1(
 
 def test_cli_round_trip_subprocess(tmp_path: Path) -> None:
     raw = tmp_path / "d.raw"
-    raw.write_bytes(os.urandom(MiB) + bytes(3 * MiB) + b"end")
+    raw.write_bytes(os.urandom(MiB) + bytes(3 * MiB) + b"end".ljust(512, b"\0"))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

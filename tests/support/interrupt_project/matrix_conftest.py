@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class MatrixPlatform:
     def __init__(self, settings: Settings, run_id: str) -> None:
         self.settings, self.run_id = settings, run_id
 
-    def preflight(self) -> list[str]:
+    def preflight(self, specs: Sequence[TemplateSpec] = (), building: bool = True) -> list[str]:
         return []
 
     def recipe_digest(self, spec: TemplateSpec) -> dict[str, str]:

@@ -12,7 +12,8 @@ variable "run_id" { default = "" }
 variable "marks" { default = "/nonexistent" }
 
 source "file" "disk" {
-  content = "fake disk image of ${var.os_name} built as ${var.vm_name}\n"
+  # one sector, then whole MiB: a disk is whole 512-byte blocks (the XVA writer refuses others)
+  content = format("%-511s\n", "fake disk image of ${var.os_name} built as ${var.vm_name}")
   target  = "${var.output_directory}/disk.raw"
 }
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from tests.twins.xapi import inventory
 from tests.twins.xapi.wire import XapiError
 
 NULL = "OpaqueRef:NULL"
@@ -22,6 +23,7 @@ CLASSES = (
     "VDI",
     "VBD",
     "VIF",
+    "PIF",
     "task",
     "session",
     "VM_guest_metrics",
@@ -46,6 +48,8 @@ class Db:
             ("SR", "PBDs"): lambda r: self.refs("PBD", SR=r),
             ("host", "PBDs"): lambda r: self.refs("PBD", host=r),
             ("network", "VIFs"): lambda r: self.refs("VIF", network=r),
+            ("network", "PIFs"): lambda r: self.refs("PIF", network=r),
+            ("host", "PIFs"): lambda r: self.refs("PIF", host=r),
         }
 
     def add(self, cls: str, record: dict[str, Any], ref: str | None = None) -> str:
@@ -153,20 +157,18 @@ def host_for_sr(db: Db, sr: str) -> str | None:
         return hosts[0] if hosts else None
 
 
-def add_host(db: Db, name: str, address: str, free_memory: int = 64 * GiB) -> tuple[str, str]:
-    """A pool member with its own local SR (visible from it only); returns (host, SR)."""
-    host = db.add(
-        "host",
-        {
-            "name_label": name,
-            "hostname": name,
-            "address": address,
-            "memory_free": free_memory,
-            "API_version_major": 2,
-            "API_version_minor": 21,
-            "enabled": True,
-        },
-    )
+def add_host(
+    db: Db,
+    name: str,
+    address: str,
+    *,
+    free_memory: int = 64 * GiB,
+    release: str = "8.2",
+    cpu_lacks: tuple[str, ...] = (),
+) -> tuple[str, str]:
+    """A pool member with its own local SR (visible from it only) and a PIF on the pool's
+    external network; returns (host, SR)."""
+    host = db.add("host", _host_record(name, address, free_memory, release, cpu_lacks))
     sr = db.add(
         "SR",
         {
@@ -180,11 +182,48 @@ def add_host(db: Db, name: str, address: str, free_memory: int = 64 * GiB) -> tu
         },
     )
     db.add("PBD", {"host": host, "SR": sr, "currently_attached": True, "device_config": {}})
+    for net in db.refs("network", bridge="xenbr0"):
+        db.add("PIF", {"host": host, "network": net, "device": "eth0", "physical": True})
+    level_pool_cpus(db)
     return host, sr
 
 
-def seed_pool(db: Db, sr_free: int = 500 * GiB, host_free_memory: int = 64 * GiB) -> None:
-    """One host, a default local SR, an ISO SR and two networks, like a fresh XCP-ng install."""
+def _host_record(
+    name: str, address: str, free_memory: int, release: str, cpu_lacks: tuple[str, ...]
+) -> dict[str, Any]:
+    return {
+        "name_label": name,
+        "hostname": name,
+        "address": address,
+        "memory_free": free_memory,
+        "API_version_major": 2,
+        "API_version_minor": 21,
+        "enabled": True,
+        "software_version": {
+            "product_brand": "XCP-ng",
+            "product_version": inventory.PRODUCT_VERSION[release],
+        },
+        "cpu_info": inventory.cpu_info(cpu_lacks),
+    }
+
+
+def level_pool_cpus(db: Db) -> None:
+    """pool.cpu_info: the CPU features every host has, as XAPI levels them."""
+    with db.lock:
+        infos = [rec["cpu_info"] for rec in db.objects["host"].values()]
+        for pool in db.objects["pool"].values():
+            pool["cpu_info"] = inventory.levelled(*infos)
+
+
+def seed_pool(
+    db: Db,
+    release: str = "8.2",
+    sr_free: int = 500 * GiB,
+    host_free_memory: int = 64 * GiB,
+) -> set[str]:
+    """One host, a default local SR, an ISO SR, the guest-tools ISO, two networks (one with a
+    PIF) and the release's templates, like a fresh XCP-ng install; returns the refs of what
+    the pool holds of its own (templates, the tools ISO and its SR)."""
     host = new_ref()
     sr = db.add(
         "SR",
@@ -210,21 +249,58 @@ def seed_pool(db: Db, sr_free: int = 500 * GiB, host_free_memory: int = 64 * GiB
             "shared": True,
         },
     )
-    for ref in (sr, iso):
-        db.add("PBD", {"host": host, "SR": ref, "currently_attached": True, "device_config": {}})
-    db.add(
-        "host",
+    tools = db.add(
+        "SR",
         {
-            "name_label": "xcp-twin",
-            "hostname": "xcp-twin",
-            "address": "127.0.0.1",
-            "memory_free": host_free_memory,
-            "API_version_major": 2,
-            "API_version_minor": 21,
-            "enabled": True,
+            "name_label": "XCP-ng Tools",
+            "content_type": "iso",
+            "type": "udev",
+            "physical_size": 0,
+            "physical_utilisation": 0,
+            "virtual_allocation": 0,
+            "shared": True,
         },
-        ref=host,
     )
+    for ref in (sr, iso, tools):
+        db.add("PBD", {"host": host, "SR": ref, "currently_attached": True, "device_config": {}})
+    db.add("host", _host_record("xcp-twin", "127.0.0.1", host_free_memory, release, ()), ref=host)
     db.add("pool", {"name_label": "twin pool", "master": host, "default_SR": sr})
-    db.add("network", {"name_label": "Pool-wide network associated with eth0", "bridge": "xenbr0"})
+    eth0 = db.add(
+        "network", {"name_label": "Pool-wide network associated with eth0", "bridge": "xenbr0"}
+    )
     db.add("network", {"name_label": "Host internal management network", "bridge": "xenapi"})
+    db.add("PIF", {"host": host, "network": eth0, "device": "eth0", "physical": True})
+    level_pool_cpus(db)
+    own = {tools}
+    own.add(
+        db.add(
+            "VDI",
+            {
+                "name_label": inventory.TOOLS_ISO,
+                "SR": tools,
+                "virtual_size": 60 << 20,
+                "type": "user",
+                "sharable": True,
+                "read_only": True,
+            },
+        )
+    )
+    for name in inventory.TEMPLATES[release]:
+        own.add(
+            db.add(
+                "VM",
+                {
+                    "name_label": name,
+                    "name_description": "",
+                    "is_a_template": True,
+                    "is_control_domain": False,
+                    "power_state": "Halted",
+                    "domid": -1,
+                    "guest_metrics": NULL,
+                    "tags": [],
+                    "other_config": {"default_template": "true"},
+                    "HVM_boot_params": {},
+                },
+            )
+        )
+    return own

@@ -152,9 +152,16 @@ def build_of(artifact: Path, fmt: str = "xva", name: str = "debian12") -> BuildR
     )
 
 
-def self_signed(dirpath: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (with its IP SAN) and its key, made with openssl."""
-    cert, key = dirpath / "twin.crt", dirpath / "twin.key"
+def self_signed(
+    dirpath: Path,
+    *,
+    cn: str = "127.0.0.1",
+    san: str = "IP:127.0.0.1",
+    name: str = "twin",
+) -> tuple[Path, Path]:
+    """A certificate (CN `cn`, subject alternative names `san`) and its key, made with
+    openssl; the default is valid for 127.0.0.1 (an IP SAN, as XCP-ng 8.3's gencert writes)."""
+    cert, key = dirpath / f"{name}.crt", dirpath / f"{name}.key"
     subprocess.run(
         [
             "openssl",
@@ -168,9 +175,9 @@ def self_signed(dirpath: Path) -> tuple[Path, Path]:
             "-days",
             "2",
             "-subj",
-            "/CN=127.0.0.1",
+            f"/CN={cn}",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            f"subjectAltName={san}",
             "-keyout",
             str(key),
             "-out",
@@ -180,3 +187,13 @@ def self_signed(dirpath: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+def xcpng82_certificate(
+    dirpath: Path, ip: str = "127.0.0.1", hostname: str = "xcp-twin", name: str = "xapi-ssl"
+) -> tuple[Path, Path]:
+    """The certificate XCP-ng 8.2 generates for itself (xapi 1.249 `gencert` and
+    `scripts/generate_ssl_cert`): the CN is the management IP when the hostname has no dot, and
+    the subject alternative names hold DNS names only (`hostname -A`, `hostname -f`), never the
+    IP. Python refuses it for https://<IP> even when it is the CA bundle itself."""
+    return self_signed(dirpath, cn=ip, san=f"DNS:{hostname},DNS:{hostname}.localdomain", name=name)

@@ -27,9 +27,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.twins.xapi import methods
+from tests.twins.xapi import inventory, methods
 from tests.twins.xapi.datamodel import RELEASES, Release
-from tests.twins.xapi.db import NULL, Db, add_host, host_for_sr, master, seed_pool
+from tests.twins.xapi.db import (
+    NULL,
+    Db,
+    add_host,
+    host_for_sr,
+    level_pool_cpus,
+    master,
+    seed_pool,
+)
 from tests.twins.xapi.wire import XapiError, parse_request, response
 from tests.twins.xapi.xva_import import Storage, import_raw, import_xva
 
@@ -50,6 +58,9 @@ class Faults:
     invalidate_sessions_after: int | None = None  # after N more calls every session is invalid
     expire_sessions_on_upload: int = 0  # next N PUTs find every session expired (HTTP 403)
     import_delay: float = 0.0  # seconds per received chunk (to interrupt an import mid-way)
+    # next N imports lose their task as a toolstack restart does: the task record is gone
+    # (task.get_status: HANDLE_INVALID) and the VM the import had created stays
+    lose_import_tasks: int = 0
     method_delay: dict[str, float] = field(default_factory=dict)  # e.g. {"VM.destroy": 9.0}
 
 
@@ -91,7 +102,8 @@ class XapiTwin:
         # False: the login is an RBAC/AD subject, not the pool's local root
         self.local_superuser = True
         self.db = Db()
-        seed_pool(self.db)
+        # what a fresh pool of this release holds: templates, the guest-tools ISO and its SR
+        self.pool_own = seed_pool(self.db, self.release.name)
         self.faults = Faults()
         self.guest = Guest()
         self.calls: list[str] = []  # method names, in order
@@ -102,7 +114,10 @@ class XapiTwin:
         self._timers: dict[str, list[threading.Timer]] = {}
         self._calls_since: int = 0
         self._import_progress: dict[int, tuple[str, int, int]] = {}
-        self._tls = tls
+        self._tls_context: ssl.SSLContext | None = None
+        if tls is not None:
+            self._tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls_context.load_cert_chain(str(tls[0]), str(tls[1]))
         self.scheme = "http" if tls is None else "https"
         self.server = self._listen(host, port, master(self.db))
         self.members: list[_Server] = []
@@ -116,23 +131,50 @@ class XapiTwin:
     def _listen(self, host: str, port: int, host_ref: str) -> _Server:
         server = _Server((host, port), _Handler)
         server.twin, server.host_ref = self, host_ref
-        if self._tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
-            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        if self._tls_context is not None:
+            server.socket = self._tls_context.wrap_socket(server.socket, server_side=True)
         return server
+
+    # -- a pool that lacks something ------------------------------------------------------------
+    def remove_template(self, name: str) -> None:
+        """A pool without this template (an older guest-templates-json, or deleted)."""
+        with self.db.lock:
+            for ref in self.db.refs("VM", name_label=name, is_a_template=True):
+                self.db.remove("VM", ref)
+                self.pool_own.discard(ref)
+
+    def remove_tools_iso(self) -> None:
+        with self.db.lock:
+            for ref in self.db.refs("VDI", name_label=inventory.TOOLS_ISO):
+                self.db.remove("VDI", ref)
+                self.pool_own.discard(ref)
+
+    def set_cpu(self, host: str, lacks: tuple[str, ...]) -> None:
+        """The host's CPU without these features (inventory.WESTMERE_LACKS: x86-64-v2 only)."""
+        with self.db.lock:
+            self.db.get("host", host)["cpu_info"] = inventory.cpu_info(lacks)
+            level_pool_cpus(self.db)
+
+    def replace_certificate(self, cert: Path, key: Path) -> None:
+        """Serve another certificate from the next TLS connection on (a host whose certificate
+        was regenerated, or someone in between presenting their own)."""
+        assert self._tls_context is not None, "the twin serves plain HTTP"
+        self._tls_context.load_cert_chain(str(cert), str(key))
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"{self.scheme}://{host!s}:{port}"
 
-    def add_member(self, name: str = "xcp-twin-2") -> tuple[str, str]:
+    def add_member(
+        self, name: str = "xcp-twin-2", cpu_lacks: tuple[str, ...] = ()
+    ) -> tuple[str, str]:
         """Another host of the pool, serving HTTP on its own port (its `address` is
-        127.0.0.1:<port>), with a local SR only it can see; returns (host ref, SR ref)."""
+        127.0.0.1:<port>), with a local SR only it can see; returns (host ref, SR ref).
+        `cpu_lacks`: CPU features its CPU has not (inventory.WESTMERE_LACKS: no x86-64-v3)."""
         server = self._listen("127.0.0.1", 0, "")
         address = "{}:{}".format(*server.server_address[:2])
-        host, sr = add_host(self.db, name, address)
+        host, sr = add_host(self.db, name, address, release=self.release.name, cpu_lacks=cpu_lacks)
         server.host_ref = host
         self.members.append(server)
         threading.Thread(
@@ -166,10 +208,11 @@ class XapiTwin:
     # -- what tests look at -------------------------------------------------------------
     def inventory(self) -> dict[str, Any]:
         """Objects a client created: VMs that are not the pool's own, VDIs, VBDs, VIFs, tasks."""
+        own = self.pool_own
         with self.db.lock:
             return {
-                "VM": {r: dict(v) for r, v in self.db.objects["VM"].items()},
-                "VDI": {r: dict(v) for r, v in self.db.objects["VDI"].items()},
+                "VM": {r: dict(v) for r, v in self.db.objects["VM"].items() if r not in own},
+                "VDI": {r: dict(v) for r, v in self.db.objects["VDI"].items() if r not in own},
                 "VBD": list(self.db.objects["VBD"]),
                 "VIF": list(self.db.objects["VIF"]),
                 "task": list(self.db.objects["task"]),
@@ -454,6 +497,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             twin._import_progress.pop(threading.get_ident(), None)
         with twin.db.lock:
+            if url.path == "/import" and twin.faults.lose_import_tasks > 0:
+                twin.faults.lose_import_tasks -= 1
+                twin.db.remove("task", task)
+                return
             task_rec.update(status="success", progress=1.0, result=result)
 
     def _target_sr(self, path: str, q: dict[str, str]) -> str:

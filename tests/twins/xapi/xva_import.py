@@ -101,6 +101,10 @@ def _receive_disk(
         fh = tar.extractfile(hdr)
         assert fh is not None
         data = fh.read()
+        if len(data) % tarfile.BLOCKSIZE:
+            # stream_vdi.ml reads the checksum member's header right after the data, before
+            # skipping the chunk's padding: it finds zeros and the next header's start there
+            raise XapiError("IMPORT_ERROR", "INTERNAL_ERROR: [ Tar_unix.Header.Checksum_mismatch ]")
         if first_len < 0:
             first_len = len(data)
         offset += (int(suffix) - last - 1) * first_len

@@ -1,11 +1,17 @@
-"""How a raw disk boots, read from its partition table: the firmware its VM record must ask for.
+"""How a raw disk boots, read from its partition table: the firmware its VM record must ask for,
+and every boot mode it supports.
 
 An XVA carries the firmware in `HVM_boot_params.firmware`; a UEFI-only disk imported as `bios`
 (XAPI's default) does not boot. The disk says which it is:
 
-- GPT with an EFI system partition and no BIOS boot partition: `uefi` (the local platform's
-  images: an ESP with a standalone GRUB, nothing for BIOS);
-- GPT with a BIOS boot partition (GRUB's core.img for BIOS), or an MBR-only disk: `bios`.
+- GPT with an EFI system partition and no BIOS boot partition: `uefi` only;
+- GPT with a BIOS boot partition (GRUB's core.img for BIOS) and an ESP: both, started as `bios`
+  (XCP-ng's and CloudStack's default; the local platform's images since the BIOS boot partition,
+  as Debian's own cloud images are laid out);
+- GPT with a BIOS boot partition only, or an MBR-only disk: `bios`.
+
+Format-independent (an XVA and a VHD are both written from the raw disk), so it lives beside the
+formats, not inside one.
 """
 
 from __future__ import annotations
@@ -44,3 +50,14 @@ def detect_firmware(fd: int) -> str:
     if types is not None and ESP in types and BIOS_BOOT not in types:
         return "uefi"
     return "bios"
+
+
+def boot_modes(fd: int) -> list[str]:
+    """Every firmware the raw disk open at `fd` boots under: ["bios"], ["uefi"] or both.
+
+    A GPT disk needs a BIOS boot partition for BIOS (GRUB's core.img lives there) and an ESP
+    for UEFI; a disk without GPT boots by BIOS only (its MBR code)."""
+    types = partition_types(fd)
+    if types is None:
+        return ["bios"]
+    return [mode for mode, kind in (("bios", BIOS_BOOT), ("uefi", ESP)) if kind in types]

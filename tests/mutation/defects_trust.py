@@ -1,0 +1,400 @@
+"""Defects and good variants of the trust a clone inherits (validations/test_trust.py): apt's
+sources, settings and keys, the CA store, the SSH client, the PAM stacks. Each mechanism has
+two or more defects in different files and spellings, and one good variant at least.
+
+Imported by tests/mutation/defects.py at its very end (import `defects`, not this module).
+Keys and certificates are made when a defect is applied: a real OpenPGP key (gpg, ed25519),
+a real X.509 CA (cryptography), so apt and OpenSSL would load them as they are.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable
+
+from defects import Defect, GoodVariant
+from diskedit import DiskEditor
+
+from tests.support import castore
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _exists(path: str) -> Callable[[DiskEditor], bool]:
+    return lambda d: d.exists(path)
+
+
+def _contains(path: str, needle: str) -> Callable[[DiskEditor], bool]:
+    return lambda d: d.exists(path) and needle in d.read_text(path)
+
+
+def openpgp_key(uid: str, armor: bool = True) -> bytes:
+    """A fresh public key (ed25519), armored or as a binary keyring, as apt reads both."""
+    with tempfile.TemporaryDirectory() as home:
+        gpg = ["gpg", "--homedir", home, "--batch", "--quiet", "--pinentry-mode", "loopback"]
+        subprocess.run(
+            [*gpg, "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"],
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            [*gpg, *(["--armor"] if armor else []), "--export", uid],
+            check=True,
+            capture_output=True,
+        )
+    return out.stdout
+
+
+def _write(path: str, text: str, mode: int = 0o644) -> Callable[[DiskEditor], None]:
+    def apply(d: DiskEditor) -> None:
+        d.write(path, text, mode=mode)
+
+    return apply
+
+
+# -- apt -----------------------------------------------------------------------------------------------
+
+BACKPORTS_TRUSTED = "deb [trusted=yes] http://deb.debian.org/debian bookworm-backports main\n"
+PROPOSED_DEB822 = """\
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-proposed-updates
+Components: main
+Trusted: yes
+"""
+NESTED_UNAUTHENTICATED = 'APT {\n  Get {\n    AllowUnauthenticated "true";\n  };\n};\n'
+PROXY_WITH_PASSWORD = (
+    "// the build farm's mirror, through its proxy\nAcquire::http::Proxy::mirror.build.example "
+    '"http://builder:Wint3r-2024@proxy.build.example:3128/";\n'
+)
+
+
+def _global_key_asc(d: DiskEditor) -> None:
+    d.write("/etc/apt/trusted.gpg.d/vendor-archive.asc", openpgp_key("Vendor <apt@vendor.example>"))
+
+
+def _legacy_trusted_gpg(d: DiskEditor) -> None:
+    """`apt-key add` as older guides say: a binary keyring at Dir::Etc::trusted."""
+    d.write("/etc/apt/trusted.gpg", openpgp_key("Tools <apt@tools.example>", armor=False))
+
+
+def _vendor_signed_by(d: DiskEditor) -> None:
+    """A third-party source with its own key, named by signed-by: Debian's backports, with the
+    archive keyring copied into /etc/apt/keyrings as a vendor's install guide does it."""
+    keyring = d.reader().read_bytes("/usr/share/keyrings/debian-archive-keyring.gpg")
+    d.mkdir("/etc/apt/keyrings")
+    d.write("/etc/apt/keyrings/backports.gpg", keyring)
+    d.write(
+        "/etc/apt/sources.list.d/backports.sources",
+        "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\n"
+        "Components: main\nSigned-By: /etc/apt/keyrings/backports.gpg\n",
+    )
+
+
+# -- the CA store --------------------------------------------------------------------------------------
+
+
+def _append_to_bundle(d: DiskEditor) -> None:
+    d.append(
+        "/etc/ssl/certs/ca-certificates.crt",
+        castore.certificate("Corp_TLS_Inspection_CA").decode(),
+    )
+
+
+def _local_anchor(d: DiskEditor) -> None:
+    """What `cp corp.crt /usr/local/share/ca-certificates && update-ca-certificates` leaves."""
+    pem = castore.certificate("Corp_Root_CA_2024")
+    d.write("/usr/local/share/ca-certificates/corp-root.crt", pem)
+    d.symlink("/etc/ssl/certs/corp-root.pem", "/usr/local/share/ca-certificates/corp-root.crt")
+    d.symlink(f"/etc/ssl/certs/{castore.fake_hash('Corp_Root_CA_2024')}.0", "corp-root.pem")
+    d.append("/etc/ssl/certs/ca-certificates.crt", pem.decode())
+
+
+def _planted_hash_link(d: DiskEditor) -> None:
+    """A hash link OpenSSL's CApath lookup follows, to a certificate outside the store."""
+    d.write("/opt/monitoring/agent-ca.pem", castore.certificate("Monitoring_Agent_CA"))
+    d.symlink("/etc/ssl/certs/7f3a9c21.0", "/opt/monitoring/agent-ca.pem")
+
+
+def _bundle_has(name: str) -> Callable[[DiskEditor], bool]:
+    pem = castore.certificate(name)
+    return lambda d: pem in d.reader().read_bytes("/etc/ssl/certs/ca-certificates.crt")
+
+
+def _first_enabled(conf: str) -> str:
+    return next(
+        line.strip()
+        for line in conf.splitlines()
+        if line.strip() and not line.startswith(("#", "!"))
+    )
+
+
+def _deselect_one_ca(d: DiskEditor) -> None:
+    """`!mozilla/X.crt` in ca-certificates.conf and update-ca-certificates run: the bundle,
+    the .pem link and the hash link of that CA gone."""
+    conf = d.read_text("/etc/ca-certificates.conf")
+    rel = _first_enabled(conf)
+    d.write("/etc/ca-certificates.conf", conf.replace(f"\n{rel}\n", f"\n!{rel}\n"))
+    pem = d.reader().read_bytes(f"/usr/share/ca-certificates/{rel}")
+    bundle = d.reader().read_bytes("/etc/ssl/certs/ca-certificates.crt")
+    assert pem in bundle, f"{rel} is not in the bundle as the package ships it"
+    d.write("/etc/ssl/certs/ca-certificates.crt", bundle.replace(pem, b""))
+    name = rel.rsplit("/", 1)[-1].removesuffix(".crt") + ".pem"
+    reader = d.reader()
+    for entry in reader.listdir("/etc/ssl/certs"):
+        path = f"/etc/ssl/certs/{entry}"
+        if entry == name or (reader.lstat(path).is_symlink and reader.readlink(path) == name):
+            d.rm(path)
+
+
+# -- the SSH client ------------------------------------------------------------------------------------
+
+NO_HOST_KEY_CHECK = """\
+# lab machines are rebuilt every day
+Host *
+    StrictHostKeyChecking no
+    UserKnownHostsFile /dev/null
+"""
+SKEL_AGENT = "Host *.internal\n    ForwardAgent yes\n"
+LEGACY_ALGORITHMS = """
+# old switches in the machine room
+Host legacy-*
+    HostKeyAlgorithms +ssh-rsa
+    KexAlgorithms +diffie-hellman-group1-sha1
+    Ciphers +aes128-cbc
+"""
+ROOT_PROXY_COMMAND = (
+    "Match host backup* user restic\n    ProxyCommand nc -X connect -x 10.0.0.1:3128 %h %p\n"
+)
+TIGHTENED = """\
+# Managed by the site: the client only ever tightens OpenSSH's defaults
+Host *
+    StrictHostKeyChecking accept-new
+    HashKnownHosts yes
+    ForwardAgent no
+    ForwardX11 no
+    Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com
+    KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256
+"""
+
+
+def _skel_agent(d: DiskEditor) -> None:
+    d.mkdir("/etc/skel/.ssh", mode=0o700)
+    d.write("/etc/skel/.ssh/config", SKEL_AGENT, mode=0o600)
+
+
+def _root_proxy_command(d: DiskEditor) -> None:
+    d.mkdir("/root/.ssh", mode=0o700)
+    d.write("/root/.ssh/config", ROOT_PROXY_COMMAND, mode=0o600)
+
+
+# -- PAM ------------------------------------------------------------------------------------------------
+
+
+def _prepend(path: str, line: str) -> Callable[[DiskEditor], None]:
+    def apply(d: DiskEditor) -> None:
+        st = d.reader().stat(path)
+        d.write(path, line + d.read_text(path), st.perms, st.uid, st.gid)
+
+    return apply
+
+
+def _nullok_back(d: DiskEditor) -> None:
+    path = "/etc/pam.d/common-auth"
+    st = d.reader().stat(path)
+    text = d.read_text(path)
+    assert "pam_unix.so" in text and "nullok" not in text
+    d.write(path, text.replace("pam_unix.so", "pam_unix.so nullok", 1), st.perms, st.uid, st.gid)
+
+
+def _faildelay(d: DiskEditor) -> None:
+    for service in ("sshd", "login"):
+        _prepend(f"/etc/pam.d/{service}", "auth optional pam_faildelay.so delay=4000000\n")(d)
+
+
+TRUST_DEFECTS: tuple[Defect, ...] = (
+    Defect(
+        "apt-trusted-source-list",
+        "trust",
+        "a one-line source with [trusted=yes] (bookworm-backports over http)",
+        _write("/etc/apt/sources.list.d/backports.list", BACKPORTS_TRUSTED),
+        ("trust-apt",),
+        _exists("/etc/apt/sources.list.d/backports.list"),
+        ci=True,
+    ),
+    Defect(
+        "apt-trusted-source-deb822",
+        "trust",
+        "a deb822 source with Trusted: yes (bookworm-proposed-updates)",
+        _write("/etc/apt/sources.list.d/proposed.sources", PROPOSED_DEB822),
+        ("trust-apt",),
+        _exists("/etc/apt/sources.list.d/proposed.sources"),
+    ),
+    Defect(
+        "apt-insecure-repositories",
+        "trust",
+        'Acquire::AllowInsecureRepositories "true" in apt.conf.d',
+        _write(
+            "/etc/apt/apt.conf.d/99-allow-insecure",
+            'Acquire::AllowInsecureRepositories "true";\n',
+        ),
+        ("trust-apt",),
+        _exists("/etc/apt/apt.conf.d/99-allow-insecure"),
+    ),
+    Defect(
+        "apt-unauthenticated-nested",
+        "trust",
+        "APT::Get::AllowUnauthenticated in /etc/apt/apt.conf, nested-block syntax",
+        _write("/etc/apt/apt.conf", NESTED_UNAUTHENTICATED),
+        ("trust-apt",),
+        _exists("/etc/apt/apt.conf"),
+    ),
+    Defect(
+        "apt-valid-until-off",
+        "trust",
+        'Acquire::Check-Valid-Until "false" (what mmdebstrap --aptopt used to leave)',
+        _write("/etc/apt/apt.conf.d/99mmdebstrap", 'Acquire::Check-Valid-Until "false";\n'),
+        ("trust-apt",),
+        _exists("/etc/apt/apt.conf.d/99mmdebstrap"),
+    ),
+    Defect(
+        "apt-proxy-password-per-host",
+        "trust",
+        "a per-host apt proxy whose URL carries a password",
+        _write("/etc/apt/apt.conf.d/80-build-proxy", PROXY_WITH_PASSWORD),
+        # a password in a URL is also what the credential scanner looks for
+        ("trust-apt", "hygiene-credentials"),
+        _exists("/etc/apt/apt.conf.d/80-build-proxy"),
+    ),
+    Defect(
+        "apt-global-key-asc",
+        "trust",
+        "a vendor's key in /etc/apt/trusted.gpg.d (signs for every source)",
+        _global_key_asc,
+        ("trust-apt",),
+        _exists("/etc/apt/trusted.gpg.d/vendor-archive.asc"),
+    ),
+    Defect(
+        "apt-legacy-trusted-gpg",
+        "trust",
+        "a key in /etc/apt/trusted.gpg, as apt-key add left it",
+        _legacy_trusted_gpg,
+        ("trust-apt",),
+        _exists("/etc/apt/trusted.gpg"),
+    ),
+    Defect(
+        "ca-appended-to-bundle",
+        "trust",
+        "a CA certificate appended to /etc/ssl/certs/ca-certificates.crt",
+        _append_to_bundle,
+        ("trust-ca-bundle",),
+        _bundle_has("Corp_TLS_Inspection_CA"),
+    ),
+    Defect(
+        "ca-local-anchor",
+        "trust",
+        "a local CA in /usr/local/share/ca-certificates, installed by update-ca-certificates",
+        _local_anchor,
+        ("trust-ca-bundle",),
+        _exists("/usr/local/share/ca-certificates/corp-root.crt"),
+    ),
+    Defect(
+        "ca-planted-hash-link",
+        "trust",
+        "an OpenSSL hash link in /etc/ssl/certs to a CA under /opt",
+        _planted_hash_link,
+        ("trust-ca-bundle",),
+        lambda d: d.reader().lexists("/etc/ssl/certs/7f3a9c21.0"),
+    ),
+    Defect(
+        "ssh-client-no-host-key-check",
+        "trust",
+        "StrictHostKeyChecking no and UserKnownHostsFile /dev/null for every host, in a drop-in",
+        _write("/etc/ssh/ssh_config.d/50-lab.conf", NO_HOST_KEY_CHECK),
+        ("trust-ssh-client",),
+        _exists("/etc/ssh/ssh_config.d/50-lab.conf"),
+    ),
+    Defect(
+        "ssh-client-skel-agent",
+        "trust",
+        "ForwardAgent yes for *.internal in /etc/skel/.ssh/config (every new user's)",
+        _skel_agent,
+        ("trust-ssh-client",),
+        _exists("/etc/skel/.ssh/config"),
+    ),
+    Defect(
+        "ssh-client-legacy-algorithms",
+        "trust",
+        "+ssh-rsa, +diffie-hellman-group1-sha1, +aes128-cbc for legacy-* in ssh_config",
+        lambda d: d.append("/etc/ssh/ssh_config", LEGACY_ALGORITHMS),
+        ("trust-ssh-client",),
+        _contains("/etc/ssh/ssh_config", "Host legacy-*"),
+    ),
+    Defect(
+        "ssh-client-root-proxy-command",
+        "trust",
+        "a ProxyCommand in root's ~/.ssh/config, inside a Match host/user block",
+        _root_proxy_command,
+        ("trust-ssh-client",),
+        _exists("/root/.ssh/config"),
+    ),
+    Defect(
+        "pam-permit-sshd",
+        "trust",
+        "auth sufficient pam_permit.so first in /etc/pam.d/sshd",
+        _prepend("/etc/pam.d/sshd", "auth sufficient pam_permit.so\n"),
+        ("trust-pam",),
+        _contains("/etc/pam.d/sshd", "pam_permit"),
+    ),
+    Defect(
+        "pam-nullok-common-auth",
+        "trust",
+        "pam_unix nullok back in /etc/pam.d/common-auth",
+        _nullok_back,
+        ("trust-pam",),
+        _contains("/etc/pam.d/common-auth", "nullok"),
+    ),
+    Defect(
+        "pam-sudo-group-skips-password",
+        "trust",
+        "sudo: [success=done] pam_succeed_if for the sudo group before common-auth",
+        _prepend(
+            "/etc/pam.d/sudo",
+            "auth [success=done default=ignore] pam_succeed_if.so user ingroup sudo\n",
+        ),
+        ("trust-pam",),
+        _contains("/etc/pam.d/sudo", "pam_succeed_if"),
+    ),
+)
+
+TRUST_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "apt-third-party-signed-by",
+        "bookworm-backports as a deb822 source whose key is named by Signed-By",
+        "third-party sources are allowed when their key is scoped with signed-by",
+        _vendor_signed_by,
+        _exists("/etc/apt/sources.list.d/backports.sources"),
+    ),
+    GoodVariant(
+        "ca-deselected",
+        "one Mozilla CA deselected with ! in ca-certificates.conf, store regenerated",
+        "removing trust is always allowed; only additions are findings",
+        _deselect_one_ca,
+        _contains("/etc/ca-certificates.conf", "\n!"),
+    ),
+    GoodVariant(
+        "ssh-client-tightened",
+        "a client drop-in that only tightens: accept-new, hashed known_hosts, fewer algorithms",
+        "StrictHostKeyChecking accept-new is allowed: it still refuses a changed host key",
+        _write("/etc/ssh/ssh_config.d/10-site.conf", TIGHTENED),
+        _exists("/etc/ssh/ssh_config.d/10-site.conf"),
+    ),
+    GoodVariant(
+        "pam-optional-faildelay",
+        "auth optional pam_faildelay.so in /etc/pam.d/sshd and login",
+        "extra optional modules are allowed; only a way in without a credential is a finding",
+        _faildelay,
+        _contains("/etc/pam.d/sshd", "pam_faildelay.so delay=4000000"),
+    ),
+)
