@@ -60,6 +60,18 @@ def security_sources(
     )
 
 
+def release_of_sources(sources: list[AptSource]) -> str:
+    """The release apt follows when os-release names none (identity is identity-os-release's
+    concern; the updates a clone gets follow its sources): the suite of the sources whose
+    `<suite>-security` or `<suite>-updates` sibling is also there, else the only bare suite."""
+    suites = {s.suite.rstrip("/") for s in sources}
+    bare = sorted(x for x in suites if "-" not in x and "/" not in x)
+    paired = [x for x in bare if f"{x}-security" in suites or f"{x}-updates" in suites]
+    if len(paired) == 1:
+        return paired[0]
+    return bare[0] if len(bare) == 1 else ""
+
+
 def pending_updates(installed: Iterable[DebPackage], indexes: Iterable[PackageIndex]) -> list[str]:
     """One line per installed package that a security index has a newer version of."""
     indexes = list(indexes)
@@ -92,10 +104,15 @@ def security_indexes(
     """The security suite's Packages indexes for the image's architectures, and a report
     (suites compared, notes, signatures) with nothing pending yet."""
     release = read_os_release(reader)
-    distro, codename = release.get("ID", ""), release.get("VERSION_CODENAME", "")
+    all_sources = read_sources(reader)
+    distro = release.get("ID", "")
+    codename = release.get("VERSION_CODENAME", "") or release_of_sources(all_sources)
     if not codename:
-        raise ImageDefect("os-release has no VERSION_CODENAME: the security suite is unknown")
-    sources, note = security_sources(read_sources(reader), distro, codename)
+        raise ImageDefect(
+            "neither os-release's VERSION_CODENAME nor the apt sources name the release: "
+            "the security suite is unknown"
+        )
+    sources, note = security_sources(all_sources, distro, codename)
     arch = native_arch(db)
     arches = sorted({arch} | {p.arch for p in db.installed()} - {"all"})
     report = SecurityReport(pending=[], suites=[], notes=[note] if note else [])

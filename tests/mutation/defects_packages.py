@@ -148,11 +148,27 @@ def _deb822(
     return apply
 
 
+# Either format: with every good variant applied to one image, apt-sources-deb822 has already
+# replaced sources.list with debian.sources.
+_SOURCE_FILES = ("/etc/apt/sources.list", "/etc/apt/sources.list.d/debian.sources")
+
+
 def _security_mirror(d: DiskEditor) -> None:
-    text = d.read_text("/etc/apt/sources.list")
-    d.write(
-        "/etc/apt/sources.list",
-        text.replace("deb.debian.org/debian-security", "security.debian.org/debian-security"),
+    edited = 0
+    for path in _SOURCE_FILES:
+        if d.exists(path) and "deb.debian.org/debian-security" in (text := d.read_text(path)):
+            new = text.replace(
+                "deb.debian.org/debian-security", "security.debian.org/debian-security"
+            )
+            d.write(path, new)
+            edited += 1
+    assert edited, "the image's apt sources name no deb.debian.org/debian-security"
+
+
+def _security_mirror_landed(d: DiskEditor) -> bool:
+    return any(
+        d.exists(p) and "security.debian.org/debian-security" in d.read_text(p)
+        for p in _SOURCE_FILES
     )
 
 
@@ -528,6 +544,6 @@ PACKAGE_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "the security suite from security.debian.org instead of deb.debian.org",
         "any mirror of the security suite the image's keys verify is the security suite",
         _security_mirror,
-        _contains("/etc/apt/sources.list", "security.debian.org/debian-security"),
+        _security_mirror_landed,
     ),
 )

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from defects import ARCHIVE_CHECKS, BY_NAME, OFFLINE_CHECKS, TIME_DEPENDENT, Defect, GoodVariant
+from defects import (
+    ARCHIVE_CHECKS,
+    BY_NAME,
+    GOOD_VARIANTS,
+    OFFLINE_CHECKS,
+    TIME_DEPENDENT,
+    Defect,
+    GoodVariant,
+)
 from defects_packages import PACKAGE_DEFECTS, PACKAGE_GOOD_VARIANTS
 from diskedit import DiskEditor
 from test_defects_offline import CHECKS
@@ -168,4 +176,23 @@ def test_good_variant_passes_every_offline_check(
         "failed": sorted(failures),
         "seconds": round(sum(seconds.values()), 1),
     }
+    assert set(failures) <= set(baseline), {k: v[:600] for k, v in failures.items()}
+
+
+def test_every_good_variant_together_applies_and_passes_offline(
+    good_image: Path, archive: Archive, baseline: dict[str, str], tmp_path: Path
+) -> None:
+    """The booted good-variants row applies them all to one image: here, without a boot, each
+    must still apply after the others (one may have rewritten a file another edits) and the
+    offline checks must pass on the sum."""
+    copy = tmp_path / "image.raw"
+    subprocess.run(["cp", "--sparse=always", str(good_image), str(copy)], check=True)
+    try:
+        for variant in GOOD_VARIANTS:
+            variant.apply(DiskEditor(copy))
+        missing = [g.name for g in GOOD_VARIANTS if not g.probe(DiskEditor(copy))]
+        assert not missing, f"undone by a later variant: {missing}"
+        failures, _ = run_offline(copy, archive)
+    finally:
+        copy.unlink(missing_ok=True)
     assert set(failures) <= set(baseline), {k: v[:600] for k, v in failures.items()}

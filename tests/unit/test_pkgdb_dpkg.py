@@ -13,7 +13,7 @@ from pkgdb.keys import KeyStore, dearmor
 from pkgdb.osrelease import read_os_release
 from pkgdb.owners import read_package_files
 from pkgdb.paths import canonical, directory_links
-from pkgdb.security import MISSING, security_sources
+from pkgdb.security import MISSING, release_of_sources, security_sources
 from pkgdb.sources import AptSource, parse_deb822, parse_one_line, read_sources
 from validations.offline_tree import TreeImage
 
@@ -262,3 +262,21 @@ def test_security_suite_from_the_sources_or_the_distribution() -> None:
     assert ubuntu.base == "http://security.ubuntu.com/ubuntu/dists/noble-security/"
     with pytest.raises(ImageDefect, match="no known one"):
         security_sources([], "gentoo", "x")
+
+
+def test_release_follows_the_sources_when_os_release_names_none() -> None:
+    """An os-release without VERSION_CODENAME (identity-os-release's finding) still leaves the
+    security check the release apt follows, read from the sources."""
+    debian = parse_one_line(
+        "deb http://deb.debian.org/debian bookworm main\n"
+        "deb http://deb.debian.org/debian bookworm-updates main\n"
+        "deb http://deb.debian.org/debian-security bookworm-security main\n"
+        "deb [trusted=yes] http://deb.debian.org/debian bookworm-backports main\n",
+        "/etc/apt/sources.list",
+    )
+    assert release_of_sources(debian) == "bookworm"
+    extra = parse_one_line("deb http://example.org/repo stable main\n", "/etc/apt/x.list")
+    assert release_of_sources(debian + extra) == "bookworm"  # the paired suite wins
+    assert release_of_sources(extra) == "stable"
+    two = parse_one_line("deb http://a/ bookworm main\ndeb http://a/ trixie main\n", "/x")
+    assert release_of_sources(two) == ""  # ambiguous: the check says so rather than guess
