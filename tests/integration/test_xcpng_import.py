@@ -1,6 +1,6 @@
 """`xcpng-golden pool import` against the XAPI twin (the unmodified XenAPI client, the
 real `PUT /import`) with the artifact streamed from moto's S3 server over HTTP: imported once,
-then a no-op; --replace renames by build id; a wrong artifact leaves nothing in the pool; the
+then a no-op; a signed build only with a good signature; --replace renames by build id; a wrong artifact leaves nothing in the pool; the
 twin's faults retried or reported in one line; the janitor never takes an imported template."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import json
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from platforms.xcpng.template_import import (
 from publish.source import resolve
 from tests.support.catalog import publish_three, xva_of
 from tests.support.publishing import MotoS3, moto_s3
+from tests.support.sshkeys import Keypair, allowed_signers, make_key
 from tests.twins.xapi import XapiTwin
 from tests.twins.xapi.helpers import small_xva, tar_bytes, tar_members, twin_env
 from xcpng_golden.main import main
@@ -88,6 +90,57 @@ def latest(moto: MotoS3, source: str, os_name: str) -> dict[str, Any]:
 
 def puts(twin: XapiTwin) -> int:
     return len([r for r in twin.requests if r.startswith("PUT /import?")])
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Keypair]:
+    folder = tmp_path_factory.mktemp("keys")
+    return {name: make_key(folder, name) for name in ("ci", "rogue")}
+
+
+@pytest.fixture(scope="module")
+def signed_source(
+    moto: MotoS3, keys: dict[str, Keypair], tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    bucket = moto.bucket()
+    settings = moto.settings(TEMPLATE_SIGNING_KEY=keys["ci"].private)
+    publish_three(tmp_path_factory.mktemp("signed"), f"s3://{bucket}/golden", settings)
+    return f"s3://{bucket}/golden"
+
+
+def test_a_signed_build_is_imported_only_with_a_good_signature(
+    twin: XapiTwin,
+    moto: MotoS3,
+    keys: dict[str, Keypair],
+    signed_source: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As `store fetch`: SHA256SUMS's signature first, against the allowed signers."""
+    folder = keys["ci"].path.parent
+    allowed = allowed_signers(folder / "allowed", ("builds@example.org", keys["ci"], ""))
+    args = ["pool", "import", "--from", signed_source, "--os", "alma9"]
+    assert main(args) == 2  # signed, and no allowed-signers file to check it against
+    assert "--allowed-signers" in capsys.readouterr().err and not templates(twin)
+    # signed by a key the file does not list: refused in one line, nothing reaches the pool
+    doc = latest(moto, signed_source, "alma9")
+    bucket, key = signed_source.split("/")[2], f"golden/{doc['folder']}/SHA256SUMS"
+    client = moto.client()
+    sums = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    good_sig = client.get_object(Bucket=bucket, Key=key + ".sig")["Body"].read()
+    rogue = subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-q", "-f", str(keys["rogue"].path), "-n", "file"],
+        input=sums, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    client.put_object(Bucket=bucket, Key=key + ".sig", Body=rogue)
+    assert main([*args, "--allowed-signers", str(allowed)]) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "does not list; nothing of this build is trusted" in err[0]
+    assert not templates(twin) and puts(twin) == 0
+    client.put_object(Bucket=bucket, Key=key + ".sig", Body=good_sig)
+    assert main([*args, "--allowed-signers", str(allowed)]) == 0
+    out = capsys.readouterr().out
+    assert "signature good (builds@example.org, SHA256:" in out
+    assert "imported as template 'golden-alma9'" in out and puts(twin) == 1
 
 
 def test_import_then_the_same_build_again_is_a_no_op(
