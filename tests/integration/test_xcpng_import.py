@@ -1,7 +1,8 @@
 """`xcpng-golden pool import` against the XAPI twin (the unmodified XenAPI client, the
 real `PUT /import`) with the artifact streamed from moto's S3 server over HTTP: imported once,
-then a no-op; a signed build only with a good signature; --replace renames by build id; a wrong artifact leaves nothing in the pool; the
-twin's faults retried or reported in one line; the janitor never takes an imported template."""
+then a no-op; a signed build only with a good signature; --replace renames by build id; a wrong
+artifact leaves nothing in the pool; the twin's faults retried or reported in one line; the
+janitor never takes an imported template."""
 
 from __future__ import annotations
 
