@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: the project's packages are beside tools/
@@ -88,12 +89,12 @@ def declared_checks(folder: Path | None = None) -> dict[str, CheckDoc]:
     return found
 
 
-def _mutation_table() -> tuple[list, list, dict[str, str]]:  # type: ignore[type-arg]
+def _mutation_table() -> tuple[list[Any], list[Any], dict[str, str]]:
     """DEFECTS, GOOD_VARIANTS and NOT_MUTABLE_LOCALLY of tests/mutation/defects.py."""
     folder = str(ROOT / "tests" / "mutation")
     if folder not in sys.path:  # the table's modules import each other by bare name
         sys.path.insert(0, folder)
-    import defects  # type: ignore[import-not-found]
+    import defects
 
     return list(defects.DEFECTS), list(defects.GOOD_VARIANTS), dict(defects.NOT_MUTABLE_LOCALLY)
 
@@ -134,7 +135,9 @@ def checks_reference() -> str:
         "Sound changes to the good image that every check must accept (a failure is a false "
         "alarm):\n"
     )
-    out += [f"- `{g.name}`: {_one_line(g.description)}. *Policy:* {_one_line(g.policy)}" for g in good]
+    out += [
+        f"- `{g.name}`: {_one_line(g.description)}. *Policy:* {_one_line(g.policy)}" for g in good
+    ]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -155,7 +158,7 @@ _REGION = r"(<!-- generated: {name}\b[^\n]*-->\n)(.*?)(<!-- end generated: {name
 
 
 def render(text: str, name: str, content: str) -> str:
-    """`text` with the part `name` replaced by `content`; ValueError when its markers are missing."""
+    """`text` with the part `name` replaced by `content`; ValueError without its markers."""
     pattern = re.compile(_REGION.format(name=re.escape(name)), re.DOTALL)
     if not pattern.search(text):
         raise ValueError(f"no '<!-- generated: {name} -->' ... '<!-- end generated: {name} -->'")
