@@ -27,6 +27,11 @@ def test_core_version_is_pyprojects() -> None:
     assert core.__version__ == PYPROJECT_VERSION
 
 
+def test_the_changelog_has_an_entry_for_it() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"\n## [{PYPROJECT_VERSION}] - " in changelog
+
+
 def test_an_uninstalled_tree_reads_pyproject(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(_name: str) -> str:
         raise core.metadata.PackageNotFoundError(_name)
