@@ -57,6 +57,20 @@ def support_table(packer_dir: Path | None = None) -> str:
     return "\n".join(rows) + ("\n\n" + "\n".join(notes) if notes else "") + "\n"
 
 
+def list_os_output() -> str:
+    """What `pytest --list-os` prints for this checkout's catalog, as a code block."""
+    import io
+
+    from core.settings import Settings
+    from harness.listing import list_os
+
+    out, err = io.StringIO(), io.StringIO()
+    settings = Settings.from_env(env={}, packer_dir=ROOT / "packer")
+    if list_os(settings, ROOT, out, err) != 0:
+        raise RuntimeError(err.getvalue())
+    return "```\n" + out.getvalue() + "```\n"
+
+
 def settings_table() -> str:
     """Every setting: option, environment variable, default, what (core/settings.py OPTIONS)."""
     return markdown_table().rstrip("\n") + "\n"
@@ -150,6 +164,8 @@ class Part:
 
 PARTS = (
     Part("README.md", "support", support_table),
+    Part("docs/fleet/index.md", "list-os", list_os_output),
+    Part("docs/fleet/index.md", "support", support_table),
     Part("docs/configuration.md", "settings", settings_table),
     Part("docs/checks/reference.md", "checks", checks_reference),
 )
