@@ -3,6 +3,7 @@ missing anchor or a page left out of the navigation fails."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -41,3 +42,11 @@ def test_a_broken_site_fails(tmp_path: Path, page: str, added: str, said: str) -
     target.write_text((target.read_text() if target.exists() else "") + "\n" + added)
     run = build(copy, tmp_path / "site")
     assert run.returncode != 0 and said in run.stderr
+
+
+def test_the_readmes_links_lead_somewhere() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    assert len(links) > 20
+    missing = [link for link in links if "://" not in link and not (ROOT / link).exists()]
+    assert missing == []
