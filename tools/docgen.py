@@ -128,7 +128,7 @@ def checks_reference() -> str:
     out: list[str] = []
     for cid, fams in families.items():
         doc = declared.get(cid)
-        out.append(f"### `{cid}`\n")
+        out.append(f"## `{cid}`\n")
         where = f" · `{doc.module}`" if doc else ""
         out.append(f"*Families:* {', '.join(fams)}{where}\n")
         out.append((_one_line(doc.rationale) if doc else "(no @check declares this id)") + "\n")

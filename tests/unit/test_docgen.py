@@ -75,6 +75,6 @@ def test_every_expected_check_is_documented_with_its_rationale() -> None:
     page = (ROOT / "docs/checks/reference.md").read_text()
     declared = docgen.declared_checks()
     for cid in {c for ids in EXPECTED.values() for c in ids}:
-        assert f"### `{cid}`" in page
+        assert f"## `{cid}`" in page
         assert cid in declared, f"{cid}: no @check declares it"
     assert "no @check declares" not in page
