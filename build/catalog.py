@@ -5,7 +5,7 @@ written literally, in a var file or as a variable default. A value the catalog c
 (the version from an ISO URL, the name from a folder) is marked as inferred, and a value that
 contradicts what the template says is a usage error, as is any file that does not parse.
 
-Layout rules (see README "Templates"):
+Layout rules (see docs/operator/session.md, "Catalog"):
 - a template folder is any folder under the packer directory holding `*.pkr.hcl` files
   (`scripts/`, `http/` and `os/` are not template folders);
 - `os/<name>.pkrvars.hcl` var files are shared: each applies to every template folder whose

@@ -31,7 +31,7 @@ MARKERS = (
     "slow: takes more than ~20 s",
     "e2e: end-to-end run with a real build and a real VM",
     "mutation: a broken image per concern, run by the test command",
-    "mutation_full: the rest of the mutation table (see README)",
+    "mutation_full: the rest of the mutation table (see docs/checks/index.md)",
     "benchmark: runs a benchmark script at a tiny size",
 )
 

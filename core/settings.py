@@ -1,10 +1,10 @@
 """Every setting of the harness: one table, one frozen object, parsed once at start-up.
 
 Each option is a pytest option and an environment variable (the command line wins). The table
-feeds `pytest --help`, the README's configuration table and the "missing settings" message, so
-they cannot drift apart. Durations, sizes, ports and flags are parsed here, once: a bad value
-is one usage error naming the option and its variable, before anything runs. The phases get
-typed objects (`Settings`, `XcpngConfig`, `S3Config`), never raw strings.
+feeds `pytest --help`, the configuration reference (docs/configuration.md) and the "missing
+settings" message, so they cannot drift apart. Durations, sizes, ports and flags are parsed
+here, once: a bad value is one usage error naming the option and its variable, before anything
+runs. The phases get typed objects (`Settings`, `XcpngConfig`, `S3Config`), never raw strings.
 """
 
 from __future__ import annotations
@@ -737,7 +737,7 @@ def parse_fingerprints(text: str, where: str) -> tuple[str, ...]:
 
 
 def markdown_table() -> str:
-    """The README's configuration table (tests/unit/test_readme.py keeps them in step)."""
+    """The configuration reference's table (tools/docgen.py; tests/unit/test_docgen.py)."""
     rows = ["| option | environment | default | what |", "|---|---|---|---|"]
     for o in OPTIONS:
         default = "" if o.default is None else f"`{o.default}`"

@@ -50,7 +50,7 @@ PLUGIN_PACKER = (1, 7)  # packer init and required_plugins
 XCPNG_PACKER_HELP = (
     "install HashiCorp's Packer >= 1.7 (releases.hashicorp.com, or the hashicorp/setup-packer "
     "action in CI) and put it first on PATH or pass --packer-bin; Debian's packer 1.6.6, which "
-    "scripts/setup installs, serves --platform local only (README: First run on a pool)"
+    "scripts/setup installs, serves --platform local only (docs/operator/pool.md)"
 )
 
 

@@ -3,5 +3,3 @@
 Entry points: `xcpng-golden publish` (a separate CI step), `publish.api` (the pytest plugin's
 `--publish` at session end) and `xcpng-golden store prune` (retention).
 """
-
-__version__ = "0.1.0"

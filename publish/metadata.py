@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from publish import __version__
+from core import __version__
 from publish.gating import Candidate
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"

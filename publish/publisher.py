@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import __version__
 from core.errors import InfrastructureError
 from core.ownership import scratch
 from core.redact import Redactor
 from pkgdb.inventory import Inventory
-from publish import __version__
 from publish.artifact import ArtifactPlan, ArtifactStream, plan_artifact
 from publish.buildid import commit_time, make_build_id, order_key
 from publish.gating import Candidate

@@ -1,7 +1,7 @@
 """Who can change what root runs: a path, every folder above it and every link on the way,
 walked the way the kernel walks it, and judged by owner and mode.
 
-The policy (README, "What runs as root later"): a path root executes or reads to decide what
+The policy (docs/checks/persistence.md): a path root executes or reads to decide what
 to execute is safe only if every directory the kernel traverses to reach it, and the file
 itself, are owned by uid 0 and writable by neither group nor others. A world-writable folder
 with the sticky bit (/tmp) is not safe either: nobody can replace another's file there, but

@@ -21,7 +21,8 @@ LocalCommand with PermitLocalCommand, a PKCS#11 or security-key provider), host-
 (HostbasedAuthentication, EnableSSHKeysign), GatewayPorts, a smaller RequiredRSASize, and any
 cipher, key exchange, MAC, host-key, public-key, CA or host-based algorithm beyond the defaults
 (`+ssh-rsa`, CBC ciphers, diffie-hellman-group1-sha1). `StrictHostKeyChecking accept-new` is
-allowed (README: it still refuses a changed key; OpenSSH's `ask` is trust on first use too).
+allowed (docs/checks/trust.md: it still refuses a changed key; OpenSSH's `ask` is trust on
+first use too).
 Values of commands are never printed: they may hold a secret.
 
 Pure but for the shell text; unit-tested in tests/unit/test_trust_units.py.

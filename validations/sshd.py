@@ -34,7 +34,7 @@ STRONG_CIPHERS = frozenset(
     }
 )
 # NIST-curve key exchange and non-ETM SHA-2 MACs are accepted: a FIPS-style policy requires
-# them and neither is broken (README, "Good variants"); SHA-1, MD5, CBC, small groups are not.
+# them and neither is broken (docs/checks/policy.md); SHA-1, MD5, CBC, small groups are not.
 STRONG_KEX = frozenset(
     {
         "sntrup761x25519-sha512@openssh.com",

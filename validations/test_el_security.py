@@ -81,7 +81,7 @@ POLICY_KEYWORDS = frozenset(
     }
 )
 
-# The documented firewalld state (README "EL family"): enabled, default zone public, which
+# The documented firewalld state (docs/fleet/el.md): enabled, default zone public, which
 # lets in SSH (and DHCPv6 replies), nothing else; no second firewall service beside it.
 FIREWALLD_UNIT = "firewalld.service"
 OTHER_FIREWALLS = ("iptables.service", "ip6tables.service", "nftables.service")

@@ -1,5 +1,6 @@
 """Network renderer policy: each clone's network comes from cloud-init through the one stack its
-family uses (README "Network renderer policy"; packer/scripts/60-network.sh sets it up).
+family uses (docs/fleet/index.md, "Network renderer policy"; packer/scripts/60-network.sh sets
+it up).
 
 - debian (Debian, Ubuntu): cloud-init writes netplan YAML, netplan hands it to
   systemd-networkd; no ifupdown configuration, no NetworkManager, no second DHCP client.

@@ -1,8 +1,8 @@
-"""What runs as root later, and consoles that open a root shell (README, "What runs as root
-later"). The clone is asked once, in one SSH exchange shared by both checks (`CloneAnswers`):
-systemd's units as systemd resolved them, the manager's environment, the PATH root gets, the
-kernel command line, and the owner and mode of every inode on the way to each path those name.
-What the image alone shows (cron, cloud-init, the loader, shell start-up files, the boot
+"""What runs as root later, and consoles that open a root shell (docs/checks/persistence.md).
+The clone is asked once, in one SSH exchange shared by both checks (`CloneAnswers`): systemd's
+units as systemd resolved them, the manager's environment, the PATH root gets, the kernel
+command line, and the owner and mode of every inode on the way to each path those name. What
+the image alone shows (cron, cloud-init, the loader, shell start-up files, the boot
 configuration of the next boot) is read offline."""
 
 from __future__ import annotations

@@ -7,11 +7,9 @@ and the `python -m` aliases build their parsers from the same descriptions.
 from __future__ import annotations
 
 import argparse
-import tomllib
 from collections.abc import Sequence
-from importlib import metadata
-from pathlib import Path
 
+from core import __version__
 from core.commands import Command, Parser, add_commands
 from diskformats.vhd import cli as vhd_cli
 from diskformats.xva import cli as xva_cli
@@ -21,17 +19,11 @@ from xcpng_golden import cloudstack, plan, pool
 from xcpng_golden.sbom import SBOM
 
 PROG = "xcpng-golden"
-DISTRIBUTION = "xcpng-golden"
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 def version() -> str:
-    """The installed distribution's version (pyproject.toml's, when run from a checkout that
-    was never installed)."""
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return str(tomllib.loads(PYPROJECT.read_text())["project"]["version"])
+    """The project's version, pyproject.toml's (core.__version__)."""
+    return __version__
 
 
 def _no_arguments(_p: argparse.ArgumentParser) -> None:

@@ -29,7 +29,7 @@ from diskformats.xva import CHUNK_SIZE, XvaError, ovaxml
 
 DISK_REF = "Ref:3"  # the VDI id ovaxml.build gives the single disk
 COMPRESSIONS = ("zstd", "gzip", "none")
-# Chosen by measurement (README "XVA format and compression"): zstd level 3 makes the Debian 12
+# Chosen by measurement (docs/publishing/xva.md): zstd level 3 makes the Debian 12
 # image's XVA 3.6 times smaller than plain tar (0.29 of its data), written at ~130 MiB/s of data
 # here, and the `zstd -d` XAPI forks on import unpacks it faster than a pool's link or SR moves
 # it; gzip unpacks slower than a gigabit link.

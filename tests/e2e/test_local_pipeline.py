@@ -9,8 +9,8 @@ Every harness run starts from a folder outside the checkout, with its templates 
 elsewhere and its options in the space-separated form: the plugin is the installed project's.
 
 The image cache is the operator's default (~/.cache/xcpng-templates), so a second run on the
-same machine reuses the images; the first run on a new machine builds them (README "What the
-test command costs").
+same machine reuses the images; the first run on a new machine builds them (docs/benchmarks.md,
+"Measured times").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Adding an OS of a known family is one var file (README "Add an OS"): in a copy of packer/,
+"""Adding an OS of a known family is one var file (docs/fleet/adding-an-os.md): in a copy of packer/,
 a new var file alone makes the OS listed, digested, statically validated and checked, with no
 edit to Python, the shared templates, the installer files or the tests."""
 

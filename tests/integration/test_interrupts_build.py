@@ -1,5 +1,5 @@
 """Interrupt matrix, Packer build row: Debian's real packer building a file-builder project,
-stopped while its provisioner runs (README: "What each signal does").
+stopped while its provisioner runs (docs/operator/stopping.md).
 
 Packer's "cleanup" here is the provisioner's trap (it sleeps, as Packer removing its VM does,
 then leaves a mark): long enough in the SIGINT-then-SIGTERM case for the SIGTERM to land

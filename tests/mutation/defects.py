@@ -105,7 +105,7 @@ class Defect:
 class GoodVariant:
     """A sound, well-hardened change to the good image: every check must still pass on it.
 
-    Each stands for a policy decision (README, "Good variants"): a check that fails one is a
+    Each stands for a policy decision (docs/checks/policy.md): a check that fails one is a
     false alarm, as costly to operators as a missed defect."""
 
     name: str

@@ -3,7 +3,7 @@
     .venv/bin/python tests/mutation/table.py [OUTCOMES.json]
 
 Without an outcomes file (written by test_mutation.py as mutation-outcomes.json in
-MUTATION_WORKDIR) it prints the table as declared, so the README can show it.
+MUTATION_WORKDIR) it prints the table as declared, so the docs can show it.
 """
 
 from __future__ import annotations

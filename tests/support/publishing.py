@@ -221,6 +221,7 @@ def write_results(
     revision: str = "0123456789abcdef0123",
     committed_at: float | None = 1_763_800_000.0,
     name: str = "results.json",
+    harness_version: str = "0.1.0",
 ) -> Path:
     """reports/<name>, validated against the harness's results schema."""
     data: dict[str, Any] = {
@@ -228,7 +229,7 @@ def write_results(
         "run_id": "run-" + uuid.uuid4().hex[:8],
         "started_at": "2026-11-23T10:00:00Z",
         "finished_at": "2026-11-23T11:00:00Z",
-        "harness_version": "0.1.0",
+        "harness_version": harness_version,
         "git": {"revision": revision, "dirty": False},
         "platform": platform,
         "partial": partial,

@@ -1,5 +1,5 @@
-"""`xcpng-golden plan`: shards and the job time limit that follows from the fleet (README:
-"Fanning out over runners" shows the same figures)."""
+"""`xcpng-golden plan`: shards and the job time limit that follows from the fleet (docs/operator/ci.md,
+"Fanning out over runners", shows the same figures)."""
 
 from __future__ import annotations
 
