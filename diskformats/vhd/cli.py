@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from core.commands import Command, Run
+from diskformats.guard import guarded
 from diskformats.vhd import COMPRESSIONS, VhdError
 from diskformats.vhd.reader import VhdInfo, verify, vhd_to_raw
 from diskformats.vhd.writer import raw_to_vhd
@@ -72,22 +72,8 @@ def _from_raw(args: argparse.Namespace) -> None:
 
 
 def _guarded(body: Callable[[argparse.Namespace], None], reads_raw: bool = False) -> Run:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            body(args)
-        except VhdError as exc:
-            if reads_raw:
-                src, fix = args.raw, "give the path of a raw disk image (qemu-img convert -O raw)"
-            else:
-                src, fix = args.vhd, "re-download or re-export it (a partial copy or bad medium)"
-            print(f"error: {src}: {exc}; fix: {fix}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        return 0
-
-    return run
+    fix = "re-download or re-export it (a partial copy or bad medium)"
+    return guarded(body, VhdError, "vhd", fix, reads_raw)
 
 
 COMMANDS = (

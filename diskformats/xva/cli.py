@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from core.commands import Command, Run
-from core.errors import UsageError
 from core.settings import parse_size
+from diskformats.guard import guarded
 from diskformats.xva import XvaError, ovaxml
 from diskformats.xva.reader import compression_of, header_only, verify, xva_to_raw
 from diskformats.xva.writer import COMPRESSIONS, DEFAULT_COMPRESSION, raw_to_xva
@@ -96,27 +95,8 @@ def _from_raw(args: argparse.Namespace) -> None:
 
 
 def _guarded(body: Callable[[argparse.Namespace], None], reads_raw: bool = False) -> Run:
-    """The body, with its failures as one line and an exit code (see the module doc)."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            body(args)
-        except XvaError as exc:
-            if reads_raw:
-                src, fix = args.raw, "give the path of a raw disk image (qemu-img convert -O raw)"
-            else:
-                src, fix = args.xva, "re-export or re-download it (a partial copy or bad medium)"
-            print(f"error: {src}: {exc}; fix: {fix}", file=sys.stderr)
-            return 1
-        except UsageError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except OSError as exc:
-            print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        return 0
-
-    return run
+    fix = "re-export or re-download it (a partial copy or bad medium)"
+    return guarded(body, XvaError, "xva", fix, reads_raw)
 
 
 COMMANDS = (
