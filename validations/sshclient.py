@@ -111,8 +111,32 @@ def parse_g(text: str) -> dict[str, str]:
     return out
 
 
-def weakenings(eff: dict[str, str], default: dict[str, str]) -> list[str]:
-    """What `eff` (one `ssh -G`) loosens against `default` (`ssh -F /dev/null -G`)."""
+# systemd's ssh proxy (systemd >= 256, Debian 13's 20-systemd-ssh-proxy.conf): names that no
+# network resolves (".host", "unix/PATH", "vsock/CID", "vsock-mux/PATH", "machine/NAME") reach
+# a local socket or VM through AF_UNIX/AF_VSOCK, where a host key proves nothing; systemd turns
+# host-key checks off for them. Accepted only with systemd's own proxy as the command, so a
+# block that sends such a name anywhere else is still judged in full.
+LOCAL_TRANSPORT = re.compile(r"^(\.host|(unix|vsock|vsock-mux|machine)/.*)$")
+SYSTEMD_SSH_PROXY = re.compile(r"^(/usr)?/lib/systemd/systemd-ssh-proxy(\s|$)")
+LOCAL_TRANSPORT_KEYS = ("proxycommand", "stricthostkeychecking", "userknownhostsfile")
+
+
+def local_transport(host: str, eff: dict[str, str]) -> bool:
+    """A connection systemd's ssh proxy carries to a local socket, never over a network."""
+    return bool(
+        LOCAL_TRANSPORT.match(host) and SYSTEMD_SSH_PROXY.match(eff.get("proxycommand", ""))
+    )
+
+
+def weakenings(eff: dict[str, str], default: dict[str, str], host: str = "") -> list[str]:
+    """What `eff` (one `ssh -G` for `host`) loosens against `default` (`ssh -F /dev/null -G`)."""
+    found = _weakenings(eff, default)
+    if host and local_transport(host, eff):
+        found = [f for f in found if not f.startswith(LOCAL_TRANSPORT_KEYS)]
+    return found
+
+
+def _weakenings(eff: dict[str, str], default: dict[str, str]) -> list[str]:
     found = []
     for key, (bad, why) in SWITCHES.items():
         value = eff.get(key, "").lower()

@@ -352,7 +352,7 @@ def ssh_client_problems(host: Any, user: str) -> list[str]:
                 f"ssh -G fails (exit {run.rc}): {run.output.strip()[-200:]}", []
             ).append(context)
             continue
-        for problem in sshclient.weakenings(sshclient.parse_g(run.output), default):
+        for problem in sshclient.weakenings(sshclient.parse_g(run.output), default, run.host):
             by_problem.setdefault(problem, []).append(context)
     found = [f"{problem} [{_some(contexts)}]" for problem, contexts in sorted(by_problem.items())]
     found += [f"not evaluated: {m}" for m in sshclient.unasked(report)]

@@ -304,6 +304,44 @@ def test_each_weakening(line: str, finding: str) -> None:
         assert found == [] or "forwardagent" in found[0]
 
 
+# Debian 13's /etc/ssh/ssh_config.d/20-systemd-ssh-proxy.conf (systemd 257), as ssh -G applies
+# it to a name of its second block.
+SYSTEMD_PROXY = {
+    "proxycommand": "/usr/lib/systemd/systemd-ssh-proxy %h %p",
+    "proxyusefdpass": "yes",
+    "checkhostip": "no",
+    "stricthostkeychecking": "false",
+    "userknownhostsfile": "/dev/null",
+}
+
+
+@pytest.mark.parametrize("host", [".host", "machine/.host", "machine/x", "unix/x", "vsock/x"])
+def test_systemds_local_proxy_is_no_finding(host: str) -> None:
+    """The names systemd's proxy carries over AF_UNIX/AF_VSOCK to a local socket or VM: no
+    network, no host key to check (Debian 13 ships it; the e2e fleet run found it)."""
+    base = defaults()
+    assert sshclient.weakenings({**base, **SYSTEMD_PROXY}, base, host) == []
+
+
+@pytest.mark.parametrize(
+    ("host", "proxy"),
+    [
+        ("bastion.example", "/usr/lib/systemd/systemd-ssh-proxy %h %p"),  # a network name
+        ("machine/x", "nc -X connect -x proxy.example:3128 %h %p"),  # another command
+        ("machine/x", "/usr/lib/systemd/systemd-ssh-proxy-evil %h %p"),
+        ("xmachine/x", "/usr/lib/systemd/systemd-ssh-proxy %h %p"),
+    ],
+)
+def test_the_local_proxy_exception_is_exact(host: str, proxy: str) -> None:
+    base = defaults()
+    found = sshclient.weakenings({**base, **SYSTEMD_PROXY, "proxycommand": proxy}, base, host)
+    assert [f.split()[0] for f in found] == [
+        "stricthostkeychecking",
+        "userknownhostsfile",
+        "proxycommand",
+    ], found
+
+
 def test_algorithms_beyond_the_defaults() -> None:
     base = defaults()
     eff = {
