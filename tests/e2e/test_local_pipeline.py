@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from benchmarks.fake_project import qemu_processes
+from diskformats.bootdisk import boot_modes
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -373,7 +374,9 @@ def test_sigterm_during_checks_cleans_up(
 def test_image_is_bootable_like_a_real_template(
     passing_run: tuple[Path, subprocess.CompletedProcess[str]], fleet_os: str
 ) -> None:
-    """GPT with an ESP holding GRUB and an ext4 root: the raw disk boots as-is inside an XVA."""
+    """GPT with an ESP holding GRUB, an ext4 root and a BIOS boot partition (GRUB's core.img,
+    so the same disk starts by BIOS as CloudStack and XCP-ng do by default): the raw disk
+    boots as-is inside an XVA, either way."""
     tmp, _ = passing_run
     raw = Path(results(tmp)["os"][fleet_os]["build"]["artifact"])
     table = json.loads(
@@ -383,7 +386,10 @@ def test_image_is_bootable_like_a_real_template(
     )["partitiontable"]
     assert table["label"] == "gpt"
     parts = table["partitions"]
-    assert [p.get("name") for p in parts] == ["ESP", "rootfs"]
+    assert [p.get("name") for p in parts] == ["ESP", "rootfs", "BIOS"]
+    assert parts[2]["type"].upper() == "21686148-6449-6E6F-744E-656564454649"  # BIOS boot
+    with raw.open("rb") as fh:
+        assert boot_modes(fh.fileno()) == ["bios", "uefi"]
     esp = subprocess.run(
         ["mdir", "-i", f"{raw}@@{parts[0]['start'] * 512}", "::/EFI/BOOT"],
         capture_output=True,
