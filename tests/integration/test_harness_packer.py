@@ -22,6 +22,7 @@ from benchmarks.fake_project import (
 from build.once import run_once
 from core import waiting
 from core.model import BuildResult
+from tests.support.pids import NEVER_ALIVE_PID
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "packer"], capture_output=True, check=False).returncode != 0,
@@ -202,10 +203,8 @@ def test_dead_owner_is_noticed_and_its_packer_stopped(tmp_path: Path) -> None:
     shared = tmp_path / "run"
     shared.mkdir()
     orphan = subprocess.Popen(["sleep", "300"], start_new_session=True)
-    dead = subprocess.Popen(["true"])
-    dead.wait()
     (shared / "build-debian12.json").write_text(
-        json.dumps({"state": "running", "owner_pid": dead.pid, "packer_pid": orphan.pid})
+        json.dumps({"state": "running", "owner_pid": NEVER_ALIVE_PID, "packer_pid": orphan.pid})
     )
     messages: list[str] = []
     calls: list[int] = []

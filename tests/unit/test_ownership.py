@@ -24,12 +24,11 @@ from core.ownership import (
     temp_dir,
 )
 from core.proc import supervise
+from tests.support.pids import NEVER_ALIVE_PID
 
 
 def dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
+    return NEVER_ALIVE_PID
 
 
 def test_names_carry_their_owner(tmp_path: Path) -> None:

@@ -18,15 +18,14 @@ from core.ownership import OWNER_FILE, RUN_ENV
 from core.settings import Settings
 from platforms.kept import record_kept
 from platforms.leftovers import tidy
+from tests.support.pids import NEVER_ALIVE_PID
 
 REPO = Path(__file__).resolve().parents[2]
 DEAD_RUN, LIVE_RUN = "20250101000000-dead00", "20250101000000-a11ve0"
 
 
 def dead_pid() -> int:
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
+    return NEVER_ALIVE_PID
 
 
 class World:
@@ -141,9 +140,10 @@ def test_processes_of_dead_runs_are_stopped(world: World) -> None:
     alive = subprocess.Popen(["sleep", "300"], env={**os.environ, RUN_ENV: LIVE_RUN})
     try:
         report = world.tidy()
+        removed = report.removed  # type: ignore[attr-defined]
+        assert any(f"stopped process {orphan.pid} of dead run" in r for r in removed), removed
         assert orphan.wait(timeout=15) is not None
         assert alive.poll() is None
-        assert any(f"stopped process {orphan.pid} of dead run" in r for r in report.removed)  # type: ignore[attr-defined]
     finally:
         for p in (orphan, alive):
             p.kill()
