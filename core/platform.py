@@ -6,12 +6,48 @@ import the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from core.model import BootedVM, BuildResult, TemplateSpec
+
+
+class Starting(Protocol):
+    def ready(self) -> BootedVM:
+        """Wait until the clone answers SSH (and cloud-init settled); the same VM every call."""
+        ...
+
+
+class Started:
+    """A clone started and booting on its own (QEMU running, a VM powered on), not yet waited
+    for: the harness reads the artifact offline meanwhile. `wait` runs once; its result, or
+    its exception, is what every later `ready()` returns."""
+
+    def __init__(self, wait: Callable[[], BootedVM]) -> None:
+        self._wait = wait
+        self._vm: BootedVM | None = None
+        self._error: BaseException | None = None
+
+    def ready(self) -> BootedVM:
+        if self._vm is None and self._error is None:
+            try:
+                self._vm = self._wait()
+            except Exception as exc:
+                self._error = exc
+                raise
+        if self._error is not None:
+            raise self._error
+        assert self._vm is not None
+        return self._vm
+
+
+@contextmanager
+def booted(starting: AbstractContextManager[Starting]) -> Iterator[BootedVM]:
+    """A platform's `boot` from its `start`: started, then waited for at once."""
+    with starting as clone:
+        yield clone.ready()
 
 
 class Platform(Protocol):
@@ -38,8 +74,16 @@ class Platform(Protocol):
         disk's recipe); a change means a rebuild."""
         ...
 
+    def start(
+        self, spec: TemplateSpec, build: BuildResult, workdir: Path
+    ) -> AbstractContextManager[Starting]:
+        """Start a clone of the artifact with its own seed and return while it boots (the
+        harness runs the offline checks meanwhile); `ready()` waits for it. Leaving the context
+        removes everything it created, unless the harness set the VM's `keep`."""
+        ...
+
     def boot(
         self, spec: TemplateSpec, build: BuildResult, workdir: Path
     ) -> AbstractContextManager[BootedVM]:
-        """Boot a clone of the artifact with its own NoCloud seed; always remove what it created."""
+        """`start`, then wait for it: `booted(self.start(...))`."""
         ...

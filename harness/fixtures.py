@@ -1,4 +1,5 @@
-"""The fixture chain of a template: spec -> build -> vm -> host (and image, read offline).
+"""The fixture chain of a template: spec -> build -> clone (started) -> vm (reached) -> host,
+and image, read offline while the clone boots.
 
 All are session-scoped and parametrised by OS (the plugin parametrises `os_name`), so pytest
 keeps one OS's instance at a time and the scheduler keeps each OS on one worker: every OS is
@@ -21,13 +22,13 @@ from build.once import run_once
 from core.errors import failure_class
 from core.model import BootedVM, BuildResult, TemplateSpec
 from core.ownership import socket_dir
-from core.platform import Platform
+from core.platform import Platform, Starting
 from core.settings import keep_decision
 from core.ssh import client_options
 from core.trees import remove_trees
 from harness.image_loader import ImageLoader
 from harness.inventory import record_inventory
-from harness.scheduling import clone_checks_first
+from harness.scheduling import needs_clone, offline_checks_first, os_of_item
 from harness.session import HARNESS_KEY, Harness
 from harness.shell_session import ShellBackend, transport_argv
 from pkgdb.archive import Archive
@@ -47,13 +48,14 @@ class BootFailed(Exception):
         self.failure_class = failure_class
 
 
-@pytest.hookimpl(trylast=True)  # after pytest grouped the tests by OS
+@pytest.hookimpl(trylast=True)  # after pytest grouped the tests by OS and -k/-m deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Boot early: the checks that need the clone run first, the offline ones after, read
-    while the clone booted (clone_checks_first)."""
+    """Offline checks first, while the clone boots; then the checks that need it. Only an OS
+    with a selected check that needs the clone starts one."""
     h = config.stash.get(HARNESS_KEY, None)
     if h is not None and h.active:
-        items[:] = clone_checks_first(items)
+        items[:] = offline_checks_first(items)
+        h.clone_wanted = {str(os_of_item(i)) for i in items if needs_clone(i) and os_of_item(i)}
 
 
 def _harness(request: pytest.FixtureRequest) -> Harness:
@@ -95,22 +97,37 @@ def platform(harness: Harness) -> Platform:
 
 
 @pytest.fixture(scope="session")
-def vm(
-    spec: TemplateSpec,
-    build: BuildResult,
-    platform: Platform,
-    harness: Harness,
-    image_loader: ImageLoader,
-) -> Iterator[BootedVM]:
-    """The booted clone; its folder lives beside the artifacts (a kept clone's key must
-    outlive pytest's temporary folders), and --keep-vm is decided here, once. The offline read
-    of the artifact starts first and goes on while the clone boots."""
-    image_loader.start()
+def clone(
+    spec: TemplateSpec, build: BuildResult, platform: Platform, harness: Harness
+) -> Iterator[Starting]:
+    """The clone started and left to boot on its own (QEMU running, the VM powered on): the
+    `image` fixture asks for it before the offline read, so the offline checks run while it
+    boots, and `vm` waits for it. Its folder lives beside the artifacts (a kept clone's key
+    must outlive pytest's temporary folders). A failure to start is raised to `vm`'s checks
+    only: pytest keeps it and raises it again there."""
     workdir = vm_folder(harness.settings.artifacts_dir, f"{spec.name}-{harness.run_id}")
     harness.board.set(spec.name, "boot", f"on {platform.name}")
     try:
-        cm = platform.boot(spec, build, workdir)
-        booted = cm.__enter__()
+        cm = platform.start(spec, build, workdir)
+        starting = cm.__enter__()
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        harness.board.set(spec.name, "done", "boot failed")
+        raise BootFailed(f"{spec.name}: boot failed: {exc}", failure_class(exc)) from exc
+    try:
+        yield starting
+    finally:
+        failed = spec.name in harness.failed_os
+        cm.__exit__(None, None, None)
+        harness.board.set(spec.name, "done", "failed" if failed else "")
+
+
+@pytest.fixture(scope="session")
+def vm(spec: TemplateSpec, clone: Starting, harness: Harness) -> Iterator[BootedVM]:
+    """The booted clone, once it answers SSH; --keep-vm is decided here, once."""
+    try:
+        booted = clone.ready()
     except KeyboardInterrupt:
         raise
     except Exception as exc:
@@ -120,11 +137,8 @@ def vm(
     try:
         yield booted
     finally:
-        failed = spec.name in harness.failed_os
-        booted.keep = keep_decision(harness.settings.keep_vm, failed)
+        booted.keep = keep_decision(harness.settings.keep_vm, spec.name in harness.failed_os)
         harness.board.set(spec.name, "teardown", "keeping the VM" if booted.keep else "")
-        cm.__exit__(None, None, None)
-        harness.board.set(spec.name, "done", "failed" if failed else "")
 
 
 PACKAGE_QUERY = {
@@ -181,8 +195,8 @@ def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
 def image_loader(
     build: BuildResult, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ImageLoader]:
-    """The artifact read offline in the background (harness/image_loader.py): the `vm`
-    fixture starts it just before the boot, so the offline checks cost nothing after it."""
+    """The artifact read offline in a thread (harness/image_loader.py), beside the clone's
+    start."""
     workdir = tmp_path_factory.mktemp(f"image-{build.os_name}")
     loader = ImageLoader(build, workdir)
     try:
@@ -193,9 +207,21 @@ def image_loader(
 
 
 @pytest.fixture(scope="session")
-def image(image_loader: ImageLoader, build: BuildResult, harness: Harness, archive: Archive) -> Any:
+def image(
+    request: pytest.FixtureRequest,
+    image_loader: ImageLoader,
+    build: BuildResult,
+    harness: Harness,
+    archive: Archive,
+) -> Any:
     """The built artifact opened read-only, offline, for hygiene checks that a boot would hide.
-    Its package inventory, the SBOM's input, is recorded from it once (harness/inventory.py)."""
+    The clone, if a selected check needs one, is started first and boots while the image is
+    read. Its package inventory, the SBOM's input, is recorded from it once
+    (harness/inventory.py)."""
+    image_loader.start()
+    if build.os_name in harness.clone_wanted:
+        with contextlib.suppress(BootFailed):  # raised again to the checks that need the clone
+            request.getfixturevalue("clone")
     opened = image_loader.get()
     record_inventory(opened, build, harness.settings.artifacts_dir, harness.run_id, archive)
     return opened

@@ -1,10 +1,9 @@
-"""Read the artifact offline while the clone boots.
+"""Read the artifact offline in a thread while the clone is started.
 
 The offline checks read the image itself (validations/offline.py): a walk of the whole root
-filesystem, account files, configuration. Booting a clone under TCG takes about a minute of
-waiting; the loader opens the image and walks it in a thread started just before the boot, so
-that the offline checks, which run after the booted ones, find everything read already.
-"""
+filesystem, account files, configuration. They run first, while the clone boots under TCG
+(harness/fixtures.py); the loader opens the image and walks it in a thread started beside the
+clone's start, so neither waits for the other."""
 
 from __future__ import annotations
 

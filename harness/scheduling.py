@@ -58,17 +58,25 @@ class OSScheduling(LoadScopeScheduling):
 CLONE_FIXTURES = frozenset({"vm", "host"})
 
 
-def clone_checks_first(items: list[Any]) -> list[Any]:
-    """Within each OS, the checks that need the booted clone first, then those that read the
-    artifact only: the boot starts as early as possible and the offline read, running beside
-    it (harness/image_loader.py), is done by the time the offline checks come. Otherwise the
-    order pytest chose (one OS after the other, modules in order) is kept."""
+def needs_clone(item: Any) -> bool:
+    return bool(CLONE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def os_of_item(item: Any) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("os_name") if callspec else None
+
+
+def offline_checks_first(items: list[Any]) -> list[Any]:
+    """Within each OS, the checks that read the artifact only first, then those that need the
+    booted clone: the clone is started before the first of them and boots meanwhile
+    (harness/fixtures.py), so the offline checks cost no wall time beside the boot. Otherwise
+    the order pytest chose (one OS after the other, modules in order) is kept."""
     first_seen: dict[Any, int] = {}
     keyed = []
     for index, item in enumerate(items):
-        callspec = getattr(item, "callspec", None)
-        os_name = callspec.params.get("os_name") if callspec else None
+        os_name = os_of_item(item)
         group = first_seen.setdefault(os_name, index)
-        offline = not (CLONE_FIXTURES & set(getattr(item, "fixturenames", ())))
-        keyed.append(((group, offline if os_name is not None else False, index), item))
+        online = needs_clone(item) if os_name is not None else False
+        keyed.append(((group, online, index), item))
     return [item for _, item in sorted(keyed, key=lambda pair: pair[0])]

@@ -37,6 +37,8 @@ class Harness:
     specs: dict[str, TemplateSpec] = field(default_factory=dict)  # selected, by name
     run_id: str = ""
     failed_os: set[str] = field(default_factory=set)
+    # OSes with a selected check that needs the clone: only these start one (harness/fixtures)
+    clone_wanted: set[str] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
     _board: StatusBoard | None = None
     _platform: Platform | None = None

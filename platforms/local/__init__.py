@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from core.model import BootedVM, BuildResult, TemplateSpec
+from core.platform import Starting, booted
 from core.settings import Settings
 from platforms.local import accel, basedisk, boot, qemu
 from platforms.local.buildseed import make_build_seed
@@ -124,6 +125,11 @@ class LocalPlatform:
     def boot(
         self, spec: TemplateSpec, build: BuildResult, workdir: Path
     ) -> AbstractContextManager[BootedVM]:
+        return booted(self.start(spec, build, workdir))
+
+    def start(
+        self, spec: TemplateSpec, build: BuildResult, workdir: Path
+    ) -> AbstractContextManager[Starting]:
         plan = boot.BootPlan(
             workdir=workdir,
             run_id=self.run_id,
@@ -138,4 +144,4 @@ class LocalPlatform:
             datasource=self.settings.local_datasource,
             router_lock_dir=self.cache_dir,
         )
-        return boot.boot_vm(spec, build, plan)
+        return boot.start_vm(spec, build, plan)

@@ -13,13 +13,14 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ImageDefect, InfrastructureError
 from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
 from core.ownership import socket_dir
+from core.platform import Started, booted
 from core.signals import deferred
 from core.ssh import ssh_command
 from core.trees import remove_trees
@@ -280,14 +281,15 @@ def _datasource(plan: BootPlan, seed: Seed, log: Callable[[str], None]) -> Itera
 
 
 @contextmanager
-def boot_vm(
+def start_vm(
     spec: TemplateSpec,
     build: BuildResult,
     plan: BootPlan,
     log: Callable[[str], None] = lambda _m: None,
-) -> Iterator[BootedVM]:
-    """Boot a clone of `build`'s artifact; yield it once SSH works; always tear it down,
-    unless the harness set `vm.keep` (--keep-vm), which leaves QEMU and its folder."""
+) -> Iterator[Started]:
+    """Start QEMU on a clone of `build`'s artifact and return while the guest boots: its
+    `ready()` waits for the SSH login. Always torn down on the way out, unless the harness set
+    `vm.keep` (--keep-vm), which leaves QEMU and its folder."""
     firmware = _firmware(plan.firmware)
     plan.workdir.mkdir(parents=True, exist_ok=True)
     plan.console_log.parent.mkdir(parents=True, exist_ok=True)
@@ -307,12 +309,15 @@ def boot_vm(
             log(f"{spec.name}: QEMU pid {proc.pid}, SSH on {address}:{port}")
             vm = _booted(spec, plan, seed, address=address, port=port, pid=proc.pid)
             vm.facts.update(template_disk_bytes=template_bytes, disk_grown_by=GROW_BYTES)
-            wait_ready(
-                vm, proc, plan.boot_timeout_s, plan.workdir / "qemu.stderr", plan.console_log
-            )
-            vm.facts["boot_seconds"] = round(time.monotonic() - started, 1)
-            log(f"{spec.name}: SSH login works after {vm.facts['boot_seconds']} s")
-            yield vm
+
+            def ready(vm: BootedVM = vm, proc: subprocess.Popen[bytes] = proc) -> BootedVM:
+                left = plan.boot_timeout_s - (time.monotonic() - started)
+                wait_ready(vm, proc, max(left, 1.0), plan.workdir / "qemu.stderr", plan.console_log)
+                vm.facts["boot_seconds"] = round(time.monotonic() - started, 1)
+                log(f"{spec.name}: SSH login works after {vm.facts['boot_seconds']} s")
+                return vm
+
+            yield Started(ready)
     finally:
         with deferred():  # a second signal (SIGTERM after SIGINT) waits for the teardown
             if vm is not None and proc is not None and vm.keep and proc.poll() is None:
@@ -323,3 +328,13 @@ def boot_vm(
                     qemu.stop(proc, qmp_socket)
                 for problem in remove_trees([plan.workdir, qmp_dir]):
                     log(f"{spec.name}: left behind: {problem}")
+
+
+def boot_vm(
+    spec: TemplateSpec,
+    build: BuildResult,
+    plan: BootPlan,
+    log: Callable[[str], None] = lambda _m: None,
+) -> AbstractContextManager[BootedVM]:
+    """Boot a clone and yield it once SSH works (start_vm, then waited for at once)."""
+    return booted(start_vm(spec, build, plan, log))

@@ -18,6 +18,8 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +29,7 @@ import XenAPI
 from core import signals
 from core.errors import ImageDefect, InfrastructureError, UsageError
 from core.model import BootedVM, BuildResult, KeptVM, TemplateSpec
+from core.platform import Started, booted
 from core.redact import Redactor
 from core.settings import Settings, XcpngConfig
 from core.ssh import ssh_command
@@ -35,7 +38,7 @@ from diskformats.xva import XvaError
 from diskformats.xva.writer import raw_to_xva
 from platforms.kept import janitor_command, record_kept
 from platforms.reach import Target
-from platforms.seed import SEED_SIZE, make_seed
+from platforms.seed import SEED_SIZE, Seed, make_seed
 from platforms.xcpng import (
     build_password,
     guest,
@@ -61,6 +64,17 @@ MIN_FREE_MEMORY = 2 << 30  # a check VM needs 1-2 GiB; less free than this and b
 VM_PREFIX = "golden"
 BUILD_GRACE = 3600.0  # a build VM older than its build timeout plus this is a leftover
 GROW_BYTES = 2 << 30  # clones boot on a system disk this much larger than the template's
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """A clone imported and powered on: what waiting for it needs."""
+
+    vm: str
+    uuid: str
+    seed: Seed
+    template_bytes: int
+    deadline: float  # monotonic: the boot timeout counts from the power-on
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -241,29 +255,40 @@ class XcpngPlatform:
         return {k: v for k, v in values.items() if v}
 
     # -- boot ------------------------------------------------------------------------------------
+    def boot(
+        self, spec: TemplateSpec, build: BuildResult, workdir: Path
+    ) -> AbstractContextManager[BootedVM]:
+        return booted(self.start(spec, build, workdir))
+
     @contextlib.contextmanager
-    def boot(self, spec: TemplateSpec, build: BuildResult, workdir: Path) -> Iterator[BootedVM]:
-        """Import, start and reach a clone; on the way out remove it and every disk, unless
-        the harness set `vm.keep`."""
+    def start(self, spec: TemplateSpec, build: BuildResult, workdir: Path) -> Iterator[Started]:
+        """Import and start a clone, and return while it boots: `ready()` waits for its
+        address and SSH. On the way out remove it and every disk, unless the harness set
+        `vm.keep`."""
         signals.install_sigterm_as_interrupt()
         if not build.artifact:
             raise UsageError(f"{spec.name}: the build produced no artifact to boot")
         workdir.mkdir(parents=True, exist_ok=True)
         name = f"{self.vm_name(spec.name)}-{secrets.token_hex(3)}"
         xapi = connect(self.settings.xcpng, self.policy, self.redactor)
-        state: dict[str, Any] = {"vm": None, "vdis": [], "tasks": [], "keys": {}}
-        booted: BootedVM | None = None
+        state: dict[str, Any] = {"vm": None, "vdis": [], "tasks": [], "keys": {}, "booted": None}
         try:
-            booted = self._bring_up(
+            launch = self._launch(
                 xapi, spec=spec, build=build, workdir=workdir, name=name, state=state
             )
-            yield booted
+
+            def ready() -> BootedVM:
+                state["booted"] = self._reach(xapi, launch, spec=spec, workdir=workdir, name=name)
+                return state["booted"]
+
+            yield Started(ready)
         finally:
             with signals.deferred():
-                keep = bool(booted is not None and booted.keep and state["vm"])
+                booted_vm: BootedVM | None = state["booted"]
+                keep = bool(booted_vm is not None and booted_vm.keep and state["vm"])
                 try:
-                    if booted is not None and keep:
-                        booted.kept = self._keep(xapi, booted, state, workdir)
+                    if booted_vm is not None and keep:
+                        booted_vm.kept = self._keep(xapi, booted_vm, state, workdir)
                     else:
                         self._tear_down(xapi, state, name)
                 finally:
@@ -272,7 +297,7 @@ class XcpngPlatform:
                     if not keep:
                         remove_trees([workdir])
 
-    def _bring_up(
+    def _launch(
         self,
         xapi: Xapi,
         *,
@@ -281,7 +306,8 @@ class XcpngPlatform:
         workdir: Path,
         name: str,
         state: dict[str, Any],
-    ) -> BootedVM:
+    ) -> _Launch:
+        """Import the artifact, prepare and start the VM: everything before the guest boots."""
         ttl = self.settings.keep_vm_ttl
         xva = self._as_xva(Path(str(build.artifact)), build.artifact_format, workdir, name)
         sr = objects.find_sr(xapi, self.settings.xcpng.sr)
@@ -294,8 +320,15 @@ class XcpngPlatform:
         self._attach_seed(xapi, vm, sr, seed.image, name=name, ttl=ttl, state=state)
         self._start(xapi, vm, name)
         deadline = time.monotonic() + self.settings.boot_timeout
+        return _Launch(vm, uuid, seed, template_bytes, deadline)
+
+    def _reach(
+        self, xapi: Xapi, launch: _Launch, *, spec: TemplateSpec, workdir: Path, name: str
+    ) -> BootedVM:
+        """The started VM's address and SSH (and a login with the seed's key)."""
+        vm, seed = launch.vm, launch.seed
         address, address_at = self._wait_reachable(xapi, vm, name)
-        booted = BootedVM(
+        booted_vm = BootedVM(
             os_name=spec.name,
             platform=self.name,
             address=address,
@@ -308,18 +341,18 @@ class XcpngPlatform:
             marker=seed.marker,
             facts={
                 "vm_ref": vm,
-                "vm_uuid": uuid,
+                "vm_uuid": launch.uuid,
                 "vm_name": name,
                 "guest_metrics": guest.guest_facts(xapi, vm),
-                "template_disk_bytes": template_bytes,
-                "disk_grown_by": GROW_BYTES if template_bytes else 0,
+                "template_disk_bytes": launch.template_bytes,
+                "disk_grown_by": GROW_BYTES if launch.template_bytes else 0,
             },
         )
         if self.login_check:
-            target = Target(seed.user, address, self.ssh_port, seed.key_path, booted.known_hosts)
-            left = max(deadline - time.monotonic(), self.ip_poll)
+            target = Target(seed.user, address, self.ssh_port, seed.key_path, booted_vm.known_hosts)
+            left = max(launch.deadline - time.monotonic(), self.ip_poll)
             guest.wait_for_login(target, name, left, address_at, poll=self.ip_poll)
-        return booted
+        return booted_vm
 
     def _wait_reachable(self, xapi: Xapi, vm: str, name: str) -> tuple[str, float]:
         """An IP from the guest tools (and when it came), then sshd on it, within one boot

@@ -25,7 +25,7 @@ import pytest
 from core.destination import Destination
 from core.errors import InfrastructureError
 from core.model import BootedVM, BuildResult, TemplateSpec
-from core.platform import Platform
+from core.platform import Platform, Starting, booted
 from core.settings import Settings
 from harness.inventory import write_inventory
 from pkgdb.inventory import Inventory, Package
@@ -92,6 +92,11 @@ class MatrixPlatform:
     def boot(
         self, spec: TemplateSpec, build: BuildResult, workdir: Path
     ) -> AbstractContextManager[BootedVM]:
+        return booted(self.start(spec, build, workdir))
+
+    def start(
+        self, spec: TemplateSpec, build: BuildResult, workdir: Path
+    ) -> AbstractContextManager[Starting]:
         artifacts = self.settings.artifacts_dir
         plan = boot.BootPlan(
             workdir=workdir,
@@ -104,7 +109,7 @@ class MatrixPlatform:
             keep_ttl_s=60,
             janitor_artifacts=artifacts,
         )
-        return boot.boot_vm(spec, build, plan)
+        return boot.start_vm(spec, build, plan)
 
 
 class _SlowReader:
