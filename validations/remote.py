@@ -2,8 +2,8 @@
 
 Each `host.run` is an SSH exchange and a process start in a guest that may run under TCG; a
 check that asks ten questions pays that ten times. `ask` sends one shell script that runs every
-command in turn and frames each answer (exit status, stdout, stderr) with a random boundary, so
-no command's output can forge another's.
+command (side by side unless told otherwise) and frames each answer (exit status, stdout,
+stderr) with a random boundary, so no command's output can forge another's.
 """
 
 from __future__ import annotations
@@ -26,27 +26,37 @@ class RemoteError(RuntimeError):
     """The batch itself did not run (the shell failed before answering)."""
 
 
-def _script(commands: dict[str, str], boundary: str) -> str:
+def _script(commands: dict[str, str], boundary: str, parallel: bool) -> str:
     lines = ["t=$(mktemp -d) || exit 97"]
-    for name, command in commands.items():
+    for i, command in enumerate(commands.values()):
+        run = f'( {command} ) >"$t/{i}.o" 2>"$t/{i}.e" </dev/null; echo $? >"$t/{i}.r"'
+        lines.append(f"{{ {run}; }} &" if parallel else run)
+    if parallel:
+        lines.append("wait")
+    for i, name in enumerate(commands):
         lines += [
-            f'( {command} ) >"$t/o" 2>"$t/e" </dev/null; rc=$?',
+            f'read rc <"$t/{i}.r"',  # a builtin: no process start
             f"printf '%s %s %s\\n' {shlex.quote(boundary)} {shlex.quote(name)} \"$rc\"",
             # an empty answer costs no process start (each costs most under TCG)
-            '[ ! -s "$t/o" ] || base64 -w0 <"$t/o"; echo',
-            '[ ! -s "$t/e" ] || base64 -w0 <"$t/e"; echo',
+            f'[ ! -s "$t/{i}.o" ] || base64 -w0 <"$t/{i}.o"; echo',
+            f'[ ! -s "$t/{i}.e" ] || base64 -w0 <"$t/{i}.e"; echo',
         ]
     lines.append('rm -rf "$t"')
     return "\n".join(lines)
 
 
-def ask(host: Any, commands: dict[str, str], sudo: bool = True) -> dict[str, Answer]:
-    """Run every command (as root unless `sudo` is False) in one SSH exchange: name -> Answer."""
+def ask(
+    host: Any, commands: dict[str, str], sudo: bool = True, parallel: bool = True
+) -> dict[str, Answer]:
+    """Run every command (as root unless `sudo` is False) in one SSH exchange: name -> Answer.
+
+    The commands run side by side (the clone has two vCPUs, and under TCG each is slow), so
+    none may depend on another's effects; `parallel=False` runs them in turn, in order."""
     bad = [n for n in commands if not n or any(c.isspace() for c in n)]
     if bad:
         raise ValueError(f"question names must be single words: {bad}")
     boundary = "@@" + secrets.token_hex(8)
-    script = _script(commands, boundary)
+    script = _script(commands, boundary, parallel)
     runner = f"sh -c {shlex.quote(script)}"
     if sudo:
         with host.sudo():  # the harness's host keeps a root shell open: no sudo per question

@@ -40,17 +40,30 @@ def _saved(scratch: str, name: str, command: str) -> str:
     return f'S={scratch}\n{{ {command}\n}} >"$S/{name}"; rc=$?; cat "$S/{name}"; exit $rc'
 
 
-def clone_questions(scratch: str) -> dict[str, str]:
+def clone_questions(scratch: str) -> list[dict[str, str]]:
+    """The exchange in three steps: the listing, then what reads it (side by side), then the
+    walk of every path the others saved."""
     listing = f"{scratch}/listing"
     walker = shlex.quote(guest_walker())
-    return {
-        "listing": f"rm -rf {scratch}; mkdir -m 0700 {scratch} && "
-        + _saved(scratch, "listing", units.LISTING),
-        "units": _saved(scratch, "units", units.show_command(listing)),
-        "manager": _saved(scratch, "manager", units.MANAGER),
-        "rootpath": _saved(scratch, "rootpath", ROOT_PATHS),
-        "walk": f"cat {scratch}/* | python3 -c {walker}; rc=$?; rm -rf {scratch}; exit $rc",
-    }
+    return [
+        {
+            "listing": f"rm -rf {scratch}; mkdir -m 0700 {scratch} && "
+            + _saved(scratch, "listing", units.LISTING)
+        },
+        {
+            "units": _saved(scratch, "units", units.show_command(listing)),
+            "manager": _saved(scratch, "manager", units.MANAGER),
+            "rootpath": _saved(scratch, "rootpath", ROOT_PATHS),
+        },
+        {"walk": f"cat {scratch}/* | python3 -c {walker}; rc=$?; rm -rf {scratch}; exit $rc"},
+    ]
+
+
+def ask_clone(host: Any, scratch: str) -> dict[str, Answer]:
+    answers: dict[str, Answer] = {}
+    for step in clone_questions(scratch):
+        answers |= ask(host, step)
+    return answers
 
 
 def _ok(answers: dict[str, Answer], name: str) -> str:
@@ -99,7 +112,7 @@ class CloneAnswers:
     def state(self) -> persistence.CloneState:
         if self._state is None:
             scratch = f"/run/xcpng-persistence-{secrets.token_hex(6)}"
-            self._state = parse_clone(ask(self._host, clone_questions(scratch)))
+            self._state = parse_clone(ask_clone(self._host, scratch))
         return self._state
 
 

@@ -173,10 +173,10 @@ def test_listing_names_every_unit_once(tmp_path: Path) -> None:
 
 
 def test_questions_share_one_scratch_folder() -> None:
-    questions = clone_questions("/run/xcpng-persistence-test")
-    assert next(iter(questions)) == "listing" and list(questions)[-1] == "walk"
-    assert "rm -rf /run/xcpng-persistence-test" in questions["walk"]
-    assert all("/run/xcpng-persistence-test" in q for q in questions.values())
+    steps = clone_questions("/run/xcpng-persistence-test")
+    assert [list(s) for s in steps] == [["listing"], ["units", "manager", "rootpath"], ["walk"]]
+    assert "rm -rf /run/xcpng-persistence-test" in steps[-1]["walk"]
+    assert all("/run/xcpng-persistence-test" in q for s in steps for q in s.values())
 
 
 # -- each systemd mechanism, spliced into the good clone's answer -------------------------------

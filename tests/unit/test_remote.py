@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,17 @@ def test_a_batch_that_did_not_run_is_an_error() -> None:
 def test_names_must_be_words() -> None:
     with pytest.raises(ValueError, match="single words"):
         ask(LocalHost(), {"two words": "true"})
+
+
+def test_questions_run_side_by_side_unless_told_otherwise(tmp_path: Path) -> None:
+    """Each waits for the other's mark: only side by side can both answer."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    wait = "i=0; while [ ! -e {0} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; [ -e {0} ]"
+    both = {"x": f"touch {a}; {wait.format(b)}", "y": f"touch {b}; {wait.format(a)}"}
+    answers = ask(LocalHost(), both)
+    assert [answers["x"].rc, answers["y"].rc] == [0, 0]
+    a.unlink()
+    b.unlink()
+    in_turn = ask(LocalHost(), {"first": f"touch {a}", "second": f"[ -e {a} ] && echo after"},
+                  parallel=False)  # fmt: skip
+    assert in_turn["second"].stdout == "after\n"
