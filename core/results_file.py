@@ -13,8 +13,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from core.errors import UsageError
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
@@ -28,6 +26,10 @@ def results_schema() -> dict[str, Any]:
 
 def schema_error(data: Any) -> str | None:
     """The most relevant way `data` breaks the schema, as `where: what`, or None if valid."""
+    # imported here: jsonschema loads its optional format checkers (rfc3987_syntax builds a
+    # grammar), 2 s of start-up that every pytest process and xdist worker would pay
+    import jsonschema
+
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(results_schema()).iter_errors(data)
     )
