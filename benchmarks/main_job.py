@@ -111,16 +111,29 @@ def run_once(kind: str, os_name: str) -> Run:
         return Run(kind, os_name, proc.returncode, setup_s, total_s, phases, verdict)
 
 
+# The offline checks run while the clone boots: the status board counts them in "boot", and
+# "checks" is what the booted checks add after it.
+LABELS = {
+    "setup": "setup",
+    "base disk": "base disk",
+    "build": "build",
+    "boot": "boot (offline checks meanwhile)",
+    "checks": "checks after the boot",
+    "teardown": "teardown",
+    "publish": "publish",
+}
+WIDTH = max(map(len, LABELS.values())) + 1
+
+
 def table(runs: list[Run]) -> str:
-    names = ["setup", "base disk", "build", "boot", "checks", "teardown", "publish"]
-    lines = [f"{'phase':<12}" + "".join(f"{r.kind:>10}" for r in runs)]
-    for name in names:
+    lines = [f"{'phase':<{WIDTH}}" + "".join(f"{r.kind:>10}" for r in runs)]
+    for name, label in LABELS.items():
         cells = "".join(
             f"{r.phases[name]:>9.1f}s" if name in r.phases else f"{'-':>10}" for r in runs
         )
-        lines.append(f"{name:<12}{cells}")
-    lines.append(f"{'total':<12}" + "".join(f"{r.total_s:>9.1f}s" for r in runs))
-    lines.append(f"{'verdict':<12}" + "".join(f"{r.verdict:>10}" for r in runs))
+        lines.append(f"{label:<{WIDTH}}{cells}")
+    lines.append(f"{'total':<{WIDTH}}" + "".join(f"{r.total_s:>9.1f}s" for r in runs))
+    lines.append(f"{'verdict':<{WIDTH}}" + "".join(f"{r.verdict:>10}" for r in runs))
     for r in runs:
         for what, ratio in r.ratios().items():
             target = TARGETS[r.kind][what]

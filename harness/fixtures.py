@@ -96,6 +96,17 @@ def platform(harness: Harness) -> Platform:
     return harness.platform()
 
 
+@contextlib.contextmanager
+def _boot_failure(spec: TemplateSpec, harness: Harness) -> Iterator[None]:
+    """A clone that cannot be started or reached: BootFailed, classed as its cause is (an
+    interrupt is not an Exception and passes through)."""
+    try:
+        yield
+    except Exception as exc:
+        harness.board.set(spec.name, "done", "boot failed")
+        raise BootFailed(f"{spec.name}: boot failed: {exc}", failure_class(exc)) from exc
+
+
 @pytest.fixture(scope="session")
 def clone(
     spec: TemplateSpec, build: BuildResult, platform: Platform, harness: Harness
@@ -107,14 +118,9 @@ def clone(
     only: pytest keeps it and raises it again there."""
     workdir = vm_folder(harness.settings.artifacts_dir, f"{spec.name}-{harness.run_id}")
     harness.board.set(spec.name, "boot", f"on {platform.name}")
-    try:
+    with _boot_failure(spec, harness):
         cm = platform.start(spec, build, workdir)
         starting = cm.__enter__()
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:
-        harness.board.set(spec.name, "done", "boot failed")
-        raise BootFailed(f"{spec.name}: boot failed: {exc}", failure_class(exc)) from exc
     try:
         yield starting
     finally:
@@ -126,13 +132,8 @@ def clone(
 @pytest.fixture(scope="session")
 def vm(spec: TemplateSpec, clone: Starting, harness: Harness) -> Iterator[BootedVM]:
     """The booted clone, once it answers SSH; --keep-vm is decided here, once."""
-    try:
+    with _boot_failure(spec, harness):
         booted = clone.ready()
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:
-        harness.board.set(spec.name, "done", "boot failed")
-        raise BootFailed(f"{spec.name}: boot failed: {exc}", failure_class(exc)) from exc
     harness.board.set(spec.name, "validate", f"{booted.address}:{booted.port}")
     try:
         yield booted
