@@ -40,6 +40,7 @@ DATASOURCES = {"nocloud": "NoCloud", "cloudstack": "CloudStack"}
 ROUTER_ZONE = "local-zone"
 PORT_ATTEMPTS = 3
 READY_LOGIN_TIMEOUT_S = 120.0
+READY_GRACE_S = 60.0  # the least time ready() waits, however long the offline checks took
 GROW_BYTES = 2 << 30  # clones boot on a disk this much larger than the template's
 
 
@@ -311,8 +312,10 @@ def start_vm(
             vm.facts.update(template_disk_bytes=template_bytes, disk_grown_by=GROW_BYTES)
 
             def ready(vm: BootedVM = vm, proc: subprocess.Popen[bytes] = proc) -> BootedVM:
-                left = plan.boot_timeout_s - (time.monotonic() - started)
-                wait_ready(vm, proc, max(left, 1.0), plan.workdir / "qemu.stderr", plan.console_log)
+                # the boot timeout counts from QEMU's start; what is left is never less than a
+                # grace, so offline checks that ran long cannot fail a clone still booting
+                left = max(plan.boot_timeout_s - (time.monotonic() - started), READY_GRACE_S)
+                wait_ready(vm, proc, left, plan.workdir / "qemu.stderr", plan.console_log)
                 vm.facts["boot_seconds"] = round(time.monotonic() - started, 1)
                 log(f"{spec.name}: SSH login works after {vm.facts['boot_seconds']} s")
                 return vm

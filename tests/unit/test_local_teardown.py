@@ -140,3 +140,26 @@ def test_a_port_taken_between_choice_and_start_is_retried(tmp_path: Path, monkey
     with _boot(tmp_path) as vm:
         assert vm.facts["qemu_pid"] == procs[1].pid
     assert len(procs) == 2 and all(p.poll() is not None for p in procs)
+
+
+def test_start_returns_before_the_wait_and_cleans_up_without_it(
+    tmp_path: Path, started, monkeypatch
+) -> None:
+    """start_vm leaves QEMU booting while the offline checks run: a run that ends (or is
+    interrupted) before ready() still stops it; ready() waits once, with the time left of the
+    boot timeout, never less than the grace."""
+    waits: list[float] = []
+    monkeypatch.setattr(
+        boot,
+        "wait_ready",
+        lambda vm, proc, timeout_s, stderr, console=None: waits.append(timeout_s),
+    )
+    with pytest.raises(KeyboardInterrupt), boot.start_vm(SPEC, _build(tmp_path), _plan(tmp_path)):
+        assert started[0].poll() is None and waits == []
+        raise KeyboardInterrupt
+    assert started[0].poll() is not None
+    assert not (tmp_path / "artifacts" / "vms" / "debian12-t").exists()
+    with boot.start_vm(SPEC, _build(tmp_path), _plan(tmp_path)) as clone:
+        vm = clone.ready()
+        assert clone.ready() is vm and waits == [boot.READY_GRACE_S]  # 5 s plan: the grace
+        assert vm.facts["boot_seconds"] >= 0
