@@ -19,6 +19,15 @@ _FAILED_UNIT = re.compile(r"Failed to start (\S+)")
 _LOGIN = re.compile(r"^\S+ login:")
 _CI_RUNNING = re.compile(r"Cloud-init v\. (\S+) running '([^']+)'")
 _CI_FINISHED = re.compile(r"Cloud-init v\. (\S+) finished at .*?Datasource (.+?)\.\s+Up ")
+# UEFI (OVMF) names each boot option it cannot load, then, with no disk left, goes on to the
+# network: iPXE's option ROM, its own PXE and HTTP boot, and at the end says so. The local
+# platform's clones boot from their disk first, so reaching the network means no disk booted.
+_FW_FAILED = re.compile(r'BdsDxe: failed to load (Boot[0-9A-F]{4} ".*?" from \S+: .+)$')
+_FW_GAVE_UP = re.compile(
+    r"BdsDxe: No bootable option or device was found"
+    r"|>>Start (PXE|HTTP Boot) over IPv[46]"
+    r"|iPXE \S+ -- Open Source Network Boot Firmware"
+)
 _SSH_UNITS = ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket")
 _SSH_STARTED = re.compile(
     r"(Started|Listening on) (ssh\.s|sshd\.s|OpenBSD Secure Shell|OpenSSH server)"
@@ -39,6 +48,8 @@ class ConsoleFacts:
     cloud_init_failed: tuple[str, ...] = ()  # FAILED lines of cloud-init's units
     finished: str | None = None  # cloud-init's "finished at" line
     datasource: str | None = None  # e.g. "DataSourceNoCloud [seed=/dev/vdb][dsmode=net]"
+    firmware_failed: tuple[str, ...] = ()  # the boot options UEFI could not load, and why
+    firmware_gave_up: bool = False  # it went on to network boot: no disk could boot
 
     @property
     def cloud_init_ran(self) -> bool:
@@ -64,10 +75,15 @@ def parse_console(text: str) -> ConsoleFacts:
     ci_failed: list[str] = []
     stages: list[str] = []
     version = finished = datasource = None
+    fw_failed: list[str] = []
+    fw_gave_up = False
     for raw in text.splitlines():
         line = _clean(raw)
         if not line:
             continue
+        for m_fw in _FW_FAILED.finditer(line):
+            fw_failed.append(m_fw.group(1).strip())
+        fw_gave_up = fw_gave_up or bool(_FW_GAVE_UP.search(line))
         # cloud-init's lines follow "login:" on the same console line when they race the prompt
         if _LOGIN.match(line):
             login = True
@@ -102,6 +118,8 @@ def parse_console(text: str) -> ConsoleFacts:
         cloud_init_failed=tuple(ci_failed),
         finished=finished,
         datasource=datasource,
+        firmware_failed=tuple(fw_failed),
+        firmware_gave_up=fw_gave_up and not status,
     )
 
 

@@ -255,6 +255,14 @@ class Diagnosis:
         """The certain cause of unreachability, or None to keep waiting. `address_since` is
         when the platform learnt the clone's address (XCP-ng: from the guest agent)."""
         self.last = obs
+        if facts is not None and facts.firmware_gave_up:
+            tried = "; ".join(facts.firmware_failed[:3]) or "no boot option named"
+            return (
+                f"{self.where}: the firmware found nothing to boot on the disk and went on to "
+                f"network boot ({tried}): the image has no boot loader a new VM can start (UEFI "
+                "looks for \\EFI\\BOOT\\BOOTX64.EFI on an EFI system partition, BIOS for a "
+                f"boot sector), or is not a disk image at all{self._see(self.console or '')}"
+            )
         usable = facts if facts is not None and facts.status_lines else None
         self._seen("banner", now, obs.banner is not None)
         self._seen("refused", now, obs.login in (REFUSED, HOSTKEY))

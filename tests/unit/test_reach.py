@@ -231,3 +231,32 @@ def test_cloud_init_not_running_explains_a_failed_sshd() -> None:
     assert d.cause(25.0, Observation(None), facts) is None
     cause = d.cause(31.0, Observation(None), facts)
     assert cause is not None and "cloud-init did not run" in cause
+
+
+FIRMWARE = Path(__file__).resolve().parents[1] / "data" / "console" / "ovmf-nothing-to-boot.log"
+GOOD_START = (
+    'BdsDxe: failed to load Boot0002 "UEFI Misc Device 2" from PciRoot(0x0)/Pci(0x4,0x0): '
+    'Not Found\r\nBdsDxe: loading Boot0001 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x3,0x0)\r\n'
+    'BdsDxe: starting Boot0001 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x3,0x0)\r\n'
+)
+
+
+def test_a_disk_the_firmware_cannot_boot_is_named_at_the_first_look() -> None:
+    """OVMF's own console (captured from QEMU with a disk of zeros): it fails the disk's boot
+    option, then tries the network; no OS line ever comes."""
+    facts = parse_console(FIRMWARE.read_bytes().decode("utf-8", "replace"))
+    assert facts.firmware_gave_up and not facts.status_lines
+    assert facts.firmware_failed[0].startswith('Boot0001 "UEFI Misc Device" from PciRoot(')
+    d = Diagnosis("debian12 on 127.0.0.2:2222", "/a/console.log")
+    cause = d.cause(5.0, Observation(None, detail="no banner"), facts)
+    assert cause and "found nothing to boot on the disk" in cause
+    assert 'Boot0001 "UEFI Misc Device"' in cause and "/a/console.log" in cause
+
+
+def test_a_boot_option_that_fails_before_the_disk_boots_is_no_finding() -> None:
+    started = parse_console(GOOD_START)
+    assert started.firmware_failed and not started.firmware_gave_up
+    booted_after_network = parse_console(">>Start PXE over IPv4.\r\n" + BOOTED)
+    assert not booted_after_network.firmware_gave_up, "an OS booted: the network try was moot"
+    d = Diagnosis("debian12 on 127.0.0.2:2222")
+    assert d.cause(5.0, Observation(None, detail="no banner"), started) is None
