@@ -32,16 +32,13 @@ def _intact(seal_file: Path, image: Path, sha256: str) -> bool:
     """The image still has `sha256`: by its seal when one was recorded for that sha256 and
     still matches, else by hashing it (and sealing it for the next lookup)."""
     recorded = read_json(seal_file)
-    if (
-        isinstance(recorded, dict)
-        and recorded.get("sha256") == sha256
-        and recorded.get("seal") == data_seal(image)
-    ):
+    seal = data_seal(image)  # the caller holds the entry's lock: the image does not change
+    if recorded == {"sha256": sha256, "seal": seal}:
         return True
     if sha256_file(image) != sha256:
         return False
     with contextlib.suppress(OSError):
-        write_json_atomic(seal_file, {"sha256": sha256, "seal": data_seal(image)})
+        write_json_atomic(seal_file, {"sha256": sha256, "seal": seal})
     return True
 
 

@@ -100,6 +100,15 @@ def feed_zeros(h: Any, n: int) -> None:
         n -= step
 
 
+def _extent_blocks(fh: IO[bytes], start: int, end: int) -> Iterator[bytes]:
+    """The bytes of [start, end) in BLOCK pieces; fewer if the file shrank under us."""
+    fh.seek(start)
+    left = end - start
+    while left > 0 and (block := fh.read(min(BLOCK, left))):
+        left -= len(block)
+        yield block
+
+
 def sha256_file(path: Path) -> str:
     """sha256 of a file, reading only its data: holes are hashed as the zeros they read as."""
     h = hashlib.sha256()
@@ -108,13 +117,11 @@ def sha256_file(path: Path) -> str:
         pos = 0
         for start, end in data_extents(fh.fileno(), size):
             feed_zeros(h, start - pos)
-            fh.seek(start)
-            left = end - start
-            while left > 0 and (block := fh.read(min(BLOCK, left))):
+            pos = start
+            for block in _extent_blocks(fh, start, end):
                 h.update(block)
-                left -= len(block)
-            pos = start + (end - start - left)
-            if left:  # the file shrank under us: hash what is there, as a reader would
+                pos += len(block)
+            if pos < end:  # the file shrank under us: hash what is there, as a reader would
                 break
         else:
             feed_zeros(h, size - pos)
@@ -132,11 +139,8 @@ def data_seal(path: Path) -> str:
         h.update(f"{size};".encode())
         for start, end in data_extents(fh.fileno(), size):
             h.update(f"{start}:{end};".encode())
-            fh.seek(start)
-            left = end - start
-            while left > 0 and (block := fh.read(min(BLOCK, left))):
+            for block in _extent_blocks(fh, start, end):
                 h.update(block)
-                left -= len(block)
     return h.hexdigest()
 
 

@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     h = config.stash.get(HARNESS_KEY, None)
     if h is not None and h.active:
         items[:] = offline_checks_first(items)
-        h.clone_wanted = {str(os_of_item(i)) for i in items if needs_clone(i) and os_of_item(i)}
+        h.clone_wanted = {name for i in items if needs_clone(i) and (name := os_of_item(i))}
 
 
 def _harness(request: pytest.FixtureRequest) -> Harness:
