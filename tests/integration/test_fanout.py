@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.interrupts import STAND_IN_INVENTORY
 from tests.support.publishing import MotoS3, moto_s3
 from tests.twins.xapi import XapiTwin, host_ports
 from tests.twins.xapi.helpers import small_xva, ssh_banner_endpoint, twin_env
@@ -68,30 +70,14 @@ build { sources = ["source.file.xva"] }
 """
 
 CONFTEST = """
-import time
-
 import pytest
 
-from harness.inventory import write_inventory
-from pkgdb.inventory import Inventory, Package
+from stand_in_inventory import _package_inventory  # noqa: F401  (a fixture)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_harness_expected_checks(family):
     return ("fanout-booted", "fanout-image")
-
-
-@pytest.fixture(autouse=True)
-def _package_inventory(request):
-    # Stands for the inventory the harness reads from a real image's package database (the
-    # `image` fixture; these small XVAs hold none): the publisher refuses a build without one.
-    if "build" not in request.fixturenames:
-        return
-    build = request.getfixturevalue("build")
-    harness = request.getfixturevalue("harness")
-    pkg = Package("deb", "base-files", "12.4+deb12u8", "amd64", "base-files", "12.4+deb12u8")
-    inv = Inventory("dpkg", {"ID": "debian", "VERSION_ID": "12"}, "12.8", [pkg], [], time.time())
-    write_inventory(harness.settings.artifacts_dir, build, harness.run_id, inv)
 """
 
 CHECKS = """
@@ -126,6 +112,7 @@ def write_fleet(root: Path) -> Path:
             f'xva_source = "{xva}"\n'
         )
     (root / "conftest.py").write_text(CONFTEST)
+    shutil.copy(STAND_IN_INVENTORY, root / STAND_IN_INVENTORY.name)
     (root / "test_checks.py").write_text(CHECKS)
     return packer
 

@@ -35,6 +35,7 @@ from core.trees import mounts_below, remove_tree
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).with_name("interrupt_project")
+STAND_IN_INVENTORY = Path(__file__).with_name("stand_in_inventory.py")
 GITHUB_SIGTERM_AFTER = 7.5  # a cancelled job: SIGINT, then SIGTERM 7.5 s later, then SIGKILL
 # name -> [(seconds after the previous signal, signal)]
 PATTERNS: dict[str, list[tuple[float, int]]] = {
@@ -105,6 +106,7 @@ class Matrix:
         shutil.copy(PROJECT / "template.pkr.hcl", root / "packer" / "debian12" / "template.pkr.hcl")
         shutil.copy(PROJECT / "matrix_conftest.py", root / "conftest.py")
         shutil.copy(PROJECT / "matrix_checks.py", root / "matrix_checks.py")
+        shutil.copy(STAND_IN_INVENTORY, root / STAND_IN_INVENTORY.name)
         (root / "marks").mkdir()
         tmpdir = Path(tempfile.mkdtemp(prefix="xm-", dir="/tmp"))  # short: sockets go there
         return cls(root=root, tmpdir=tmpdir, mark=uuid.uuid4().hex)

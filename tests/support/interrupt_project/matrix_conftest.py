@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stand_in_inventory import _package_inventory  # noqa: F401  (a fixture)
 
 from core.destination import Destination
 from core.errors import InfrastructureError
 from core.model import BootedVM, BuildResult, TemplateSpec
 from core.platform import Platform, Starting, booted
 from core.settings import Settings
-from harness.inventory import write_inventory
-from pkgdb.inventory import Inventory, Package
 from platforms.local import basedisk, boot
 from platforms.local.accel import TCG
 
@@ -140,20 +139,6 @@ class SlowSource:
     def put_stream(self, key: str, stream: Any, sha256: str | None = None, log: Any = print) -> Any:
         mark("publish")  # the artifact comes first; the logs and reports after it
         return self.inner.put_stream(key, _SlowReader(stream, self.rate), sha256=sha256, log=log)
-
-
-@pytest.fixture(autouse=True)
-def _package_inventory(request: pytest.FixtureRequest) -> None:
-    """Stands for the inventory the harness reads from a real image's package database (the
-    `image` fixture; this disk is a file builder's and has none): the publisher refuses a
-    build without one."""
-    if "build" not in request.fixturenames:
-        return
-    build = request.getfixturevalue("build")
-    harness = request.getfixturevalue("harness")
-    pkg = Package("deb", "base-files", "12.4+deb12u8", "amd64", "base-files", "12.4+deb12u8")
-    inv = Inventory("dpkg", {"ID": "debian", "VERSION_ID": "12"}, "12.8", [pkg], [], time.time())
-    write_inventory(harness.settings.artifacts_dir, build, harness.run_id, inv)
 
 
 @pytest.hookimpl(tryfirst=True)
