@@ -2,8 +2,8 @@
 
 Each `host.run` is an SSH exchange and a process start in a guest that may run under TCG; a
 check that asks ten questions pays that ten times. `ask` sends one shell script that runs every
-command (side by side unless told otherwise) and frames each answer (exit status, stdout,
-stderr) with a random boundary, so no command's output can forge another's.
+command side by side and frames each answer (exit status, stdout, stderr) with a random
+boundary, so no command's output can forge another's.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ class RemoteError(RuntimeError):
     """The batch itself did not run (the shell failed before answering)."""
 
 
-def _script(commands: dict[str, str], boundary: str, parallel: bool) -> str:
+def _script(commands: dict[str, str], boundary: str) -> str:
     lines = ["t=$(mktemp -d) || exit 97"]
     for i, command in enumerate(commands.values()):
         run = f'( {command} ) >"$t/{i}.o" 2>"$t/{i}.e" </dev/null; echo $? >"$t/{i}.r"'
-        lines.append(f"{{ {run}; }} &" if parallel else run)
-    if parallel:
-        lines.append("wait")
+        lines.append(f"{{ {run}; }} &")
+    lines.append("wait")
     for i, name in enumerate(commands):
         lines += [
             f'read rc <"$t/{i}.r"',  # a builtin: no process start
@@ -45,18 +44,17 @@ def _script(commands: dict[str, str], boundary: str, parallel: bool) -> str:
     return "\n".join(lines)
 
 
-def ask(
-    host: Any, commands: dict[str, str], sudo: bool = True, parallel: bool = True
-) -> dict[str, Answer]:
+def ask(host: Any, commands: dict[str, str], sudo: bool = True) -> dict[str, Answer]:
     """Run every command (as root unless `sudo` is False) in one SSH exchange: name -> Answer.
 
     The commands run side by side (the clone has two vCPUs, and under TCG each is slow), so
-    none may depend on another's effects; `parallel=False` runs them in turn, in order."""
+    none may depend on another's effects: a command that needs another's output goes in a
+    later `ask`."""
     bad = [n for n in commands if not n or any(c.isspace() for c in n)]
     if bad:
         raise ValueError(f"question names must be single words: {bad}")
     boundary = "@@" + secrets.token_hex(8)
-    script = _script(commands, boundary, parallel)
+    script = _script(commands, boundary)
     runner = f"sh -c {shlex.quote(script)}"
     if sudo:
         with host.sudo():  # the harness's host keeps a root shell open: no sudo per question

@@ -68,15 +68,10 @@ def test_names_must_be_words() -> None:
         ask(LocalHost(), {"two words": "true"})
 
 
-def test_questions_run_side_by_side_unless_told_otherwise(tmp_path: Path) -> None:
+def test_questions_run_side_by_side(tmp_path: Path) -> None:
     """Each waits for the other's mark: only side by side can both answer."""
     a, b = tmp_path / "a", tmp_path / "b"
     wait = "i=0; while [ ! -e {0} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; [ -e {0} ]"
     both = {"x": f"touch {a}; {wait.format(b)}", "y": f"touch {b}; {wait.format(a)}"}
     answers = ask(LocalHost(), both)
     assert [answers["x"].rc, answers["y"].rc] == [0, 0]
-    a.unlink()
-    b.unlink()
-    in_turn = ask(LocalHost(), {"first": f"touch {a}", "second": f"[ -e {a} ] && echo after"},
-                  parallel=False)  # fmt: skip
-    assert in_turn["second"].stdout == "after\n"
