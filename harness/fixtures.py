@@ -28,11 +28,17 @@ from core.ssh import client_options
 from core.trees import remove_trees
 from harness.image_loader import ImageLoader
 from harness.inventory import record_inventory
-from harness.scheduling import needs_clone, offline_checks_first, os_of_item
+from harness.scheduling import (
+    background_fixtures,
+    needs_clone,
+    offline_checks_first,
+    os_of_item,
+)
 from harness.session import HARNESS_KEY, Harness
 from harness.shell_session import ShellBackend, transport_argv
 from pkgdb.archive import Archive
 from platforms.kept import vm_folder
+from validations.persistence_answers import CloneAnswers
 
 
 class BuildFailed(Exception):
@@ -50,12 +56,20 @@ class BootFailed(Exception):
 
 @pytest.hookimpl(trylast=True)  # after pytest grouped the tests by OS and -k/-m deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Offline checks first, while the clone boots; then the checks that need it. Only an OS
-    with a selected check that needs the clone starts one."""
+    """Offline checks first, while the clone boots; then the checks that need it, those that
+    read background answers last. Only an OS with a selected check that needs the clone starts
+    one."""
     h = config.stash.get(HARNESS_KEY, None)
     if h is not None and h.active:
         items[:] = offline_checks_first(items)
         h.clone_wanted = {name for i in items if needs_clone(i) and (name := os_of_item(i))}
+        wanted: dict[str, list[str]] = {}
+        for item in items:
+            if (os_name := os_of_item(item)) is not None:
+                for fixture in background_fixtures(item):
+                    if fixture not in wanted.setdefault(os_name, []):
+                        wanted[os_name].append(fixture)
+        h.background_wanted = wanted
 
 
 def _harness(request: pytest.FixtureRequest) -> Harness:
@@ -140,6 +154,24 @@ def vm(spec: TemplateSpec, clone: Starting, harness: Harness) -> Iterator[Booted
     finally:
         booted.keep = keep_decision(harness.settings.keep_vm, spec.name in harness.failed_os)
         harness.board.set(spec.name, "teardown", "keeping the VM" if booted.keep else "")
+
+
+@pytest.fixture(scope="session")
+def clone_answers(host: Any) -> CloneAnswers:
+    """What runs as root later, as the clone resolves it: asked once, in the clone's background
+    (`_background_questions`), for both persistence checks."""
+    return CloneAnswers(host)
+
+
+@pytest.fixture(autouse=True)
+def _background_questions(request: pytest.FixtureRequest) -> None:
+    """At a booted check, start the background questions its OS's checks will read: the first
+    booted check starts them, `start()` is a no-op after that."""
+    h = request.config.stash.get(HARNESS_KEY, None)
+    if h is None or not h.active or not needs_clone(request.node):
+        return
+    for name in h.background_wanted.get(os_of_item(request.node) or "", ()):
+        request.getfixturevalue(name).start()
 
 
 PACKAGE_QUERY = {

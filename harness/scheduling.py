@@ -56,6 +56,10 @@ class OSScheduling(LoadScopeScheduling):
 
 
 CLONE_FIXTURES = frozenset({"vm", "host"})
+# Session fixtures whose questions the clone answers in its background: each has a `start()`,
+# called at the first booted check of its OS (harness/fixtures.py); the checks that read them
+# run after every other check of the OS, so the clone works on them meanwhile.
+BACKGROUND_FIXTURES = ("clone_answers",)
 
 
 def needs_clone(item: Any) -> bool:
@@ -67,16 +71,25 @@ def os_of_item(item: Any) -> str | None:
     return callspec.params.get("os_name") if callspec else None
 
 
+def background_fixtures(item: Any) -> list[str]:
+    names = set(getattr(item, "fixturenames", ()))
+    return [name for name in BACKGROUND_FIXTURES if name in names]
+
+
 def offline_checks_first(items: list[Any]) -> list[Any]:
     """Within each OS, the checks that read the artifact only first, then those that need the
-    booted clone: the clone is started before the first of them and boots meanwhile
-    (harness/fixtures.py), so the offline checks cost no wall time beside the boot. Otherwise
-    the order pytest chose (one OS after the other, modules in order) is kept."""
+    booted clone, and last those that read answers asked in the clone's background: the clone
+    is started before the first offline check and boots meanwhile (harness/fixtures.py), so
+    the offline checks cost no wall time beside the boot, and the background questions none
+    beside the other booted checks. Otherwise the order pytest chose (one OS after the other,
+    modules in order) is kept."""
     first_seen: dict[Any, int] = {}
     keyed = []
     for index, item in enumerate(items):
         os_name = os_of_item(item)
         group = first_seen.setdefault(os_name, index)
-        online = needs_clone(item) if os_name is not None else False
-        keyed.append(((group, online, index), item))
+        rank = 0
+        if os_name is not None and needs_clone(item):
+            rank = 2 if background_fixtures(item) else 1
+        keyed.append(((group, rank, index), item))
     return [item for _, item in sorted(keyed, key=lambda pair: pair[0])]

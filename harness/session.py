@@ -39,6 +39,8 @@ class Harness:
     failed_os: set[str] = field(default_factory=set)
     # OSes with a selected check that needs the clone: only these start one (harness/fixtures)
     clone_wanted: set[str] = field(default_factory=set)
+    # OS -> the background fixtures its selected checks read (harness/scheduling.py)
+    background_wanted: dict[str, list[str]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     _board: StatusBoard | None = None
     _platform: Platform | None = None

@@ -14,6 +14,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from core.waiting import wait_for
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -44,23 +46,22 @@ def _script(commands: dict[str, str], boundary: str) -> str:
     return "\n".join(lines)
 
 
-def ask(host: Any, commands: dict[str, str], sudo: bool = True) -> dict[str, Answer]:
-    """Run every command (as root unless `sudo` is False) in one SSH exchange: name -> Answer.
-
-    The commands run side by side (the clone has two vCPUs, and under TCG each is slow), so
-    none may depend on another's effects: a command that needs another's output goes in a
-    later `ask`."""
-    bad = [n for n in commands if not n or any(c.isspace() for c in n)]
+def _words(names: list[str]) -> None:
+    bad = [n for n in names if not n or any(c.isspace() for c in n)]
     if bad:
         raise ValueError(f"question names must be single words: {bad}")
-    boundary = "@@" + secrets.token_hex(8)
-    script = _script(commands, boundary)
-    runner = f"sh -c {shlex.quote(script)}"
+    if len(set(names)) != len(names):
+        raise ValueError(f"question names must be unique: {names}")
+
+
+def _run(host: Any, command: str, sudo: bool) -> Any:
     if sudo:
         with host.sudo():  # the harness's host keeps a root shell open: no sudo per question
-            out = host.run(runner)
-    else:
-        out = host.run(runner)
+            return host.run(command)
+    return host.run(command)
+
+
+def _answers(out: Any, names: list[str], boundary: str) -> dict[str, Answer]:
     answers: dict[str, Answer] = {}
     lines = out.stdout.split("\n")
     i = 0
@@ -74,10 +75,80 @@ def ask(host: Any, commands: dict[str, str], sudo: bool = True) -> dict[str, Ans
             i += 3
         else:
             i += 1
-    missing = [n for n in commands if n not in answers]
+    missing = [n for n in names if n not in answers]
     if missing:
         raise RemoteError(
-            f"the clone answered {len(answers)} of {len(commands)} questions (exit {out.rc}; "
+            f"the clone answered {len(answers)} of {len(names)} questions (exit {out.rc}; "
             f"missing {', '.join(missing)}): {out.stderr.strip()[-300:]}"
         )
     return answers
+
+
+def ask(host: Any, commands: dict[str, str], sudo: bool = True) -> dict[str, Answer]:
+    """Run every command (as root unless `sudo` is False) in one SSH exchange: name -> Answer.
+
+    The commands run side by side (the clone has two vCPUs, and under TCG each is slow), so
+    none may depend on another's effects: a command that needs another's output goes in a
+    later `ask`."""
+    _words(list(commands))
+    boundary = "@@" + secrets.token_hex(8)
+    out = _run(host, f"sh -c {shlex.quote(_script(commands, boundary))}", sudo)
+    return _answers(out, list(commands), boundary)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Questions the clone works on in its background (`launch`); `collect` reads the answers."""
+
+    folder: str
+    boundary: str
+    names: tuple[str, ...]
+    sudo: bool
+
+
+def launch(host: Any, steps: list[dict[str, str]], folder: str, sudo: bool = True) -> Pending:
+    """Start `steps` in the clone's background and return at once: each step as `ask` runs
+    it (its commands side by side), one step after the other, so a step may read what an
+    earlier one saved. The clone works on them while other checks ask their own questions;
+    the answers wait in `folder` (a new folder, root's alone) for `collect`."""
+    names = [name for step in steps for name in step]
+    _words(names)
+    boundary = "@@" + secrets.token_hex(8)
+    body = "\n".join(f"sh -c {shlex.quote(_script(step, boundary))}" for step in steps)
+    q = shlex.quote(folder)
+    # setsid and no open descriptor: the shell that started it answers at once, and the job
+    # outlives it; `rc` appears last (renamed into place), when `out` is complete
+    job = (
+        f"sh -c {shlex.quote(body)} >{q}/out 2>{q}/err; echo $? >{q}/rc.part; mv {q}/rc.part {q}/rc"
+    )
+    out = _run(
+        host,
+        f"mkdir -m 0700 {q} && {{ setsid sh -c {shlex.quote(job)} </dev/null >/dev/null 2>&1 & }}",
+        sudo,
+    )
+    if out.rc != 0:
+        raise RemoteError(
+            f"the clone did not start the questions (exit {out.rc}): {out.stderr.strip()[-300:]}"
+        )
+    return Pending(folder, boundary, tuple(names), sudo)
+
+
+# each poll waits in the clone for up to 10 s (50 rounds), so a wait costs few round trips
+_POLL = "i=0; while [ ! -e {0}/rc ]; do [ $i -lt {1} ] || exit 1; sleep 0.2; i=$((i+1)); done"
+
+
+def collect(host: Any, pending: Pending, timeout: float = 600.0) -> dict[str, Answer]:
+    """The answers of `launch`'s questions, once the clone has them all (the folder is then
+    removed)."""
+    q = shlex.quote(pending.folder)
+    poll = _POLL.format(q, max(1, min(50, int(timeout / 0.2))))
+    wait_for(
+        lambda: _run(host, poll, pending.sudo).rc == 0,
+        what=f"the clone's answers in {pending.folder}",
+        timeout=timeout,
+        interval=0.01,
+    )
+    out = _run(
+        host, f"cat {q}/out; cat {q}/err >&2; rc=$(cat {q}/rc); rm -rf {q}; exit $rc", pending.sudo
+    )
+    return _answers(out, list(pending.names), pending.boundary)

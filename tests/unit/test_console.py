@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from validations import console
+from validations.persistence_answers import parse_clone
 from validations.remote import Answer
-from validations.test_persistence import parse_clone
 from validations.units import Unit, parse_show
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "persistence"

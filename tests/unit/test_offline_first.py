@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.scheduling import needs_clone, offline_checks_first, os_of_item
+from harness.scheduling import background_fixtures, needs_clone, offline_checks_first, os_of_item
 
 
 @dataclass
@@ -47,3 +47,23 @@ def test_what_needs_the_clone() -> None:
     assert not needs_clone(_Item("b", "debian12", ["image", "build"]))
     assert os_of_item(_Item("c", None)) is None
     assert os_of_item(_Item("d", "debian13")) == "debian13"
+
+
+def test_checks_reading_background_answers_come_last() -> None:
+    """The persistence checks read answers the clone works out while the others run: they go
+    after every other booted check of their OS, whatever their module's place."""
+    items = [
+        _Item("root-exec", "debian12", ["clone_answers", "host", "image"]),
+        _Item("ssh", "debian12", ["host"]),
+        _Item("shadow", "debian12", ["image"]),
+        _Item("console", "debian12", ["clone_answers", "host"]),
+        _Item("sysctl", "debian12", ["host"]),
+        _Item("ssh", "debian13", ["host"]),
+    ]
+    order = [(i.os_name, i.name) for i in offline_checks_first(items)]
+    assert order == [
+        ("debian12", "shadow"), ("debian12", "ssh"), ("debian12", "sysctl"),
+        ("debian12", "root-exec"), ("debian12", "console"), ("debian13", "ssh"),
+    ]  # fmt: skip
+    assert background_fixtures(items[0]) == ["clone_answers"]
+    assert background_fixtures(items[1]) == []

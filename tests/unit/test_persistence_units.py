@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from validations import console, persistence, units
+from validations.persistence_answers import clone_questions, parse_clone
 from validations.remote import Answer
-from validations.test_persistence import clone_questions, parse_clone
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "persistence"
 

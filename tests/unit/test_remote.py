@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from validations.remote import RemoteError, ask
+from core.waiting import WaitTimeout
+from validations.remote import RemoteError, ask, collect, launch
 
 
 @dataclass
@@ -75,3 +76,51 @@ def test_questions_run_side_by_side(tmp_path: Path) -> None:
     both = {"x": f"touch {a}; {wait.format(b)}", "y": f"touch {b}; {wait.format(a)}"}
     answers = ask(LocalHost(), both)
     assert [answers["x"].rc, answers["y"].rc] == [0, 0]
+
+
+def test_launched_questions_run_in_the_background_step_after_step(tmp_path: Path) -> None:
+    """`launch` returns while the clone still works; each step sees what the one before
+    saved; `collect` waits, answers every question and removes the folder."""
+    host = LocalHost()
+    folder = tmp_path / "bg"
+    gate = tmp_path / "gate"
+    steps = [
+        {"first": f"i=0; while [ ! -e {gate} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; "
+         f"echo saved >{tmp_path}/saved"},
+        {"second": f"cat {tmp_path}/saved", "fails": "echo no >&2; exit 4"},
+    ]  # fmt: skip
+    pending = launch(host, steps, str(folder))
+    assert not (tmp_path / "saved").exists()  # still waiting on the gate: launch did not wait
+    gate.touch()
+    answers = collect(host, pending, timeout=30)
+    assert answers["first"].rc == 0
+    assert answers["second"].stdout == "saved\n"
+    assert (answers["fails"].rc, answers["fails"].stderr) == (4, "no\n")
+    assert not folder.exists()
+
+
+def test_collect_names_what_never_came(tmp_path: Path) -> None:
+    host = LocalHost()
+    pending = launch(host, [{"x": "true"}], str(tmp_path / "bg"))
+    (tmp_path / "bg" / "never").touch()
+    broken = type(pending)(pending.folder, "@@not-the-boundary", pending.names, pending.sudo)
+    with pytest.raises(RemoteError, match="answered 0 of 1"):
+        collect(host, broken, timeout=30)
+
+
+def test_collect_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    host = LocalHost()
+    pending = launch(host, [{"slow": "sleep 30"}], str(tmp_path / "bg"))
+    with pytest.raises(WaitTimeout):
+        collect(host, pending, timeout=0.5)
+
+
+def test_a_launch_that_cannot_start_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "bg").mkdir()  # the folder must be new: nothing of an earlier launch is read
+    with pytest.raises(RemoteError, match="did not start"):
+        launch(LocalHost(), [{"x": "true"}], str(tmp_path / "bg"))
+
+
+def test_names_are_unique_across_steps(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unique"):
+        launch(LocalHost(), [{"x": "true"}, {"x": "true"}], str(tmp_path / "bg"))
