@@ -185,6 +185,12 @@ class Target:
     known_hosts: Path | None
 
 
+# The login that proves a clone ready, on every platform: it returns once cloud-init has
+# finished the first boot (whatever its outcome, which is a check's to judge), so no check
+# reads a state the first boot is still changing.
+SETTLED_LOGIN = "cloud-init status --wait >/dev/null 2>&1; true"
+
+
 def observe(target: Target, command: str, timeout_s: float) -> Observation:
     """Banner first (cheap, no penalty on sshd's side), then one login running `command`."""
     try:

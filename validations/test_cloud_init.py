@@ -131,13 +131,16 @@ def test_datasources(image: OfflineImage) -> None:
 
 # cloud-init's own record of the boot, read as files (its `status` command is a Python start of
 # several seconds under TCG): result.json appears when the last stage ends, so it is awaited.
+# cloud-init writes result.json after the last stage's status.json: each answer waits for it
+# (they run side by side, and a clone may still be in modules-final when the checks start)
+FINISHED = (
+    "i=0; while [ ! -f /run/cloud-init/result.json ] && [ $i -lt 600 ]; do "
+    "sleep 0.5; i=$((i + 1)); done; "
+)
 CLEAN_BOOT = {
-    "result": (
-        "i=0; while [ ! -f /run/cloud-init/result.json ] && [ $i -lt 600 ]; do "
-        "sleep 0.5; i=$((i + 1)); done; cat /run/cloud-init/result.json"
-    ),
-    "status": "cat /run/cloud-init/status.json",
-    "log": "cat /var/log/cloud-init.log",
+    "result": FINISHED + "cat /run/cloud-init/result.json",
+    "status": FINISHED + "cat /run/cloud-init/status.json",
+    "log": FINISHED + "cat /var/log/cloud-init.log",
     # what ds-identify chose before any network (a seed on a disk: that one alone)
     "ds_identify": "cat /run/cloud-init/cloud.cfg 2>/dev/null; true",
 }

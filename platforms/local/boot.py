@@ -31,7 +31,7 @@ from platforms.local import qemu
 from platforms.local.accel import Accel
 from platforms.local.cloudstack_router import metadata, virtual_router
 from platforms.local.slots import qemu_slot
-from platforms.reach import OK, Diagnosis, Target, observe
+from platforms.reach import OK, SETTLED_LOGIN, Diagnosis, Target, observe
 from platforms.seed import Seed, make_seed
 
 FORMATS = ("raw", "qcow2", "xva")
@@ -105,9 +105,6 @@ def _lost_port_race(proc: subprocess.Popen[bytes], stderr: Path) -> bool:
     return "host forwarding" in stderr.read_text(errors="replace")
 
 
-SETTLE = "cloud-init status --wait >/dev/null 2>&1; true"
-
-
 def target_of(vm: BootedVM) -> Target:
     return Target(vm.user, vm.address, vm.port, vm.key_path, vm.known_hosts)
 
@@ -132,7 +129,7 @@ def wait_ready(
                 f"QEMU exited with code {proc.returncode} before SSH answered; its stderr:\n"
                 + _tail(stderr)
             )
-        obs = observe(target_of(vm), SETTLE, READY_LOGIN_TIMEOUT_S)
+        obs = observe(target_of(vm), SETTLED_LOGIN, READY_LOGIN_TIMEOUT_S)
         if obs.login == OK:
             return True
         cause = diagnosis.cause(time.monotonic(), obs, read_console(console))

@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import ImageDefect, InfrastructureError
 from core.ssh import ssh_banner
 from core.waiting import WaitTimeout, wait_for
-from platforms.reach import OK, Diagnosis, Target, observe
+from platforms.reach import OK, SETTLED_LOGIN, Diagnosis, Target, observe
 from platforms.xcpng.client import Xapi
 
 log = logging.getLogger("platforms.xcpng")
@@ -97,12 +97,13 @@ def wait_for_ssh(address: str, port: int, name: str, timeout: float, poll: float
 def wait_for_login(
     target: Target, name: str, timeout: float, address_since: float, poll: float = 2.0
 ) -> None:
-    """A login with the seed's key, or the certain reason there will be none (reach.py): on a
-    pool there is no serial console to read, so the SSH side alone is judged."""
+    """A login with the seed's key once cloud-init has finished the first boot, as on the local
+    platform, or the certain reason there will be none (reach.py): on a pool there is no serial
+    console to read, so the SSH side alone is judged."""
     diagnosis = Diagnosis(f"{name} on {target.address}:{target.port}")
 
     def logged_in() -> bool:
-        obs = observe(target, "true", timeout_s=60)
+        obs = observe(target, SETTLED_LOGIN, timeout_s=120)
         if obs.login == OK:
             return True
         cause = diagnosis.cause(time.monotonic(), obs, None, address_since=address_since)

@@ -118,3 +118,21 @@ def test_cleanup_command_without_settings_is_a_usage_error(
     assert main(["pool", "cleanup", "--run-id", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "XCPNG_URL, XCPNG_USERNAME, XCPNG_PASSWORD" in err
+
+
+def test_a_pool_clone_is_ready_once_cloud_init_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks start when the first boot is over, as on the local platform: the login that
+    proves the clone ready is the one that waits for cloud-init."""
+    from platforms import reach
+    from platforms.xcpng import guest
+
+    commands = []
+
+    def observe(target: reach.Target, command: str, timeout_s: float) -> reach.Observation:
+        commands.append(command)
+        return reach.Observation(banner="SSH-2.0-OpenSSH_9.2", login=reach.OK)
+
+    monkeypatch.setattr(guest, "observe", observe)
+    target = reach.Target("tester", "192.0.2.10", 22, Path("/nonexistent/key"), None)
+    guest.wait_for_login(target, "debian12", timeout=5, address_since=0.0, poll=0.1)
+    assert commands == [reach.SETTLED_LOGIN] and "cloud-init status --wait" in commands[0]
