@@ -63,13 +63,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if h is not None and h.active:
         items[:] = offline_checks_first(items)
         h.clone_wanted = {name for i in items if needs_clone(i) and (name := os_of_item(i))}
-        wanted: dict[str, list[str]] = {}
+        h.background_wanted = {}
         for item in items:
             if (os_name := os_of_item(item)) is not None:
-                for fixture in background_fixtures(item):
-                    if fixture not in wanted.setdefault(os_name, []):
-                        wanted[os_name].append(fixture)
-        h.background_wanted = wanted
+                h.background_wanted.setdefault(os_name, set()).update(background_fixtures(item))
 
 
 def _harness(request: pytest.FixtureRequest) -> Harness:

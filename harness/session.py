@@ -40,7 +40,7 @@ class Harness:
     # OSes with a selected check that needs the clone: only these start one (harness/fixtures)
     clone_wanted: set[str] = field(default_factory=set)
     # OS -> the background fixtures its selected checks read (harness/scheduling.py)
-    background_wanted: dict[str, list[str]] = field(default_factory=dict)
+    background_wanted: dict[str, set[str]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     _board: StatusBoard | None = None
     _platform: Platform | None = None

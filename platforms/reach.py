@@ -189,6 +189,7 @@ class Target:
 # finished the first boot (whatever its outcome, which is a check's to judge), so no check
 # reads a state the first boot is still changing.
 SETTLED_LOGIN = "cloud-init status --wait >/dev/null 2>&1; true"
+SETTLED_LOGIN_TIMEOUT_S = 120.0  # one such login; the platform's boot timeout bounds the retries
 
 
 def observe(target: Target, command: str, timeout_s: float) -> Observation:

@@ -31,7 +31,7 @@ from platforms.local import qemu
 from platforms.local.accel import Accel
 from platforms.local.cloudstack_router import metadata, virtual_router
 from platforms.local.slots import qemu_slot
-from platforms.reach import OK, SETTLED_LOGIN, Diagnosis, Target, observe
+from platforms.reach import OK, SETTLED_LOGIN, SETTLED_LOGIN_TIMEOUT_S, Diagnosis, Target, observe
 from platforms.seed import Seed, make_seed
 
 FORMATS = ("raw", "qcow2", "xva")
@@ -39,7 +39,6 @@ FORMATS = ("raw", "qcow2", "xva")
 DATASOURCES = {"nocloud": "NoCloud", "cloudstack": "CloudStack"}
 ROUTER_ZONE = "local-zone"
 PORT_ATTEMPTS = 3
-READY_LOGIN_TIMEOUT_S = 120.0
 READY_GRACE_S = 60.0  # the least time ready() waits, however long the offline checks took
 GROW_BYTES = 2 << 30  # clones boot on a disk this much larger than the template's
 
@@ -129,7 +128,7 @@ def wait_ready(
                 f"QEMU exited with code {proc.returncode} before SSH answered; its stderr:\n"
                 + _tail(stderr)
             )
-        obs = observe(target_of(vm), SETTLED_LOGIN, READY_LOGIN_TIMEOUT_S)
+        obs = observe(target_of(vm), SETTLED_LOGIN, SETTLED_LOGIN_TIMEOUT_S)
         if obs.login == OK:
             return True
         cause = diagnosis.cause(time.monotonic(), obs, read_console(console))

@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import ImageDefect, InfrastructureError
 from core.ssh import ssh_banner
 from core.waiting import WaitTimeout, wait_for
-from platforms.reach import OK, SETTLED_LOGIN, Diagnosis, Target, observe
+from platforms.reach import OK, SETTLED_LOGIN, SETTLED_LOGIN_TIMEOUT_S, Diagnosis, Target, observe
 from platforms.xcpng.client import Xapi
 
 log = logging.getLogger("platforms.xcpng")
@@ -103,7 +103,7 @@ def wait_for_login(
     diagnosis = Diagnosis(f"{name} on {target.address}:{target.port}")
 
     def logged_in() -> bool:
-        obs = observe(target, SETTLED_LOGIN, timeout_s=120)
+        obs = observe(target, SETTLED_LOGIN, SETTLED_LOGIN_TIMEOUT_S)
         if obs.login == OK:
             return True
         cause = diagnosis.cause(time.monotonic(), obs, None, address_since=address_since)
