@@ -24,6 +24,7 @@ from core.errors import InfrastructureError
 
 SCRIPTS = ("preinst", "postinst")
 _CHMOD = re.compile(r"\bchmod\s+(?:-[a-zA-Z]+\s+)*(\S+)\s+(.+)")
+_SETCAP = re.compile(r"\bsetcap\s+(.+)")
 SPECIAL = 0o6000  # setuid and setgid
 
 
@@ -107,4 +108,41 @@ def script_grants(script: bytes) -> dict[str, int]:
             path = word.strip("\"'").split("$DPKG_ROOT", 1)[-1]
             if path.startswith("/"):
                 grants[path] = grants.get(path, 0) | bits
+    return grants
+
+
+def script_setcaps(script: bytes) -> dict[str, str]:
+    """Paths a maintainer script gives file capabilities with setcap, and the capability text
+    it passes (iproute2's postinst: `setcap "cap_net_admin...=ep" /bin/ip`, when asked to).
+    A grant behind a condition counts: the image may have answered either way."""
+    grants: dict[str, str] = {}
+    for line in script.decode("utf-8", "replace").splitlines():
+        m = _SETCAP.search(line.split("#", 1)[0])
+        if not m:
+            continue
+        try:
+            words = shlex.split(m.group(1))
+        except ValueError:
+            words = m.group(1).split()
+        args: list[str] = []
+        skip = False
+        for raw in words:
+            if raw in ("&&", "||", "|", "then") or raw.startswith((">", "2>", ";")):
+                break
+            last, word = raw.endswith(";"), raw.rstrip(";")
+            if skip:
+                skip = False
+            elif word == "-n":  # its value is the namespace's root uid
+                skip = True
+            elif word == "-r":  # removes: grants nothing
+                args = []
+                break
+            elif not word.startswith("-"):
+                args.append(word)
+            if last:
+                break
+        for spec, named in zip(args[0::2], args[1::2], strict=False):
+            path = named.split("$DPKG_ROOT", 1)[-1]
+            if path.startswith("/"):
+                grants[path] = f"{grants[path]} {spec}" if path in grants else spec
     return grants

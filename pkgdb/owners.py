@@ -28,6 +28,7 @@ class OwnedFile:
     algo: str = "md5"
     mode: int | None = None  # rpm's FILEMODES; dpkg keeps modes in the .deb only
     conffile: bool = False
+    caps: str = ""  # rpm's FILECAPS (libcap text); dpkg has none (maintainer scripts setcap)
 
     def matches(self, data: bytes) -> bool:
         """The content has the recorded digest (an algorithm hashlib lacks matches nothing)."""
@@ -86,6 +87,7 @@ def rpm_files(packages: Iterable[RpmPackage], links: Mapping[str, str]) -> Packa
             algo=pkg.digest_algo,
             mode=f.mode,
             conffile=f.conffile,
+            caps=f.caps,
         )
         for pkg in packages
         for f in pkg.files

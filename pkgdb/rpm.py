@@ -24,6 +24,7 @@ NAME, VERSION, RELEASE, EPOCH, LICENSE, ARCH, SOURCERPM = 1000, 1001, 1002, 1003
 FILEMODES, FILEDIGESTS, FILEFLAGS = 1030, 1035, 1037
 DIRINDEXES, BASENAMES, DIRNAMES = 1116, 1117, 1118
 FILEDIGESTALGO = 5011
+FILECAPS = 5010  # libcap text per file ("cap_setuid=ep"), "" for none
 RPMFILE_CONFIG = 1
 # rpm's PGPHASHALGO_* numbers; files without FILEDIGESTALGO are MD5 (rpm < 4.6)
 DIGEST_ALGOS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
@@ -82,6 +83,7 @@ class RpmFile:
     mode: int
     digest: str  # hex, "" for directories, links and ghost files
     flags: int
+    caps: str = ""
 
     @property
     def conffile(self) -> bool:
@@ -114,7 +116,7 @@ def package_from_header(tags: dict[int, Any]) -> RpmPackage:
     names, dirs = tags.get(BASENAMES, []), tags.get(DIRNAMES, [])
     index = tags.get(DIRINDEXES, [])
     modes, digests = tags.get(FILEMODES, []), tags.get(FILEDIGESTS, [])
-    flags = tags.get(FILEFLAGS, [])
+    flags, caps = tags.get(FILEFLAGS, []), tags.get(FILECAPS, [])
     if not len(index) == len(modes) == len(names) or (index and max(index) >= len(dirs)):
         raise HeaderError(f"rpm header of {tags.get(NAME)}: its file arrays disagree in length")
     files = tuple(
@@ -123,6 +125,7 @@ def package_from_header(tags: dict[int, Any]) -> RpmPackage:
             mode=modes[i],
             digest=digests[i] if i < len(digests) else "",
             flags=flags[i] if i < len(flags) else 0,
+            caps=caps[i] if i < len(caps) else "",
         )
         for i in range(len(names))
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat as statmod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class Stat:
     uid: int
     gid: int
     size: int
+    ino: int = field(default=0, compare=False)  # debugfs's inode number; 0 when unknown
 
     @property
     def perms(self) -> int:

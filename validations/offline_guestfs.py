@@ -59,6 +59,10 @@ class GuestfsImage:
             raise FileNotFoundError(path)
         return self._stat(self._g.lstatns(path))
 
+    def getxattrs(self, paths: Iterable[str], name: str) -> dict[str, bytes]:
+        found = {p: self.getxattr(p, name) for p in paths if self.lexists(p)}
+        return {p: v for p, v in found.items() if v is not None}
+
     def getxattr(self, path: str, name: str) -> bytes | None:
         """An extended attribute of `path` itself (validations/selinux.py), None if unset."""
         if not self.lexists(path):

@@ -102,6 +102,10 @@ class TreeImage(ResolvingReader):
                 yield path, self._host(real).read_bytes()
 
     # -- extended attributes (validations/selinux.py) ----------------------------------------
+    def getxattrs(self, paths: Iterable[str], name: str) -> dict[str, bytes]:
+        found = {p: self.getxattr(p, name) for p in paths if self.lexists(p)}
+        return {p: v for p, v in found.items() if v is not None}
+
     def getxattr(self, path: str, name: str) -> bytes | None:
         real = self._must(path, follow=False)
         try:

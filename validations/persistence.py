@@ -218,6 +218,20 @@ HOOK_FOLDERS = {
     "/etc/kernel/postrm.d": "kernel install hooks",
     "/etc/kernel/install.d": "kernel install hooks",
     "/etc/sudoers.d": "sudo's policy",
+    "/etc/update-motd.d": "pam_motd (run-parts as root at every login)",
+    "/etc/network/if-pre-up.d": "ifupdown hooks",
+    "/etc/network/if-up.d": "ifupdown hooks",
+    "/etc/network/if-down.d": "ifupdown hooks",
+    "/etc/network/if-post-down.d": "ifupdown hooks",
+    "/etc/networkd-dispatcher/routable.d": "networkd-dispatcher hooks",
+    "/etc/networkd-dispatcher/configured.d": "networkd-dispatcher hooks",
+    "/etc/ppp/ip-up.d": "ppp hooks",
+    "/etc/pam.d": "PAM stacks (pam_exec runs its command as root)",
+    "/etc/grub.d": "update-grub (as root on every kernel update)",
+    "/etc/initramfs-tools/hooks": "update-initramfs hooks",
+    "/etc/initramfs-tools/scripts": "initramfs scripts (the next boot's early userspace)",
+    "/etc/systemd/system-generators": "systemd generators",
+    "/etc/cloud/cloud.cfg.d": "cloud-init configuration (bootcmd/runcmd as root)",
 }
 HOOK_FILES = {
     "/etc/sudoers": "sudo's policy",
@@ -225,7 +239,48 @@ HOOK_FILES = {
     "/etc/ld.so.preload": "the dynamic loader",
     "/etc/ld.so.cache": "the dynamic loader",
     "/etc/security/pam_env.conf": "pam_env (the environment of every login, root's included)",
+    "/etc/cloud/cloud.cfg": "cloud-init configuration (bootcmd/runcmd as root)",
+    "/etc/default/grub": "update-grub (the kernel command line)",
 }
+# The command lines inside hook files, by the file's format: what each program runs as root.
+_UDEV_RUN = re.compile(
+    r'\b(?:RUN(?:\{program\})?|PROGRAM|IMPORT\{program\})\s*[+:!=]*=\s*"([^"]*)"'
+)
+_APT_HOOK = re.compile(
+    r'(?:Invoke(?:-Success)?|Pre-Install-Pkgs|Post-Install-Pkgs)"?\s*(?:\{([^}]*)\}|"([^"]*)")',
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_LOGROTATE_SCRIPT = re.compile(
+    r"^\s*(?:prerotate|postrotate|firstaction|lastaction|preremove)\b(.*?)^\s*endscript\b",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def hook_commands(path: str, text: str) -> list[str]:
+    """The command lines a hook file makes root run: udev's RUN/PROGRAM/IMPORT{program},
+    modprobe's install/remove, apt's Pre/Post-Invoke and Pre-Install-Pkgs, logrotate's
+    scripts, pam_exec's command. Other files' paths are data, not code (a log file logrotate
+    rotates is writable by its group by design)."""
+    lines = [uncommented(x) for x in text.splitlines()]
+    body = "\n".join(lines)
+    if path.startswith("/etc/udev/"):
+        return _UDEV_RUN.findall(body)
+    if path.startswith("/etc/modprobe.d/"):
+        return [
+            " ".join(w[2:]) for w in (x.split() for x in lines)
+            if len(w) > 2 and w[0] in ("install", "remove")
+        ]  # fmt: skip
+    if path.startswith("/etc/apt/"):
+        out = []
+        for braces, single in _APT_HOOK.findall(body):
+            out += _QUOTED.findall(braces) if braces else [single]
+        return out
+    if path.startswith("/etc/logrotate"):
+        return _LOGROTATE_SCRIPT.findall(text)
+    if path.startswith("/etc/pam.d/"):
+        return [x for x in lines if "pam_exec" in x]
+    return []
 
 
 def _files_in(image: OfflineImage, folder: str) -> list[str]:
@@ -428,13 +483,15 @@ def loader_shell_findings(image: OfflineImage, inodes: Inodes) -> list[str]:
         found += inodes.judge("root's shell start-up file", posixpath.join(home, name))
     for path in RC_LOCAL:
         found += inodes.judge("rc.local (rc-local.service, root)", path)
+    hooks = list(HOOK_FILES.items())
     for folder, what in HOOK_FOLDERS.items():
         if image.exists(folder):
             found += inodes.judge(what, folder)
-            for path in _files_in(image, folder):
-                found += inodes.judge(what, path)
-    for path, what in HOOK_FILES.items():
+            hooks += [(path, what) for path in _files_in(image, folder)]
+    for path, what in hooks:
         found += inodes.judge(what, path)
+        for command in hook_commands(path, _read(image, path)):
+            found += judge_command_text(f"{what}: {path} runs", command, inodes)
     return _unique([str(f) for f in found] + lines)
 
 

@@ -63,15 +63,19 @@ def test_security_updates_el(host: Any, record_property: Callable[[str, object],
 
 @check(
     "system-setuid",
-    "every setuid/setgid file is one an installed package ships that way, unchanged (or that "
-    "dpkg-statoverride grants)",
+    "every setuid/setgid file and every file with capabilities is one an installed package "
+    "ships that way, unchanged (or that dpkg-statoverride grants)",
 )
 def test_setuid(image: OfflineImage, archive: Archive) -> None:
     assert image.exists("/etc/passwd"), "no /etc/passwd: is this the root filesystem?"
     files = setuid.special_files(image)
+    capped, found = setuid.capability_files(image)
     owned = package_files(image)
     if owned.kind == "rpm":
-        found = setuid.rpm_findings(image, files, owned)
+        found += setuid.rpm_findings(image, files, owned)
+        found += setuid.rpm_cap_findings(image, capped, owned)
     else:
-        found = setuid.dpkg_findings(image, files, dpkg_database(image), owned, archive)
-    assert not found, "setuid/setgid files no package grants:\n" + "\n".join(found)
+        db = dpkg_database(image)
+        found += setuid.dpkg_findings(image, files, db, owned, archive)
+        found += setuid.dpkg_cap_findings(image, capped, db, owned, archive)
+    assert not found, "privilege on disk no package grants:\n" + "\n".join(found)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import lzma
 import re
+import struct
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -69,6 +70,32 @@ def _replace_passwd(d: DiskEditor) -> None:
 def _setgid_shadow_reader(d: DiskEditor) -> None:
     d.mkdir("/var/lib/misc")
     d.write("/var/lib/misc/.cache-helper", "#!/bin/sh\nexec cat /etc/shadow\n", 0o2755, gid=42)
+
+
+def _caps(*numbers: int, effective: bool = True, revision: int = 2) -> bytes:
+    """A security.capability value as setcap writes it (struct vfs_cap_data; revision 3 adds
+    the namespace's root uid, 0 here)."""
+    bits = sum(1 << n for n in numbers)
+    magic = (revision << 24) | int(effective)
+    words = [bits & 0xFFFFFFFF, 0, bits >> 32, 0] if revision > 1 else [bits, 0]
+    return struct.pack(f"<{1 + len(words)}I", magic, *words) + (
+        struct.pack("<I", 0) if revision == 3 else b""
+    )
+
+
+def _setcap(path: str, value: bytes) -> Callable[[DiskEditor], None]:
+    return lambda d: d.set_capabilities(path, value)
+
+
+def _has_caps(path: str) -> Callable[[DiskEditor], bool]:
+    return lambda d: bool(d.reader().getxattrs([path], "security.capability"))
+
+
+def _tar_reads_everything(d: DiskEditor) -> None:
+    """A backup helper: a copy of tar that reads every file (cap_dac_read_search), owned by
+    no package."""
+    d.write("/usr/local/sbin/backup-tar", d.reader().read_bytes("/usr/bin/tar"), mode=0o750)
+    d.set_capabilities("/usr/local/sbin/backup-tar", _caps(2))
 
 
 def _differs(path: str, other: str) -> Callable[[DiskEditor], bool]:
@@ -265,6 +292,31 @@ PACKAGE_DEFECTS: tuple[Defect, ...] = (
         _replace_passwd,
         SETUID,
         _differs("/usr/bin/passwd", "/usr/bin/id"),
+    ),
+    # file capabilities: the same privilege, another mechanism (system-setuid)
+    Defect(
+        "capability-setuid-python",
+        "system",
+        "cap_setuid=ep on /usr/bin/python3.11 (content untouched): any user becomes root",
+        _setcap("/usr/bin/python3.11", _caps(7)),
+        SETUID,
+        _has_caps("/usr/bin/python3.11"),
+    ),
+    Defect(
+        "capability-dac-read-tar-copy",
+        "system",
+        "a copy of tar in /usr/local/sbin with cap_dac_read_search (reads /etc/shadow)",
+        _tar_reads_everything,
+        SETUID,
+        _has_caps("/usr/local/sbin/backup-tar"),
+    ),
+    Defect(
+        "capability-beyond-postinst-ip",
+        "system",
+        "/usr/bin/ip with cap_sys_module added to what iproute2's postinst may set (revision 3)",
+        _setcap("/usr/bin/ip", _caps(1, 12, 16, 21, revision=3)),
+        SETUID,
+        _has_caps("/usr/bin/ip"),
     ),
     # pending security updates (system-security-updates)
     Defect(
@@ -516,6 +568,14 @@ PACKAGE_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "own record, not a stray setuid file",
         _statoverride_grant,
         _mode("/usr/bin/wall", 0o2755),
+    ),
+    GoodVariant(
+        "capabilities-iproute2-setcaps",
+        "/usr/bin/ip with the capabilities iproute2's postinst sets when debconf's "
+        "iproute2/setcaps is true",
+        "a capability a package's own maintainer script grants is the package's choice",
+        _setcap("/usr/bin/ip", _caps(1, 12, 21)),
+        _has_caps("/usr/bin/ip"),
     ),
     GoodVariant(
         "setuid-removed-by-statoverride",

@@ -541,6 +541,82 @@ PERSISTENCE_DEFECTS: tuple[Defect, ...] = (
         CONSOLE,
         _exists("/boot/loader/entries/zz-debian.conf"),
     ),
+    # hook files: the commands other programs run as root (read offline)
+    Defect(
+        "udev-rule-runs-var-tmp",
+        "system",
+        "a udev rule RUN+= sh /var/tmp/.usb-hook, which anyone can plant",
+        _file(
+            "/etc/udev/rules.d/99-zz-usb.rules",
+            'ACTION=="add", SUBSYSTEM=="usb", RUN+="/bin/sh /var/tmp/.usb-hook"\n',
+        ),
+        ROOT_EXEC,
+        _has("/etc/udev/rules.d/99-zz-usb.rules", "/var/tmp/.usb-hook"),
+    ),
+    Defect(
+        "modprobe-install-nobodys-script",
+        "system",
+        "modprobe.d: install cramfs /bin/sh /opt/modhooks/cramfs.sh, the script owned by nobody",
+        _steps(
+            _file("/opt/modhooks/cramfs.sh", SCRIPT, 0o755, NOBODY, NOBODY),
+            _file(
+                "/etc/modprobe.d/zz-cramfs.conf", "install cramfs /bin/sh /opt/modhooks/cramfs.sh\n"
+            ),
+        ),
+        ROOT_EXEC,
+        _owned("/opt/modhooks/cramfs.sh", NOBODY),
+    ),
+    Defect(
+        "apt-hook-group-writable",
+        "system",
+        "apt's Post-Invoke-Success runs /usr/local/lib/apt-notify.sh, root:staff 0775",
+        _steps(
+            _file("/usr/local/lib/apt-notify.sh", SCRIPT, 0o775, 0, STAFF),
+            _file(
+                "/etc/apt/apt.conf.d/99zz-notify",
+                'APT::Update::Post-Invoke-Success { "/usr/local/lib/apt-notify.sh || true"; };\n',
+            ),
+        ),
+        ROOT_EXEC,
+        _mode("/usr/local/lib/apt-notify.sh", 0o775),
+    ),
+    Defect(
+        "logrotate-postrotate-nobodys-script",
+        "system",
+        "a logrotate postrotate script calls /srv/app/bin/reopen-logs, owned by nobody",
+        _steps(
+            _file("/srv/app/bin/reopen-logs", SCRIPT, 0o755, NOBODY, NOBODY),
+            _file(
+                "/etc/logrotate.d/zz-app",
+                "/var/log/zz-app.log {\n\tweekly\n\tmissingok\n\tpostrotate\n"
+                "\t\t/srv/app/bin/reopen-logs\n\tendscript\n}\n",
+            ),
+        ),
+        ROOT_EXEC,
+        _owned("/srv/app/bin/reopen-logs", NOBODY),
+    ),
+    Defect(
+        "update-motd-group-writable",
+        "system",
+        "/etc/update-motd.d/60-zz-banner root:staff 0775 (pam_motd runs it as root at login)",
+        _file("/etc/update-motd.d/60-zz-banner", SCRIPT, 0o775, 0, STAFF),
+        ROOT_EXEC,
+        _mode("/etc/update-motd.d/60-zz-banner", 0o775),
+    ),
+    Defect(
+        "pam-exec-nobodys-script",
+        "system",
+        "sshd's PAM session runs pam_exec.so /usr/local/libexec/login-audit, owned by nobody",
+        _steps(
+            _file("/usr/local/libexec/login-audit", SCRIPT, 0o755, NOBODY, NOBODY),
+            lambda d: d.append(
+                "/etc/pam.d/sshd",
+                "session optional pam_exec.so quiet /usr/local/libexec/login-audit\n",
+            ),
+        ),
+        ROOT_EXEC,
+        _owned("/usr/local/libexec/login-audit", NOBODY),
+    ),
 )
 
 # -- good variants: sound images both checks must pass -------------------------------------------
@@ -623,6 +699,33 @@ PERSISTENCE_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         ),
         _exists("/etc/systemd/system/rescue.service.d/zz-noforce.conf"),
     ),
+    GoodVariant(
+        "cis-modprobe-and-root-hooks",
+        "CIS-style `install cramfs /bin/false`, a udev rule and a logrotate postrotate running "
+        "root-owned programs, pam_exec of a root-owned script",
+        "hook files may run what only root can change; a log file logrotate rotates is data",
+        _steps(
+            _file(
+                "/etc/modprobe.d/zz-cis.conf",
+                "install cramfs /bin/false\ninstall usb-storage /bin/true\nblacklist cramfs\n",
+            ),
+            _file("/usr/local/sbin/zz-disk-tune", SCRIPT, 0o755),
+            _file(
+                "/etc/udev/rules.d/60-zz-disk.rules",
+                'ACTION=="add", KERNEL=="xvd[a-z]", RUN+="/usr/local/sbin/zz-disk-tune %k"\n',
+            ),
+            _file(
+                "/etc/logrotate.d/zz-app",
+                "/var/log/zz-app.log {\n\tpostrotate\n\t\t/usr/bin/systemctl kill -s HUP "
+                "zz-app.service || true\n\tendscript\n}\n",
+            ),
+            lambda d: d.append(
+                "/etc/pam.d/sshd",
+                "session optional pam_exec.so quiet /usr/local/sbin/zz-disk-tune\n",
+            ),
+        ),
+        _exists("/etc/modprobe.d/zz-cis.conf"),
+    ),
 )
 
 # Each mechanism and its broken images (at least two each, in different files and spellings).
@@ -644,6 +747,11 @@ MECHANISMS: dict[str, tuple[str, ...]] = {
     "debug-shell": ("debug-shell-enabled", "debug-shell-wanted-by-dropin"),
     "gettys and terminal units": (
         "tty-unit-root-shell", "getty-skip-login-shell", "container-getty-template-bash",
+    ),
+    "hook files (udev, modprobe, apt, logrotate, pam_motd, pam_exec)": (
+        "udev-rule-runs-var-tmp", "modprobe-install-nobodys-script", "apt-hook-group-writable",
+        "logrotate-postrotate-nobodys-script", "update-motd-group-writable",
+        "pam-exec-nobodys-script",
     ),
     "rescue and emergency": ("rescue-without-sulogin", "emergency-sulogin-forced"),
     "kernel command line": (

@@ -103,6 +103,13 @@ class DiskEditor:
         kind = statmod.S_IFMT(st.mode)
         self._run([f'sif "{path}" mode 0{kind | mode:o}'])
 
+    def set_capabilities(self, path: str, value: bytes) -> None:
+        """Write `value` as the file's security.capability attribute (what setcap stores)."""
+        with tempfile.NamedTemporaryFile(suffix=".cap") as fh:
+            fh.write(value)
+            fh.flush()
+            self._run([f'ea_set -f {fh.name} "{path}" security.capability'])
+
     def enable_unit(self, unit: str, content: str, target: str = "multi-user.target") -> None:
         """Install a systemd unit under /etc/systemd/system and enable it for `target`."""
         self.write(f"/etc/systemd/system/{unit}", content)

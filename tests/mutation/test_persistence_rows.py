@@ -33,12 +33,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 # The rows whose finding the clone alone can show (systemctl show, root's login shell, the
-# running kernel's /proc/cmdline): everything else is found offline.
+# running kernel's /proc/cmdline): everything else is found offline (a generator in
+# /etc/systemd/system-generators on both sides).
 READ_ON_THE_CLONE = frozenset(
     {
         "unit-runs-nobodys-program", "dropin-script-in-group-folder",
         "timer-script-anyone-can-plant", "unit-ld-preload", "socket-template-nobodys-program",
-        "generator-group-writable", "root-bashrc-path", "debug-shell-enabled",
+        "root-bashrc-path", "debug-shell-enabled",
         "debug-shell-wanted-by-dropin", "tty-unit-root-shell", "getty-skip-login-shell",
         "container-getty-template-bash", "rescue-without-sulogin", "emergency-sulogin-forced",
         "kernel-cmdline-debug-shell",

@@ -254,3 +254,42 @@ def test_the_el_good_tree_passes(tmp_path: Path) -> None:
     image = TreeImage(good)
     assert persistence.offline_findings(image) == []
     assert console.boot_config_findings(image) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "commands"),
+    [
+        (
+            "/etc/udev/rules.d/99-a.rules",
+            'ACTION=="add", RUN+="/bin/sh /var/tmp/x"\n# RUN+="/tmp/commented"\n'
+            'KERNEL=="sd*", PROGRAM=="/opt/id %k", IMPORT{program}="/srv/env", RUN{builtin}+="kmod"\n',
+            ["/bin/sh /var/tmp/x", "/opt/id %k", "/srv/env"],
+        ),
+        (
+            "/etc/modprobe.d/a.conf",
+            "install cramfs /bin/false\nremove x /opt/rm.sh --now\nblacklist y\n",
+            ["/bin/false", "/opt/rm.sh --now"],
+        ),
+        (
+            "/etc/apt/apt.conf.d/99a",
+            'DPkg::Pre-Install-Pkgs {"/usr/sbin/dpkg-preconfigure --apt || true";};\n'
+            'APT::Update::Post-Invoke-Success { "/a.sh"; "/b.sh"; };\n'
+            'DPkg { Post-Invoke { "/c.sh"; }; };\n',
+            ["/usr/sbin/dpkg-preconfigure --apt || true", "/a.sh", "/b.sh", "/c.sh"],
+        ),
+        (
+            "/etc/logrotate.d/app",
+            "/var/log/btmp {\n\tpostrotate\n\t\t/srv/reopen\n\tendscript\n}\n",
+            ["\n\t\t/srv/reopen\n"],
+        ),
+        (
+            "/etc/pam.d/sshd",
+            "auth required pam_unix.so\nsession optional pam_exec.so quiet /x/audit\n",
+            ["session optional pam_exec.so quiet /x/audit"],
+        ),
+        ("/etc/update-motd.d/10-uname", "#!/bin/sh\n/opt/not/parsed\n", []),
+    ],
+)
+def test_hook_commands_by_format(path: str, text: str, commands: list[str]) -> None:
+    """Only the command parts: a log file logrotate rotates is data, not code."""
+    assert persistence.hook_commands(path, text) == commands

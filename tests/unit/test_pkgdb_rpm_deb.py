@@ -13,7 +13,7 @@ import pytest
 
 from core.errors import ImageDefect
 from pkgdb import rpm
-from pkgdb.debfile import maintainer_scripts, member_modes, script_grants
+from pkgdb.debfile import maintainer_scripts, member_modes, script_grants, script_setcaps
 from pkgdb.owners import read_package_files
 from tests.support.rpmdb import INT16, INT32, STRING, STRING_ARRAY, header, sha256, shadow_utils
 from validations.offline_tree import TreeImage
@@ -167,6 +167,38 @@ def test_maintainer_scripts_and_their_grants(tmp_path: Path) -> None:
     assert script_grants(b"chmod g+s,o-w /a /b\nchmod -R a+s /c\nchmod ug=rwxs /d\n") == {
         "/a": 0o2000, "/b": 0o2000, "/c": 0o6000, "/d": 0o6000,
     }  # fmt: skip
+
+
+def test_setcap_grants_in_maintainer_scripts() -> None:
+    """iproute2's postinst (conditional grant, then a removal on the else branch), and the
+    option and multi-file forms of setcap."""
+    script = (
+        b'    if ! setcap "cap_dac_override,cap_sys_admin,cap_net_admin=ep" /bin/ip; then\n'
+        b'        if ! setcap "-r" /bin/ip; then\n'
+        b"setcap cap_net_raw+p $DPKG_ROOT/bin/ping 2>/dev/null || true\n"
+        b"setcap -q -n 0 cap_setuid=ep /usr/bin/newuidmap cap_setgid=ep /usr/bin/newgidmap\n"
+        b"# setcap cap_sys_admin+ep /usr/bin/commented\n"
+    )
+    assert script_setcaps(script) == {
+        "/bin/ip": "cap_dac_override,cap_sys_admin,cap_net_admin=ep",
+        "/bin/ping": "cap_net_raw+p",
+        "/usr/bin/newuidmap": "cap_setuid=ep",
+        "/usr/bin/newgidmap": "cap_setgid=ep",
+    }
+
+
+def test_rpm_filecaps_reach_the_owned_files() -> None:
+    blob = header(
+        {
+            rpm.NAME: (STRING, "shadow-utils"), rpm.VERSION: (STRING, "4.9"),
+            rpm.RELEASE: (STRING, "1"), rpm.BASENAMES: (STRING_ARRAY, ["newuidmap", "id"]),
+            rpm.DIRNAMES: (STRING_ARRAY, ["/usr/bin/"]), rpm.DIRINDEXES: (INT32, [0, 0]),
+            rpm.FILEMODES: (INT16, [0o100755, 0o100755]),
+            rpm.FILECAPS: (STRING_ARRAY, ["cap_setuid=ep", ""]),
+        }
+    )  # fmt: skip
+    newuidmap, plain = rpm.package_from_header(rpm.parse_header(blob)).files
+    assert (newuidmap.caps, plain.caps) == ("cap_setuid=ep", "")
 
 
 def test_a_file_that_is_not_a_deb(tmp_path: Path) -> None:
