@@ -41,6 +41,26 @@ CREDENTIAL_FILES = (
     ".gnupg/private-keys-v1.d",
     ".gnupg/secring.gpg",
 )
+# Files outside homes that hold credentials by their format (netrc, user:password lines,
+# PPP/IPsec secrets): any line that is not a comment is a secret. Package copies that hold
+# only comments are untouched package files, which the scan skips.
+SYSTEM_CREDENTIAL_FILES = (
+    "/etc/apt/auth.conf",
+    "/etc/apt/auth.conf.d/*",
+    "/etc/postfix/sasl_passwd",
+    "/etc/exim4/passwd.client",
+    "/etc/rsyncd.secrets",
+    "/etc/rsyncd/*.secrets",
+    "/etc/ppp/chap-secrets",
+    "/etc/ppp/pap-secrets",
+    "/etc/ipsec.secrets",
+    "/etc/davfs2/secrets",
+    "/etc/openvpn/*.pass",
+    "/etc/openvpn/*/*.pass",
+    "/etc/cifs-credentials",
+    "/etc/smbcredentials",
+    "/root/.smbcredentials",
+)
 
 # A value that only names another (a shell or template variable, a placeholder), not a secret.
 _REFERENCE = re.compile(rb"^[\"']?(?:\$|%\(|%[sd]|\{\{|<[A-Za-z_]|`|\*{3,}|x{3,}$|X{3,}$)")
@@ -164,6 +184,37 @@ TOKENS = (
         "a SendGrid key", (b"SG.",), rb"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"
     ),
     Detector(
+        "a netrc password",
+        (b"machine",),
+        re.compile(
+            rb"\bmachine\s+\S+(?:\s+(?:login|port|account)\s+\S+)*\s+password\s+(?P<value>\S+)"
+        ),
+        accept=_not_a_reference,
+    ),
+    Detector(
+        "a password on a command line",
+        (b"-p", b"--pass", b"--user", b"-u", b"-U"),
+        re.compile(
+            rb"\bmysql(?:dump|admin)?\b[^\n]*?\s-p(?P<v1>[^\s'\"]{4,})"
+            rb"|\bsshpass\b[^\n]*?\s-p\s*['\"]?(?P<v2>[^\s'\"]{4,})"
+            rb"|\b(?:curl|wget)\b[^\n]*?\s(?:-u|--user)[ =]?['\"]?[^\s:'\"]+:(?P<v3>[^\s'\"]{4,})"
+            rb"|--(?:http-|ftp-|proxy-)?password[ \t]+['\"]?(?P<v4>[^\s'\"-][^\s'\"]{3,})"
+            rb"|\bsmbclient\b[^\n]*?\s-U\s*['\"]?[^\s%'\"]+%(?P<v5>[^\s'\"]{4,})"
+        ),
+        text_only=True,
+        accept=lambda m: not any(_REFERENCE.match(v) for v in m.groups() if v),
+    ),
+    _d(
+        "a JSON Web Token",
+        (b"eyJ",),
+        rb"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+    ),
+    _d(
+        "an HTTP Authorization header",
+        (b"uthorization", b"UTHORIZATION"),
+        rb"(?i)authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)\s+[A-Za-z0-9+/=._~-]{16,}",
+    ),
+    Detector(
         "a password in a URL",
         (b"://",),
         re.compile(
@@ -178,9 +229,9 @@ TOKENS = (
 # several times slower).
 ASSIGNMENT = Detector(
     "a password assignment",
-    (b"pass", b"secret", b"api", b"token"),
+    (b"pass", b"secret", b"api", b"token", b"psk"),
     re.compile(
-        rb"(?<![a-z])(?:password|passwd|passphrase|secret|api[_-]?key|token)[\"']?[ \t]*"
+        rb"(?<![a-z])(?:password|passwd|passphrase|secret|api[_-]?key|token|psk)[\"']?[ \t]*"
         rb"[:=][ \t]*(?P<value>[\"']?[^\s\"'*]{6,})"
     ),
     text_only=True,

@@ -18,6 +18,7 @@ image in one pass (OfflineImage.read_files). Findings are `path: what`, never th
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import struct
 from collections.abc import Iterator
@@ -69,6 +70,15 @@ def name_findings(image: OfflineImage, paths: list[str]) -> list[str]:
     return found
 
 
+def system_file_findings(path: str, data: bytes) -> Iterator[str]:
+    """A credential file outside the homes (SYSTEM_CREDENTIAL_FILES) with any line that is not
+    a comment: its format makes every such line a secret."""
+    if any(fnmatch.fnmatchcase(path, pattern) for pattern in cred.SYSTEM_CREDENTIAL_FILES):
+        lines = data.decode("utf-8", "replace").splitlines()
+        if any(x.strip() and not x.lstrip().startswith(("#", ";")) for x in lines):
+            yield f"{path}: a credential file"
+
+
 def compiled_from_untouched(path: str, data: bytes, untouched: dict[str, int]) -> bool:
     """A `__pycache__/<name>.<tag>.pyc` whose source is an untouched package file of the size
     its header records (PEP 552: flags 0, then mtime and source size)."""
@@ -88,6 +98,8 @@ def content_findings(path: str, data: bytes) -> Iterator[str]:
     suffix = " (installer leftover)" if path.startswith(INSTALLER_FILES) else ""
     if what := cred.secrets_in(data, hashes=hashes):
         yield f"{path}: {', '.join(what)}{suffix}"
+    else:  # a credential file's secrets have no shape of their own
+        yield from system_file_findings(path, data)
     if path in DEBCONF_PASSWORDS:
         for name in cred.debconf_passwords(data.decode("utf-8", "replace")):
             yield f"{path}: debconf's password store holds the answer to {name}"

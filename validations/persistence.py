@@ -103,6 +103,7 @@ class CloneState:
     inodes: Inodes
     env_files: dict[str, str] = field(default_factory=dict)
     cmdline: str = ""
+    kernel_helpers: dict[str, str] = field(default_factory=dict)  # who -> value (see below)
 
 
 def _executable(cmd: Command, search: list[str], inodes: Inodes) -> str | None:
@@ -173,7 +174,33 @@ def systemd_findings(state: CloneState) -> list[str]:
                 found += inodes.judge(f"{label} {key}", value)
     for name, value in state.root_paths.items():
         lines += path_variable(name, value, inodes)
+    found += kernel_helper_findings(state.kernel_helpers, inodes)
     return _unique([str(f) for f in found] + lines)
+
+
+KERNEL_HELPERS = {
+    "kernel.core_pattern": "the kernel's core dump pipe (root, at every crash)",
+    "kernel.modprobe": "the kernel's module loader (root, at every on-demand module load)",
+    "kernel.hotplug": "the kernel's uevent helper (root, at every device event)",
+}
+
+
+def kernel_helper_findings(helpers: dict[str, str], inodes: Inodes) -> list[Finding]:
+    """The programs the kernel starts as root (persistence_answers.KERNEL_HELPERS): a core
+    pattern is a program only when it starts with `|`; an empty helper is none."""
+    found: list[Finding] = []
+    for who, value in helpers.items():
+        if who == "kernel.core_pattern" and not value.startswith("|"):
+            continue
+        words = value.removeprefix("|").split() if who == "kernel.core_pattern" else value.split()
+        program = words[0] if words else ""
+        if not program.startswith("/"):
+            continue
+        what = KERNEL_HELPERS.get(who) or (
+            f"{who} interpreter (binfmt_misc: runs every matching program, root's included)"
+        )
+        found += inodes.judge(what, program)
+    return found
 
 
 def _unique(lines: list[str]) -> list[str]:

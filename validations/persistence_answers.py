@@ -25,6 +25,20 @@ printf "sudo's secure_path\t"
 LC_ALL=C sudo -V 2>/dev/null | sed -n "s/^Value to override user's \$PATH with: //p"
 """
 
+# The programs the kernel itself starts as root: the core dump pipe, the module loader, the
+# uevent helper, and the interpreter of each binfmt_misc format (root's credentials when root
+# runs a matching file). One line each: `who<TAB>value`.
+KERNEL_HELPERS = r"""
+printf 'kernel.core_pattern\t%s\n' "$(cat /proc/sys/kernel/core_pattern)"
+printf 'kernel.modprobe\t%s\n' "$(cat /proc/sys/kernel/modprobe)"
+[ -r /proc/sys/kernel/hotplug ] && printf 'kernel.hotplug\t%s\n' "$(cat /proc/sys/kernel/hotplug)"
+for f in /proc/sys/fs/binfmt_misc/*; do
+  case ${f##*/} in register|status|\*) continue ;; esac
+  sed -n "s|^interpreter |binfmt_misc ${f##*/}\t|p" "$f" 2>/dev/null
+done
+true
+"""
+
 
 def _saved(scratch: str, name: str, command: str) -> str:
     """Run `command`, keep its output in the scratch folder for the walker, print it."""
@@ -45,6 +59,7 @@ def clone_questions(scratch: str) -> list[dict[str, str]]:
             "units": _saved(scratch, "units", units.show_command(listing)),
             "manager": _saved(scratch, "manager", units.MANAGER),
             "rootpath": _saved(scratch, "rootpath", ROOT_PATHS),
+            "helpers": _saved(scratch, "helpers", KERNEL_HELPERS),
         },
         {"walk": f"cat {scratch}/* | python3 -c {walker}; rc=$?; rm -rf {scratch}; exit $rc"},
     ]
@@ -76,6 +91,11 @@ def parse_clone(answers: dict[str, Answer]) -> persistence.CloneState:
         who, sep, value = line.partition("\t")
         if sep and value.strip():
             root_paths[who] = value.strip()
+    helpers = {}
+    for line in _ok(answers, "helpers").splitlines():
+        who, sep, value = line.partition("\t")
+        if sep:
+            helpers[who] = value.strip()
     manager = units.parse_manager(_ok(answers, "manager"))
     assert manager.search_path and manager.cmdline, (
         f"the clone did not tell systemd's search path or its kernel command line: {manager}"
@@ -89,6 +109,7 @@ def parse_clone(answers: dict[str, Answer]) -> persistence.CloneState:
         inodes=recorded(walk["inodes"]),
         env_files=walk["files"],
         cmdline=manager.cmdline,
+        kernel_helpers=helpers,
     )
 
 

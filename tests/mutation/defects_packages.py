@@ -421,6 +421,76 @@ PACKAGE_DEFECTS: tuple[Defect, ...] = (
         CREDENTIALS,
         _exists("/etc/gitlab-runner/config.toml"),
     ),
+    # credentials whose shape is their format or their place (netrc, user:password files,
+    # passwords on command lines, bearer tokens, Wi-Fi keys)
+    Defect(
+        "apt-auth-netrc",
+        "hygiene",
+        "apt's auth.conf.d holds a netrc login for a private mirror",
+        _write(
+            "/etc/apt/auth.conf.d/corp.conf",
+            "machine apt.corp.example.com\nlogin deploy\npassword S3cretPass\n",
+            0o600,
+        ),
+        CREDENTIALS,
+        _exists("/etc/apt/auth.conf.d/corp.conf"),
+    ),
+    Defect(
+        "postfix-sasl-passwd",
+        "hygiene",
+        "a mail relay login in /etc/postfix/sasl_passwd (host user:password)",
+        _write("/etc/postfix/sasl_passwd", "[smtp.example.com]:587 relay@example.com:Tr0ub4dor\n"),
+        CREDENTIALS,
+        _exists("/etc/postfix/sasl_passwd"),
+    ),
+    Defect(
+        "mysqldump-password-in-cron",
+        "hygiene",
+        "a cron job passes a database password with mysqldump -p",
+        _write(
+            "/etc/cron.d/db-backup",
+            "15 2 * * * root mysqldump -uroot -pS3cretPass --all-databases > /var/backups/db.sql\n",
+        ),
+        CREDENTIALS,
+        _exists("/etc/cron.d/db-backup"),
+    ),
+    Defect(
+        "curl-basic-auth-in-script",
+        "hygiene",
+        "a deploy script fetches with curl -u user:password",
+        _write(
+            "/usr/local/bin/fetch-artifacts",
+            "#!/bin/sh\ncurl -fsS -u ci:Tr0ub4dor https://artifacts.example.com/latest.tgz\n",
+            0o755,
+        ),
+        CREDENTIALS,
+        _exists("/usr/local/bin/fetch-artifacts"),
+    ),
+    Defect(
+        "jwt-bearer-in-app-config",
+        "hygiene",
+        "a signed JWT as a bearer token in /srv/api/client.yaml",
+        _write(
+            "/srv/api/client.yaml",
+            "headers:\n  Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJNdXRhdGlvbiJ9."
+            "S3cretPassSignature0123456789\n",
+        ),
+        CREDENTIALS,
+        _exists("/srv/api/client.yaml"),
+    ),
+    Defect(
+        "wifi-psk-networkmanager",
+        "hygiene",
+        "a Wi-Fi pre-shared key in a NetworkManager connection",
+        _write(
+            "/etc/NetworkManager/system-connections/office.nmconnection",
+            "[connection]\nid=office\ntype=wifi\n[wifi-security]\nkey-mgmt=wpa-psk\n"
+            "psk=S3cretPass\n",
+            0o600,
+        ),
+        CREDENTIALS,
+        _exists("/etc/NetworkManager/system-connections/office.nmconnection"),
+    ),
     Defect(
         "stripe-key-in-dotenv",
         "hygiene",
@@ -552,6 +622,14 @@ repository = https://deploy@git.example/app.git
 
 def _words_not_secrets(d: DiskEditor) -> None:
     d.write("/etc/app/app.conf", WORDS_NOT_SECRETS)
+    d.write(
+        "/usr/local/bin/backup-db",
+        '#!/bin/sh\nmysqldump --defaults-extra-file=/run/secrets/db.cnf -p"$DB_PASSWORD" app\n'
+        'curl -fsS -u "$ARTIFACT_USER:$ARTIFACT_TOKEN" https://artifacts.example.com/x\n'
+        "mkdir -p /var/backups/db\n",
+        mode=0o755,
+    )
+    d.write("/etc/apt/auth.conf.d/README", "# machine <host> login <user> password <secret>\n")
     d.write("/etc/profile.d/proxy.sh", "export https_proxy=http://proxy.corp.example:3128\n")
     pub = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMutationPublicHalfOnly x\n"
     d.write(

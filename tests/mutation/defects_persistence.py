@@ -541,6 +541,45 @@ PERSISTENCE_DEFECTS: tuple[Defect, ...] = (
         CONSOLE,
         _exists("/boot/loader/entries/zz-debian.conf"),
     ),
+    # programs the kernel itself starts as root (read on the clone: /proc/sys)
+    Defect(
+        "sysctl-core-pattern-var-tmp",
+        "system",
+        "sysctl.d pipes core dumps to /var/tmp/.crash, which anyone can plant",
+        _file("/etc/sysctl.d/99-zz-crash.conf", "kernel.core_pattern = |/var/tmp/.crash %p\n"),
+        ROOT_EXEC,
+        _exists("/etc/sysctl.d/99-zz-crash.conf"),
+    ),
+    Defect(
+        "sysctl-conf-modprobe-group-writable",
+        "system",
+        "/etc/sysctl.conf points kernel.modprobe at a root:staff 0775 wrapper",
+        _steps(
+            _file(
+                "/usr/local/sbin/modprobe-wrap",
+                '#!/bin/sh\nexec /sbin/modprobe "$@"\n',
+                0o775,
+                0,
+                STAFF,
+            ),
+            lambda d: d.append(
+                "/etc/sysctl.conf", "kernel.modprobe = /usr/local/sbin/modprobe-wrap\n"
+            ),
+        ),
+        ROOT_EXEC,
+        _mode("/usr/local/sbin/modprobe-wrap", 0o775),
+    ),
+    Defect(
+        "binfmt-interpreter-nobody",
+        "system",
+        "binfmt.d registers a format whose interpreter /opt/zz/run is owned by nobody",
+        _steps(
+            _file("/opt/zz/run", SCRIPT, 0o755, NOBODY, NOBODY),
+            _file("/etc/binfmt.d/zz.conf", ":zzfmt:E::zzx::/opt/zz/run:\n"),
+        ),
+        ROOT_EXEC,
+        _owned("/opt/zz/run", NOBODY),
+    ),
     # hook files: the commands other programs run as root (read offline)
     Defect(
         "udev-rule-runs-var-tmp",
@@ -747,6 +786,10 @@ MECHANISMS: dict[str, tuple[str, ...]] = {
     "debug-shell": ("debug-shell-enabled", "debug-shell-wanted-by-dropin"),
     "gettys and terminal units": (
         "tty-unit-root-shell", "getty-skip-login-shell", "container-getty-template-bash",
+    ),
+    "programs the kernel starts (core_pattern, modprobe, binfmt_misc)": (
+        "sysctl-core-pattern-var-tmp", "sysctl-conf-modprobe-group-writable",
+        "binfmt-interpreter-nobody",
     ),
     "hook files (udev, modprobe, apt, logrotate, pam_motd, pam_exec)": (
         "udev-rule-runs-var-tmp", "modprobe-install-nobodys-script", "apt-hook-group-writable",

@@ -42,7 +42,8 @@ READ_ON_THE_CLONE = frozenset(
         "root-bashrc-path", "debug-shell-enabled",
         "debug-shell-wanted-by-dropin", "tty-unit-root-shell", "getty-skip-login-shell",
         "container-getty-template-bash", "rescue-without-sulogin", "emergency-sulogin-forced",
-        "kernel-cmdline-debug-shell",
+        "kernel-cmdline-debug-shell", "sysctl-core-pattern-var-tmp",
+        "sysctl-conf-modprobe-group-writable", "binfmt-interpreter-nobody",
     }
 )  # fmt: skip
 OFFLINE_ROWS = [d for d in PERSISTENCE_DEFECTS if d.name not in READ_ON_THE_CLONE]

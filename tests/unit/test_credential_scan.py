@@ -45,7 +45,19 @@ TOKENS = {
     "a password in a URL": b'Acquire::http::Proxy "http://ci:Hunter22@10.0.0.5:3142/";\n',
     "a password assignment": b"[db]\npassword = Tr0ub4dor&3\n",
     "a password hash": b"admin:$6$saltsalt$" + b"h" * 86 + b"\n",
+    "a netrc password": b"machine apt.corp.example\nlogin deploy\npassword Zq8vLm2pXr\n",
+    "a password on a command line": b"0 1 * * * root mysqldump -uroot -pZq8vLm2pXr db\n",
+    "a JSON Web Token": b"token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3In0.dozjgNryP4J3jVmNHl0w\n",
+    "an HTTP Authorization header": b"Authorization: Basic YWRtaW46WnE4dkxtMnBYcg==\n",
 }
+# The other spellings of a password on a command line, and a Wi-Fi pre-shared key.
+COMMAND_LINES = [
+    b"sshpass -p 'Zq8vLm2pXr' ssh host\n",
+    b"curl -u admin:Zq8vLm2pXr https://example.com/x\n",
+    b"wget --user=admin:Zq8vLm2pXr https://example.com/x\n",
+    b"lftp --password Zq8vLm2pXr host\n",
+    b"smbclient //h/s -U bob%Zq8vLm2pXr\n",
+]
 
 
 @pytest.mark.parametrize("label", sorted(TOKENS))
@@ -70,10 +82,23 @@ def test_each_kind_is_found_and_named_not_shown(label: str) -> None:
         b'KEY = b"-----BEGIN RSA PRIVATE KEY-----"\n',  # the marker alone: a constant in code
         b"AKIAIOSFODNN7EXAMPLE1234",  # longer than an access key id
         b"Setting up openssh-server (1:9.2p1-2)\n",
+        b'curl -u "$USER:$PASS" https://x\nmysql -p"$DBPASS" db\nmysql -p db\n',
+        b'sshpass -p "$X" ssh h\nls -p /tmp\nmkdir -p /var/lib/app\n--password "$P"\n',
+        b"key_mgmt=WPA-PSK\nthe machine name and the password prompt\n",
     ],
 )
 def test_no_false_alarm_on_what_is_not_a_secret(data: bytes) -> None:
     assert cred.secrets_in(data) == []
+
+
+@pytest.mark.parametrize("data", COMMAND_LINES)
+def test_each_spelling_of_a_password_on_a_command_line(data: bytes) -> None:
+    assert cred.secrets_in(data) == ["a password on a command line"]
+
+
+def test_wifi_pre_shared_keys() -> None:
+    assert cred.secrets_in(b'network={\n ssid="corp"\n psk="Zq8vLm2pXr99"\n}\n')
+    assert cred.secrets_in(b"[wifi-security]\nkey-mgmt=wpa-psk\npsk=Zq8vLm2pXr99\n")
 
 
 @pytest.mark.parametrize(
@@ -198,6 +223,9 @@ def test_scan_skips_what_the_packages_vouch_for_and_reads_the_rest(tmp_path: Pat
         ("srv/backup.tar.gz", b"", "a private key"),
         ("var/cache/debconf/passwords.dat", b"Name: a/pw\nValue: x\n", "password store"),
         ("etc/passwd", b"root:$y$j9T$salt$" + b"y" * 43 + b":0:0::/root:/bin/sh\n", "hash"),
+        ("etc/ppp/chap-secrets", b'# client server secret\n"u" * "Zq8vLm2pXr" *\n', "credential"),
+        ("etc/postfix/sasl_passwd", b"[smtp.example]:587 u@example:Zq8vLm2pXr\n", "credential"),
+        ("etc/apt/auth.conf.d/corp.conf", b"machine a login b password Zq8vLm2pXr\n", "netrc"),
         ("var/log/installer/cdebconf/questions.dat", b"Value: $6$ab$" + b"z" * 86, "installer"),
     ],
 )

@@ -207,6 +207,6 @@ def test_a_version_the_sources_no_longer_carry_is_judged_by_the_nearest(tmp_path
     files = setuid.special_files(image)
     found = setuid.dpkg_findings(image, files, db, package_files(image), cast(Archive, archive))
     assert (
-        "/usr/bin/find: setuid, from findutils 0.9-1, which none of the image's sources carries: the modes it ships cannot be read"
+        "/usr/bin/find: setuid, from findutils 0.9-1, which none of the image's sources carries: what it ships cannot be read"
         in found
     )

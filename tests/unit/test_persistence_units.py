@@ -174,7 +174,9 @@ def test_listing_names_every_unit_once(tmp_path: Path) -> None:
 
 def test_questions_share_one_scratch_folder() -> None:
     steps = clone_questions("/run/xcpng-persistence-test")
-    assert [list(s) for s in steps] == [["listing"], ["units", "manager", "rootpath"], ["walk"]]
+    assert [list(s) for s in steps] == [
+        ["listing"], ["units", "manager", "rootpath", "helpers"], ["walk"],
+    ]  # fmt: skip
     assert "rm -rf /run/xcpng-persistence-test" in steps[-1]["walk"]
     assert all("/run/xcpng-persistence-test" in q for s in steps for q in s.values())
 
@@ -278,3 +280,43 @@ def test_unit_files_generators_and_root_paths() -> None:
 def test_a_path_the_walker_did_not_see_fails_loudly() -> None:
     with pytest.raises(AssertionError, match="did not look at /srv"):
         _systemd(_with(_answers(), _unit("zz.service", "/srv/app/run"), UNIT_FILE))
+
+
+def test_programs_the_kernel_starts_as_root() -> None:
+    """The core dump pipe, the module loader, the uevent helper and binfmt_misc interpreters,
+    as /proc/sys reports them: each program judged like a unit's executable."""
+    helpers = (
+        "kernel.core_pattern\t|/var/tmp/crash-hook %p %s\n"
+        "kernel.modprobe\t/opt/kmod/modprobe\n"
+        "kernel.hotplug\t\n"
+        "binfmt_misc zz-jar\t/srv/java/jexec\n"
+    )
+    found = _systemd(_with(
+        _answers(),
+        inodes={
+            "/var": [D | 0o755, 0, 0, None], "/var/tmp": [D | 0o1777, 0, 0, None],
+            "/var/tmp/crash-hook": None,
+            "/opt": [D | 0o755, 0, 0, None], "/opt/kmod": [D | 0o775, 0, 50, None],
+            "/opt/kmod/modprobe": [F | 0o755, 0, 0, None],
+            "/srv": [D | 0o755, 0, 0, None], "/srv/java": [D | 0o755, 0, 0, None],
+            "/srv/java/jexec": [F | 0o755, 1000, 1000, None],
+        },
+        helpers=helpers,
+    ))  # fmt: skip
+    assert [f.split(":")[0] for f in found] == [
+        "the kernel's core dump pipe (root, at every crash)",
+        "the kernel's module loader (root, at every on-demand module load)",
+        "binfmt_misc zz-jar interpreter (binfmt_misc",
+    ], found
+    assert "/var/tmp" in found[0] and "/opt/kmod" in found[1] and "uid 1000" in found[2]
+
+
+def test_the_stock_kernel_helpers_pass() -> None:
+    """Debian 12's own: cores to a file, /sbin/modprobe, binfmt-support's python3.11."""
+    state = parse_clone(_answers())
+    assert state.kernel_helpers == {
+        "kernel.core_pattern": "core",
+        "kernel.modprobe": "/sbin/modprobe",
+        "binfmt_misc python3.11": "/usr/bin/python3.11",
+    }
+    assert persistence.kernel_helper_findings(state.kernel_helpers, state.inodes) == []
