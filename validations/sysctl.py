@@ -118,6 +118,16 @@ FLOOR: dict[str, frozenset[int]] = {
     "fs.protected_symlinks": frozenset({1}),
     "fs.suid_dumpable": frozenset({0, 2}),
 }
+# Kernel defaults of every distribution of the fleet that a late file, unit or script could
+# weaken although the template's file does not name them: each must stay at least this strict
+# (Debian and Ubuntu ship perf_event_paranoid 3-4 and unprivileged_bpf_disabled 2, EL and
+# Fedora 2 and 2; mmap_min_addr 4096 or 65536). 0 or -1 reopen known exploit paths: NULL
+# dereferences mapped from user space, unprivileged eBPF, perf events of other users.
+MINIMUM: dict[str, int] = {
+    "vm.mmap_min_addr": 4096,
+    "kernel.perf_event_paranoid": 2,
+    "kernel.unprivileged_bpf_disabled": 1,
+}
 
 
 def interface_problems(values: dict[str, str]) -> list[str]:
@@ -167,6 +177,10 @@ def floor_problems(values: dict[str, str]) -> list[str]:
         got = _int(values.get(key))
         if got not in want:
             bad.append(f"{key} = {values.get(key)} (want {' or '.join(map(str, sorted(want)))})")
+    for key, least in MINIMUM.items():
+        value = _int(values.get(key))
+        if key in values and (value is None or value < least):
+            bad.append(f"{key} = {values[key]} (want {least} or stricter: a kernel default undone)")
     return bad
 
 

@@ -55,7 +55,8 @@ def template_sysctl(spec: TemplateSpec) -> tuple[dict[str, str], str]:
     "system-sysctl",
     "every kernel parameter the template's hardening sets holds on the clone, with the "
     "kernel's rules for per-interface keys (redirects, source routes, rp_filter, forwarding, "
-    "IPv4 and IPv6) on every interface",
+    "IPv4 and IPv6) on every interface; kernel defaults it does not name (mmap_min_addr, "
+    "perf_event_paranoid, unprivileged_bpf_disabled) not weakened",
 )
 def test_sysctl(host: Any, spec: TemplateSpec) -> None:
     promised, source = template_sysctl(spec)

@@ -32,7 +32,8 @@ from typing import Any
 
 from core.checks import check
 from core.model import BootedVM
-from validations import apt_trust, cabundle, pam, sshclient
+from validations import apt_trust, cabundle, pam, sshclient, tlsclients
+from validations.credscan import homes
 from validations.imagecopy import LocalCopies
 from validations.offline import OfflineImage
 from validations.remote import ask
@@ -305,14 +306,34 @@ def ca_problems(image: OfflineImage, workdir: Path) -> tuple[list[str], int]:
     )
 
 
+def tls_client_problems(image: OfflineImage) -> list[str]:
+    """validations/tlsclients.py over the image's files, every home and /etc/skel included."""
+
+    def read(path: str) -> str | None:
+        try:
+            if image.exists(path) and image.stat(path).is_file:
+                return image.read_text(path)
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def listdir(folder: str) -> list[str]:
+        return image.listdir(folder) if image.exists(folder) and image.stat(folder).is_dir else []
+
+    hooks = [p for p, st in image.walk("/") if st.is_file and tlsclients.is_python_hook(p)]
+    return tlsclients.findings(read, listdir, homes(image), hooks)
+
+
 @check(
     "trust-ca-bundle",
     "the TLS libraries trust exactly the CA certificates the distribution's ca-certificates "
-    "generates: no local, appended or planted CA (read offline)",
+    "generates: no local, appended or planted CA, and no client told to trust another store "
+    "or to skip verification (environment, git, curl, wget, pip, npm, Python) (read offline)",
 )
 def test_ca_bundle(image: OfflineImage) -> None:
     with tempfile.TemporaryDirectory(prefix="ca-store-") as tmp:
         found, _count = ca_problems(image, Path(tmp))
+    found += tls_client_problems(image)
     assert not found, "the clone trusts CA certificates beyond the distribution's:\n" + "\n".join(
         found
     )

@@ -159,6 +159,28 @@ SYSTEM_DEFECTS: tuple[Defect, ...] = (
         _exists("/etc/systemd/system/multi-user.target.wants/enable-forwarding.service"),
     ),
     Defect(
+        "sysctl-mmap-min-addr-zero",
+        "system",
+        "/usr/lib/sysctl.d lets user space map page zero (vm.mmap_min_addr = 0), a key the "
+        "template's file never names",
+        lambda d: d.write("/usr/lib/sysctl.d/60-zz-wine.conf", "vm.mmap_min_addr = 0\n"),
+        ("system-sysctl",),
+        _exists("/usr/lib/sysctl.d/60-zz-wine.conf"),
+    ),
+    Defect(
+        "sysctl-unit-perf-bpf-open",
+        "system",
+        "a boot unit opens perf events and eBPF to every user (sysctl -w ...=-1 / =0)",
+        lambda d: d.enable_unit(
+            "zz-profiling.service",
+            "[Unit]\nDescription=profiling\nAfter=systemd-sysctl.service\n[Service]\n"
+            "Type=oneshot\nExecStart=/usr/sbin/sysctl -w kernel.perf_event_paranoid=-1 "
+            "kernel.unprivileged_bpf_disabled=0\n[Install]\nWantedBy=multi-user.target\n",
+        ),
+        ("system-sysctl",),
+        _exists("/etc/systemd/system/multi-user.target.wants/zz-profiling.service"),
+    ),
+    Defect(
         "apparmor-service-masked",
         "system",
         "apparmor.service masked: no profile is loaded at boot",

@@ -213,6 +213,59 @@ def _faildelay(d: DiskEditor) -> None:
         _prepend(f"/etc/pam.d/{service}", "auth optional pam_faildelay.so delay=4000000\n")(d)
 
 
+FAILLOCK_COMMON_AUTH = """\
+# CIS Debian 12 5.3.3.1: pam_faillock around pam_unix (no nullok)
+auth\trequired\t\t\tpam_faillock.so preauth
+auth\t[success=1 default=ignore]\tpam_unix.so
+auth\t[default=die]\t\t\tpam_faillock.so authfail
+auth\tsufficient\t\t\tpam_faillock.so authsucc
+auth\trequisite\t\t\tpam_deny.so
+auth\trequired\t\t\tpam_permit.so
+"""
+
+
+def _cis_level2(d: DiskEditor) -> None:
+    """What a CIS Debian 12 Level 2 remediation changes among the files the checks read."""
+    d.write("/etc/pam.d/common-auth", FAILLOCK_COMMON_AUTH)
+    d.write("/etc/security/faillock.conf", "deny = 5\nunlock_time = 900\n")
+    used = {
+        int(x.split(":")[2]) for x in d.read_text("/etc/group").splitlines() if x.count(":") >= 3
+    }
+    gid = next(g for g in range(990, 900, -1) if g not in used)
+    d.append("/etc/group", f"sugroup:x:{gid}:\n")
+    d.append("/etc/gshadow", "sugroup:!::\n")
+    _prepend("/etc/pam.d/su", "auth required pam_wheel.so use_uid group=sugroup\n")(d)
+    d.append("/etc/login.defs", "PASS_MAX_DAYS 365\nPASS_MIN_DAYS 1\nUMASK 027\n")
+    d.write("/etc/profile.d/60-cis-umask.sh", "umask 027\nreadonly TMOUT=900 ; export TMOUT\n")
+    d.write("/etc/security/limits.d/60-cis-core.conf", "* hard core 0\n")
+    d.write("/etc/issue.net", "Authorized uses only. All activity may be monitored and reported.\n")
+    d.write(
+        "/etc/ssh/sshd_config.d/60-cis.conf",
+        "Banner /etc/issue.net\nMaxStartups 10:30:60\nMaxSessions 10\nLoginGraceTime 60\n"
+        "ClientAliveInterval 15\nClientAliveCountMax 3\nDisableForwarding yes\n",
+        mode=0o600,
+    )
+    d.write(
+        "/etc/systemd/journald.conf.d/60-cis.conf", "[Journal]\nStorage=persistent\nCompress=yes\n"
+    )
+    for name in ("crontab", "cron.d", "cron.daily", "cron.hourly", "cron.weekly", "cron.monthly"):
+        if d.exists(f"/etc/{name}"):
+            d.chmod(f"/etc/{name}", 0o600 if name == "crontab" else 0o700)
+    # /tmp and /dev/shm without exec, suid or devices (CIS 1.1.2.x)
+    d.write(
+        "/etc/systemd/system/tmp.mount",
+        d.read_text("/usr/share/systemd/tmp.mount").replace(
+            "Options=mode=1777,strictatime,nosuid,nodev",
+            "Options=mode=1777,strictatime,nosuid,nodev,noexec",
+        ),
+    )
+    d.mkdir("/etc/systemd/system/local-fs.target.wants")
+    d.symlink(
+        "/etc/systemd/system/local-fs.target.wants/tmp.mount", "/etc/systemd/system/tmp.mount"
+    )
+    d.append("/etc/fstab", "tmpfs /dev/shm tmpfs defaults,nodev,nosuid,noexec 0 0\n")
+
+
 TRUST_DEFECTS: tuple[Defect, ...] = (
     Defect(
         "apt-trusted-source-list",
@@ -307,6 +360,86 @@ TRUST_DEFECTS: tuple[Defect, ...] = (
         ("trust-ca-bundle",),
         lambda d: d.reader().lexists("/etc/ssl/certs/7f3a9c21.0"),
     ),
+    # TLS clients told to skip verification or to trust another store (trust-ca-bundle)
+    Defect(
+        "tls-env-requests-ca-bundle",
+        "trust",
+        "/etc/profile.d points requests and curl at a CA bundle under /opt",
+        _write(
+            "/etc/profile.d/zz-corp-ca.sh",
+            "export REQUESTS_CA_BUNDLE=/opt/corp/ca.pem\nexport CURL_CA_BUNDLE=/opt/corp/ca.pem\n",
+        ),
+        ("trust-ca-bundle",),
+        _exists("/etc/profile.d/zz-corp-ca.sh"),
+    ),
+    Defect(
+        "tls-node-reject-unauthorized-off",
+        "trust",
+        "NODE_TLS_REJECT_UNAUTHORIZED=0 in /etc/environment",
+        lambda d: (
+            d.append("/etc/environment", "NODE_TLS_REJECT_UNAUTHORIZED=0\n")
+            if d.exists("/etc/environment")
+            else d.write("/etc/environment", "NODE_TLS_REJECT_UNAUTHORIZED=0\n")
+        ),
+        ("trust-ca-bundle",),
+        lambda d: (
+            d.exists("/etc/environment")
+            and "NODE_TLS_REJECT_UNAUTHORIZED=0" in d.read_text("/etc/environment")
+        ),
+    ),
+    Defect(
+        "tls-gitconfig-sslverify-off",
+        "trust",
+        "/etc/gitconfig turns http.sslVerify off for every user",
+        _write("/etc/gitconfig", "[http]\n\tsslVerify = false\n"),
+        ("trust-ca-bundle",),
+        _exists("/etc/gitconfig"),
+    ),
+    Defect(
+        "tls-skel-curlrc-insecure",
+        "trust",
+        "/etc/skel/.curlrc says insecure (every new user's curl skips TLS checks)",
+        _write("/etc/skel/.curlrc", "silent\ninsecure\n"),
+        ("trust-ca-bundle",),
+        _exists("/etc/skel/.curlrc"),
+    ),
+    Defect(
+        "tls-pip-trusted-host",
+        "trust",
+        "/etc/pip.conf trusts a package index without TLS checks",
+        _write(
+            "/etc/pip.conf",
+            "[global]\nindex-url = https://pypi.corp.example/simple\ntrusted-host =\n"
+            "    pypi.corp.example\n",
+        ),
+        ("trust-ca-bundle",),
+        _exists("/etc/pip.conf"),
+    ),
+    Defect(
+        "tls-wgetrc-no-check",
+        "trust",
+        "/etc/wgetrc: check_certificate = off",
+        lambda d: (
+            d.append("/etc/wgetrc", "check_certificate = off\n")
+            if d.exists("/etc/wgetrc")
+            else d.write("/etc/wgetrc", "check_certificate = off\n")
+        ),
+        ("trust-ca-bundle",),
+        lambda d: (
+            d.exists("/etc/wgetrc") and "check_certificate = off" in d.read_text("/etc/wgetrc")
+        ),
+    ),
+    Defect(
+        "tls-python-sitecustomize-unverified",
+        "trust",
+        "a .pth file in dist-packages installs an unverified default HTTPS context",
+        _write(
+            "/usr/local/lib/python3.11/dist-packages/zz_corp_proxy.pth",
+            "import ssl; ssl._create_default_https_context = ssl._create_unverified_context\n",
+        ),
+        ("trust-ca-bundle",),
+        _exists("/usr/local/lib/python3.11/dist-packages/zz_corp_proxy.pth"),
+    ),
     Defect(
         "ssh-client-no-host-key-check",
         "trust",
@@ -368,7 +501,36 @@ TRUST_DEFECTS: tuple[Defect, ...] = (
     ),
 )
 
+
+def _system_store_named(d: DiskEditor) -> None:
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    d.write(
+        "/etc/profile.d/zz-ca.sh",
+        f"export SSL_CERT_FILE={bundle}\nexport REQUESTS_CA_BUNDLE={bundle}\n",
+    )
+    d.write("/etc/gitconfig", "[http]\n\tsslVerify = true\n[init]\n\tdefaultBranch = main\n")
+    d.write("/etc/pip.conf", "[global]\nindex-url = https://pypi.org/simple\ntimeout = 60\n")
+    d.write("/etc/skel/.curlrc", "silent\nshow-error\n")
+
+
 TRUST_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "cis-debian12-level2",
+        "a CIS Level 2 remediation: pam_faillock, su limited to an empty group, umask 027 and "
+        "TMOUT, core dumps off, an SSH banner and limits, persistent journald, cron tables "
+        "root-only, /tmp and /dev/shm noexec",
+        "the benchmark's own remediations are sound and must pass every check, booted too",
+        _cis_level2,
+        _contains("/etc/pam.d/common-auth", "pam_faillock.so authsucc"),
+    ),
+    GoodVariant(
+        "tls-clients-system-store-named",
+        "SSL_CERT_FILE and REQUESTS_CA_BUNDLE set to the system bundle, git and pip configured "
+        "with TLS on, a skel .curlrc without insecure",
+        "naming the system CA store explicitly (as EL tools and containers do) trusts nothing more",
+        _system_store_named,
+        _exists("/etc/profile.d/zz-ca.sh"),
+    ),
     GoodVariant(
         "apt-third-party-signed-by",
         "bookworm-backports as a deb822 source whose key is named by Signed-By",

@@ -142,6 +142,9 @@ fs.protected_hardlinks = 1
 fs.protected_symlinks = 1
 fs.suid_dumpable = 0
 kernel.kptr_restrict = 1
+vm.mmap_min_addr = 65536
+kernel.perf_event_paranoid = 3
+kernel.unprivileged_bpf_disabled = 2
 net.ipv4.conf.all.send_redirects = 0
 net.ipv4.conf.default.send_redirects = 0
 net.ipv4.conf.eth0.send_redirects = 0
@@ -203,6 +206,27 @@ def test_floor_holds_whatever_the_template_says() -> None:
         SYSCTL_A.replace("ipv6.conf.all.forwarding = 0", "ipv6.conf.all.forwarding = 1")
     )
     assert "net.ipv6.conf.all.forwarding = 1 (want 0)" in sysctl.problems(values, {}, "x")
+
+
+@pytest.mark.parametrize(
+    ("line", "weak"),
+    [
+        ("vm.mmap_min_addr = 65536", "vm.mmap_min_addr = 0"),
+        ("kernel.perf_event_paranoid = 3", "kernel.perf_event_paranoid = -1"),
+        ("kernel.unprivileged_bpf_disabled = 2", "kernel.unprivileged_bpf_disabled = 0"),
+    ],
+)
+def test_kernel_defaults_the_template_does_not_name_cannot_be_weakened(
+    line: str, weak: str
+) -> None:
+    values = sysctl.parse_sysctl_a(SYSCTL_A.replace(line, weak))
+    assert sysctl.problems(values, {}, "x") == [
+        f"{weak} (want {sysctl.MINIMUM[weak.split(maxsplit=1)[0]]} or stricter: a kernel default undone)"
+    ]
+    stricter = sysctl.parse_sysctl_a(
+        SYSCTL_A.replace("mmap_min_addr = 65536", "mmap_min_addr = 1048576")
+    )
+    assert sysctl.problems(stricter, {}, "x") == []
 
 
 PRINT_URIS = (
