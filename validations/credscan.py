@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pkgdb.owners import PackageFiles
 from validations import archives
 from validations import credentials as cred
+from validations.homes import homes
 from validations.offline import OfflineImage
 from validations.packagedb import package_files
 from validations.test_hygiene import INSTALLER_FILES
@@ -37,21 +38,6 @@ ACCOUNT_DATABASES = frozenset(
     | {f"/var/backups/{kind}.bak" for kind in ("passwd", "shadow", "gshadow")}
 )
 DEBCONF_PASSWORDS = ("/var/cache/debconf/passwords.dat", "/var/cache/debconf/passwords.dat-old")
-SYSTEM_HOMES = ("/", "/nonexistent", "/dev", "/dev/null", "/bin", "/sbin", "/usr/sbin", "/usr/bin")
-
-
-def homes(image: OfflineImage) -> list[str]:
-    """Every home folder in the image (/root, /home/*, each account's home that exists) and
-    /etc/skel, which useradd and cloud-init copy into every new home."""
-    found = ["/root", "/etc/skel"]
-    if image.exists("/home"):
-        found += [f"/home/{n}" for n in image.listdir("/home")]
-    passwd = image.read_text("/etc/passwd") if image.exists("/etc/passwd") else ""
-    for fields in cred.account_rows(passwd).values():
-        home = posixpath.normpath(fields[5]) if len(fields) > 5 and fields[5] else ""
-        if home and home not in SYSTEM_HOMES and home not in found:
-            found.append(home)
-    return [h for h in found if image.exists(h) and image.stat(h).is_dir]
 
 
 def name_findings(image: OfflineImage, paths: list[str]) -> list[str]:

@@ -12,21 +12,30 @@ import re
 from typing import Any
 
 from core.checks import check
+from validations.homes import homes
 from validations.offline import OfflineImage
 from validations.remote import ask
 
-HISTORY_FILES = (
-    ".bash_history",
-    ".zsh_history",
-    ".sh_history",
-    ".ash_history",
-    ".python_history",
-    ".mysql_history",
-    ".psql_history",
-    ".lesshst",
-    ".viminfo",
-    ".wget-hsts",
-)
+# A tool's history is any file of a home whose name says so (.bash_history, .python_history,
+# fish_history, .node_repl_history, .sqlite_history, .Rhistory...), plus the two that do not:
+# less's .lesshst, vim's .viminfo, and wget's HSTS list. Searched three folders deep
+# (~/.local/share/fish/fish_history). Empty files and links to /dev/null (a common hardening)
+# hold nothing.
+HISTORY_NAME = re.compile(r"(?i)(?:history|_hist|\.lesshst|\.hsts|^\.viminfo)$")
+HISTORY_DEPTH = 4
+
+
+def history_files(image: OfflineImage, homes: list[str]) -> list[str]:
+    found = []
+    for home in homes:
+        for path, st in image.walk(home):
+            rel = path[len(home) :].lstrip("/")
+            deep_enough = rel.count("/") < HISTORY_DEPTH
+            if deep_enough and st.is_file and st.size > 0 and HISTORY_NAME.search(rel):
+                found.append(path)
+    return found
+
+
 INSTALLER_FILES = (
     "/var/log/installer",  # Debian installer: cdebconf/questions.dat holds password hashes
     "/root/anaconda-ks.cfg",  # EL installer: kickstart with the root/user hashes
@@ -164,19 +173,14 @@ def test_cloud_init_state(image: OfflineImage) -> None:
     assert not found, f"cloud-init leftovers: {', '.join(found)}"
 
 
-@check("hygiene-shell-history", "no shell or tool history for root or any user")
+@check(
+    "hygiene-shell-history",
+    "no shell or tool history in any account's home or /etc/skel (every file named for a "
+    "history, three folders deep)",
+)
 def test_shell_history(image: OfflineImage) -> None:
-    homes = ["/root"] + [
-        f"/home/{n}" for n in (image.listdir("/home") if image.exists("/home") else [])
-    ]
-    found = [
-        f"{h}/{f}"
-        for h in homes
-        if image.exists(h)
-        for f in HISTORY_FILES
-        if image.lexists(f"{h}/{f}")
-    ]
     assert image.exists("/root"), "no /root in the image"
+    found = history_files(image, homes(image))
     assert not found, f"history files: {', '.join(found)}"
 
 

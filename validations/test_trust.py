@@ -33,7 +33,7 @@ from typing import Any
 from core.checks import check
 from core.model import BootedVM
 from validations import apt_trust, cabundle, pam, sshclient, tlsclients
-from validations.credscan import homes
+from validations.homes import homes
 from validations.imagecopy import LocalCopies
 from validations.offline import OfflineImage
 from validations.remote import ask

@@ -516,6 +516,22 @@ DEFECTS: tuple[Defect, ...] = (
         _exists("/root/.bash_history"),
     ),
     Defect(
+        "skel-nano-search-history",
+        "hygiene",
+        "nano's search history under /etc/skel/.local/share (copied into every new user)",
+        lambda d: d.write("/etc/skel/.local/share/nano/search_history", "password\n"),
+        ("hygiene-shell-history",),
+        _exists("/etc/skel/.local/share/nano/search_history"),
+    ),
+    Defect(
+        "service-home-sqlite-history",
+        "hygiene",
+        "an .sqlite_history in the backup account's home (/var/backups)",
+        lambda d: d.write("/var/backups/.sqlite_history", "select * from users;\n", mode=0o600),
+        ("hygiene-shell-history",),
+        _exists("/var/backups/.sqlite_history"),
+    ),
+    Defect(
         "build-user-left",
         "hygiene",
         "the build user's account and home left",
@@ -688,8 +704,23 @@ DEFECTS += (
     ),
 )
 
+
 # Good variants: images that must pass (the false alarms a reviewer found are the first rows).
-GOOD_VARIANTS: tuple[GoodVariant, ...] = ()
+def _history_to_dev_null(d: DiskEditor) -> None:
+    d.symlink("/root/.bash_history", "/dev/null")
+    d.write("/etc/skel/.bash_history", "", mode=0o600)
+
+
+GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "history-to-dev-null",
+        "root's .bash_history a link to /dev/null, an empty .bash_history in /etc/skel",
+        "a history that cannot hold anything (hardening's /dev/null link, an empty file) is not "
+        "a leftover",
+        _history_to_dev_null,
+        lambda d: d.reader().lexists("/root/.bash_history"),
+    ),
+)
 
 # The validation v3 rows live in modules of their own, one per concern (they import Defect,
 # GoodVariant and the helpers above, hence the imports at the end).
