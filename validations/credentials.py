@@ -205,6 +205,11 @@ TOKENS = (
         accept=lambda m: not any(_REFERENCE.match(v) for v in m.groups() if v),
     ),
     _d(
+        "a WireGuard private or pre-shared key",
+        (b"PrivateKey", b"PresharedKey"),
+        rb"(?m)^\s*(?:PrivateKey|PresharedKey)\s*=\s*[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=",
+    ),
+    _d(
         "a JSON Web Token",
         (b"eyJ",),
         rb"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",

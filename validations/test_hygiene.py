@@ -132,6 +132,11 @@ MACHINE_STATE = {
     "/etc/iscsi/initiatorname.iscsi": "the iSCSI initiator name, unique per machine",
     "/etc/docker/key.json": "the Docker daemon's identity key",
     "/root/.gnupg/random_seed": "GnuPG's random seed",
+    "/var/lib/samba/private/secrets.tdb": "Samba's machine account secret",
+    "/etc/salt/minion_id": "the Salt minion's id: every clone would claim the same one",
+    "/etc/salt/pki/minion/minion.pem": "the Salt minion's private key",
+    "/var/lib/tailscale/tailscaled.state": "Tailscale's node and machine keys",
+    "/var/lib/zerotier-one/identity.secret": "the ZeroTier node identity",
 }
 
 

@@ -492,6 +492,19 @@ PACKAGE_DEFECTS: tuple[Defect, ...] = (
         _exists("/etc/NetworkManager/system-connections/office.nmconnection"),
     ),
     Defect(
+        "wireguard-private-key",
+        "hygiene",
+        "a WireGuard interface with its PrivateKey in /etc/wireguard/wg0.conf",
+        _write(
+            "/etc/wireguard/wg0.conf",
+            "[Interface]\nAddress = 10.8.0.2/32\n"
+            "PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n",
+            0o600,
+        ),
+        CREDENTIALS,
+        _exists("/etc/wireguard/wg0.conf"),
+    ),
+    Defect(
         "stripe-key-in-dotenv",
         "hygiene",
         "a Stripe live key in /opt/shop/.env",

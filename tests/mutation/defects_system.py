@@ -131,6 +131,11 @@ def _backports_source(d: DiskEditor) -> None:
     )
 
 
+def _salt_minion(d: DiskEditor) -> None:
+    d.write("/etc/salt/minion_id", "golden-build-01\n")
+    d.write("/etc/salt/pki/minion/minion.pem", "not a real key\n", mode=0o400)
+
+
 SYSTEM_DEFECTS: tuple[Defect, ...] = (
     Defect(
         "sysctl-late-file-undoes-hardening",
@@ -228,6 +233,14 @@ SYSTEM_DEFECTS: tuple[Defect, ...] = (
         _ptrace_in_sysctl_conf,
         ("system-sysctl",),
         _contains("/etc/sysctl.conf", "ptrace_scope=0"),
+    ),
+    Defect(
+        "salt-minion-identity-shipped",
+        "hygiene",
+        "a Salt minion's id and private key left from the build host's enrolment",
+        _salt_minion,
+        ("hygiene-machine-state",),
+        _exists("/etc/salt/minion_id"),
     ),
     Defect(
         "random-seed-shipped",

@@ -49,6 +49,9 @@ TOKENS = {
     "a password on a command line": b"0 1 * * * root mysqldump -uroot -pZq8vLm2pXr db\n",
     "a JSON Web Token": b"token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3In0.dozjgNryP4J3jVmNHl0w\n",
     "an HTTP Authorization header": b"Authorization: Basic YWRtaW46WnE4dkxtMnBYcg==\n",
+    "a WireGuard private or pre-shared key": (
+        b"[Interface]\nAddress = 10.0.0.2/32\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n"
+    ),
 }
 # The other spellings of a password on a command line, and a Wi-Fi pre-shared key.
 COMMAND_LINES = [
