@@ -21,7 +21,8 @@ from core.errors import ImageDefect
 from pkgdb.reader import ImageReader
 
 NAME, VERSION, RELEASE, EPOCH, LICENSE, ARCH, SOURCERPM = 1000, 1001, 1002, 1003, 1014, 1022, 1044
-FILEMODES, FILEDIGESTS, FILEFLAGS = 1030, 1035, 1037
+FILEMODES, FILEDIGESTS, FILEFLAGS, FILEVERIFYFLAGS = 1030, 1035, 1037, 1045
+RPMVERIFY_FILEDIGEST = 1  # a file whose %verify excludes its digest (logs, ghosts) is not compared
 DIRINDEXES, BASENAMES, DIRNAMES = 1116, 1117, 1118
 FILEDIGESTALGO = 5011
 FILECAPS = 5010  # libcap text per file ("cap_setuid=ep"), "" for none
@@ -117,13 +118,16 @@ def package_from_header(tags: dict[int, Any]) -> RpmPackage:
     index = tags.get(DIRINDEXES, [])
     modes, digests = tags.get(FILEMODES, []), tags.get(FILEDIGESTS, [])
     flags, caps = tags.get(FILEFLAGS, []), tags.get(FILECAPS, [])
+    verify = tags.get(FILEVERIFYFLAGS, [])
     if not len(index) == len(modes) == len(names) or (index and max(index) >= len(dirs)):
         raise HeaderError(f"rpm header of {tags.get(NAME)}: its file arrays disagree in length")
     files = tuple(
         RpmFile(
             path=dirs[index[i]] + names[i],
             mode=modes[i],
-            digest=digests[i] if i < len(digests) else "",
+            digest=digests[i]
+            if i < len(digests) and (i >= len(verify) or verify[i] & RPMVERIFY_FILEDIGEST)
+            else "",
             flags=flags[i] if i < len(flags) else 0,
             caps=caps[i] if i < len(caps) else "",
         )

@@ -23,12 +23,11 @@ import posixpath
 import struct
 from collections.abc import Iterator
 
-from pkgdb.owners import PackageFiles
 from validations import archives
 from validations import credentials as cred
 from validations.homes import homes
 from validations.offline import OfflineImage
-from validations.packagedb import package_files
+from validations.packagedb import package_files, verify
 from validations.test_hygiene import INSTALLER_FILES
 
 HOST_KEYS = "/etc/ssh/ssh_host_"
@@ -96,23 +95,23 @@ def content_findings(path: str, data: bytes) -> Iterator[str]:
             yield f"{inner}: {', '.join(what)}"
 
 
-def scan(image: OfflineImage, owned: PackageFiles | None = None) -> list[str]:
+def scan(image: OfflineImage) -> list[str]:
     """Every credential left in the image, one sorted `path: what` line each."""
-    owned = owned if owned is not None else package_files(image)
+    owned = package_files(image)
+    verified = verify(image)  # package files as installed are skipped (shared, read once)
     entries = list(image.walk("/"))
     found = name_findings(image, [p for p, _ in entries])
-    regular = [(p, st.size) for p, st in entries if st.is_file and not p.startswith(HOST_KEYS)]
-    # package files first: their verdicts decide whether a compiled .pyc is theirs
-    wanted = sorted(
-        (p for p, size in regular if owned.owners(p) or size <= cred.MAX_SCAN_BYTES),
-        key=lambda p: not owned.owners(p),
-    )
-    untouched: dict[str, int] = {}
+    changed = set(verified.changed)
+    wanted = [
+        p
+        for p, st in entries
+        if st.is_file
+        and not p.startswith(HOST_KEYS)
+        and (p in changed or (not owned.owners(p) and st.size <= cred.MAX_SCAN_BYTES))
+    ]
     for path, data in image.read_files(wanted):
-        if owned.untouched(path, data):
-            untouched[path] = len(data)
-        elif len(data) <= cred.MAX_SCAN_BYTES and not compiled_from_untouched(
-            path, data, untouched
+        if len(data) <= cred.MAX_SCAN_BYTES and not compiled_from_untouched(
+            path, data, verified.untouched
         ):
             found += content_findings(path, data)
     return sorted(set(found))

@@ -28,6 +28,7 @@ SYSTEM = (
     "system-console-autologin",
     "system-package-sources",
     "system-setuid",
+    "system-package-integrity",
     "system-console-shell",
 )
 # Who can log in and who is root (validations/test_accounts.py, test_sudo.py).

@@ -19,7 +19,7 @@ from pkgdb.archive import Archive
 from pkgdb.security import security_updates
 from validations import setuid
 from validations.offline import OfflineImage
-from validations.packagedb import dpkg_database, package_files
+from validations.packagedb import dpkg_database, package_files, verify
 
 
 @check(
@@ -79,3 +79,32 @@ def test_setuid(image: OfflineImage, archive: Archive) -> None:
         found += setuid.dpkg_findings(image, files, db, owned, archive)
         found += setuid.dpkg_cap_findings(image, capped, db, owned, archive)
     assert not found, "privilege on disk no package grants:\n" + "\n".join(found)
+
+
+def integrity_findings(image: OfflineImage) -> list[str]:
+    """Package files (conffiles aside: they are the administrator's) whose content is not
+    what the package installed. Files whose database records no digest cannot be judged."""
+    owned = package_files(image)
+    found = []
+    for path in verify(image).changed:
+        owners = [o for o in owned.owners(path) if o.digest is not None and not o.conffile]
+        if owners and not any(o.conffile for o in owned.owners(path)):
+            found.append(f"{path}: not the content {owners[0].package} installed")
+    return found
+
+
+@check(
+    "system-package-integrity",
+    "every file an installed package ships, conffiles aside, holds the content the package "
+    "database records (dpkg's md5sums, rpm's digests): no replaced program, library, module, "
+    "unit or script (read offline)",
+)
+def test_package_integrity(image: OfflineImage) -> None:
+    assert image.exists("/etc/passwd"), "no /etc/passwd: is this the root filesystem?"
+    assert package_files(image).by_path, "no package database in the image: nothing to verify"
+    found = integrity_findings(image)
+    assert not found, (
+        f"{len(found)} package file(s) changed since installed:\n"
+        + "\n".join(found[:40])
+        + (f"\n... and {len(found) - 40} more" if len(found) > 40 else "")
+    )

@@ -48,7 +48,8 @@ OFFLINE_CHECKS = frozenset(
 # Offline too, but they also read the distribution's archive through the host's cache (network
 # on a cold cache), so the skeleton disk of test_defects_offline.py does not run them: their
 # defects are proven on the cached good image (test_package_defects.py, slow).
-ARCHIVE_CHECKS = frozenset({"system-security-updates", "system-setuid"})
+# system-package-integrity needs the real package database the same way.
+ARCHIVE_CHECKS = frozenset({"system-security-updates", "system-setuid", "system-package-integrity"})
 # Checks whose outcome on the good image depends on the day it runs: a security update
 # published after the image was built makes it fail, rightly. Tolerated on images that do not
 # carry that defect when results.json lists the pending updates.

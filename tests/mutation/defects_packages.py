@@ -25,6 +25,7 @@ from diskedit import DiskEditor
 from tests.support.archives import tar_of, zip_of
 
 SETUID = ("system-setuid",)
+INTEGRITY = ("system-package-integrity",)
 CREDENTIALS = ("hygiene-credentials",)
 UPDATES = ("system-security-updates",)
 
@@ -96,6 +97,22 @@ def _tar_reads_everything(d: DiskEditor) -> None:
     no package."""
     d.write("/usr/local/sbin/backup-tar", d.reader().read_bytes("/usr/bin/tar"), mode=0o750)
     d.set_capabilities("/usr/local/sbin/backup-tar", _caps(2))
+
+
+PAM_DIR = "/usr/lib/x86_64-linux-gnu/security"
+
+
+def _contains_text(path: str, needle: str) -> Callable[[DiskEditor], bool]:
+    return lambda d: needle in d.read_text(path)
+
+
+def _local_diversion(d: DiskEditor) -> None:
+    """An administrator's own lsb_release, the package's copy moved aside the way
+    `dpkg-divert --local --rename` does (dpkg records it in /var/lib/dpkg/diversions)."""
+    original = d.reader().read_bytes("/usr/bin/lsb_release")
+    d.write("/usr/bin/lsb_release.distrib", original, mode=0o755)
+    d.write("/usr/bin/lsb_release", '#!/bin/sh\nexec /usr/bin/lsb_release.distrib "$@"\n', 0o755)
+    d.append("/var/lib/dpkg/diversions", "/usr/bin/lsb_release\n/usr/bin/lsb_release.distrib\n:\n")
 
 
 def _differs(path: str, other: str) -> Callable[[DiskEditor], bool]:
@@ -290,7 +307,7 @@ PACKAGE_DEFECTS: tuple[Defect, ...] = (
         "system",
         "/usr/bin/passwd replaced by another binary, setuid root kept",
         _replace_passwd,
-        SETUID,
+        SETUID + INTEGRITY,
         _differs("/usr/bin/passwd", "/usr/bin/id"),
     ),
     # file capabilities: the same privilege, another mechanism (system-setuid)
@@ -317,6 +334,39 @@ PACKAGE_DEFECTS: tuple[Defect, ...] = (
         _setcap("/usr/bin/ip", _caps(1, 12, 16, 21, revision=3)),
         SETUID,
         _has_caps("/usr/bin/ip"),
+    ),
+    # package files changed after installation (system-package-integrity)
+    Defect(
+        "pam-unix-replaced-by-permit",
+        "system",
+        "pam_unix.so overwritten with pam_permit.so: every password is right",
+        lambda d: d.write(
+            f"{PAM_DIR}/pam_unix.so", d.reader().read_bytes(f"{PAM_DIR}/pam_permit.so")
+        ),
+        INTEGRITY,
+        _differs(f"{PAM_DIR}/pam_unix.so", f"{PAM_DIR}/pam_permit.so"),
+    ),
+    Defect(
+        "vendor-unit-edited",
+        "system",
+        "util-linux's /usr/lib/systemd/system/fstrim.service edited in place (an extra "
+        "ExecStartPre)",
+        lambda d: d.write(
+            "/usr/lib/systemd/system/fstrim.service",
+            d.read_text("/usr/lib/systemd/system/fstrim.service").replace(
+                "[Service]\n", "[Service]\nExecStartPre=/bin/true\n", 1
+            ),
+        ),
+        INTEGRITY,
+        _contains_text("/usr/lib/systemd/system/fstrim.service", "ExecStartPre=/bin/true"),
+    ),
+    Defect(
+        "stdlib-module-appended",
+        "system",
+        "a line appended to Python's stdlib calendar.py (every script that imports it runs it)",
+        lambda d: d.append("/usr/lib/python3.11/calendar.py", "\n_audit = None\n"),
+        INTEGRITY,
+        _contains_text("/usr/lib/python3.11/calendar.py", "_audit = None"),
     ),
     # pending security updates (system-security-updates)
     Defect(
@@ -652,6 +702,14 @@ def _words_not_secrets(d: DiskEditor) -> None:
 
 
 PACKAGE_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "local-diversion-wrapper",
+        "lsb_release replaced by a wrapper through a local dpkg diversion",
+        "a file replaced through dpkg-divert is the package system's own record: the package's "
+        "copy is verified where dpkg moved it",
+        _local_diversion,
+        lambda d: d.exists("/usr/bin/lsb_release.distrib"),
+    ),
     GoodVariant(
         "setgid-granted-by-statoverride",
         "wall made setgid tty through dpkg-statoverride",

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.rpmdb import shadow_utils
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "el" / "crypto-policies"
 PAM_DATA = Path(__file__).resolve().parents[1] / "data" / "pam" / "el9"
 BACKEND_TEMPLATE_SSH = DATA / "opensshserver-DEFAULT-TEMPLATE-SSH.txt"
@@ -461,7 +463,27 @@ def make_good_tree(root: Path) -> Path:
     t.dir("/var/log/journal")
     t.dir("/var/cache/dnf")
     t.dir("/var/lib/dhclient")
+    # rpm's database: shadow-utils and its files as installed (system-package-integrity)
+    t.file("/usr/bin/passwd", "passwd", mode=0o755)
+    t.file("/usr/bin/chage", "chage", mode=0o755)
+    t.file("/etc/login.defs", "defs", ETC)
+    _rpmdb(root, [shadow_utils()])
     return root
+
+
+def _rpmdb(root: Path, headers: list[bytes]) -> None:
+    """/var/lib/rpm/rpmdb.sqlite as rpm 4.16+ writes it (the table the checks read)."""
+    import sqlite3
+
+    folder = root / "var/lib/rpm"
+    folder.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(folder / "rpmdb.sqlite")
+    con.execute(
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)"
+    )
+    con.executemany("INSERT INTO Packages (blob) VALUES (?)", [(h,) for h in headers])
+    con.commit()
+    con.close()
 
 
 def remove_label(path: str) -> Callable[[Tree], None]:
@@ -596,7 +618,13 @@ def _d(name: str, description: str, apply: Callable[[Tree], None], *fails: str) 
     return ElDefect(name, description, apply, frozenset(fails))
 
 
+def _package_file_changed(t: Tree) -> None:
+    t.file("/usr/bin/chage", "#!/bin/sh\nexit 0\n", mode=0o755)
+
+
 EL_DEFECTS: tuple[ElDefect, ...] = (
+    _d("package-file-changed", "shadow-utils' /usr/bin/chage replaced by a script",
+       _package_file_changed, "system-package-integrity"),
     _d("selinux-permissive", "SELINUX=permissive in /etc/selinux/config", _set_selinux_mode,
        "el-selinux-enforcing"),
     _d("selinux-off-on-cmdline", "selinux=0 in the boot entry's kernel options",

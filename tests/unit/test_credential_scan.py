@@ -294,3 +294,16 @@ def test_ext4_stream_out_of_step_hands_out_nothing_wrong(tmp_path: Path) -> None
     with pytest.raises(InfrastructureError, match="lost step"):
         got.extend(image.read_files(paths))
     assert got == [("/d/a", b"a" * 10)]
+
+
+def test_package_integrity_judges_changed_package_files_but_not_conffiles(tmp_path: Path) -> None:
+    """The shared verification (validations/packagedb.verify): a changed conffile is the
+    administrator's; a changed program or module is not what the package installed."""
+    from validations.test_packages import integrity_findings
+
+    root = make_tree(tmp_path)
+    assert integrity_findings(TreeImage(root)) == []  # etc/app.conf changed: a conffile
+    (root / "usr/lib/python3/dist-packages/m.py").write_bytes(b"import os\n")
+    assert integrity_findings(TreeImage(root)) == [
+        "/usr/lib/python3/dist-packages/m.py: not the content pkg 1 installed"
+    ]

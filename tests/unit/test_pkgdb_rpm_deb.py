@@ -201,6 +201,21 @@ def test_rpm_filecaps_reach_the_owned_files() -> None:
     assert (newuidmap.caps, plain.caps) == ("cap_setuid=ep", "")
 
 
+def test_files_whose_verify_flags_exclude_the_digest_are_not_compared() -> None:
+    """%verify(not md5 size mtime) (logs, databases a package seeds): no digest to hold."""
+    blob = header(
+        {
+            rpm.NAME: (STRING, "x"), rpm.VERSION: (STRING, "1"), rpm.RELEASE: (STRING, "1"),
+            rpm.BASENAMES: (STRING_ARRAY, ["a", "b"]), rpm.DIRNAMES: (STRING_ARRAY, ["/var/"]),
+            rpm.DIRINDEXES: (INT32, [0, 0]), rpm.FILEMODES: (INT16, [0o100644, 0o100644]),
+            rpm.FILEDIGESTS: (STRING_ARRAY, [sha256(b"a"), sha256(b"b")]),
+            rpm.FILEVERIFYFLAGS: (INT32, [0xFFFFFFFF, 0xFFFFFFFF & ~1]),
+        }
+    )  # fmt: skip
+    a, b = rpm.package_from_header(rpm.parse_header(blob)).files
+    assert (a.digest, b.digest) == (sha256(b"a"), "")
+
+
 def test_a_file_that_is_not_a_deb(tmp_path: Path) -> None:
     from core.errors import InfrastructureError
 
