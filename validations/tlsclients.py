@@ -41,11 +41,13 @@ CA_VARIABLES = {
     "NODE_EXTRA_CA_CERTS": "Node.js's extra CAs",
     "AWS_CA_BUNDLE": "the AWS SDKs' CA bundle",
 }
-# variable -> (values that keep verification on, what turning it off affects)
-OFF_VARIABLES = {
-    "NODE_TLS_REJECT_UNAUTHORIZED": (frozenset({"1"}), "Node.js"),
-    "PYTHONHTTPSVERIFY": (frozenset({"1"}), "Python's urllib/http.client"),
-    "GIT_SSL_NO_VERIFY": (frozenset({"", "0", "false", "no"}), "git"),
+# variable -> (the values that turn verification off, None for any value; whose). Node.js and
+# Python (PEP 493) switch off on "0" only; git on any value, empty included (http.c tests
+# getenv() for NULL).
+OFF_VARIABLES: dict[str, tuple[frozenset[str] | None, str]] = {
+    "NODE_TLS_REJECT_UNAUTHORIZED": (frozenset({"0"}), "Node.js"),
+    "PYTHONHTTPSVERIFY": (frozenset({"0"}), "Python's urllib/http.client"),
+    "GIT_SSL_NO_VERIFY": (None, "git"),
 }
 ENVIRONMENT_FILES = (
     "/etc/environment", "/etc/profile", "/etc/bash.bashrc", "/etc/bashrc", "/etc/zsh/zshenv",
@@ -94,8 +96,8 @@ def environment_findings(where: str, text: str) -> list[str]:
         body = _ASSIGN.match(line)
         for name, value in _PAIR.findall(body.group(1) if body else line):
             if name in OFF_VARIABLES:
-                keep_on, what = OFF_VARIABLES[name]
-                if value.lower() not in keep_on:
+                off, what = OFF_VARIABLES[name]
+                if off is None or value in off:
                     found.append(f"{where}: {name}={value} turns off {what}'s TLS verification")
             elif name in CA_VARIABLES and value and value.rstrip("/") not in SYSTEM_STORES:
                 found.append(f"{where}: {name}={value} replaces {CA_VARIABLES[name]}")

@@ -13,6 +13,8 @@ from validations import tlsclients
     [
         ("export NODE_TLS_REJECT_UNAUTHORIZED=0\n", "turns off Node.js"),
         ('GIT_SSL_NO_VERIFY="true"\n', "turns off git"),
+        ("GIT_SSL_NO_VERIFY=\n", "turns off git"),  # any value, empty too
+        ("GIT_SSL_NO_VERIFY=0\n", "turns off git"),
         ("PYTHONHTTPSVERIFY=0\n", "Python's urllib"),
         ("export REQUESTS_CA_BUNDLE=/opt/corp/ca.pem\n", "replaces python-requests' CA bundle"),
         ("SSL_CERT_DIR DEFAULT=/srv/certs\n", "replaces OpenSSL's CA folder"),  # pam_env.conf
@@ -32,7 +34,7 @@ def test_environment(text: str, needle: str) -> None:
 def test_sound_environment() -> None:
     text = (
         "export SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\nREQUESTS_CA_BUNDLE=/etc/ssl/certs/\n"
-        "NODE_TLS_REJECT_UNAUTHORIZED=1\n# GIT_SSL_NO_VERIFY=1\nGIT_SSL_NO_VERIFY=\n"
+        "NODE_TLS_REJECT_UNAUTHORIZED=1\n# GIT_SSL_NO_VERIFY=1\nPYTHONHTTPSVERIFY=1\n"
     )
     assert tlsclients.environment_findings("/etc/profile.d/ca.sh", text) == []
 
