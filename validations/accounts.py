@@ -21,10 +21,13 @@ NO_LOGIN_SHELLS = frozenset(
 DEFAULT_UID_MIN = 1000  # login.defs' UID_MIN on Debian, Ubuntu and EL
 NOBODY = frozenset({"nobody", "nfsnobody"})
 # Membership in these is root, or a short step from it (raw disks, /etc/shadow, the container
-# daemons' sockets, the admin groups sudo grants).
+# and VM daemons' sockets, the admin groups sudo grants).
 ROOT_EQUIVALENT_GROUPS = frozenset(
-    {"root", "sudo", "wheel", "admin", "disk", "shadow", "docker", "lxd", "kmem"}
-)
+    {
+        "root", "sudo", "wheel", "admin", "disk", "shadow", "kmem", "docker", "lxd",
+        "incus-admin", "libvirt", "microk8s",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
