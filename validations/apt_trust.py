@@ -11,7 +11,8 @@ and `.asc` files apt loads) against the files dpkg installed there (md5sums, con
 Findings: settings that accept unsigned, weakly signed, downgraded or expired repositories
 (AllowInsecureRepositories, AllowDowngradeToInsecureRepositories, AllowWeakRepositories,
 APT::Get::AllowUnauthenticated, Check-Valid-Until and Check-Date false, TrustCDROM), TLS
-verification off for https sources (Verify-Peer/Verify-Host, for all or one host), a proxy
+verification off for https sources (Verify-Peer/Verify-Host, for all or one host), another CA
+store for them (CaInfo/CaPath naming anything but the system's, for all or one host), a proxy
 whose URL carries a password (reported as present, never shown), sources with `trusted=yes`,
 `allow-insecure`, `allow-weak`, `allow-downgrade-to-insecure`, `check-valid-until=no` or
 `check-date=no` (plain-http sources are signed like any other; one without a signature check is
@@ -35,6 +36,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from validations.tlsclients import SYSTEM_STORES
+
 # -- apt's configuration --------------------------------------------------------------------------
 
 _TRUE = {"yes", "true", "with", "on", "enable"}
@@ -54,6 +57,7 @@ CHECKS_OFF = {
     "archive keeps its clones from security updates)",
     "acquire::check-date": "Release files dated in the future are accepted",
 }
+_CA = re.compile(r"^Acquire::https::(?:(\S+?)::)?Ca(?:Info|Path)$", re.IGNORECASE)
 _VERIFY = re.compile(r"^acquire::https::(?:(.+)::)?verify-(peer|host)$")
 _PROXY = re.compile(r"^acquire::(https?|ftp|socks5h?)::proxy(?:::(.+))?$")
 _BINARY = re.compile(r"^binary::[^:]+::")
@@ -104,6 +108,9 @@ def setting_findings(pairs: list[tuple[str, str]]) -> list[str]:
         elif (m := _VERIFY.match(key)) and flag is False:
             scope = f"for {m.group(1)}" if m.group(1) else "for every https source"
             found.append(f"{key} {value!r}: TLS {m.group(2)} verification off {scope}")
+        elif (m := _CA.match(key)) and value and value.rstrip("/") not in SYSTEM_STORES:
+            scope = f"for {m.group(1)}" if m.group(1) else "for every https source"
+            found.append(f"{key} {value!r}: another CA store {scope} (the system's is the trust)")
         elif (m := _PROXY.match(key)) and proxy_has_password(value):
             scope = f"for {m.group(2)}" if m.group(2) else f"for every {m.group(1)} source"
             found.append(f"{key}: the proxy {scope} carries a password in its URL (not shown)")

@@ -360,6 +360,17 @@ TRUST_DEFECTS: tuple[Defect, ...] = (
         ("trust-ca-bundle",),
         lambda d: d.reader().lexists("/etc/ssl/certs/7f3a9c21.0"),
     ),
+    Defect(
+        "apt-https-cainfo-override",
+        "trust",
+        "apt.conf.d points apt's https transport at a CA file under /opt",
+        _write(
+            "/etc/apt/apt.conf.d/80zz-corp-ca",
+            'Acquire::https::CaInfo "/opt/corp/ca.pem";\n',
+        ),
+        ("trust-apt",),
+        _exists("/etc/apt/apt.conf.d/80zz-corp-ca"),
+    ),
     # TLS clients told to skip verification or to trust another store (trust-ca-bundle)
     Defect(
         "tls-env-requests-ca-bundle",

@@ -53,6 +53,8 @@ def test_debian12_dump_today_has_only_mmdebstraps_leftover() -> None:
         ('Acquire::https::mirror.example::Verify-Host "0";', "host verification off for mirror"),
         ('Acquire::http::Proxy "http://ci:s3cr3tpw@proxy.example:3128/";', "carries a password"),
         ('Acquire::http::Proxy::deb.example "http://u:p4ss@p.example/";', "for deb.example"),
+        ('Acquire::https::CaInfo "/opt/corp/ca.pem";', "another CA store for every https"),
+        ('Acquire::https::mirror.example::CaPath "/srv/certs";', "another CA store for mirror"),
     ],
 )
 def test_each_weak_setting(line: str, finding: str) -> None:
@@ -68,6 +70,7 @@ def test_each_weak_setting(line: str, finding: str) -> None:
         'Acquire::AllowWeakRepositories "false";',
         'Acquire::Check-Valid-Until "true";',
         'Acquire::https::Verify-Peer "true";',
+        'Acquire::https::CaInfo "/etc/ssl/certs/ca-certificates.crt";',
         'Acquire::http::Proxy "http://proxy.example:3128/";',
         'Acquire::http::Proxy::deb.debian.org "DIRECT";',
         'Acquire::http::Proxy "http://ci@proxy.example:3128/";',
