@@ -48,3 +48,14 @@ def deferred() -> Iterator[list[int]]:
             signal.signal(signum, handler)
     if caught:
         raise KeyboardInterrupt(f"signal {signal.Signals(caught[0]).name} during teardown")
+
+
+def ignore_from_now() -> None:
+    """Ignore SIGINT and SIGTERM for the rest of the process: an interrupted run that has
+    cleaned up and written its record only exits now, and a cancelled job's second signal
+    (SIGTERM 7.5 s after SIGINT) landing in the interpreter's shutdown would otherwise kill it
+    by signal (finalization puts Python handlers back to the default action; it keeps SIG_IGN),
+    so the job would report a death by SIGTERM instead of the interrupted run it was."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)

@@ -297,6 +297,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if display is not None:
         display.stop()
     recorder = session.config.pluginmanager.get_plugin(Recorder.NAME)
+    h.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     finish_session(session, h, recorder.records if recorder is not None else [], exitstatus)
 
 
@@ -305,6 +306,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     h = config.stash.get(HARNESS_KEY, None)
     if h is not None and h.active and not h.is_worker and not _collect_only(config):
         remove_trees([h.run_dir])
+        if h.interrupted:  # all is cleaned up and said: a late second signal changes nothing
+            from core.signals import ignore_from_now
+
+            ignore_from_now()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -41,6 +41,7 @@ class Harness:
     clone_wanted: set[str] = field(default_factory=set)
     # OS -> the background fixtures its selected checks read (harness/scheduling.py)
     background_wanted: dict[str, set[str]] = field(default_factory=dict)
+    interrupted: bool = False  # the session ended on a signal (pytest's exit status 2)
     started_at: float = field(default_factory=time.time)
     _board: StatusBoard | None = None
     _platform: Platform | None = None
