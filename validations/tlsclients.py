@@ -20,6 +20,8 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 
+from validations.conftext import uncommented
+
 SYSTEM_STORES = frozenset(
     {
         "/etc/ssl/certs", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem",
@@ -84,7 +86,9 @@ Read = Callable[[str], str | None]
 
 
 def _uncommented(text: str) -> list[str]:
-    return [x.split("#", 1)[0] for x in text.splitlines() if not x.lstrip().startswith(("#", ";"))]
+    """Each line without its `#` comment (conftext's rule); `;` starts a comment line too in
+    the INI-style files read here (git, pip, npm)."""
+    return [uncommented(x) for x in text.splitlines() if not x.lstrip().startswith(";")]
 
 
 def environment_findings(where: str, text: str) -> list[str]:
