@@ -16,7 +16,7 @@ from typing import Any
 from filelock import FileLock
 
 from build import packer
-from build.cache import ImageCache, detect_format
+from build.cache import ImageCache, detect_format, write_seal
 from build.inputs_digest import inputs_digest
 from core.errors import ImageDefect, InfrastructureError, UsageError, failure_class
 from core.files import display_path, sha256_file, write_json_atomic
@@ -320,6 +320,7 @@ def _commit(
         guest_tools=guest_tools,
     )
     write_json_atomic(tmp / "build.json", result.to_json())
+    write_seal(tmp / final_name, str(result.sha256))  # lookups and the publisher skip a rehash
     ctx.cache.commit(tmp, spec.name, ctx.platform_name, digest)
     attempt.note(f"built {final_name} ({result.size} bytes, sha256 {result.sha256})")
     write_record(ctx, result)

@@ -22,7 +22,7 @@ from core.git import git_state
 from core.model import TemplateSpec
 from core.results_file import SCHEMA_ID, validate_results
 from core.signals import deferred
-from harness.inventory import inventory_record
+from harness.inventory import inventory_packages, inventory_record
 from harness.recorder import partial_reasons
 from harness.session import Harness
 from platforms.kept import kept_of_run
@@ -71,7 +71,11 @@ def build_record(h: Harness, name: str) -> dict[str, Any]:
     return {k: data.get(k) for k in BUILD_FIELDS if k in data}
 
 
-def _packages(h: Harness, name: str) -> list[str] | None:
+def _packages(h: Harness, name: str, artifact_sha256: str | None) -> list[str] | None:
+    """From the offline inventory of this artifact, else what the clone listed (fixtures.py)."""
+    found = inventory_packages(h.settings.artifacts_dir, name, h.run_id, artifact_sha256)
+    if found is not None:
+        return found
     path = h.settings.artifacts_dir / name / "packages.txt"
     if not path.is_file() or path.stat().st_mtime < h.started_at:
         return None
@@ -131,7 +135,7 @@ def results_of(
         r["var_file"] = display_path(spec.var_file, h.repo_root)
         r["validated_platform"] = h.platform_name
         r["junit"] = f"junit-{name}.xml"
-        r["packages"] = _packages(h, name)
+        r["packages"] = _packages(h, name, builds[name].get("sha256"))
         r["cloudstack_os_type"] = spec.variables.get("cloudstack_os_type") or None
         r["security_updates"] = security_updates(records, name)
         r["cloud_init"] = cloud_init_timing(records, name)

@@ -27,7 +27,7 @@ from core.settings import keep_decision
 from core.ssh import client_options
 from core.trees import remove_trees
 from harness.image_loader import ImageLoader
-from harness.inventory import record_inventory
+from harness.inventory import inventory_packages, record_inventory
 from harness.scheduling import (
     background_fixtures,
     needs_clone,
@@ -177,8 +177,12 @@ PACKAGE_QUERY = {
 }
 
 
-def record_packages(host: Any, spec: TemplateSpec, harness: Harness) -> None:
-    """The installed package list, for the published metadata (best effort, never a check)."""
+def record_packages(host: Any, spec: TemplateSpec, build: BuildResult, harness: Harness) -> None:
+    """The installed package list, for the published metadata (best effort, never a check),
+    asked of the clone only when the offline inventory could not be read (harness/finish.py
+    takes it from there): 2 s of the clone's time under TCG."""
+    if inventory_packages(harness.settings.artifacts_dir, spec.name, harness.run_id, build.sha256):
+        return
     query = PACKAGE_QUERY.get(spec.family)
     if query is None:
         return
@@ -190,7 +194,7 @@ def record_packages(host: Any, spec: TemplateSpec, harness: Harness) -> None:
 
 
 @pytest.fixture(scope="session")
-def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
+def host(vm: BootedVM, spec: TemplateSpec, build: BuildResult, harness: Harness) -> Iterator[Any]:
     """testinfra over OpenSSH: the client agrees with the hardened server's algorithms, trusts
     only the host key the seed installed, and sends every command to one long-lived shell per
     privilege over one connection (harness/shell_session.py)."""
@@ -207,7 +211,7 @@ def host(vm: BootedVM, spec: TemplateSpec, harness: Harness) -> Iterator[Any]:
     )
     connection = Host(backend)
     with contextlib.suppress(Exception):
-        record_packages(connection, spec, harness)
+        record_packages(connection, spec, build, harness)
     try:
         yield connection
     finally:

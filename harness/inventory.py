@@ -66,6 +66,20 @@ def write_inventory(
     return path
 
 
+def inventory_packages(
+    artifacts_dir: Path, os_name: str, run_id: str, artifact_sha256: str | None
+) -> list[str] | None:
+    """results.json's `packages` (`name=version`, sorted) from the inventory this session read
+    offline for this very artifact; None when there is none (then the clone is asked)."""
+    doc = read_json(inventory_path(artifacts_dir, os_name))
+    if not isinstance(doc, dict) or doc.get("run_id") != run_id or "inventory" not in doc:
+        return None
+    if not artifact_sha256 or doc.get("artifact_sha256") != artifact_sha256:
+        return None
+    inv = Inventory.from_json(doc["inventory"])
+    return sorted(f"{p.name}={p.version}" for p in inv.packages)
+
+
 def inventory_record(
     artifacts_dir: Path, os_name: str, run_id: str, artifact_sha256: str | None
 ) -> dict[str, str] | None:

@@ -8,8 +8,10 @@ of the phases and nothing imports it. `pytest tests/` (the harness's own tests) 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -217,6 +219,24 @@ def _controller_start(config: pytest.Config, h: Harness) -> None:
     display.start()
     config.stash[_DISPLAY_KEY] = display
     config.pluginmanager.register(Recorder(), Recorder.NAME)
+    _preload(publish=h.settings.publish)
+
+
+def _preload(publish: bool) -> None:
+    """Load in a thread, while the builds and boots wait, what the end of the run needs and
+    takes 2-4 s to load: jsonschema (results.json is validated; its format checkers load
+    rfc3987_syntax, which compiles a grammar) and, when publishing, the SBOM's validator."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # loaded again where used, with its own error
+            import jsonschema  # noqa: F401
+
+            if publish:
+                from publish.sbom import warm
+
+                warm()
+
+    threading.Thread(target=load, name="preload", daemon=True).start()
 
 
 def _publish_preflight(h: Harness) -> list[str]:

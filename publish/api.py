@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from core.redact import Redactor
 from core.results_file import load_results
 from core.settings import Settings
 from pkgdb.inventory import Inventory
+from publish import sbom
 from publish.artifact import unpublishable
 from publish.catalog_page import refresh_index
 from publish.gating import Candidate, gate, required_platform
@@ -124,6 +126,8 @@ def publish_results(
         return report
     if key is None and plans:
         say(f"no signing key ({ENV_KEY}): builds are published unsigned")
+    if plans:  # the SBOM validator's 2-4 s of loading, beside the first artifact's upload
+        threading.Thread(target=sbom.warm, name="sbom-validator", daemon=True).start()
     for p in plans:
         try:
             report.published.append(

@@ -25,12 +25,14 @@ an SBOM that does not validate is never published.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cyclonedx import spdx
 from cyclonedx.model import HashAlgorithm, HashType, Property
@@ -43,10 +45,12 @@ from cyclonedx.model.license import (
 )
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from pkgdb.inventory import Inventory, Kernel, Package
+
+if TYPE_CHECKING:
+    from cyclonedx.validation.json import JsonStrictValidator
 
 SPEC_VERSION = "1.6"
 MEDIA_TYPE = "application/vnd.cyclonedx+json"
@@ -106,10 +110,26 @@ def sbom_json(inv: Inventory, template: Template) -> bytes:
     return text.encode() + b"\n"
 
 
+@functools.cache
+def _validator() -> JsonStrictValidator:
+    # imported here: it imports jsonschema, whose format checkers take 2-4 s to load
+    # (rfc3987_syntax compiles its grammar); `warm` pays that beside the artifact's upload
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    return JsonStrictValidator(SchemaVersion.V1_6)
+
+
+def warm() -> None:
+    """Load the validator and its schemas ahead of the first SBOM (in a thread, while the
+    artifact uploads: publish/api.py). Quiet: a validator that cannot load fails where the
+    SBOM is validated, with its own message."""
+    with contextlib.suppress(Exception):
+        validation_errors('{"bomFormat": "CycloneDX", "specVersion": "1.6"}')
+
+
 def validation_errors(text: str | bytes) -> list[str]:
     """[] when `text` is a valid CycloneDX 1.6 JSON document, else the (first) error."""
-    validator = JsonStrictValidator(SchemaVersion.V1_6)
-    error = validator.validate_str(text.decode() if isinstance(text, bytes) else text)
+    error = _validator().validate_str(text.decode() if isinstance(text, bytes) else text)
     return [] if error is None else [str(error.data.message if error.data else error)]
 
 

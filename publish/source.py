@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from core.destination import Destination
 from core.errors import UsageError
 from core.settings import S3Config
 from publish.buildid import is_build_id
-from publish.metadata import validate_metadata
+from publish.metadata import MetadataError, validate_metadata
 from publish.pointers import latest_key
 from publish.publisher import METADATA
 from publish.stores import open_store
@@ -116,10 +114,9 @@ def parse_metadata(raw: bytes, where: str) -> dict[str, Any]:
         raise IntegrityError(f"{where} is not JSON ({e})") from None
     try:
         validate_metadata(meta)
-    except jsonschema.ValidationError as e:
-        at = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+    except MetadataError as e:
         raise IntegrityError(
-            f"{where} does not match the metadata schema at {at}: {e.message}"
+            f"{where} does not match the metadata schema at {e.where}: {e.message}"
         ) from None
     return dict(meta)
 

@@ -28,21 +28,31 @@ class RemoteError(RuntimeError):
     """The batch itself did not run (the shell failed before answering)."""
 
 
-def _script(commands: dict[str, str], boundary: str) -> str:
-    lines = ["t=$(mktemp -d) || exit 97"]
+def _script(commands: dict[str, str], boundary: str, shared: bool = True) -> str:
+    """One shell script for `commands`: each started in a subshell of its own (one fork; its
+    status read back by `wait`), answers printed in order. `shared`: the files go to the
+    folder the harness's long-lived shell made once (XCPNG_ASK_DIR, harness/shell_session.py;
+    its shell runs one command at a time) instead of a new one per call: under TCG each
+    process start (mktemp, rm) costs 30-50 ms. A background batch (`launch`) runs beside
+    other questions, so it always makes its own."""
+    if shared:
+        lines = [
+            "t=${XCPNG_ASK_DIR:-}; own=",
+            '[ -n "$t" ] || { t=$(mktemp -d) || exit 97; own=1; }',
+        ]
+    else:
+        lines = ["t=$(mktemp -d) || exit 97; own=1"]
     for i, command in enumerate(commands.values()):
-        run = f'( {command} ) >"$t/{i}.o" 2>"$t/{i}.e" </dev/null; echo $? >"$t/{i}.r"'
-        lines.append(f"{{ {run}; }} &")
-    lines.append("wait")
+        lines.append(f'( {command}\n) >"$t/{i}.o" 2>"$t/{i}.e" </dev/null & p{i}=$!')
     for i, name in enumerate(commands):
         lines += [
-            f'read rc <"$t/{i}.r"',  # a builtin: no process start
+            f'wait "$p{i}"; rc=$?',
             f"printf '%s %s %s\\n' {shlex.quote(boundary)} {shlex.quote(name)} \"$rc\"",
             # an empty answer costs no process start (each costs most under TCG)
             f'[ ! -s "$t/{i}.o" ] || base64 -w0 <"$t/{i}.o"; echo',
             f'[ ! -s "$t/{i}.e" ] || base64 -w0 <"$t/{i}.e"; echo',
         ]
-    lines.append('rm -rf "$t"')
+    lines.append('[ -z "$own" ] || rm -rf "$t"')
     return "\n".join(lines)
 
 
@@ -92,7 +102,10 @@ def ask(host: Any, commands: dict[str, str], sudo: bool = True) -> dict[str, Ans
     later `ask`."""
     _words(list(commands))
     boundary = "@@" + secrets.token_hex(8)
-    out = _run(host, f"sh -c {shlex.quote(_script(commands, boundary))}", sudo)
+    # the script as the command itself, not `sh -c` (one process fewer): every backend runs a
+    # command in a shell of its own (the harness's in a subshell), whose `wait` and `exit` are
+    # the script's alone
+    out = _run(host, _script(commands, boundary), sudo)
     return _answers(out, list(commands), boundary)
 
 
@@ -114,7 +127,9 @@ def launch(host: Any, steps: list[dict[str, str]], folder: str, sudo: bool = Tru
     names = [name for step in steps for name in step]
     _words(names)
     boundary = "@@" + secrets.token_hex(8)
-    body = "\n".join(f"sh -c {shlex.quote(_script(step, boundary))}" for step in steps)
+    body = "\n".join(
+        f"sh -c {shlex.quote(_script(step, boundary, shared=False))}" for step in steps
+    )
     q = shlex.quote(folder)
     # setsid and no open descriptor: the shell that started it answers at once, and the job
     # outlives it; `rc` appears last (renamed into place), when `out` is complete

@@ -64,3 +64,19 @@ def test_same_bytes_laid_out_otherwise_pass_and_are_sealed_again(tmp_path: Path)
     assert sha256_file(image) == digest
     assert cache._intact(seal, image, digest)
     assert json.loads(seal.read_text())["seal"] != before
+
+
+def test_a_fresh_build_is_sealed_and_the_seal_vouches_only_for_unchanged_bytes(
+    tmp_path: Path,
+) -> None:
+    """write_seal at the build's commit (its sha256 was just computed), sealed_sha256 for the
+    publisher: the recorded sha256 while the bytes are the same, None once they differ."""
+    image = _sparse_image(tmp_path / "image.raw")
+    digest = sha256_file(image)
+    assert cache.sealed_sha256(image) is None  # no seal yet
+    cache.write_seal(image, digest)
+    assert cache.sealed_sha256(image) == digest
+    with image.open("r+b") as fh:
+        fh.seek(8 << 20)
+        fh.write(b"R")
+    assert cache.sealed_sha256(image) is None

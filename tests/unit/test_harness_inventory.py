@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.model import BuildResult, TemplateSpec
 from harness.finish import resolved_inputs
-from harness.inventory import inventory_record, record_inventory
+from harness.inventory import inventory_packages, inventory_record, record_inventory
 from pkgdb.inventory import Inventory
 from tests.support.pkgtrees import debian_tree
 from validations.offline_tree import TreeImage
@@ -37,6 +37,11 @@ def test_the_inventory_is_recorded_for_this_run_and_artifact(tmp_path: Path) -> 
     assert inventory_record(arts, "debian12", "run-2", "ab" * 32) is None  # an earlier run's
     assert inventory_record(arts, "debian12", "run-1", "ef" * 32) is None  # another artifact
     assert inventory_record(arts, "debian13", "run-1", "ab" * 32) is None
+    # results.json's package list comes from it, so the clone is not asked again (2 s, TCG)
+    listed = inventory_packages(arts, "debian12", "run-1", "ab" * 32)
+    assert listed == sorted(f"{p.name}={p.version}" for p in inv.packages) and len(listed) == 4
+    assert inventory_packages(arts, "debian12", "run-2", "ab" * 32) is None
+    assert inventory_packages(arts, "debian12", "run-1", "ef" * 32) is None
 
 
 def test_a_failure_to_read_it_is_recorded_not_raised(tmp_path: Path) -> None:
@@ -50,6 +55,7 @@ def test_a_failure_to_read_it_is_recorded_not_raised(tmp_path: Path) -> None:
         "dpkg package nor an rpm database"
     )
     assert inventory_record(tmp_path / "a", "debian12", "run-1", "ab" * 32) is not None
+    assert inventory_packages(tmp_path / "a", "debian12", "run-1", "ab" * 32) is None
 
 
 def test_resolved_inputs_name_the_media_of_the_platform() -> None:

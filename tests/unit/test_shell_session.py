@@ -54,3 +54,24 @@ def test_a_shell_that_died_is_started_again(host: Host) -> None:
     backend.user_shell.proc.kill()
     backend.user_shell.proc.wait()
     assert host.run("echo back").stdout == "back\n"
+
+
+def test_ask_keeps_its_answers_in_the_shells_own_folder(host: Host, tmp_path) -> None:
+    """validations/remote.ask writes its answers where the shell made a folder once (no mktemp
+    nor rm per call: each is a process start, 30-50 ms under TCG); a background batch makes
+    its own, since it runs beside later questions; the folder goes when the shell ends."""
+    from validations.remote import ask, collect, launch
+
+    folder = host.run('echo "$XCPNG_ASK_DIR"').stdout.strip()
+    assert folder and os.path.isdir(folder)
+    first = ask(host, {"a": "echo one", "b": "echo two >&2; exit 4"}, sudo=False)
+    assert (first["a"].stdout, first["a"].rc) == ("one\n", 0)
+    assert (first["b"].stderr, first["b"].rc) == ("two\n", 4)
+    assert sorted(os.listdir(folder)) == ["0.e", "0.o", "1.e", "1.o"]
+    pending = launch(host, [{"x": "sleep 0.3; echo bg"}], str(tmp_path / "bg"), sudo=False)
+    second = ask(host, {"only": "echo three"}, sudo=False)  # the earlier answers do not leak
+    assert second == {"only": type(second["only"])(0, "three\n", "")}
+    assert collect(host, pending)["x"].stdout == "bg\n"
+    assert sorted(os.listdir(folder)) == ["0.e", "0.o", "1.e", "1.o"]
+    host.backend.close()
+    assert not os.path.exists(folder)
