@@ -421,8 +421,8 @@ def test_a_sealed_cached_disk_is_published_without_hashing_it_again(
 ) -> None:
     """The image cache's seal stands for the sha256 (0.3 s instead of 6 s for an 8 GiB disk's
     zeros); a disk changed since its seal is hashed in the read pass again, and refused."""
-    import publish.artifact as artifact
     from build.cache import write_seal
+    from publish import artifact
 
     rec = fake_os(tmp_path, "debian12", size=64 << 20, fmt="raw")
     raw = Path(rec["build"]["artifact"])
@@ -452,8 +452,8 @@ def test_a_sealed_cached_disk_is_published_without_hashing_it_again(
 def test_a_sealed_disk_written_to_while_it_is_published_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import publish.artifact as artifact
     from build.cache import write_seal
+    from publish import artifact
 
     rec = fake_os(tmp_path, "debian12", size=64 << 20, fmt="raw")
     raw = Path(rec["build"]["artifact"])
