@@ -28,28 +28,27 @@ from core.trees import remove_trees
 SEAL = "seal.json"  # {"sha256": ..., "seal": ...}: the image checked once, fingerprinted
 
 
-def _intact(seal_file: Path, image: Path, sha256: str) -> bool:
+def _intact(image: Path, sha256: str) -> bool:
     """The image still has `sha256`: by its seal when one was recorded for that sha256 and
-    still matches, else by hashing it (and sealing it for the next lookup)."""
-    recorded = read_json(seal_file)
-    seal = data_seal(image)  # the caller holds the entry's lock: the image does not change
-    if recorded == {"sha256": sha256, "seal": seal}:
+    still matches, else by hashing it (and sealing it for the next lookup). The caller holds
+    the entry's lock: the image does not change meanwhile."""
+    if sealed_sha256(image) == sha256:
         return True
     if sha256_file(image) != sha256:
         return False
     with contextlib.suppress(OSError):
-        write_json_atomic(seal_file, {"sha256": sha256, "seal": seal})
+        write_seal(image, sha256)
     return True
 
 
 def write_seal(image: Path, sha256: str) -> None:
-    """Seal an image whose sha256 was just computed (a fresh build), beside it."""
+    """Seal an image whose sha256 was just computed, beside it (`<entry>/seal.json`)."""
     write_json_atomic(image.parent / SEAL, {"sha256": sha256, "seal": data_seal(image)})
 
 
 def sealed_sha256(image: Path) -> str | None:
     """The sha256 recorded for `image` if its seal still matches (0.3 s, where hashing it is
-    6 s), else None: the publisher checks a cached image this way (publish/artifact.py)."""
+    6 s), else None: cache lookups and the publisher (publish/artifact.py) check it this way."""
     recorded = read_json(image.parent / SEAL)
     if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
         return None
@@ -109,7 +108,7 @@ class ImageCache:
         if not image.is_file() or image.stat().st_size != result.size:
             self.discard(entry, "image missing or wrong size")
             return None, "cached image missing or truncated; rebuilding"
-        if not _intact(entry / SEAL, image, str(result.sha256)):
+        if not _intact(image, str(result.sha256)):
             self.discard(entry, "sha256 mismatch")
             return None, "cached image failed its sha256 check; rebuilding"
         return result, "cache hit"

@@ -66,15 +66,25 @@ def write_inventory(
     return path
 
 
+def _this_run(
+    artifacts_dir: Path, os_name: str, run_id: str, artifact_sha256: str | None
+) -> dict[str, Any] | None:
+    """The inventory document this session wrote for this very artifact, or None."""
+    doc = read_json(inventory_path(artifacts_dir, os_name))
+    if not isinstance(doc, dict) or doc.get("run_id") != run_id:
+        return None
+    if not artifact_sha256 or doc.get("artifact_sha256") != artifact_sha256:
+        return None
+    return doc
+
+
 def inventory_packages(
     artifacts_dir: Path, os_name: str, run_id: str, artifact_sha256: str | None
 ) -> list[str] | None:
     """results.json's `packages` (`name=version`, sorted) from the inventory this session read
     offline for this very artifact; None when there is none (then the clone is asked)."""
-    doc = read_json(inventory_path(artifacts_dir, os_name))
-    if not isinstance(doc, dict) or doc.get("run_id") != run_id or "inventory" not in doc:
-        return None
-    if not artifact_sha256 or doc.get("artifact_sha256") != artifact_sha256:
+    doc = _this_run(artifacts_dir, os_name, run_id, artifact_sha256)
+    if doc is None or "inventory" not in doc:
         return None
     inv = Inventory.from_json(doc["inventory"])
     return sorted(f"{p.name}={p.version}" for p in inv.packages)
@@ -85,10 +95,7 @@ def inventory_record(
 ) -> dict[str, str] | None:
     """results.json's `inventory` of one OS: the file this session wrote for this very
     artifact (path and sha256), None when there is none."""
+    if _this_run(artifacts_dir, os_name, run_id, artifact_sha256) is None:
+        return None
     path = inventory_path(artifacts_dir, os_name)
-    doc = read_json(path)
-    if not isinstance(doc, dict) or doc.get("run_id") != run_id:
-        return None
-    if not artifact_sha256 or doc.get("artifact_sha256") != artifact_sha256:
-        return None
     return {"path": str(path.resolve()), "sha256": sha256_file(path)}

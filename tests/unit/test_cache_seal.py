@@ -27,42 +27,42 @@ def test_first_lookup_hashes_and_seals_later_ones_use_the_seal(
     image = _sparse_image(tmp_path / "image.raw")
     seal = tmp_path / cache.SEAL
     digest = sha256_file(image)
-    assert cache._intact(seal, image, digest)
+    assert cache._intact(image, digest)
     assert json.loads(seal.read_text())["sha256"] == digest
 
     def no_full_hash(_path: Path) -> str:
         raise AssertionError("the seal matched: no sha256 needed")
 
     monkeypatch.setattr(cache, "sha256_file", no_full_hash)
-    assert cache._intact(seal, image, digest)
+    assert cache._intact(image, digest)
 
 
 def test_a_changed_image_fails_with_a_seal_and_without(tmp_path: Path) -> None:
     image = _sparse_image(tmp_path / "image.raw")
     seal = tmp_path / cache.SEAL
     digest = sha256_file(image)
-    assert cache._intact(seal, image, digest)
+    assert cache._intact(image, digest)
     with image.open("r+b") as fh:
         fh.seek(8 << 20)
         fh.write(b"R")
-    assert not cache._intact(seal, image, digest)
+    assert not cache._intact(image, digest)
     seal.unlink()
-    assert not cache._intact(seal, image, digest)
-    assert not cache._intact(seal, image, "0" * 64), "a seal never vouches for another sha256"
+    assert not cache._intact(image, digest)
+    assert not cache._intact(image, "0" * 64), "a seal never vouches for another sha256"
 
 
 def test_same_bytes_laid_out_otherwise_pass_and_are_sealed_again(tmp_path: Path) -> None:
     image = _sparse_image(tmp_path / "image.raw")
     seal = tmp_path / cache.SEAL
     digest = sha256_file(image)
-    assert cache._intact(seal, image, digest)
+    assert cache._intact(image, digest)
     before = json.loads(seal.read_text())["seal"]
     with image.open("r+b") as fh:  # a hole written as the zeros it reads as
         fh.seek(40 << 20)
         fh.write(bytes(1 << 20))
         os.fsync(fh.fileno())
     assert sha256_file(image) == digest
-    assert cache._intact(seal, image, digest)
+    assert cache._intact(image, digest)
     assert json.loads(seal.read_text())["seal"] != before
 
 
