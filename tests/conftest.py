@@ -91,3 +91,30 @@ def debian12_raw_disk(
         capture_output=True,
     )
     return raw
+
+
+# The test command runs a file per worker at a time (--dist loadfile) in collection order
+# (--no-loadscope-reorder): the longest files first, so that no worker is left alone with one
+# at the end while the other idles (longest processing time first; xdist's own order, by test
+# count, started the mutation boots last). Ranked by a warm run's time per file
+# (docs/benchmarks.md); the rest keep their order after these. The mutation boots come third,
+# once the fleet's two boots have their QEMU slots.
+LONGEST_FIRST = (
+    "tests/e2e/test_local_pipeline.py",
+    "tests/integration/test_interrupts_basedisk.py",
+    "tests/mutation/test_mutation.py",
+    "tests/mutation/test_package_defects.py",
+    "tests/e2e/test_xcpng_twin_pipeline.py",
+    "tests/integration/test_interrupts_publish.py",
+    "tests/integration/test_harness_packer.py",
+    "tests/mutation/test_trust_on_image.py",
+    "tests/integration/test_interrupts_vm.py",
+    "tests/mutation/test_defects_offline.py",
+    "tests/integration/test_interrupts_build.py",
+    "tests/mutation/test_persistence_rows.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable

@@ -32,7 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 OS_NAME = "debian12"
 FAMILY = "debian"
 RUN_TIMEOUT_S = int(os.environ.get("MUTATION_RUN_TIMEOUT", "1800"))
-BOOT_TIMEOUT = os.environ.get("MUTATION_BOOT_TIMEOUT", "6m")
+# The harness's default: it also bounds the wait for a QEMU slot, which another file's boots
+# (the end-to-end fleet's two) may hold for minutes when both workers boot at once.
+BOOT_TIMEOUT = os.environ.get("MUTATION_BOOT_TIMEOUT", "15m")
 
 # defect name -> {"failed": ids, "seconds": time to the verdict, "notes": [...]}; printed by
 # conftest.py and kept as mutation-outcomes.json for table.py
