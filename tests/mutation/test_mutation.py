@@ -26,6 +26,7 @@ import pytest
 from defects import ALLOWED_SKIPS, DEFECTS, GOOD_VARIANTS, TIME_DEPENDENT, Defect, GoodVariant
 from diskedit import DiskEditor
 
+from core.settings import OPTIONS
 from validations.expected import expected_checks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +35,8 @@ FAMILY = "debian"
 RUN_TIMEOUT_S = int(os.environ.get("MUTATION_RUN_TIMEOUT", "1800"))
 # The harness's default: it also bounds the wait for a QEMU slot, which another file's boots
 # (the end-to-end fleet's two) may hold for minutes when both workers boot at once.
-BOOT_TIMEOUT = os.environ.get("MUTATION_BOOT_TIMEOUT", "15m")
+_HARNESS_BOOT_TIMEOUT = next(o.default for o in OPTIONS if o.flag == "--boot-timeout")
+BOOT_TIMEOUT = os.environ.get("MUTATION_BOOT_TIMEOUT", str(_HARNESS_BOOT_TIMEOUT))
 
 # defect name -> {"failed": ids, "seconds": time to the verdict, "notes": [...]}; printed by
 # conftest.py and kept as mutation-outcomes.json for table.py
