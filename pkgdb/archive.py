@@ -33,6 +33,8 @@ from pkgdb import http
 from pkgdb.cache import LOCK_TIMEOUT_S, UrlCache
 from pkgdb.sources import AptSource
 
+PIN_FIELDS = ("Origin", "Label", "Suite", "Codename", "Version", "NotAutomatic",
+              "ButAutomaticUpgrades")  # fmt: skip
 COMPRESSIONS = ((".xz", lzma.decompress), (".gz", gzip.decompress), ("", bytes))
 _PACKAGE_LINE = re.compile(rb"^Package: *(\S+) *$", re.M)
 
@@ -48,6 +50,7 @@ class Release:
     files: dict[str, tuple[str, int]]  # path below the suite -> (sha256, size)
     signature: str  # "good signature by <signer>", or why it was not checked
     fetched_at: float
+    pin_fields: tuple[tuple[str, str], ...] = ()  # Origin, Label, ...: what apt pins match
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class Archive:
             files=files,
             signature=signature,
             fetched_at=cached.fetched_at,
+            pin_fields=tuple((k, str(v)) for k, v in release.items() if k in PIN_FIELDS),
         )
         return self._releases[memo]
 

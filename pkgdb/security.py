@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from debian.debian_support import Version
 
 from core.errors import ImageDefect
+from pkgdb.aptpolicy import held_by_dpkg, held_by_pins
 from pkgdb.archive import Archive, PackageIndex
 from pkgdb.dpkg import DebPackage, DpkgDatabase
 from pkgdb.keys import KeyStore
@@ -37,6 +38,8 @@ class SecurityReport:
     suites: list[str]  # the URLs compared against
     notes: list[str] = field(default_factory=list)  # e.g. the sources lack the suite
     signature: list[str] = field(default_factory=list)  # how each InRelease was verified
+    held: list[str] = field(default_factory=list)  # updates apt would not install (pins, holds)
+    compared: list[AptSource] = field(default_factory=list)  # the security sources compared
 
 
 def security_sources(
@@ -126,13 +129,19 @@ def security_indexes(
         rel = archive.release(source, keys)
         report.suites.append(rel.url)
         report.signature.append(f"{rel.url}: {rel.signature}")
+    report.compared = sources
     return indexes, report
 
 
 def security_updates(reader: ImageReader, db: DpkgDatabase, archive: Archive) -> SecurityReport:
-    """The image's pending security updates, against the archive as the host sees it now."""
+    """The image's pending security updates, against the archive as the host sees it now, and
+    the updates its holds and pins would keep out."""
     indexes, report = security_indexes(reader, db, archive)
-    report.pending = pending_updates(db.installed(), indexes)
+    installed = db.installed()
+    report.pending = pending_updates(installed, indexes)
+    report.held = [f"held by dpkg (apt-mark hold): {p}" for p in held_by_dpkg(installed)]
+    own = [s for s in report.compared if s.in_image]
+    report.held += held_by_pins(reader, installed, read_sources(reader), own, archive)
     return report
 
 

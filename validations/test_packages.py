@@ -24,17 +24,21 @@ from validations.packagedb import dpkg_database, package_files, verify
 
 @check(
     "system-security-updates",
-    "no security update pending for the image's packages (Debian/Ubuntu, read offline against "
-    "the security suite; listed in the report and the published metadata)",
+    "no security update pending for the image's packages, and none that apt would refuse to "
+    "install (dpkg holds, apt pins: apt's own policy over the image's configuration); "
+    "Debian/Ubuntu, read offline against the security suite, listed in the report and the "
+    "published metadata",
 )
 def test_security_updates(
     image: OfflineImage, archive: Archive, record_property: Callable[[str, object], None]
 ) -> None:
     report = security_updates(image, dpkg_database(image), archive)
     record_property("security_updates", json.dumps(report.pending))
-    problems = report.notes + report.pending
+    problems = report.notes + report.pending + report.held
     assert not problems, (
-        f"{len(report.pending)} security update(s) pending (against {', '.join(report.suites)}):\n"
+        f"{len(report.pending)} security update(s) pending (against {', '.join(report.suites)})"
+        + ("; and the image keeps apt from installing security updates" if report.held else "")
+        + ":\n"
         + "\n".join(problems)
     )
 

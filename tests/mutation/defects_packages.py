@@ -152,6 +152,19 @@ def _status_version(package: str, new: Callable[[str], str]) -> Callable[[DiskEd
     return apply
 
 
+def _status_selection(package: str, want: str) -> Callable[[DiskEditor], None]:
+    """dpkg's selection of `package` set to `want`, as `apt-mark hold` / `dpkg --set-selections`."""
+
+    def apply(d: DiskEditor) -> None:
+        status = d.read_text("/var/lib/dpkg/status")
+        pattern = rf"(^Package: {re.escape(package)}\n(?:[^\n]+\n)*?Status: )install "
+        patched, n = re.subn(pattern, rf"\g<1>{want} ", status, count=1, flags=re.M)
+        assert n == 1, f"{package} is not installed in the image's dpkg status"
+        d.write("/var/lib/dpkg/status", patched)
+
+    return apply
+
+
 def _status_version_of(d: DiskEditor, package: str) -> str:
     pattern = rf"^Package: {re.escape(package)}\n(?:[^\n]+\n)*?Version: (\S+)$"
     m = re.search(pattern, d.read_text("/var/lib/dpkg/status"), re.M)
@@ -392,6 +405,46 @@ PACKAGE_DEFECTS: tuple[Defect, ...] = (
         _deb822(extra="Enabled: no\n"),
         UPDATES,
         _contains("/etc/apt/sources.list.d/debian.sources", "Enabled: no"),
+    ),
+    Defect(
+        "security-pinned-below-installed",
+        "system",
+        "an apt preferences file giving the security suite (by its label) priority -1",
+        _write(
+            "/etc/apt/preferences.d/stability",
+            "Package: *\nPin: release o=Debian,l=Debian-Security\nPin-Priority: -1\n",
+        ),
+        UPDATES,
+        _exists("/etc/apt/preferences.d/stability"),
+    ),
+    Defect(
+        "default-release-main-suite",
+        "system",
+        'APT::Default-Release "bookworm" in apt.conf.d: the main suite at 990 outranks the '
+        "security suite's newer versions",
+        _write("/etc/apt/apt.conf.d/10release", 'APT::Default-Release "bookworm";\n'),
+        UPDATES,
+        _exists("/etc/apt/apt.conf.d/10release"),
+    ),
+    Defect(
+        "openssl-version-pinned",
+        "system",
+        "libssl3 and openssl pinned to their installed version at 1001 (a .pref file)",
+        lambda d: d.write(
+            "/etc/apt/preferences.d/openssl.pref",
+            f"Package: libssl3 openssl\nPin: version {_status_version_of(d, 'libssl3')}\n"
+            "Pin-Priority: 1001\n",
+        ),
+        UPDATES,
+        _exists("/etc/apt/preferences.d/openssl.pref"),
+    ),
+    Defect(
+        "openssh-server-held",
+        "system",
+        "openssh-server on hold in dpkg's status (apt-mark hold)",
+        _status_selection("openssh-server", "hold"),
+        UPDATES,
+        _contains("/var/lib/dpkg/status", "Status: hold ok installed"),
     ),
     # credentials in /etc/skel, copied into every user's home (hygiene-credentials)
     Defect(
@@ -754,5 +807,17 @@ PACKAGE_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "any mirror of the security suite the image's keys verify is the security suite",
         _security_mirror,
         _security_mirror_landed,
+    ),
+    GoodVariant(
+        "apt-pins-that-keep-updates",
+        "apt preferences pinning backports at 100 and preferring the security suite at 990",
+        "pins are judged by the candidates apt computes: only a pin that keeps a security "
+        "update out is a finding",
+        _write(
+            "/etc/apt/preferences.d/policy",
+            "Package: *\nPin: release n=bookworm-backports\nPin-Priority: 100\n\n"
+            "Package: *\nPin: release l=Debian-Security\nPin-Priority: 990\n",
+        ),
+        _exists("/etc/apt/preferences.d/policy"),
     ),
 )
