@@ -9,7 +9,9 @@ checks pass `getent` output.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from validations.credentials import password_problem
@@ -153,4 +155,49 @@ def login_findings(passwd: str, login_defs: str, documented: set[str]) -> list[s
                 f"{a.name} (UID {a.uid}) is a regular account the template does not document"
                 + ("" if a.login_shell else f" (shell {a.shell})")
             )
+    return found
+
+
+# -- default modes of what users create ------------------------------------------------------------
+
+_UMASK = re.compile(r"^0?[0-7]{3}$")
+_DIR_MODE = re.compile(r"^\s*DIR_MODE\s*=\s*[\"']?([0-7]{3,4})[\"']?\s*(?:#.*)?$", re.M)
+ADDUSER_DIR_MODE = 0o700  # adduser's default since Debian 12 (3.130) when adduser.conf is silent
+
+
+def last_umask(output: str) -> int | None:
+    """The last line of `umask`'s output that is an octal mask (start-up files may print)."""
+    masks = [ln.strip() for ln in output.splitlines() if _UMASK.match(ln.strip())]
+    return int(masks[-1], 8) if masks else None
+
+
+def adduser_dir_mode(adduser_conf: str) -> int:
+    """The mode adduser gives new homes: adduser.conf's last DIR_MODE, else its default."""
+    found = _DIR_MODE.findall(adduser_conf)
+    return int(found[-1], 8) if found else ADDUSER_DIR_MODE
+
+
+def umask_findings(
+    user: str, user_umask: int | None, root_umask: int | None, homes: Mapping[str, int | None]
+) -> list[str]:
+    """What the clone makes writable by others: a user's login umask that lets others write
+    (group writes are Debian's user-private-group default), root's that lets group or others
+    write, and homes (`where` -> mode) writable by group or others, where anyone could plant a
+    start-up file or an authorized_keys."""
+    found = []
+    if user_umask is None:
+        found.append(f"{user}'s login shell printed no umask")
+    elif not user_umask & 0o002:
+        found.append(f"{user}'s login umask is {user_umask:04o}: every file they make is "
+                     "writable by everyone")  # fmt: skip
+    if root_umask is None:
+        found.append("sudo -i printed no umask (does the seed's user have sudo?)")
+    elif root_umask & 0o022 != 0o022:
+        found.append(f"root's umask under sudo -i is {root_umask:04o}: the files root makes are "
+                     "writable by others than root")  # fmt: skip
+    for where, mode in homes.items():
+        if mode is None:
+            found.append(f"{where}: no mode read")
+        elif mode & 0o022:
+            found.append(f"{where}: mode {mode:04o}, writable by group or others")
     return found

@@ -24,7 +24,7 @@ import fnmatch
 import posixpath
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from validations.conftext import uncommented
 from validations.offline import OfflineImage
@@ -302,7 +302,11 @@ def grub_defaults(texts: list[str]) -> dict[str, str]:
     return env
 
 
-def grub_cfg_findings(text: str, where: str) -> list[str]:
+Judge = Callable[[str, str, bool], list[str]]  # (command line, where, recovery entry)
+
+
+def grub_cfg_findings(text: str, where: str, judge: Judge | None = None) -> list[str]:
+    judge = judge or cmdline_findings
     found = []
     title = ""
     for raw in text.splitlines():
@@ -313,38 +317,40 @@ def grub_cfg_findings(text: str, where: str) -> list[str]:
         words = line.split(None, 2)
         if words and words[0] in ("linux", "linux16", "linuxefi") and len(words) == 3:
             recovery = "recovery mode" in title.lower() or "rescue" in title.lower()
-            found += cmdline_findings(words[2], f"{where} ({title[:60] or 'linux'})", recovery)
+            found += judge(words[2], f"{where} ({title[:60] or 'linux'})", recovery)
         elif line.startswith("set kernelopts="):
-            found += cmdline_findings(line.partition("=")[2].strip("\"'"), f"{where} kernelopts")
+            found += judge(line.partition("=")[2].strip("\"'"), f"{where} kernelopts", False)
     return found
 
 
-def boot_config_findings(image: OfflineImage) -> list[str]:
-    """The kernel command line of the next boot, from every place that makes it."""
+def boot_config_findings(image: OfflineImage, judge: Judge | None = None) -> list[str]:
+    """The kernel command line of the next boot, from every place that makes it, judged by
+    `judge` (by default: console shells)."""
+    judge = judge or cmdline_findings
     found: list[str] = []
     sources = [GRUB_DEFAULTS, *sorted(_listed(image, "/etc/default/grub.d", "*.cfg"))]
     texts = [t for t in (_text(image, p) for p in sources) if t is not None]
     env = grub_defaults(texts)
     for name in ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"):
         if env.get(name):
-            found += cmdline_findings(env[name], f"GRUB's {name} (/etc/default/grub, grub.d)")
+            found += judge(env[name], f"GRUB's {name} (/etc/default/grub, grub.d)", False)
     for path in GRUB_CFGS:
         text = _text(image, path)
         if text is not None:
-            found += grub_cfg_findings(text, path)
+            found += grub_cfg_findings(text, path, judge)
     for path in GRUBENV:
         for raw in (_text(image, path) or "").splitlines():
             if raw.startswith("kernelopts="):
-                found += cmdline_findings(raw.partition("=")[2], f"{path} kernelopts")
+                found += judge(raw.partition("=")[2], f"{path} kernelopts", False)
     for path in sorted(_listed(image, LOADER_ENTRIES, "*.conf")):
         for raw in (_text(image, path) or "").splitlines():
             line = uncommented(raw)
             if line.startswith("options"):
-                found += cmdline_findings(line[len("options") :], path)
+                found += judge(line[len("options") :], path, False)
     for path in KERNEL_CMDLINES:
         text = _text(image, path)
         if text is not None:
-            found += cmdline_findings(" ".join(uncommented(x) for x in text.splitlines()), path)
+            found += judge(" ".join(uncommented(x) for x in text.splitlines()), path, False)
     return found
 
 

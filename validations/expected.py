@@ -32,7 +32,13 @@ SYSTEM = (
     "system-console-shell",
 )
 # Who can log in and who is root (validations/test_accounts.py, test_sudo.py).
-ACCOUNTS = ("accounts-identities", "accounts-login", "accounts-file-owners", "sudo-policy")
+ACCOUNTS = (
+    "accounts-identities",
+    "accounts-login",
+    "accounts-file-owners",
+    "accounts-umask",
+    "sudo-policy",
+)
 GUEST_TOOLS = ("guest-agent-single", "guest-agent-reporting")
 CLOUD_INIT = (
     "cloud-init-installed",

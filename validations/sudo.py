@@ -105,6 +105,8 @@ def default_findings(policy: dict[str, Any]) -> list[str]:
                     found.append(f"{scope} !authenticate: no password asked")
                 elif key == "env_reset" and value is False:
                     found.append(f"{scope} !env_reset: the caller's environment reaches root")
+                elif key == "setenv" and value is True:
+                    found.append(f"{scope} setenv: the caller may hand root any variable (sudo -E)")
                 elif key in ("env_keep", "env_check") and isinstance(value, list):
                     risky = sorted(set(value) & DANGEROUS_ENV)
                     if risky and item.get("operation") != "list_remove":

@@ -99,3 +99,41 @@ def test_file_owners(image: OfflineImage) -> None:
     assert image.exists("/etc/passwd"), "no /etc/passwd: is this the root filesystem?"
     found = owner_findings(image)
     assert not found, f"{len(found)} files owned by nobody:\n" + "\n".join(found[:40])
+
+
+@check(
+    "accounts-umask",
+    "what users and root create is not writable by others: the umask of an interactive login "
+    "over SSH and of sudo -i (PAM's pam_umask and login.defs, profile and bashrc files, sudo's "
+    "own), and the mode of the homes cloud-init's useradd and adduser make",
+)
+def test_umask(host: Any, vm: BootedVM) -> None:
+    # As the seed's user, from the SSH session (sshd's PAM session set its umask): an
+    # interactive login shell applies every start-up file on top, as a person's login does.
+    # One exchange; nothing here needs root (sudo -i is how an operator becomes root).
+    answers = ask(
+        host,
+        {
+            "login": "bash -lic umask </dev/null",
+            "root": "sudo -n -i bash -ic umask </dev/null",
+            "home": f"stat -c %a ~{vm.user}",
+            "adduser": "if [ -x /usr/sbin/adduser ]; then cat /etc/adduser.conf 2>/dev/null; "
+            "echo; else echo none; fi",
+        },
+        sudo=False,
+    )
+    home = answers["home"].stdout.strip()
+    homes: dict[str, int | None] = {
+        f"{vm.user}'s home (cloud-init's useradd)": int(home, 8) if home.isdigit() else None
+    }
+    if answers["adduser"].stdout.strip() != "none":
+        homes["the homes adduser makes (adduser.conf DIR_MODE)"] = accounts.adduser_dir_mode(
+            answers["adduser"].stdout
+        )
+    found = accounts.umask_findings(
+        vm.user,
+        accounts.last_umask(answers["login"].stdout),
+        accounts.last_umask(answers["root"].stdout),
+        homes,
+    )
+    assert not found, "new files and homes are writable by others:\n" + "\n".join(found)

@@ -249,7 +249,8 @@ def test_seed_applied(host: Any, vm: BootedVM) -> None:
 _TRUE = ("true", "1", "on", "yes")
 _FALSE = ("false", "0", "off", "no")
 # Keys that bake a credential into every clone, at the top level and in a user entry.
-BAKED_TOP = ("password", "passwd", "chpasswd", "ssh_authorized_keys", "ssh_import_id")
+# ssh_keys: host keys the ssh module writes on every clone (the same keys everywhere).
+BAKED_TOP = ("password", "passwd", "chpasswd", "ssh_authorized_keys", "ssh_import_id", "ssh_keys")
 BAKED_USER = ("passwd", "hashed_passwd", "plain_text_passwd", "ssh_authorized_keys",
               "ssh_import_id")  # fmt: skip
 
@@ -274,6 +275,13 @@ def security_problems(cfg: dict[str, Any]) -> list[str]:
     for key in ("disable_root", "ssh_deletekeys"):
         if not _is(cfg.get(key, True), _TRUE, True):
             bad.append(f"{key} is {cfg.get(key)!r}, want true")
+    opts = cfg.get("disable_root_opts")
+    if opts is not None and "command=" not in str(opts):
+        # disable_root works by these options on root's copy of the keys: without a forced
+        # command, root logs in with the default user's key wherever sshd permits keys.
+        bad.append(
+            f"disable_root_opts is {str(opts)[:80]!r}: without a command= root's keys log in"
+        )
     for key in BAKED_TOP:
         value = cfg.get(key)
         if value and (key != "chpasswd" or _chpasswd_sets_passwords(value)):
@@ -294,8 +302,9 @@ def security_problems(cfg: dict[str, Any]) -> list[str]:
 
 @check(
     "cloud-init-security",
-    "cloud-init's merged configuration keeps clones locked: ssh_pwauth false, disable_root, "
-    "ssh_deletekeys, default user locked, no baked password or key",
+    "cloud-init's merged configuration keeps clones locked: ssh_pwauth false, disable_root "
+    "with its forced command, ssh_deletekeys, default user locked, no baked password, key or "
+    "host key",
 )
 def test_security(image: OfflineImage) -> None:
     cfg = cloudcfg.merged(image.read_text, image.listdir)

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.checks import check
 from core.model import BootedVM, TemplateSpec
-from validations import sysctl, systemd
+from validations import console, kernel_switches, sysctl, systemd
 from validations.conftext import uncommented
 from validations.offline import OfflineImage
 from validations.remote import ask
@@ -56,18 +56,24 @@ def template_sysctl(spec: TemplateSpec) -> tuple[dict[str, str], str]:
     "every kernel parameter the template's hardening sets holds on the clone, with the "
     "kernel's rules for per-interface keys (redirects, source routes, rp_filter, forwarding, "
     "IPv4 and IPv6) on every interface; kernel defaults it does not name (mmap_min_addr, "
-    "perf_event_paranoid, unprivileged_bpf_disabled) not weakened",
+    "perf_event_paranoid, unprivileged_bpf_disabled) not weakened; no boot switch that turns "
+    "a kernel protection off (CPU mitigations, KASLR, SMEP/SMAP), now or at the next boot",
 )
-def test_sysctl(host: Any, spec: TemplateSpec) -> None:
+def test_sysctl(host: Any, spec: TemplateSpec, image: OfflineImage) -> None:
     promised, source = template_sysctl(spec)
-    values = sysctl.parse_sysctl_a(ask(host, {"a": "sysctl -a"})["a"].stdout)
+    answers = ask(host, {"a": "sysctl -a", "cmdline": "cat /proc/cmdline"})
+    values = sysctl.parse_sysctl_a(answers["a"].stdout)
     bad = sysctl.problems(values, promised, source)
+    judge = kernel_switches.weakening_findings
+    bad += judge(answers["cmdline"].stdout, "the running kernel (/proc/cmdline)", False)
+    bad += console.boot_config_findings(image, judge)
     assert not bad, "\n".join(bad)
 
 
 @check(
     "system-file-modes",
-    "account databases root-owned, shadow files not readable by users, no rhosts",
+    "account databases root-owned, shadow files not readable by users, root's home closed to "
+    "everyone but root, no rhosts",
 )
 def test_file_modes(host: Any, spec: TemplateSpec) -> None:
     trust_files = ("/etc/hosts.equiv", "/etc/shosts.equiv", "/root/.rhosts", "/root/.netrc")
@@ -75,7 +81,7 @@ def test_file_modes(host: Any, spec: TemplateSpec) -> None:
     found = ask(
         host,
         {
-            "stat": "stat -c '%n %U %G %a' " + " ".join(accounts) + " 2>/dev/null; true",
+            "stat": "stat -c '%n %U %G %a' " + " ".join(accounts) + " /root 2>/dev/null; true",
             "trust": "ls -d " + " ".join(trust_files) + " 2>/dev/null; true",
         },
     )
@@ -97,6 +103,10 @@ def test_file_modes(host: Any, spec: TemplateSpec) -> None:
         user, group, mode = stats[path]
         if user != "root" or group not in (shadow_group, "root") or mode & 0o137:
             bad.append(f"{path}: {user}:{group} {mode:o}, want root:{shadow_group} 0640 or less")
+    # root's files (keys, histories, scripts): root's group may read them, nobody else
+    user, group, mode = stats.get("/root", ("?", "?", 0o777))
+    if user != "root" or mode & 0o007 or (group != "root" and mode & 0o070):
+        bad.append(f"/root: {user}:{group} {mode:o}, want root 0700 (0750 with group root)")
     for path in found["trust"].stdout.split():
         bad.append(f"{path} exists (host-based trust or stored credentials)")
     assert not bad, "\n".join(bad)

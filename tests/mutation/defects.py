@@ -239,6 +239,28 @@ FOREIGN_KEY = (
 BUILD_HASH = "$6$mutation$" + "z" * 86  # a SHA-512 crypt-shaped hash of the build password
 
 
+def _baked_host_keys(path: str, kind: str) -> Callable[[DiskEditor], None]:
+    """cloud-init's ssh_keys: the ssh module writes these host keys on every clone."""
+
+    def apply(d: DiskEditor) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            key = Path(tmp) / "key"
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "", "-f", str(key),
+                 *(["-m", "PEM", "-b", "2048"] if kind == "rsa" else [])],
+                check=True,
+            )  # fmt: skip
+            private, public = key.read_text(), key.with_suffix(".pub").read_text().strip()
+        block = "\n".join("      " + line for line in private.strip().splitlines())
+        text = f"\nssh_keys:\n  {kind}_private: |\n{block}\n  {kind}_public: {public}\n"
+        if d.exists(path):
+            d.append(path, text)
+        else:
+            d.write(path, text, mode=0o600)
+
+    return apply
+
+
 def _root_authorized_keys(d: DiskEditor) -> None:
     d.mkdir("/root/.ssh", mode=0o700)
     d.write("/root/.ssh/authorized_keys", FOREIGN_KEY, mode=0o600)
@@ -667,6 +689,41 @@ DEFECTS += (
         _exists("/etc/cloud/cloud.cfg.d/99-zz-user.cfg"),
     ),
     Defect(
+        "cloud-init-root-opts-empty",
+        "cloud-init",
+        "a drop-in empties disable_root_opts: root's copy of the user's key logs in",
+        lambda d: d.write("/etc/cloud/cloud.cfg.d/95-root.cfg", 'disable_root_opts: ""\n'),
+        ("cloud-init-security",),
+        _exists("/etc/cloud/cloud.cfg.d/95-root.cfg"),
+    ),
+    Defect(
+        "cloud-init-root-opts-no-command",
+        "cloud-init",
+        "cloud.cfg's disable_root_opts keeps the no-* options but drops the forced command",
+        lambda d: d.append(
+            "/etc/cloud/cloud.cfg",
+            "\ndisable_root_opts: no-port-forwarding,no-agent-forwarding,no-X11-forwarding\n",
+        ),
+        ("cloud-init-security",),
+        _contains("/etc/cloud/cloud.cfg", "disable_root_opts: no-port-forwarding"),
+    ),
+    Defect(
+        "cloud-init-baked-host-keys",
+        "cloud-init",
+        "a drop-in hands every clone the same ed25519 host key (ssh_keys)",
+        _baked_host_keys("/etc/cloud/cloud.cfg.d/90-hostkeys.cfg", "ed25519"),
+        ("cloud-init-security", "hygiene-credentials"),
+        _exists("/etc/cloud/cloud.cfg.d/90-hostkeys.cfg"),
+    ),
+    Defect(
+        "cloud-init-baked-host-keys-rsa",
+        "cloud-init",
+        "the same, an RSA host key in PEM form appended to cloud.cfg itself",
+        _baked_host_keys("/etc/cloud/cloud.cfg", "rsa"),
+        ("cloud-init-security", "hygiene-credentials"),
+        _contains("/etc/cloud/cloud.cfg", "rsa_private"),
+    ),
+    Defect(
         "root-authorized-keys",
         "hygiene",
         "a foreign key in root's authorized_keys",
@@ -720,6 +777,17 @@ GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "a leftover",
         _history_to_dev_null,
         lambda d: d.reader().lexists("/root/.bash_history"),
+    ),
+    GoodVariant(
+        "cloud-init-root-opts-own-message",
+        "disable_root_opts with the site's own message, the forced command kept",
+        "root's copy of the keys only has to end in a forced command; its wording is the site's",
+        lambda d: d.write(
+            "/etc/cloud/cloud.cfg.d/95-root.cfg",
+            "disable_root_opts: no-port-forwarding,no-agent-forwarding,no-X11-forwarding,"
+            "command=\"echo 'Log in as $USER, then sudo.';echo;sleep 5;exit 142\"\n",
+        ),
+        _exists("/etc/cloud/cloud.cfg.d/95-root.cfg"),
     ),
 )
 

@@ -4,6 +4,7 @@ broken images (different files, different spellings) and a good variant that mus
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from defects import Defect, GoodVariant, _contains, _exists
@@ -403,6 +404,58 @@ ACCESS_DEFECTS: tuple[Defect, ...] = (
         ("sudo-policy",),
         _contains("/etc/sudoers", "LD_PRELOAD"),
     ),
+    Defect(
+        "sudo-setenv-for-admins",
+        "sudo",
+        "a sudoers.d file gives %sudo setenv: whatever they export reaches root (sudo -E)",
+        lambda d: d.write("/etc/sudoers.d/20-env", "Defaults:%sudo setenv\n", mode=0o440),
+        ("sudo-policy",),
+        _exists("/etc/sudoers.d/20-env"),
+    ),
+    Defect(
+        "sudo-setenv-global",
+        "sudo",
+        "Defaults setenv appended to /etc/sudoers",
+        lambda d: d.append("/etc/sudoers", "Defaults\tsetenv\n"),
+        ("sudo-policy",),
+        _contains("/etc/sudoers", "Defaults\tsetenv"),
+    ),
+    # the default modes of what users and root create (accounts-umask)
+    Defect(
+        "umask-000-profile-d",
+        "accounts",
+        "umask 000 in /etc/profile.d/umask.sh: every login's files writable by everyone",
+        lambda d: d.write("/etc/profile.d/umask.sh", "umask 000\n"),
+        ("accounts-umask",),
+        _exists("/etc/profile.d/umask.sh"),
+        ci=True,
+    ),
+    Defect(
+        "pam-umask-session",
+        "accounts",
+        "pam_umask with umask=0002 added to common-session (every PAM login, sudo included)",
+        lambda d: d.append(
+            "/etc/pam.d/common-session", "session optional pam_umask.so umask=0002\n"
+        ),
+        ("accounts-umask",),
+        _contains("/etc/pam.d/common-session", "pam_umask.so umask=0002"),
+    ),
+    Defect(
+        "root-profile-umask-002",
+        "accounts",
+        "umask 002 at the end of /root/.profile: what root makes under sudo -i is group-writable",
+        lambda d: d.append("/root/.profile", "umask 002\n"),
+        ("accounts-umask",),
+        _contains("/root/.profile", "umask 002"),
+    ),
+    Defect(
+        "adduser-dir-mode-0777",
+        "accounts",
+        "DIR_MODE=0777 in /etc/adduser.conf: the homes adduser makes are world-writable",
+        lambda d: d.append("/etc/adduser.conf", "DIR_MODE=0777\n"),
+        ("accounts-umask",),
+        _contains("/etc/adduser.conf", "DIR_MODE=0777"),
+    ),
 )
 
 
@@ -452,6 +505,13 @@ def _system_service_account(d: DiskEditor) -> None:
     d.mkdir("/var/lib/svcbackup", mode=0o750, uid=991, gid=991)
 
 
+def _strict_umask(d: DiskEditor) -> None:
+    d.write("/etc/profile.d/50-umask.sh", "umask 027\n")
+    defs = re.sub(r"^UMASK\s+\S+", "UMASK\t\t027", d.read_text("/etc/login.defs"), flags=re.M)
+    d.write("/etc/login.defs", defs + "HOME_MODE\t0750\n")
+    d.write("/etc/sudoers.d/60-umask", "Defaults umask=0077\n", mode=0o440)
+
+
 ACCESS_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
     GoodVariant(
         "sudoers-defaults-only",
@@ -488,5 +548,13 @@ ACCESS_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "service accounts are fine when they cannot log in",
         _system_service_account,
         _contains("/etc/passwd", "svcbackup:x:991"),
+    ),
+    GoodVariant(
+        "strict-umask-cis",
+        "umask 027 for logins (profile.d and login.defs), HOME_MODE 0750, sudo's Defaults "
+        "umask=0077",
+        "stricter default modes are always sound; only modes that let others write are findings",
+        _strict_umask,
+        _exists("/etc/profile.d/50-umask.sh"),
     ),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from defects import Defect, GoodVariant, _contains, _exists
+from defects_persistence import _cmdline_has, _kernel_cmdline
 from diskedit import DiskEditor
 
 # -- kernel parameters ---------------------------------------------------------------------------
@@ -275,6 +276,53 @@ SYSTEM_DEFECTS: tuple[Defect, ...] = (
         _exists("/etc/apt/apt.conf.d/80proxy"),
         ci=True,
     ),
+    # kernel protections switched off on the command line (system-sysctl)
+    Defect(
+        "esp-cmdline-mitigations-off",
+        "system",
+        "the ESP's GRUB boots the kernel with mitigations=off (seen in /proc/cmdline)",
+        _kernel_cmdline("mitigations=off"),
+        ("system-sysctl",),
+        _cmdline_has("mitigations=off"),
+    ),
+    Defect(
+        "grub-default-nokaslr-nopti",
+        "system",
+        "a grub.d file adds nokaslr nopti to GRUB_CMDLINE_LINUX (the next kernel update's boot)",
+        lambda d: d.write(
+            "/etc/default/grub.d/60-perf.cfg",
+            'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX nokaslr nopti"\n',
+        ),
+        ("system-sysctl",),
+        _exists("/etc/default/grub.d/60-perf.cfg"),
+    ),
+    Defect(
+        "kernel-cmdline-file-spectre-off",
+        "system",
+        "/etc/kernel/cmdline (kernel-install) turns the Spectre v2 and SSB mitigations off",
+        lambda d: d.write(
+            "/etc/kernel/cmdline", "ro quiet spectre_v2=off spec_store_bypass_disable=off\n"
+        ),
+        ("system-sysctl",),
+        _contains("/etc/kernel/cmdline", "spectre_v2=off"),
+    ),
+    # root's home open to others (system-file-modes)
+    Defect(
+        "root-home-world-readable",
+        "system",
+        "/root chmod 0755: every user reads root's files",
+        lambda d: d.chmod("/root", 0o755),
+        ("system-file-modes",),
+        lambda d: d.reader().stat("/root").perms == 0o755,
+    ),
+    Defect(
+        "root-home-group-staff",
+        "system",
+        "/root given to group staff (GID 50), mode 0750: its members read root's files",
+        lambda d: d.chown("/root", 0, 50, 0o750),
+        ("system-file-modes",),
+        lambda d: d.reader().stat("/root").gid == 50,
+    ),
 )
 
 SYSTEM_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
@@ -305,5 +353,23 @@ SYSTEM_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "more sources are fine when the clone reaches them and they are signed",
         _backports_source,
         _exists("/etc/apt/sources.list.d/backports.list"),
+    ),
+    GoodVariant(
+        "kernel-cmdline-hardening",
+        "GRUB_CMDLINE_LINUX with slab_nomerge, init_on_alloc=1, pti=on, mitigations=auto,nosmt",
+        "switches that add protection pass; only those that turn one off fail",
+        lambda d: d.write(
+            "/etc/default/grub.d/40-hardening.cfg",
+            'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX slab_nomerge init_on_alloc=1 pti=on '
+            'mitigations=auto,nosmt"\n',
+        ),
+        _exists("/etc/default/grub.d/40-hardening.cfg"),
+    ),
+    GoodVariant(
+        "root-home-0750",
+        "/root mode 0750, group root",
+        "root's group has no member but root (accounts-identities): 0750 is as closed as 0700",
+        lambda d: d.chmod("/root", 0o750),
+        lambda d: d.reader().stat("/root").perms == 0o750,
     ),
 )

@@ -103,6 +103,11 @@ class DiskEditor:
         kind = statmod.S_IFMT(st.mode)
         self._run([f'sif "{path}" mode 0{kind | mode:o}'])
 
+    def chown(self, path: str, uid: int, gid: int, mode: int) -> None:
+        """Owner, group and permission bits of an existing file or folder (kind kept)."""
+        kind = statmod.S_IFMT(self.reader().lstat(path).mode)
+        self._run(self._owner_mode(path, kind, mode, uid, gid))
+
     def set_capabilities(self, path: str, value: bytes) -> None:
         """Write `value` as the file's security.capability attribute (what setcap stores)."""
         with tempfile.NamedTemporaryFile(suffix=".cap") as fh:

@@ -139,6 +139,7 @@ SKELETON: dict[str, str] = {
     "usr/lib/os-release": 'ID=debian\nVERSION_ID="12"\n',
     "var/log/syslog": "",
     "root/.profile": "# root\n",
+    "etc/adduser.conf": "DSHELL=/bin/bash\nDHOME=/home\nDIR_MODE=0700\n",
     "etc/ssh/ssh_config": (DATA / "trust/ssh_config-debian12").read_text(),
     # Debian 12's PAM as the template leaves it (nullok off: 30-system-hardening.sh)
     **{
@@ -176,6 +177,7 @@ def _make_disk(tmp: Path) -> Path:
         os.chown(root / shadow, 0, 42)
         (root / shadow).chmod(0o640)
     (root / "tmp").chmod(0o1777)
+    (root / "root").chmod(0o700)
     (root / "etc/ssh/sshd_config").chmod(0o600)
     (root / "etc/sudoers").chmod(0o440)
     fs = tmp / "root.ext4"

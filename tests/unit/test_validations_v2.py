@@ -118,6 +118,16 @@ def test_security_settings_with_cloud_init_defaults() -> None:
         "default_user: baked passwd",
     ]
     assert security_problems({"ssh_pwauth": False, "chpasswd": {"expire": False}}) == []
+    assert security_problems(
+        {"ssh_pwauth": False, "disable_root_opts": "no-port-forwarding,no-X11-forwarding",
+         "ssh_keys": {"ed25519_private": "-----BEGIN OPENSSH PRIVATE KEY-----"}}
+    ) == [
+        "disable_root_opts is 'no-port-forwarding,no-X11-forwarding': without a command= "
+        "root's keys log in",
+        "baked ssh_keys: every clone gets it",
+    ]  # fmt: skip
+    kept = "no-pty,command=\"echo 'Please login as $USER';sleep 10;exit 142\""
+    assert security_problems({"ssh_pwauth": False, "disable_root_opts": kept}) == []
 
 
 DEFAULT_TRUST = {

@@ -110,6 +110,7 @@ def test_grants_and_defaults_beyond_the_policy() -> None:
                 {"Options": [{"operation": "list_add", "env_keep": ["LD_PRELOAD", "TZ"]}]},
                 {"Options": [{"use_pty": True}, {"logfile": "/var/log/sudo.log"}]},
                 {"Binding": [{"username": "root"}], "Options": [{"authenticate": False}]},
+                {"Binding": [{"usergroup": "sudo"}], "Options": [{"setenv": True}]},
             ],
         )
     )
@@ -120,6 +121,7 @@ def test_grants_and_defaults_beyond_the_policy() -> None:
         "%ops may run /usr/bin/apt as another user",
         "Defaults:%sudo !authenticate: no password asked",
         "Defaults env_keep keeps LD_PRELOAD for root",
+        "Defaults:%sudo setenv: the caller may hand root any variable (sudo -E)",
     ]
 
 
@@ -312,3 +314,44 @@ def test_apparmor_sound_state_passes() -> None:
 def test_apparmor_each_weakening_is_named(change: dict[str, str], named: str) -> None:
     found = problems({**APPARMOR_OK, **change})
     assert any(named in f for f in found), found
+
+
+# -- accounts-umask ---------------------------------------------------------------------------------
+
+
+def test_umask_read_from_noisy_start_up_output() -> None:
+    assert accounts.last_umask("bash: cannot set terminal process group\nWelcome\n0022\n") == 0o022
+    assert accounts.last_umask("0077") == 0o077 and accounts.last_umask("027\n") == 0o027
+    assert accounts.last_umask("no job control\n") is None
+
+
+def test_adduser_dir_mode_last_assignment_wins_else_the_default() -> None:
+    assert accounts.adduser_dir_mode("# DIR_MODE=0777\nDIR_MODE=0750\n") == 0o750
+    assert accounts.adduser_dir_mode('DIR_MODE="0755"\nDIR_MODE=0777  # site\n') == 0o777
+    assert accounts.adduser_dir_mode("DSHELL=/bin/bash\n") == accounts.ADDUSER_DIR_MODE == 0o700
+
+
+def test_umask_findings_by_who_and_what() -> None:
+    good = {"alice's home": 0o750, "adduser's homes": 0o700}
+    assert accounts.umask_findings("alice", 0o022, 0o022, good) == []
+    assert accounts.umask_findings("alice", 0o002, 0o077, good) == []  # user-private groups
+    found = accounts.umask_findings("alice", 0o000, 0o002, {"adduser's homes": 0o777, "x": None})
+    assert [f.split(":")[0].split(" is ")[0] for f in found] == [
+        "alice's login umask",
+        "root's umask under sudo -i",
+        "adduser's homes",
+        "x",
+    ]
+    assert accounts.umask_findings("alice", None, None, {})[1].startswith("sudo -i printed no")
+
+
+def test_kernel_switches_that_turn_protections_off() -> None:
+    from validations.kernel_switches import weakening_findings
+
+    good = "BOOT_IMAGE=/vmlinuz root=UUID=x ro console=ttyS0 mitigations=auto pti=on quiet"
+    assert weakening_findings(good, "cmdline") == []
+    bad = weakening_findings('ro mitigations=off nokaslr "spectre_v2=OFF" kpti=0 nosmap', "grub")
+    assert [f.split(" ")[1] for f in bad] == [
+        "mitigations=off", "nokaslr", "spectre_v2=OFF", "kpti=0", "nosmap",
+    ]  # fmt: skip
+    assert weakening_findings("kaslr pti mitigations", "x") == []  # bare keys switch nothing off
