@@ -239,19 +239,25 @@ FOREIGN_KEY = (
 BUILD_HASH = "$6$mutation$" + "z" * 86  # a SHA-512 crypt-shaped hash of the build password
 
 
+def ssh_key_pair(kind: str, pem: bool = False, comment: str = "mutation") -> tuple[bytes, str]:
+    """A new OpenSSH key (private bytes, public line), made by ssh-keygen for the row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "key"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", comment, "-f", str(key),
+             *(["-m", "PEM"] if pem else [])],
+            check=True,
+        )  # fmt: skip
+        return key.read_bytes(), key.with_suffix(".pub").read_text().strip()
+
+
 def _baked_host_keys(path: str, kind: str) -> Callable[[DiskEditor], None]:
     """cloud-init's ssh_keys: the ssh module writes these host keys on every clone."""
 
     def apply(d: DiskEditor) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            key = Path(tmp) / "key"
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "", "-f", str(key),
-                 *(["-m", "PEM", "-b", "2048"] if kind == "rsa" else [])],
-                check=True,
-            )  # fmt: skip
-            private, public = key.read_text(), key.with_suffix(".pub").read_text().strip()
-        block = "\n".join("      " + line for line in private.strip().splitlines())
+        private, public = ssh_key_pair(kind, pem=kind == "rsa", comment="")
+        lines = private.decode().strip().splitlines()
+        block = "\n".join("      " + line for line in lines)
         text = f"\nssh_keys:\n  {kind}_private: |\n{block}\n  {kind}_public: {public}\n"
         if d.exists(path):
             d.append(path, text)

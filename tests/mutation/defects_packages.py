@@ -14,12 +14,9 @@ from __future__ import annotations
 import lzma
 import re
 import struct
-import subprocess
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
-from defects import Defect, GoodVariant, _contains, _exists, _mode
+from defects import Defect, GoodVariant, _contains, _exists, _mode, ssh_key_pair
 from diskedit import DiskEditor
 
 from tests.support.archives import tar_of, zip_of
@@ -50,14 +47,7 @@ def _chmod(path: str, mode: int) -> Callable[[DiskEditor], None]:
 
 
 def _ssh_key(kind: str, pem: bool = False) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        key = Path(tmp) / "key"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "mutation", "-f", str(key),
-             *(["-m", "PEM"] if pem else [])],
-            check=True,
-        )  # fmt: skip
-        return key.read_bytes()
+    return ssh_key_pair(kind, pem)[0]
 
 
 # -- setuid / setgid ---------------------------------------------------------------------------
