@@ -123,6 +123,20 @@ def _label(unit: Unit) -> str:
     return f"{unit.id} (started by {', '.join(triggers)})" if triggers else unit.id
 
 
+def umask_findings(unit: Unit, label: str) -> list[str]:
+    """A unit whose UMask= lets others write what it creates (its state, logs, sockets, the
+    files it hands root later): group or others for a root unit, others for any unit."""
+    value = unit.get("UMask")
+    if not re.fullmatch(r"[0-7]{1,4}", value):
+        return []
+    mask = int(value, 8)
+    if unit.runs_as_root and mask & 0o022 != 0o022:
+        return [f"{label} runs as root with UMask={value}: what it creates is writable by others"]
+    if mask & 0o002 == 0:
+        return [f"{label} has UMask={value}: what it creates is writable by everyone"]
+    return []
+
+
 def systemd_findings(state: CloneState) -> list[str]:
     inodes = state.inodes
     found: list[Finding] = []
@@ -154,6 +168,7 @@ def systemd_findings(state: CloneState) -> list[str]:
             if exe is not None:
                 found += inodes.judge(what, exe)
             found += judge_command_text(what, " ".join(cmd.argv[1:]), inodes)
+        lines += umask_findings(unit, label)
         if not root_unit:
             continue
         env = [e.partition("=")[::2] for e in unit.environment]

@@ -30,7 +30,7 @@ PROPERTIES = (
     *EXEC_KINDS, *(f"{k}Ex" for k in EXEC_KINDS if k != "ExecStopPre"),
     "Environment", "EnvironmentFiles", "WorkingDirectory", "RootDirectory", "RootImage",
     "FragmentPath", "DropInPaths", "SourcePath", "TriggeredBy", "Accept", "StandardInput",
-    "TTYPath", "WantedBy", "RequiredBy", "UpheldBy",
+    "TTYPath", "WantedBy", "RequiredBy", "UpheldBy", "UMask",
 )  # fmt: skip
 
 GENERATOR_DIRS = "systemd-path systemd-search-system-generator"

@@ -232,6 +232,22 @@ PERSISTENCE_DEFECTS: tuple[Defect, ...] = (
         ci=True,
     ),
     Defect(
+        "root-unit-umask-0000",
+        "system",
+        "a drop-in gives apt-daily.service (root) UMask=0000: what it writes, anyone can change",
+        _file("/etc/systemd/system/apt-daily.service.d/50-umask.conf", "[Service]\nUMask=0000\n"),
+        ROOT_EXEC,
+        _exists("/etc/systemd/system/apt-daily.service.d/50-umask.conf"),
+    ),
+    Defect(
+        "new-root-unit-umask-0002",
+        "system",
+        "an enabled root service of its own with UMask=0002 (its files group-writable)",
+        _unit("zz-sync.service", _ONESHOT.format("sync", "/usr/bin/true", "UMask=0002\n")),
+        ROOT_EXEC,
+        _exists("/etc/systemd/system/zz-sync.service"),
+    ),
+    Defect(
         "dropin-script-in-group-folder",
         "system",
         "a drop-in adds ExecStartPost=/bin/sh /opt/hooks/post-clean.sh, folder root:staff 0775",
@@ -680,6 +696,13 @@ PERSISTENCE_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         _exists("/etc/systemd/system/multi-user.target.wants/zz-report.service"),
     ),
     GoodVariant(
+        "unit-umask-0077",
+        "a drop-in tightens apt-daily.service to UMask=0077",
+        "a stricter UMask= is always sound; only one that lets others write is a finding",
+        _file("/etc/systemd/system/apt-daily.service.d/40-umask.conf", "[Service]\nUMask=0077\n"),
+        _exists("/etc/systemd/system/apt-daily.service.d/40-umask.conf"),
+    ),
+    GoodVariant(
         "root-cron-job",
         "a root cron job runs a root-owned script; a job of `backup` runs backup's own file",
         "only what runs as root is judged; a job of another user may run that user's files",
@@ -774,6 +797,7 @@ MECHANISMS: dict[str, tuple[str, ...]] = {
         "timer-script-anyone-can-plant", "socket-template-nobodys-program",
     ),
     "systemd: units' environment and generators": ("unit-ld-preload", "generator-group-writable"),
+    "systemd: a unit's UMask=": ("root-unit-umask-0000", "new-root-unit-umask-0002"),
     "cron": ("cron-d-job-nobodys-folder", "cron-daily-group-writable", "root-crontab-tmp-script"),
     "cloud-init": ("cloud-per-boot-nobodys-script", "cloud-bootcmd-var-tmp"),
     "the dynamic loader": (

@@ -320,3 +320,19 @@ def test_the_stock_kernel_helpers_pass() -> None:
         "binfmt_misc python3.11": "/usr/bin/python3.11",
     }
     assert persistence.kernel_helper_findings(state.kernel_helpers, state.inodes) == []
+
+
+def test_unit_umask_that_lets_others_write() -> None:
+    def unit(umask: str, user: str = "") -> units.Unit:
+        return units.Unit("x.service", {"UMask": [umask], "User": [user], "LoadState": ["loaded"]})
+
+    assert persistence.umask_findings(unit("0022"), "x") == []
+    assert persistence.umask_findings(unit("0077"), "x") == []
+    assert persistence.umask_findings(unit("0002", "www-data"), "x") == []  # its own group
+    assert persistence.umask_findings(unit(""), "x") == []  # targets and the like have none
+    assert persistence.umask_findings(unit("0002"), "x") == [
+        "x runs as root with UMask=0002: what it creates is writable by others"
+    ]
+    assert persistence.umask_findings(unit("0000", "www-data"), "x") == [
+        "x has UMask=0000: what it creates is writable by everyone"
+    ]
