@@ -6,6 +6,8 @@ pocket). When the image's own sources lack it, the distribution's is compared al
 the report says the sources lack it: a clone of that image would never receive the updates.
 A package is pending when the security suite has a higher version of it for its architecture
 (or `all`); the comparison is python-debian's `Version`, dpkg's own rules (epochs, `~`).
+Updates the image would refuse to install (dpkg holds, apt pins) are found by pkgdb.aptpolicy
+and reported beside them (`SecurityReport.held`).
 """
 
 from __future__ import annotations
