@@ -28,13 +28,11 @@ from pathlib import Path
 
 from core.errors import InfrastructureError
 from pkgdb.archive import Archive, Release
-from pkgdb.dpkg import DebPackage
+from pkgdb.dpkg import DebPackage, DpkgDatabase
 from pkgdb.keys import KeyStore
 from pkgdb.reader import ImageReader
 from pkgdb.sources import APT_DIR, AptSource
 
-STATUS = "/var/lib/dpkg/status"
-ARCH_FILE = "/var/lib/dpkg/arch"
 SHOWN = 12  # held packages named in the finding; a Default-Release holds every one
 PROBE_SUFFIX = "+security.probe"  # sorts above the version it extends (dpkg ordering)
 # What apt reads from /etc/apt to decide candidates; keys, auth and the rest do not matter here.
@@ -182,30 +180,24 @@ class PolicyProbe:
         return out
 
 
-def dpkg_arches(reader: ImageReader) -> list[str]:
-    """The architectures dpkg was told to add (dpkg --add-architecture)."""
-    if not reader.exists(ARCH_FILE):
-        return []
-    return reader.read_bytes(ARCH_FILE).decode("utf-8", "replace").split()
-
-
 def held_by_pins(
     reader: ImageReader,
-    installed: list[DebPackage],
+    db: DpkgDatabase,
     sources: list[AptSource],
     security: list[AptSource],
     archive: Archive,
 ) -> list[str]:
     """A summary line and one line per installed package whose security update apt would not
     install because of the image's pins; [] when none."""
+    installed = db.installed()
     if not security or not installed:
         return []
-    native = next((p.arch for p in installed if p.name == "dpkg"), installed[0].arch)
+    native = db.native_arch()
     suites = {s.suite.rstrip("/") for s in security}
     codename = next(iter(suites)).removesuffix("-security")
     keystore = KeyStore(reader)
-    foreign = [a for a in dpkg_arches(reader) if a != native]
-    with PolicyProbe(reader, reader.read_bytes(STATUS), native, foreign) as probe:
+    foreign = [a for a in db.foreign_arches if a != native]
+    with PolicyProbe(reader, db.status, native, foreign) as probe:
         for source in sources:
             suite = source.suite.rstrip("/")
             if suite in suites or suite in (codename, f"{codename}-updates"):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from debian import deb822
 
+from core.errors import ImageDefect
 from pkgdb.reader import ImageReader
 
 DPKG_DIR = "/var/lib/dpkg"
@@ -76,12 +77,21 @@ class DpkgDatabase:
     md5sums: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> path -> md5
     diversions: list[Diversion] = field(default_factory=list)
     statoverrides: dict[str, StatOverride] = field(default_factory=dict)
+    status: bytes = b""  # the status file as read: apt's own tools read it too (pkgdb.aptpolicy)
+    foreign_arches: list[str] = field(default_factory=list)  # dpkg --add-architecture
 
     def installed(self) -> list[DebPackage]:
         return [p for p in self.packages if p.installed]
 
     def package(self, key: str) -> DebPackage | None:
         return next((p for p in self.packages if p.key == key), None)
+
+    def native_arch(self) -> str:
+        """The image's architecture: that of its dpkg package."""
+        dpkg = next((p for p in self.installed() if p.name == "dpkg"), None)
+        if dpkg is None:
+            raise ImageDefect("dpkg is not installed in the image: no Debian package database")
+        return dpkg.arch
 
 
 def parse_status(text: str) -> list[DebPackage]:
@@ -172,11 +182,14 @@ def read_info(
 
 def read_dpkg(reader: ImageReader) -> DpkgDatabase:
     """The image's dpkg database (an image without one yields an empty database)."""
-    packages = parse_status(_read(reader, f"{DPKG_DIR}/status"))
+    status = _read(reader, f"{DPKG_DIR}/status")
+    packages = parse_status(status)
     db = DpkgDatabase(
         packages=packages,
         diversions=parse_diversions(_read(reader, f"{DPKG_DIR}/diversions")),
         statoverrides=parse_statoverride(_read(reader, f"{DPKG_DIR}/statoverride")),
+        status=status.encode("utf-8", "surrogateescape"),
+        foreign_arches=_read(reader, f"{DPKG_DIR}/arch").split(),
     )
     if reader.exists(f"{DPKG_DIR}/info"):
         with tempfile.TemporaryDirectory(prefix="dpkg-info-") as tmp:

@@ -41,7 +41,6 @@ class SecurityReport:
     notes: list[str] = field(default_factory=list)  # e.g. the sources lack the suite
     signature: list[str] = field(default_factory=list)  # how each InRelease was verified
     held: list[str] = field(default_factory=list)  # updates apt would not install (pins, holds)
-    compared: list[AptSource] = field(default_factory=list)  # the security sources compared
 
 
 def security_sources(
@@ -95,19 +94,9 @@ def pending_updates(installed: Iterable[DebPackage], indexes: Iterable[PackageIn
     return sorted(out)
 
 
-def native_arch(db: DpkgDatabase) -> str:
-    """The image's architecture: that of its dpkg package."""
-    dpkg = next((p for p in db.installed() if p.name == "dpkg"), None)
-    if dpkg is None:
-        raise ImageDefect("dpkg is not installed in the image: no Debian package database")
-    return dpkg.arch
-
-
-def security_indexes(
-    reader: ImageReader, db: DpkgDatabase, archive: Archive
-) -> tuple[list[PackageIndex], SecurityReport]:
-    """The security suite's Packages indexes for the image's architectures, and a report
-    (suites compared, notes, signatures) with nothing pending yet."""
+def _security_suites(reader: ImageReader) -> tuple[list[AptSource], list[AptSource], str]:
+    """(every binary source of the image, the security sources to compare against, a note
+    when the image's own sources lack the suite)."""
     release = read_os_release(reader)
     all_sources = read_sources(reader)
     distro = release.get("ID", "")
@@ -118,7 +107,13 @@ def security_indexes(
             "the security suite is unknown"
         )
     sources, note = security_sources(all_sources, distro, codename)
-    arch = native_arch(db)
+    return all_sources, sources, note
+
+
+def _indexes(
+    reader: ImageReader, db: DpkgDatabase, archive: Archive, sources: list[AptSource], note: str
+) -> tuple[list[PackageIndex], SecurityReport]:
+    arch = db.native_arch()
     arches = sorted({arch} | {p.arch for p in db.installed()} - {"all"})
     report = SecurityReport(pending=[], suites=[], notes=[note] if note else [])
     indexes = []
@@ -131,19 +126,28 @@ def security_indexes(
         rel = archive.release(source, keys)
         report.suites.append(rel.url)
         report.signature.append(f"{rel.url}: {rel.signature}")
-    report.compared = sources
     return indexes, report
+
+
+def security_indexes(
+    reader: ImageReader, db: DpkgDatabase, archive: Archive
+) -> tuple[list[PackageIndex], SecurityReport]:
+    """The security suite's Packages indexes for the image's architectures, and a report
+    (suites compared, notes, signatures) with nothing pending yet."""
+    _all, sources, note = _security_suites(reader)
+    return _indexes(reader, db, archive, sources, note)
 
 
 def security_updates(reader: ImageReader, db: DpkgDatabase, archive: Archive) -> SecurityReport:
     """The image's pending security updates, against the archive as the host sees it now, and
     the updates its holds and pins would keep out."""
-    indexes, report = security_indexes(reader, db, archive)
+    all_sources, sources, note = _security_suites(reader)
+    indexes, report = _indexes(reader, db, archive, sources, note)
     installed = db.installed()
     report.pending = pending_updates(installed, indexes)
     report.held = [f"held by dpkg (apt-mark hold): {p}" for p in held_by_dpkg(installed)]
-    own = [s for s in report.compared if s.in_image]
-    report.held += held_by_pins(reader, installed, read_sources(reader), own, archive)
+    own = [s for s in sources if s.in_image]  # the distribution's, added for a note: not pinned
+    report.held += held_by_pins(reader, db, all_sources, own, archive)
     return report
 
 

@@ -165,6 +165,13 @@ _DIR_MODE = re.compile(r"^\s*DIR_MODE\s*=\s*[\"']?([0-7]{3,4})[\"']?\s*(?:#.*)?$
 ADDUSER_DIR_MODE = 0o700  # adduser's default since Debian 12 (3.130) when adduser.conf is silent
 
 
+def umask_lets_others_write(mask: int, root: bool) -> bool:
+    """The policy for every umask: root's must keep group and others from writing what it
+    creates, anyone else's others (group writes are Debian's user-private-group default)."""
+    kept_out = 0o022 if root else 0o002
+    return mask & kept_out != kept_out
+
+
 def last_umask(output: str) -> int | None:
     """The last line of `umask`'s output that is an octal mask (start-up files may print)."""
     masks = [ln.strip() for ln in output.splitlines() if _UMASK.match(ln.strip())]
@@ -187,12 +194,12 @@ def umask_findings(
     found = []
     if user_umask is None:
         found.append(f"{user}'s login shell printed no umask")
-    elif not user_umask & 0o002:
+    elif umask_lets_others_write(user_umask, root=False):
         found.append(f"{user}'s login umask is {user_umask:04o}: every file they make is "
                      "writable by everyone")  # fmt: skip
     if root_umask is None:
         found.append("sudo -i printed no umask (does the seed's user have sudo?)")
-    elif root_umask & 0o022 != 0o022:
+    elif umask_lets_others_write(root_umask, root=True):
         found.append(f"root's umask under sudo -i is {root_umask:04o}: the files root makes are "
                      "writable by others than root")  # fmt: skip
     for where, mode in homes.items():

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from validations import cloudcfg
+from validations.accounts import umask_lets_others_write
 from validations.conftext import uncommented
 from validations.offline import OfflineImage
 from validations.pathtrust import TOKEN, Finding, Inodes
@@ -129,12 +130,11 @@ def umask_findings(unit: Unit, label: str) -> list[str]:
     value = unit.get("UMask")
     if not re.fullmatch(r"[0-7]{1,4}", value):
         return []
-    mask = int(value, 8)
-    if unit.runs_as_root and mask & 0o022 != 0o022:
+    if not umask_lets_others_write(int(value, 8), unit.runs_as_root):
+        return []
+    if unit.runs_as_root:
         return [f"{label} runs as root with UMask={value}: what it creates is writable by others"]
-    if mask & 0o002 == 0:
-        return [f"{label} has UMask={value}: what it creates is writable by everyone"]
-    return []
+    return [f"{label} has UMask={value}: what it creates is writable by everyone"]
 
 
 def systemd_findings(state: CloneState) -> list[str]:
