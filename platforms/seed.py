@@ -82,15 +82,19 @@ def make_seed(workdir: Path, os_name: str, run_id: str, instance_id: str | None 
     user_data = "#cloud-config\n" + json.dumps(
         {
             "hostname": hostname,
-            "users": [
-                {
-                    "name": CHECK_USER,
-                    "sudo": "ALL=(ALL) NOPASSWD:ALL",
-                    "shell": "/bin/bash",
-                    "lock_passwd": True,
-                    "ssh_authorized_keys": [public_key],
-                }
-            ],
+            # The image's own default user (`system_info.default_user`), renamed, with the
+            # seed's key and sudo: cloud-init's `user` overrides those keys only, so the checks'
+            # account has the groups an operator's first account gets, and the template's own
+            # access policy (sshd's AllowGroups, pam_access) admits or refuses it as it would
+            # that account.
+            "user": {
+                "name": CHECK_USER,
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "shell": "/bin/bash",
+                "lock_passwd": True,
+                "ssh_authorized_keys": [public_key],
+            },
+            "users": ["default"],
             "ssh_pwauth": False,
             "ssh_keys": {"ed25519_private": host_private, "ed25519_public": host_public},
             "write_files": [{"path": "/var/lib/template-checks/marker", "content": marker + "\n"}],

@@ -89,7 +89,7 @@ def _second_sshd(d: DiskEditor) -> None:
 def _match_group_empty(d: DiskEditor) -> None:
     d.write(
         "/etc/ssh/sshd_config.d/20-admins.conf",
-        "# admins may still use passwords\nMatch Group adm\n    PasswordAuthentication yes\n",
+        "# staff may still use passwords\nMatch Group staff\n    PasswordAuthentication yes\n",
         mode=0o600,
     )
 
@@ -252,7 +252,7 @@ ACCESS_DEFECTS: tuple[Defect, ...] = (
     Defect(
         "sshd-match-group-no-member",
         "ssh",
-        "passwords inside Match Group adm, a group with no member",
+        "passwords inside Match Group staff, a group with no member (the seed's user is not in it)",
         _match_group_empty,
         ("ssh-password-auth",),
         _exists("/etc/ssh/sshd_config.d/20-admins.conf"),
@@ -499,6 +499,15 @@ def _sshd_mfa_group(d: DiskEditor) -> None:
     )
 
 
+def _sshd_allow_groups(d: DiskEditor) -> None:
+    d.write(
+        "/etc/ssh/sshd_config.d/05-access.conf",
+        "# CIS 5.1.4: only administrators reach this host over SSH\nAllowGroups sudo\n"
+        "DenyUsers root\n",
+        mode=0o600,
+    )
+
+
 def _system_service_account(d: DiskEditor) -> None:
     _account(d, "svcbackup:x:991:991:backups:/var/lib/svcbackup:/usr/sbin/nologin",
              "svcbackup:x:991:")  # fmt: skip
@@ -541,6 +550,14 @@ ACCESS_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "passwords and one-time codes are allowed as a second factor after a public key",
         _sshd_mfa_group,
         _exists("/etc/ssh/sshd_config.d/40-mfa.conf"),
+    ),
+    GoodVariant(
+        "sshd-allow-groups-sudo",
+        "sshd admits the sudo group only (AllowGroups sudo, DenyUsers root), as CIS asks",
+        "restricting who may log in is sound; the image's default user (in sudo on Debian's "
+        "cloud-init) is the account clones are reached with",
+        _sshd_allow_groups,
+        _exists("/etc/ssh/sshd_config.d/05-access.conf"),
     ),
     GoodVariant(
         "system-service-account",
