@@ -508,6 +508,16 @@ def _sshd_allow_groups(d: DiskEditor) -> None:
     )
 
 
+def _sshd_lynis(d: DiskEditor) -> None:
+    d.write(
+        "/etc/ssh/sshd_config.d/06-lynis.conf",
+        "# Lynis SSH-7408's suggestions\nMaxSessions 2\nMaxAuthTries 3\nAllowTcpForwarding no\n"
+        "AllowAgentForwarding no\nClientAliveCountMax 2\nTCPKeepAlive no\nCompression no\n"
+        "LogLevel VERBOSE\nX11Forwarding no\n",
+        mode=0o600,
+    )
+
+
 def _system_service_account(d: DiskEditor) -> None:
     _account(d, "svcbackup:x:991:991:backups:/var/lib/svcbackup:/usr/sbin/nologin",
              "svcbackup:x:991:")  # fmt: skip
@@ -558,6 +568,14 @@ ACCESS_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         "cloud-init) is the account clones are reached with",
         _sshd_allow_groups,
         _exists("/etc/ssh/sshd_config.d/05-access.conf"),
+    ),
+    GoodVariant(
+        "sshd-lynis-suggestions",
+        "sshd as Lynis suggests: MaxSessions 2, MaxAuthTries 3, no TCP or agent forwarding, "
+        "ClientAliveCountMax 2, no TCPKeepAlive or compression",
+        "tighter session limits are sound; the checks need one connection and two sessions",
+        _sshd_lynis,
+        _exists("/etc/ssh/sshd_config.d/06-lynis.conf"),
     ),
     GoodVariant(
         "system-service-account",

@@ -355,6 +355,13 @@ SYSTEM_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
         _exists("/etc/apt/sources.list.d/backports.list"),
     ),
     GoodVariant(
+        "ipv6-disabled-at-boot",
+        "the ESP's GRUB boots the kernel with ipv6.disable=1 (no net.ipv6 key exists)",
+        "a kernel without IPv6 holds every IPv6 parameter at its strictest; IPv4's still count",
+        _kernel_cmdline("ipv6.disable=1"),
+        _cmdline_has("ipv6.disable=1"),
+    ),
+    GoodVariant(
         "kernel-cmdline-hardening",
         "GRUB_CMDLINE_LINUX with slab_nomerge, init_on_alloc=1, pti=on, mitigations=auto,nosmt",
         "switches that add protection pass; only those that turn one off fail",

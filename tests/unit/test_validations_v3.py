@@ -210,6 +210,23 @@ def test_floor_holds_whatever_the_template_says() -> None:
     assert "net.ipv6.conf.all.forwarding = 1 (want 0)" in sysctl.problems(values, {}, "x")
 
 
+def test_a_kernel_without_ipv6_holds_every_ipv6_key() -> None:
+    """ipv6.disable=1: no net.ipv6 key exists, which is stricter than any value of one; an IPv4
+    key the template sets still has to be there."""
+    no_ipv6 = "".join(x for x in SYSCTL_A.splitlines(keepends=True) if "ipv6" not in x)
+    promised = {**PROMISED, "net.ipv6.conf.all.accept_ra": "0"}
+    assert sysctl.problems(sysctl.parse_sysctl_a(no_ipv6), promised, "90.conf") == []
+    without_forward = no_ipv6.replace("net.ipv4.ip_forward = 0\n", "")
+    assert sysctl.problems(sysctl.parse_sysctl_a(without_forward), promised, "90.conf") == [
+        "net.ipv4.ip_forward = None (want 0)",
+        "net.ipv4.ip_forward: set by 90.conf but the kernel has no such key",
+    ]
+    with_ipv6 = sysctl.parse_sysctl_a(SYSCTL_A)
+    assert sysctl.problems(with_ipv6, promised, "90.conf") == [
+        "net.ipv6.conf.all.accept_ra: set by 90.conf but the kernel has no such key"
+    ]
+
+
 @pytest.mark.parametrize(
     ("line", "weak"),
     [
