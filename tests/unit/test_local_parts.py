@@ -16,6 +16,7 @@ from core.errors import InfrastructureError
 from platforms.local import qemu, slots
 from platforms.local.accel import TCG
 from platforms.local.buildseed import make_build_seed
+from platforms.seed import CHECK_USER, make_seed
 
 
 def _mtype(image: Path, name: str) -> str:
@@ -42,6 +43,19 @@ def test_build_seed_gives_packer_a_fresh_key_and_nothing_else(tmp_path: Path):
     assert "PRIVATE KEY" not in user_data
     assert seed.key_path.stat().st_mode & 0o077 == 0
     assert f"instance-id: {seed.instance_id}" in _mtype(seed.image, "meta-data")
+
+
+def test_clone_seed_renames_the_images_own_default_user(tmp_path: Path):
+    """`user:` overrides only the keys it names in the image's `system_info.default_user`, and
+    `users: [default]` creates that user: the checks' account keeps the image's groups."""
+    seed = make_seed(tmp_path, "debian12", "run1")
+    cfg = json.loads(_mtype(seed.image, "user-data").split("\n", 1)[1])
+    assert cfg["users"] == ["default"]
+    user = cfg["user"]
+    assert user["name"] == seed.user == CHECK_USER
+    assert "groups" not in user and "passwd" not in user and user["lock_passwd"] is True
+    assert seed.public_key in user["ssh_authorized_keys"]
+    assert user["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
 
 
 def test_build_seed_can_be_made_again_in_the_same_dir(tmp_path: Path):
