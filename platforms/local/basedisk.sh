@@ -102,11 +102,6 @@ fi
 esp_start=$((1 + bios_mb))
 root_start=$((esp_start + esp_mb))
 root_mb=$((size_mb - root_start - 1))
-step "making the ext4 root (${root_mb} MiB) with mkfs.ext4 -d"
-rm -f "$work/root.img"
-truncate -s "${root_mb}M" "$work/root.img"
-mkfs.ext4 -q -F -L rootfs -d "$root" "$work/root.img"
-
 step "assembling the GPT disk (${size_mb} MiB)"
 rm -f "$disk"
 truncate -s "${size_mb}M" "$disk"
@@ -117,8 +112,11 @@ start=${root_start}MiB, size=${root_mb}MiB, type=L, name=rootfs
 start=1MiB, size=${bios_mb}MiB, type=$BIOS_BOOT_TYPE, name=BIOS
 TABLE
 dd if="$work/esp.img" of="$disk" bs=1M seek="$esp_start" conv=notrunc,sparse status=none
-dd if="$work/root.img" of="$disk" bs=1M seek="$root_start" conv=notrunc,sparse status=none
-rm -f "$work/esp.img" "$work/root.img"
+rm -f "$work/esp.img"
+
+# Made in place, at the root partition's offset: no 8 GiB image to copy into the disk after.
+step "making the ext4 root (${root_mb} MiB) with mkfs.ext4 -d"
+mkfs.ext4 -q -F -L rootfs -E offset=$((root_start * 1024 * 1024)) -d "$root" "$disk" "${root_mb}M"
 
 # What grub-bios-setup does for a BIOS boot partition (grub-core's boot/i386/pc/boot.S and
 # diskboot.S, util/setup.c): little-endian 64-bit sector numbers patched in place.

@@ -105,7 +105,7 @@ def test_stopped_during_the_disk_assembly(matrix: Matrix, pattern: str) -> None:
     run = matrix.start(env={**STAND_INS, "MATRIX_ASSEMBLY_HOLD": "120"})
     matrix.wait_mark("assembly", run)
     work = list(matrix.cache.glob("base/.tmp-*/work"))
-    assert work and (work[0] / "root.img").exists(), "the assembly is under way"
+    assert work and (work[0] / "disk.raw").exists(), "the assembly is under way"
     run.stop(pattern)
     rc = run.wait(timeout=120)
     assert_left_as_found(matrix, run, rc)
