@@ -22,11 +22,11 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from core.errors import InfrastructureError
+from core.ownership import temp_dir
 from pkgdb.archive import Archive, Release
 from pkgdb.dpkg import DebPackage, DpkgDatabase
 from pkgdb.keys import KeyStore
@@ -84,7 +84,7 @@ class PolicyProbe:
     def __init__(self, reader: ImageReader, status: bytes, native: str, foreign: list[str]):
         self.native = native
         self.arches = [native, *foreign]
-        self._tmp = Path(tempfile.mkdtemp(prefix="aptpolicy-"))
+        self._tmp = temp_dir("xcpng-aptpolicy")  # tagged: a killed run's is tidied later
         try:
             self.lists = self._tmp / "lists"
             (self.lists / "partial").mkdir(parents=True)

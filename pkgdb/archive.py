@@ -17,7 +17,6 @@ import lzma
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from filelock import FileLock
 
 from core.errors import ImageDefect, InfrastructureError
 from core.files import write_atomic
+from core.ownership import scratch
 from pkgdb import http
 from pkgdb.cache import LOCK_TIMEOUT_S, UrlCache
 from pkgdb.sources import AptSource
@@ -111,10 +111,10 @@ class PackageIndex:
 def gpgv_verify(signed: bytes, keyrings: list[tuple[str, bytes]], gpgv: str) -> tuple[bool, str]:
     """Check a clear-signed file with gpgv against these keyrings: (good, the signer's user
     id when good, else gpgv's reason)."""
-    with tempfile.TemporaryDirectory(prefix="gpgv-") as tmp:
-        args = [gpgv, "--homedir", tmp, "--status-fd", "1"]
+    with scratch("xcpng-gpgv") as tmp:
+        args = [gpgv, "--homedir", str(tmp), "--status-fd", "1"]
         for i, (_where, ring) in enumerate(keyrings):
-            path = Path(tmp) / f"ring{i}.gpg"
+            path = tmp / f"ring{i}.gpg"
             path.write_bytes(ring)
             args += ["--keyring", str(path)]
         proc = subprocess.run([*args, "-"], input=signed, capture_output=True, check=False)

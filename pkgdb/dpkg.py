@@ -9,7 +9,6 @@ is copied out of the image in one export, not read file by file.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from debian import deb822
 
 from core.errors import ImageDefect
+from core.ownership import scratch
 from pkgdb.reader import ImageReader
 
 DPKG_DIR = "/var/lib/dpkg"
@@ -192,7 +192,7 @@ def read_dpkg(reader: ImageReader) -> DpkgDatabase:
         foreign_arches=_read(reader, f"{DPKG_DIR}/arch").split(),
     )
     if reader.exists(f"{DPKG_DIR}/info"):
-        with tempfile.TemporaryDirectory(prefix="dpkg-info-") as tmp:
-            info = reader.export(f"{DPKG_DIR}/info", Path(tmp))
+        with scratch("xcpng-dpkg-info") as tmp:
+            info = reader.export(f"{DPKG_DIR}/info", tmp)
             db.files, db.md5sums = read_info(info, packages)
     return db

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.errors import ImageDefect
+from core.ownership import scratch
 from pkgdb.reader import ImageReader
 
 NAME, VERSION, RELEASE, EPOCH, LICENSE, ARCH, SOURCERPM = 1000, 1001, 1002, 1003, 1014, 1022, 1044
@@ -152,8 +151,8 @@ def read_rpmdb(reader: ImageReader) -> list[RpmPackage] | None:
     where = next((p for p in RPMDB_PATHS if reader.exists(p)), None)
     if where is None:
         return None
-    with tempfile.TemporaryDirectory(prefix="rpmdb-") as tmp:
-        folder = reader.export(where.rsplit("/", 1)[0], Path(tmp))
+    with scratch("xcpng-rpmdb") as tmp:
+        folder = reader.export(where.rsplit("/", 1)[0], tmp)
         db = folder / "rpmdb.sqlite"
         try:
             con = sqlite3.connect(db)  # a throwaway copy: sqlite may replay its WAL into it

@@ -24,7 +24,6 @@ import re
 import secrets
 import shlex
 import tarfile
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 from core.checks import check
 from core.model import BootedVM
+from core.ownership import scratch
 from validations import apt_trust, cabundle, pam, sshclient, tlsclients
 from validations.homes import homes
 from validations.imagecopy import LocalCopies
@@ -331,8 +331,8 @@ def tls_client_problems(image: OfflineImage) -> list[str]:
     "or to skip verification (environment, git, curl, wget, pip, npm, Python) (read offline)",
 )
 def test_ca_bundle(image: OfflineImage) -> None:
-    with tempfile.TemporaryDirectory(prefix="ca-store-") as tmp:
-        found, _count = ca_problems(image, Path(tmp))
+    with scratch("xcpng-ca-store") as tmp:
+        found, _count = ca_problems(image, tmp)
     found += tls_client_problems(image)
     assert not found, "the clone trusts CA certificates beyond the distribution's:\n" + "\n".join(
         found
