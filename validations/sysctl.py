@@ -137,8 +137,9 @@ def ipv6_absent(values: dict[str, str]) -> bool:
     return not any(key.startswith("net.ipv6.") for key in values)
 
 
-def _moot(key: str, values: dict[str, str]) -> bool:
-    return key.startswith("net.ipv6.") and ipv6_absent(values)
+def _moot(key: str, no_ipv6: bool) -> bool:
+    """An IPv6 key on a kernel without IPv6 (`ipv6_absent`, decided once per judgement)."""
+    return no_ipv6 and key.startswith("net.ipv6.")
 
 
 def interface_problems(values: dict[str, str]) -> list[str]:
@@ -165,8 +166,9 @@ def interface_problems(values: dict[str, str]) -> list[str]:
 def template_problems(values: dict[str, str], promised: dict[str, str], source: str) -> list[str]:
     """Each key the template's file sets (globs expanded) whose value on the clone differs."""
     bad = []
+    no_ipv6 = ipv6_absent(values)
     for pattern, want in promised.items():
-        if _moot(pattern, values):
+        if _moot(pattern, no_ipv6):
             continue
         keys = (
             [k for k in values if fnmatch.fnmatchcase(k, pattern)] if "*" in pattern else [pattern]
@@ -186,8 +188,9 @@ def template_problems(values: dict[str, str], promised: dict[str, str], source: 
 
 def floor_problems(values: dict[str, str]) -> list[str]:
     bad = []
+    no_ipv6 = ipv6_absent(values)
     for key, want in FLOOR.items():
-        if _moot(key, values):
+        if _moot(key, no_ipv6):
             continue
         got = _int(values.get(key))
         if got not in want:
