@@ -440,3 +440,65 @@ def audit(services: list[str], read: ReadService) -> list[Finding]:
             findings.append(Finding(service, f"succeeds with no credential checked: {walk}"))
     unique: dict[tuple[str, str], Finding] = {(f.service, f.problem): f for f in findings}
     return list(unique.values())
+
+
+# pam_unix's hash tokens (modules/pam_unix/support.h, unix_args' is_hash_algo), matched as its
+# _set_ctrl does: login.defs' ENCRYPT_METHOD first (case-insensitive prefix), then each module
+# argument in order (case-sensitive prefix), the last one winning. None of them: DES crypt.
+HASH_TOKENS = ("md5", "bigcrypt", "sha256", "sha512", "blowfish", "gost_yescrypt", "yescrypt")
+# What a password set through this stack is stored with, when that is crackable: DES keeps 8
+# characters, bigcrypt is DES in pieces, md5-crypt falls to a GPU in hours.
+WEAK_HASHES = {
+    None: "DES crypt (no hash option)",
+    "md5": "md5-crypt",
+    "bigcrypt": "bigcrypt (DES)",
+}
+
+
+def _hash_token(word: str, case_sensitive: bool) -> str | None:
+    for token in HASH_TOKENS:
+        head = word[: len(token)]
+        if head == token or (not case_sensitive and head.lower() == token):
+            return token
+    return None
+
+
+def login_defs_value(login_defs: str, key: str) -> str | None:
+    """A login.defs key as pam_modutil_search_key reads it: the first line naming it."""
+    for raw in login_defs.splitlines():
+        words = raw.split("#", 1)[0].replace("=", " ").split()
+        if len(words) >= 2 and words[0] == key:
+            return words[1]
+    return None
+
+
+def password_hash(args: tuple[str, ...], encrypt_method: str | None) -> str | None:
+    """The hash pam_unix stores a new password with, for a `password` line's arguments."""
+    algo = _hash_token(encrypt_method, case_sensitive=False) if encrypt_method else None
+    for arg in args:
+        algo = _hash_token(arg, case_sensitive=True) or algo
+    return algo
+
+
+def weak_hashing(services: list[str], read: ReadService, login_defs: str) -> list[Finding]:
+    """Every pam_unix `password` line that would store a new password with a crackable hash
+    (its own options, else login.defs' ENCRYPT_METHOD, else DES)."""
+    method = login_defs_value(login_defs, "ENCRYPT_METHOD")
+    found: dict[str, Finding] = {}
+    for service in sorted(set(services) | {"other"}):
+        for rule in stack(service, "password", read):
+            if rule.kind != MODULE or rule.module != "pam_unix":
+                continue
+            algo = password_hash(rule.args, method)
+            if algo in WEAK_HASHES and rule.where not in found:
+                source = (
+                    "its options"
+                    if any(_hash_token(a, True) for a in rule.args)
+                    else (f"login.defs ENCRYPT_METHOD {method}" if method else "no option anywhere")
+                )
+                found[rule.where] = Finding(
+                    service,
+                    f"{rule.where}: pam_unix stores new passwords as {WEAK_HASHES[algo]} "
+                    f"({source}); want yescrypt or sha512",
+                )
+    return list(found.values())

@@ -9,7 +9,8 @@ import pytest
 
 from core.checks import check, skip
 from core.model import BootedVM, BuildResult, TemplateSpec
-from validations import systemd
+from validations import console, systemd, xendrivers
+from validations.offline import OfflineImage
 
 AGENTS = ("xe-linux-distribution.service", "xe-daemon.service", "xen-guest-agent.service")
 
@@ -74,3 +75,29 @@ def test_agent_reporting(platform: Any, spec: TemplateSpec, request: pytest.Fixt
         assert major == spec.version.split(".")[0], (
             f"os_version.major {major} does not match {spec.name} version {spec.version}"
         )
+
+
+@check(
+    "guest-xen-drivers",
+    "every kernel the image can boot has the Xen front-end drivers for network and disks "
+    "(xen-netfront, xen-blkfront), and no modprobe.d rule or boot switch keeps them from "
+    "loading: the clone works on XCP-ng, not only under QEMU (read offline)",
+)
+def test_xen_drivers(image: OfflineImage) -> None:
+    def read(path: str) -> str | None:
+        if image.exists(path) and image.stat(path).is_file:
+            return image.read_text(path)
+        return None
+
+    def listdir(path: str) -> list[str]:
+        return image.listdir(path) if image.exists(path) and image.stat(path).is_dir else []
+
+    found = xendrivers.kernel_findings(read, listdir)
+    assert found or any(listdir(top) for top in xendrivers.MODULE_DIRS), (
+        "no kernel modules folder (/lib/modules, /usr/lib/modules): is this the root filesystem?"
+    )
+    found += xendrivers.config_findings(read, listdir)
+    found += console.boot_config_findings(
+        image, lambda text, where, _recovery: xendrivers.cmdline_findings(text, where)
+    )
+    assert not found, "the clone would miss Xen's PV devices:\n" + "\n".join(found)

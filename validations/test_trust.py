@@ -32,7 +32,7 @@ from typing import Any
 from core.checks import check
 from core.model import BootedVM
 from core.ownership import scratch
-from validations import apt_trust, cabundle, pam, sshclient, tlsclients
+from validations import apt_trust, cabundle, opensslconf, pam, sshclient, tlsclients
 from validations.homes import homes
 from validations.imagecopy import LocalCopies
 from validations.offline import OfflineImage
@@ -324,18 +324,40 @@ def tls_client_problems(image: OfflineImage) -> list[str]:
     return tlsclients.findings(read, listdir, homes(image), hooks)
 
 
+def openssl_problems(image: OfflineImage) -> list[str]:
+    """validations/opensslconf.py over the configuration OpenSSL reads: the distribution's
+    file, or the one OPENSSL_CONF names in /etc/environment (every login's)."""
+
+    def read(path: str) -> str | None:
+        if image.exists(path) and image.stat(path).is_file:
+            return image.read_text(path)
+        return None
+
+    def listdir(path: str) -> list[str]:
+        return image.listdir(path) if image.exists(path) and image.stat(path).is_dir else []
+
+    confs = [c for c in opensslconf.CONF_FILES.values() if read(c) is not None]
+    env = read("/etc/environment") or ""
+    named = re.findall(r"^\s*(?:export\s+)?OPENSSL_CONF\s*=\s*[\"']?([^\"'\s]+)", env, re.M)
+    confs += named[-1:]
+    return [f for conf in dict.fromkeys(confs) for f in opensslconf.findings(conf, read, listdir)]
+
+
 @check(
     "trust-ca-bundle",
     "the TLS libraries trust exactly the CA certificates the distribution's ca-certificates "
-    "generates: no local, appended or planted CA, and no client told to trust another store "
-    "or to skip verification (environment, git, curl, wget, pip, npm, Python) (read offline)",
+    "generates: no local, appended or planted CA, no client told to trust another store or to "
+    "skip verification (environment, git, curl, wget, pip, npm, Python), and OpenSSL's system "
+    "policy not below TLS 1.2 and security level 2 (read offline)",
 )
 def test_ca_bundle(image: OfflineImage) -> None:
     with scratch("xcpng-ca-store") as tmp:
         found, _count = ca_problems(image, tmp)
     found += tls_client_problems(image)
-    assert not found, "the clone trusts CA certificates beyond the distribution's:\n" + "\n".join(
-        found
+    found += openssl_problems(image)
+    assert not found, (
+        "the clone's TLS trusts more than the distribution's CA store and policy:\n"
+        + "\n".join(found)
     )
 
 
@@ -425,16 +447,21 @@ def pam_reader(image: OfflineImage) -> tuple[list[str], Callable[[str], str | No
 @check(
     "trust-pam",
     "no PAM auth stack succeeds without a credential (pam_permit, conditional modules, jumps "
-    "past pam_deny) and no nullok, walked with libpam's rules (read offline)",
+    "past pam_deny) and no nullok, walked with libpam's rules, and no password stack stores "
+    "a crackable hash (DES, bigcrypt, md5; pam_unix's options over login.defs) (read offline)",
 )
 def test_pam(image: OfflineImage) -> None:
     services, read = pam_reader(image)
     assert services, "the PAM folders hold no service file"
+    login_defs = image.read_text("/etc/login.defs") if image.exists("/etc/login.defs") else ""
     by_problem: dict[str, list[str]] = {}
-    for finding in pam.audit(services, read):
+    findings = pam.audit(services, read) + pam.weak_hashing(services, read, login_defs)
+    for finding in findings:
         by_problem.setdefault(finding.problem, []).append(finding.service)
     found = [
         f"{problem} (services: {', '.join(sorted(names))})"
         for problem, names in sorted(by_problem.items())
     ]
-    assert not found, "PAM lets someone in without a credential:\n" + "\n".join(found)
+    assert not found, (
+        "PAM lets someone in without a credential, or stores passwords weakly:\n" + "\n".join(found)
+    )

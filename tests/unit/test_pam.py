@@ -265,3 +265,47 @@ def test_the_walk_stays_small_on_real_stacks() -> None:
     rules, _ = pam.auth_rules("sshd", reader(files))
     assert [r.module for r in rules][:3] == ["(substack password-auth)", "pam_env", "pam_faildelay"]
     assert pam.bypasses(rules) == []
+
+
+# -- the hash a password stack stores ------------------------------------------------------------
+
+DEBIAN_LOGIN_DEFS = "UMASK\t\t022\nENCRYPT_METHOD SHA512\n"
+
+
+def hashing(files: dict[str, str], login_defs: str = DEBIAN_LOGIN_DEFS) -> list[str]:
+    return sorted(f.problem for f in pam.weak_hashing(list(files), reader(files), login_defs))
+
+
+def test_distribution_stacks_store_strong_hashes() -> None:
+    assert hashing(debian()) == []
+    el = folder(DATA / "el9")
+    assert hashing(el, "ENCRYPT_METHOD SHA512\n") == []
+
+
+def test_md5_option_in_common_password_is_found_once() -> None:
+    files = debian()
+    files["common-password"] = files["common-password"].replace("yescrypt", "md5")
+    found = hashing(files)
+    assert len(found) == 1 and "md5-crypt (its options)" in found[0], found
+    assert found[0].startswith("common-password:")
+
+
+def test_the_last_hash_option_wins_and_login_defs_is_the_default() -> None:
+    assert pam.password_hash(("obscure", "md5", "sha512"), None) == "sha512"
+    assert pam.password_hash(("sha512", "md5"), None) == "md5"
+    assert pam.password_hash(("obscure",), "sha512") == "sha512"  # case-insensitive there
+    assert pam.password_hash(("obscure",), "MD5") == "md5"
+    assert pam.password_hash(("obscure",), "DES") is None  # not a token: DES crypt
+    assert pam.password_hash(("obscure",), None) is None
+
+
+def test_no_hash_option_falls_back_to_login_defs() -> None:
+    files = {"common-password": "password required pam_unix.so obscure\n",
+             "passwd": "@include common-password\n"}  # fmt: skip
+    assert hashing(files, "ENCRYPT_METHOD YESCRYPT\n") == []
+    found = hashing(files, "# ENCRYPT_METHOD SHA512\nENCRYPT_METHOD MD5\n")
+    assert found == [
+        "common-password:1: pam_unix stores new passwords as md5-crypt "
+        "(login.defs ENCRYPT_METHOD MD5); want yescrypt or sha512"
+    ]
+    assert "DES crypt" in hashing(files, "")[0]
