@@ -24,6 +24,8 @@ SYSTEM = (
     "system-rootfs-grows",
     "system-listeners",
     "system-time-sync",
+    "system-logging",
+    "system-boot-clean",
     "system-world-writable",
     "system-console-autologin",
     "system-package-sources",
@@ -39,7 +41,7 @@ ACCOUNTS = (
     "accounts-umask",
     "sudo-policy",
 )
-GUEST_TOOLS = ("guest-agent-single", "guest-agent-reporting")
+GUEST_TOOLS = ("guest-agent-single", "guest-agent-reporting", "guest-xen-drivers")
 CLOUD_INIT = (
     "cloud-init-installed",
     "cloud-init-datasources",

@@ -6,8 +6,11 @@ page-table isolation, kernel address-space randomisation, SMEP/SMAP. Read from t
 kernel (/proc/cmdline) and from every place that makes the next boot's command line
 (validations/console.py walks GRUB's defaults, grub.cfg, grubenv, loader entries and
 /etc/kernel/cmdline with this judge). Words from the kernel's
-Documentation/admin-guide/kernel-parameters.txt; the mandatory access control switches
-(`apparmor=0`, `selinux=0`, `security=`) are `system-apparmor`'s and the EL SELinux checks'.
+Documentation/admin-guide/kernel-parameters.txt. The mandatory access control and audit
+switches (`apparmor=0`, `selinux=0`, `enforcing=0`, `audit=0`) are judged here too: on the
+running kernel `system-apparmor` and the EL SELinux checks see their effect as well, but only
+this judge reads the command line the next boot will get (a grub.d file waits for the next
+`update-grub`, which the next kernel update runs).
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ OFF_VALUES = {
 }
 
 
+# Mandatory access control and the audit subsystem, switched off at boot.
+MAC_OFF = {
+    "apparmor": {"0"},  # apparmor_enabled_setup: kstrtoul, so "off" is ignored
+    "selinux": {"0"},
+    "enforcing": {"0"},
+    "audit": {"0", "off"},
+}
+
+
 def weakening_findings(text: str, where: str, _recovery_entry: bool = False) -> list[str]:
     """Switches in one kernel command line that turn a kernel protection off (a recovery entry
     is judged like any other: it boots the same kernel)."""
@@ -60,4 +72,6 @@ def weakening_findings(text: str, where: str, _recovery_entry: bool = False) -> 
             found.append(f"{where}: {word} ({BARE[key]})")
         elif eq and value.lower() in OFF_VALUES.get(key, set()):
             found.append(f"{where}: {word} (a CPU or kernel protection switched off)")
+        elif eq and value.lower() in MAC_OFF.get(key, set()):
+            found.append(f"{where}: {word} (mandatory access control or audit switched off)")
     return found

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from validations import cloudcfg
+from validations import cloudcfg, remotecode
 from validations.accounts import umask_lets_others_write
 from validations.conftext import uncommented
 from validations.offline import OfflineImage
@@ -137,7 +137,9 @@ def umask_findings(unit: Unit, label: str) -> list[str]:
     return [f"{label} has UMask={value}: what it creates is writable by everyone"]
 
 
-def systemd_findings(state: CloneState) -> list[str]:
+def systemd_findings(state: CloneState, read: Callable[[str], str] | None = None) -> list[str]:
+    """`read` returns the text of a script root executes (the offline image's), for the code
+    it fetches from the network; without it only command lines are read for that."""
     inodes = state.inodes
     found: list[Finding] = []
     lines: list[str] = []
@@ -168,6 +170,9 @@ def systemd_findings(state: CloneState) -> list[str]:
             if exe is not None:
                 found += inodes.judge(what, exe)
             found += judge_command_text(what, " ".join(cmd.argv[1:]), inodes)
+            lines += remotecode.findings(what, " ".join(cmd.argv))
+            if exe is not None and read is not None:
+                lines += remotecode.findings(f"{what} {exe}", read(exe))
         lines += umask_findings(unit, label)
         if not root_unit:
             continue
@@ -338,6 +343,25 @@ def _read(image: OfflineImage, path: str) -> str:
         return ""
 
 
+# Where packages put their programs: root's vendor binaries are the package database's concern
+# (system-package-integrity), and reading each one here would cost a disk read per unit.
+VENDOR_PROGRAMS = ("/usr/bin/", "/usr/sbin/", "/usr/lib/", "/usr/libexec/", "/usr/share/",
+                   "/bin/", "/sbin/", "/lib/")  # fmt: skip
+MAX_SCRIPT_BYTES = 1 << 20
+
+
+def script_text(image: OfflineImage, path: str) -> str:
+    """The text of a script root runs or sources (empty for binaries, vendor programs, large
+    files, folders and what does not exist)."""
+    if path.startswith(VENDOR_PROGRAMS) or not image.exists(path):
+        return ""
+    st = image.stat(path)
+    if not st.is_file or st.size > MAX_SCRIPT_BYTES:
+        return ""
+    data = image.read_bytes(path)
+    return "" if b"\0" in data[:4096] else data.decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class CronJob:
     where: str  # file:line
@@ -395,11 +419,16 @@ def cron_findings(image: OfflineImage, inodes: Inodes) -> list[str]:
             elif name == "SHELL" and root_jobs and value.startswith("/"):
                 found += inodes.judge(f"cron {path} (SHELL)", value)
         for job in root_jobs:
-            found += judge_command_text(f"cron {job.where} (root)", job.command, inodes)
+            what = f"cron {job.where} (root)"
+            found += judge_command_text(what, job.command, inodes)
+            lines += remotecode.findings(what, job.command)
+            for script in paths_in(job.command)[:1]:
+                lines += remotecode.findings(f"{what} {script}", script_text(image, script))
     for folder in RUN_PARTS:
         found += inodes.judge(f"run-parts {folder} (root)", folder)
         for path in _files_in(image, folder):
             found += inodes.judge(f"run-parts {folder} (root)", path)
+            lines += remotecode.findings(f"run-parts {path} (root)", script_text(image, path))
     return _unique([str(f) for f in found] + lines)
 
 
@@ -411,13 +440,15 @@ def _command_text(entry: object) -> str:
 
 def cloud_init_findings(image: OfflineImage, inodes: Inodes) -> list[str]:
     found: list[Finding] = []
+    lines: list[str] = []
     for folder in CLOUD_SCRIPTS:
         what = f"cloud-init scripts-{posixpath.basename(folder)} (root)"
         found += inodes.judge(what, folder)
         for path in _files_in(image, folder):
             found += inodes.judge(what, path)
+            lines += remotecode.findings(f"{what} {path}", script_text(image, path))
     if not image.exists(cloudcfg.CLOUD_CFG):
-        return _unique([str(f) for f in found])
+        return _unique([str(f) for f in found] + lines)
     found += inodes.judge("cloud-init configuration", cloudcfg.CLOUD_CFG)
     found += inodes.judge("cloud-init configuration", cloudcfg.CLOUD_CFG_D)
     for path in cloudcfg.sources(image.listdir)[1:]:
@@ -426,10 +457,10 @@ def cloud_init_findings(image: OfflineImage, inodes: Inodes) -> list[str]:
     for key in ("bootcmd", "runcmd"):
         entries = merged.get(key) or []
         for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
-            found += judge_command_text(
-                f"cloud-init {key}[{i}] (root)", _command_text(entry), inodes
-            )
-    return _unique([str(f) for f in found])
+            what = f"cloud-init {key}[{i}] (root)"
+            found += judge_command_text(what, _command_text(entry), inodes)
+            lines += remotecode.findings(what, _command_text(entry))
+    return _unique([str(f) for f in found] + lines)
 
 
 def ld_so_conf_folders(
@@ -515,16 +546,18 @@ def loader_shell_findings(image: OfflineImage, inodes: Inodes) -> list[str]:
                 "su (ENV_SUPATH in /etc/login.defs)", words[1].removeprefix("PATH="), inodes
             )
     # start-up files every root shell runs
-    for path in SHELL_FILES:
-        found += inodes.judge("shell start-up file", path)
-    for path in ["/etc/profile.d", *_files_in(image, "/etc/profile.d")]:
-        found += inodes.judge("shell start-up file (/etc/profile.d)", path)
     home = _root_home(image)
     found += inodes.judge("root's home", home)
-    for name in ROOT_DOTFILES:
-        found += inodes.judge("root's shell start-up file", posixpath.join(home, name))
-    for path in RC_LOCAL:
-        found += inodes.judge("rc.local (rc-local.service, root)", path)
+    scripts = [(p, "shell start-up file") for p in SHELL_FILES]
+    scripts += [("/etc/profile.d", "shell start-up file (/etc/profile.d)")]
+    scripts += [
+        (p, "shell start-up file (/etc/profile.d)") for p in _files_in(image, "/etc/profile.d")
+    ]
+    scripts += [(posixpath.join(home, n), "root's shell start-up file") for n in ROOT_DOTFILES]
+    scripts += [(p, "rc.local (rc-local.service, root)") for p in RC_LOCAL]
+    for path, what in scripts:
+        found += inodes.judge(what, path)
+        lines += remotecode.findings(f"{what} {path}", script_text(image, path))
     hooks = list(HOOK_FILES.items())
     for folder, what in HOOK_FOLDERS.items():
         if image.exists(folder):
@@ -532,8 +565,12 @@ def loader_shell_findings(image: OfflineImage, inodes: Inodes) -> list[str]:
             hooks += [(path, what) for path in _files_in(image, folder)]
     for path, what in hooks:
         found += inodes.judge(what, path)
-        for command in hook_commands(path, _read(image, path)):
+        commands = hook_commands(path, _read(image, path))
+        for command in commands:
             found += judge_command_text(f"{what}: {path} runs", command, inodes)
+            lines += remotecode.findings(f"{what}: {path} runs", command)
+        if not commands:  # a hook folder's own scripts
+            lines += remotecode.findings(f"{what} {path}", script_text(image, path))
     return _unique([str(f) for f in found] + lines)
 
 

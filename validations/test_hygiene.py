@@ -74,6 +74,9 @@ PACKAGE_CACHES = {
     "/var/cache/yum": ".rpm",
 }
 CRASH_DIRS = ("/var/crash", "/var/lib/systemd/coredump")
+# Where a build leaves scratch files (provisioner scripts, downloads): /tmp is emptied at boot
+# on some systems, /var/tmp is not, and both ship in the image whatever happens later.
+TEMP_DIRS = ("/tmp", "/var/tmp")
 MAX_LOG_BYTES = 1024 * 1024  # what a sealed /var/log may hold in total (empty files, wtmp)
 SUDOERS_GRANTEES = {"root", "%sudo", "%wheel", "%admin"}
 _UNSET_MACHINE_ID = ("", "uninitialized")
@@ -273,15 +276,29 @@ def test_network_state(image: OfflineImage) -> None:
     assert not found, f"network leftovers: {', '.join(found)}"
 
 
-@check("hygiene-caches-logs", "no package caches, crash dumps or build logs shipped in the image")
+@check(
+    "hygiene-caches-logs",
+    "no package caches, crash dumps, build logs, scratch files in /tmp and /var/tmp or "
+    "users' download caches (~/.cache) shipped in the image",
+)
 def test_caches_logs(image: OfflineImage) -> None:
     found = []
     for d, ext in PACKAGE_CACHES.items():
         if image.exists(d):
             found += [p for p, st in image.walk(d) if st.is_file and p.endswith(ext)]
-    for d in CRASH_DIRS:
+    for d in CRASH_DIRS + TEMP_DIRS:
         if image.exists(d):
             found += [p for p, st in image.walk(d) if st.is_file]
+    # pip, npm, go and the like cache downloads (and sometimes index credentials) in ~/.cache;
+    # an empty file there (Ubuntu's motd.legal-displayed) is a marker, not a cache
+    homes = (
+        ["/root"] + [f"/home/{n}" for n in image.listdir("/home")]
+        if image.exists("/home")
+        else ["/root"]
+    )
+    for home in homes:
+        if image.exists(f"{home}/.cache"):
+            found += [p for p, st in image.walk(f"{home}/.cache") if st.is_file and st.size]
     logs = [(p, st.size) for p, st in image.walk("/var/log") if st.is_file]
     # A journal folder is named after the machine-id of the VM that wrote it: the build's.
     found += [p for p, _ in logs if p.startswith("/var/log/journal/")]

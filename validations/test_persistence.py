@@ -25,12 +25,17 @@ def _report(title: str, lines: list[str]) -> str:
 @check(
     "persistence-root-exec",
     "nothing root runs later (units, timers, cron, cloud-init scripts, the loader, root's PATH "
-    "and shell start-up files, rc.local) can be changed by anyone but root",
+    "and shell start-up files, rc.local) can be changed by anyone but root, and none of it "
+    "runs code fetched from the network (curl | sh and its spellings)",
 )
 def test_root_exec(clone_answers: CloneAnswers, image: OfflineImage) -> None:
-    found = persistence.systemd_findings(clone_answers.state())
+    found = persistence.systemd_findings(
+        clone_answers.state(), lambda path: persistence.script_text(image, path)
+    )
     found += persistence.offline_findings(image)
-    assert not found, _report("what runs as root later can be changed by others", found)
+    assert not found, _report(
+        "what runs as root later can be changed by others, or runs fetched code", found
+    )
 
 
 @check(

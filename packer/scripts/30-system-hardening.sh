@@ -147,6 +147,14 @@ if grep -ERq '^[^#]*pam_unix\.so.*[[:space:]]nullok' /etc/pam.d; then
   exit 1
 fi
 
+# Logs that last: journald's default Storage=auto keeps the journal on disk only when
+# /var/log/journal exists, which not every family ships. validations/journal.py
+# (system-logging) checks the clone keeps its logs across a reboot.
+if [[ ! -d /var/log/journal ]]; then
+  mkdir -p /var/log/journal
+  systemd-tmpfiles --create --prefix /var/log/journal || true
+fi
+
 # Host-based trust files have no place in a template.
 rm -f /etc/hosts.equiv /etc/shosts.equiv /root/.rhosts /root/.shosts /root/.netrc
 

@@ -372,3 +372,12 @@ def test_kernel_switches_that_turn_protections_off() -> None:
         "mitigations=off", "nokaslr", "spectre_v2=OFF", "kpti=0", "nosmap",
     ]  # fmt: skip
     assert weakening_findings("kaslr pti mitigations", "x") == []  # bare keys switch nothing off
+
+
+def test_kernel_switches_that_turn_access_control_or_audit_off() -> None:
+    from validations.kernel_switches import weakening_findings
+
+    bad = weakening_findings("ro apparmor=0 audit=0 selinux=0 enforcing=0", "grub.d")
+    assert [f.split(" ")[1] for f in bad] == ["apparmor=0", "audit=0", "selinux=0", "enforcing=0"]
+    assert all("mandatory access control or audit" in f for f in bad)
+    assert weakening_findings("ro apparmor=1 security=apparmor audit=1 enforcing=1", "x") == []
