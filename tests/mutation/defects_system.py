@@ -297,6 +297,30 @@ SYSTEM_DEFECTS: tuple[Defect, ...] = (
         _exists("/etc/default/grub.d/60-perf.cfg"),
     ),
     Defect(
+        "grub-d-apparmor-audit-off",
+        "system",
+        "a grub.d file adds apparmor=0 audit=0 to GRUB_CMDLINE_LINUX_DEFAULT: AppArmor and the "
+        "audit subsystem are off from the next update-grub (the next kernel update) on",
+        lambda d: d.write(
+            "/etc/default/grub.d/99-debug.cfg",
+            'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT apparmor=0 audit=0"\n',
+        ),
+        ("system-sysctl",),
+        _exists("/etc/default/grub.d/99-debug.cfg"),
+    ),
+    Defect(
+        "grub-default-audit-off",
+        "system",
+        "/etc/default/grub written with audit=off in GRUB_CMDLINE_LINUX (the next update-grub)",
+        lambda d: d.write(
+            "/etc/default/grub",
+            'GRUB_DEFAULT=0\nGRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n'
+            'GRUB_CMDLINE_LINUX="console=ttyS0 audit=off"\n',
+        ),
+        ("system-sysctl",),
+        _contains("/etc/default/grub", "audit=off"),
+    ),
+    Defect(
         "kernel-cmdline-file-spectre-off",
         "system",
         "/etc/kernel/cmdline (kernel-install) turns the Spectre v2 and SSB mitigations off",
@@ -323,9 +347,84 @@ SYSTEM_DEFECTS: tuple[Defect, ...] = (
         ("system-file-modes",),
         lambda d: d.reader().stat("/root").gid == 50,
     ),
+    # a boot systemd does not call clean (system-boot-clean)
+    Defect(
+        "enabled-service-fails",
+        "system",
+        "an enabled site-agent.service whose program exits 1 at every boot: systemd degraded",
+        lambda d: d.enable_unit(
+            "site-agent.service",
+            "[Unit]\nDescription=site agent\n[Service]\nType=oneshot\nExecStart=/usr/bin/false\n"
+            "[Install]\nWantedBy=multi-user.target\n",
+        ),
+        ("system-boot-clean",),
+        _exists("/etc/systemd/system/site-agent.service"),
+    ),
+    Defect(
+        "fstab-mount-fails",
+        "system",
+        "an /etc/fstab line (nofail) whose options tmpfs refuses: mnt-scratch.mount fails at "
+        "every boot",
+        lambda d: (
+            d.append("/etc/fstab", "tmpfs /mnt/scratch tmpfs size=bogus,nofail 0 0\n")
+            if d.exists("/etc/fstab")
+            else d.write("/etc/fstab", "tmpfs /mnt/scratch tmpfs size=bogus,nofail 0 0\n")
+        ),
+        ("system-boot-clean",),
+        _contains("/etc/fstab", "size=bogus"),
+    ),
+    # logs that do not last (system-logging)
+    Defect(
+        "journald-storage-volatile",
+        "system",
+        "a journald drop-in keeps the journal in /run only: every log is gone at the next reboot",
+        lambda d: d.write(
+            "/etc/systemd/journald.conf.d/50-ram.conf", "[Journal]\nStorage=volatile\n"
+        ),
+        ("system-logging",),
+        _exists("/etc/systemd/journald.conf.d/50-ram.conf"),
+    ),
+    Defect(
+        "journald-storage-none",
+        "system",
+        "Storage=none appended to journald.conf itself: journald keeps nothing, not even in RAM",
+        lambda d: d.append("/etc/systemd/journald.conf", "Storage=none\n"),
+        ("system-logging",),
+        _contains("/etc/systemd/journald.conf", "Storage=none"),
+    ),
+    Defect(
+        "journal-folder-removed",
+        "system",
+        "/var/log/journal removed: Storage=auto (the default) then keeps the journal in RAM",
+        lambda d: d.rmdir("/var/log/journal"),
+        ("system-logging",),
+        lambda d: not d.exists("/var/log/journal"),
+    ),
 )
 
 SYSTEM_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "service-skipped-by-condition",
+        "an enabled site service with ConditionPathExists= on a file the clone does not have",
+        "a unit its own condition skips did not fail: the boot is clean",
+        lambda d: d.enable_unit(
+            "site-report.service",
+            "[Unit]\nDescription=site report\nConditionPathExists=/etc/site/report.conf\n"
+            "[Service]\nType=oneshot\nExecStart=/usr/bin/false\n"
+            "[Install]\nWantedBy=multi-user.target\n",
+        ),
+        _exists("/etc/systemd/system/site-report.service"),
+    ),
+    GoodVariant(
+        "journald-persistent-capped",
+        "a journald drop-in: Storage=persistent, SystemMaxUse=200M, Compress=yes",
+        "logs kept on disk, however their size is capped, pass",
+        lambda d: d.write(
+            "/etc/systemd/journald.conf.d/60-site.conf",
+            "[Journal]\nStorage=persistent\nSystemMaxUse=200M\nCompress=yes\n",
+        ),
+        _exists("/etc/systemd/journald.conf.d/60-site.conf"),
+    ),
     GoodVariant(
         "sysctl-stricter-than-template",
         "kptr_restrict 2, ptrace_scope 2, perf_event_paranoid 3",

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 
 from defects import Defect, GoodVariant
+from defects_persistence import _append, _file, _steps
 from diskedit import DiskEditor
 
 from tests.support import castore
@@ -206,6 +207,18 @@ def _nullok_back(d: DiskEditor) -> None:
     text = d.read_text(path)
     assert "pam_unix.so" in text and "nullok" not in text
     d.write(path, text.replace("pam_unix.so", "pam_unix.so nullok", 1), st.perms, st.uid, st.gid)
+
+
+def _edit(path: str, old: str, new: str) -> Callable[[DiskEditor], None]:
+    """Replace `old` (which must be there) in a file, keeping its owner and mode."""
+
+    def apply(d: DiskEditor) -> None:
+        st = d.reader().stat(path)
+        text = d.read_text(path)
+        assert old in text, f"{old!r} not in {path}"
+        d.write(path, text.replace(old, new), st.perms, st.uid, st.gid)
+
+    return apply
 
 
 def _faildelay(d: DiskEditor) -> None:
@@ -510,6 +523,62 @@ TRUST_DEFECTS: tuple[Defect, ...] = (
         ("trust-pam",),
         _contains("/etc/pam.d/sudo", "pam_succeed_if"),
     ),
+    # OpenSSL's system policy (trust-ca-bundle)
+    Defect(
+        "openssl-seclevel-0",
+        "trust",
+        "a system_default section appended to /etc/ssl/openssl.cnf: MinProtocol TLSv1, "
+        "DEFAULT@SECLEVEL=0 ('for legacy peers')",
+        _append(
+            "/etc/ssl/openssl.cnf",
+            "\n# legacy peers\n[openssl_init]\nssl_conf = ssl_sect\n[ssl_sect]\n"
+            "system_default = system_default_sect\n[system_default_sect]\n"
+            "MinProtocol = TLSv1\nCipherString = DEFAULT@SECLEVEL=0\n",
+        ),
+        ("trust-ca-bundle",),
+        _contains("/etc/ssl/openssl.cnf", "SECLEVEL=0"),
+    ),
+    Defect(
+        "openssl-conf-env-legacy",
+        "trust",
+        "OPENSSL_CONF in /etc/environment names a site file whose system section allows "
+        "TLS 1.1 at security level 1",
+        _steps(
+            _file(
+                "/etc/ssl/openssl-site.cnf",
+                "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n"
+                "[tls]\nMinProtocol = TLSv1.1\nCipherString = DEFAULT:@SECLEVEL=1\n",
+            ),
+            _append("/etc/environment", 'OPENSSL_CONF="/etc/ssl/openssl-site.cnf"\n'),
+        ),
+        ("trust-ca-bundle",),
+        _contains("/etc/environment", "OPENSSL_CONF"),
+    ),
+    # how a new password is stored (trust-pam)
+    Defect(
+        "pam-password-md5",
+        "trust",
+        "common-password's pam_unix told md5 instead of yescrypt: new passwords are md5-crypt",
+        _edit(
+            "/etc/pam.d/common-password", "pam_unix.so obscure yescrypt", "pam_unix.so obscure md5"
+        ),
+        ("trust-pam",),
+        _contains("/etc/pam.d/common-password", "pam_unix.so obscure md5"),
+    ),
+    Defect(
+        "login-defs-des-default",
+        "trust",
+        "no hash option on pam_unix's password line, and login.defs' ENCRYPT_METHOD DES: "
+        "pam_unix falls back to DES crypt (8 characters)",
+        _steps(
+            _edit(
+                "/etc/pam.d/common-password", "pam_unix.so obscure yescrypt", "pam_unix.so obscure"
+            ),
+            _edit("/etc/login.defs", "ENCRYPT_METHOD SHA512", "ENCRYPT_METHOD DES"),
+        ),
+        ("trust-pam",),
+        _contains("/etc/login.defs", "ENCRYPT_METHOD DES"),
+    ),
 )
 
 
@@ -525,6 +594,18 @@ def _system_store_named(d: DiskEditor) -> None:
 
 
 TRUST_GOOD_VARIANTS: tuple[GoodVariant, ...] = (
+    GoodVariant(
+        "openssl-tls13-seclevel-3",
+        "a system_default section: MinProtocol TLSv1.3, DEFAULT:@SECLEVEL=3",
+        "a TLS policy stricter than the distribution's passes",
+        _append(
+            "/etc/ssl/openssl.cnf",
+            "\n[openssl_init]\nssl_conf = ssl_sect\n[ssl_sect]\n"
+            "system_default = system_default_sect\n[system_default_sect]\n"
+            "MinProtocol = TLSv1.3\nCipherString = DEFAULT:@SECLEVEL=3\n",
+        ),
+        _contains("/etc/ssl/openssl.cnf", "SECLEVEL=3"),
+    ),
     GoodVariant(
         "cis-debian12-level2",
         "a CIS Level 2 remediation: pam_faillock, su limited to an empty group, umask 027 and "

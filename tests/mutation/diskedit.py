@@ -93,6 +93,10 @@ class DiskEditor:
     def rm(self, path: str) -> None:
         self._run([f'rm "{path}"'])
 
+    def rmdir(self, path: str) -> None:
+        """Remove an empty folder."""
+        self._run([f'rmdir "{path}"'])
+
     def symlink(self, path: str, target: str) -> None:
         if self.exists(path):
             self.rm(path)
