@@ -229,9 +229,21 @@ TOKENS = (
         accept=_not_a_reference,
     ),
 )
+# Example values the distributions' own configuration files carry, which any local edit of
+# those files (so their checksum no longer vouches for them) would otherwise expose to the
+# heuristic below: OpenSSL's openssl.cnf configures `openssl cmp` against Insta's public demo
+# CA with the documented password `pass:insta` (Debian, Ubuntu and EL ship it).
+STOCK_EXAMPLE_VALUES = frozenset({b"pass:insta"})
+
+
+def _assigned_secret(m: re.Match[bytes]) -> bool:
+    value = m.group("value").strip(b"\"'")
+    return _not_a_reference(m) and value not in STOCK_EXAMPLE_VALUES
+
+
 # `password = hunter2` in a text file: the one heuristic, for text only, and never a value that
-# is a variable, a template or a mask. Matched on the lowercased text (a case-blind pattern is
-# several times slower).
+# is a variable, a template, a mask or a distribution's own example. Matched on the lowercased
+# text (a case-blind pattern is several times slower).
 ASSIGNMENT = Detector(
     "a password assignment",
     (b"pass", b"secret", b"api", b"token", b"psk"),
@@ -240,7 +252,7 @@ ASSIGNMENT = Detector(
         rb"[:=][ \t]*(?P<value>[\"']?[^\s\"'*]{6,})"
     ),
     text_only=True,
-    accept=_not_a_reference,
+    accept=_assigned_secret,
     lowercase=True,
 )
 

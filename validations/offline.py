@@ -418,6 +418,22 @@ class Ext4Image(ResolvingReader):
         return dest / posixpath.basename(real.rstrip("/") or "root")
 
 
+def file_text(image: OfflineImage, path: str) -> str | None:
+    """A regular file's text, or None when it is missing, not a file or unreadable: the reader
+    the pure judges take (pam, tlsclients, opensslconf, xendrivers)."""
+    try:
+        if image.exists(path) and image.stat(path).is_file:
+            return image.read_text(path)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def folder_names(image: OfflineImage, path: str) -> list[str]:
+    """A folder's entries, or [] when it is missing or not a folder."""
+    return image.listdir(path) if image.exists(path) and image.stat(path).is_dir else []
+
+
 def _to_raw(build: BuildResult, workdir: Path) -> Path:
     """A raw disk for the artifact: the artifact itself when raw, else a converted temp copy."""
     if not build.artifact:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from core.checks import check, skip
 from core.model import BootedVM, BuildResult, TemplateSpec
 from validations import console, systemd, xendrivers
-from validations.offline import OfflineImage
+from validations.offline import OfflineImage, file_text, folder_names
 
 AGENTS = ("xe-linux-distribution.service", "xe-daemon.service", "xen-guest-agent.service")
 
@@ -84,13 +85,7 @@ def test_agent_reporting(platform: Any, spec: TemplateSpec, request: pytest.Fixt
     "loading: the clone works on XCP-ng, not only under QEMU (read offline)",
 )
 def test_xen_drivers(image: OfflineImage) -> None:
-    def read(path: str) -> str | None:
-        if image.exists(path) and image.stat(path).is_file:
-            return image.read_text(path)
-        return None
-
-    def listdir(path: str) -> list[str]:
-        return image.listdir(path) if image.exists(path) and image.stat(path).is_dir else []
+    read, listdir = partial(file_text, image), partial(folder_names, image)
 
     found = xendrivers.kernel_findings(read, listdir)
     assert found or any(listdir(top) for top in xendrivers.MODULE_DIRS), (

@@ -26,6 +26,7 @@ import shlex
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from core.ownership import scratch
 from validations import apt_trust, cabundle, opensslconf, pam, sshclient, tlsclients
 from validations.homes import homes
 from validations.imagecopy import LocalCopies
-from validations.offline import OfflineImage
+from validations.offline import OfflineImage, file_text, folder_names
 from validations.remote import ask
 
 # -- the package manager (booted) -----------------------------------------------------------------
@@ -309,16 +310,7 @@ def ca_problems(image: OfflineImage, workdir: Path) -> tuple[list[str], int]:
 def tls_client_problems(image: OfflineImage) -> list[str]:
     """validations/tlsclients.py over the image's files, every home and /etc/skel included."""
 
-    def read(path: str) -> str | None:
-        try:
-            if image.exists(path) and image.stat(path).is_file:
-                return image.read_text(path)
-        except (OSError, ValueError):
-            return None
-        return None
-
-    def listdir(folder: str) -> list[str]:
-        return image.listdir(folder) if image.exists(folder) and image.stat(folder).is_dir else []
+    read, listdir = partial(file_text, image), partial(folder_names, image)
 
     hooks = [p for p, st in image.walk("/") if st.is_file and tlsclients.is_python_hook(p)]
     return tlsclients.findings(read, listdir, homes(image), hooks)
@@ -328,13 +320,7 @@ def openssl_problems(image: OfflineImage) -> list[str]:
     """validations/opensslconf.py over the configuration OpenSSL reads: the distribution's
     file, or the one OPENSSL_CONF names in /etc/environment (every login's)."""
 
-    def read(path: str) -> str | None:
-        if image.exists(path) and image.stat(path).is_file:
-            return image.read_text(path)
-        return None
-
-    def listdir(path: str) -> list[str]:
-        return image.listdir(path) if image.exists(path) and image.stat(path).is_dir else []
+    read, listdir = partial(file_text, image), partial(folder_names, image)
 
     confs = [c for c in opensslconf.CONF_FILES.values() if read(c) is not None]
     env = read("/etc/environment") or ""

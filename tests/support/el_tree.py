@@ -328,6 +328,13 @@ def make_good_tree(root: Path) -> Path:
     t.file("/usr/lib/os-release", OS_RELEASE)
     t.link("/etc/os-release", "../usr/lib/os-release", ETC)
     t.file("/etc/almalinux-release", "AlmaLinux release 9.8 (Olive Jaguarundi)\n", ETC)
+    # The kernel's module lists (guest-xen-drivers): RHEL 9 builds both Xen front ends as modules
+    kernel = "/usr/lib/modules/5.14.0-611.el9_7.x86_64"
+    t.file(
+        f"{kernel}/modules.dep",
+        "kernel/drivers/net/xen-netfront.ko.xz:\nkernel/drivers/block/xen-blkfront.ko.xz:\n",
+    )
+    t.file(f"{kernel}/modules.builtin", "kernel/drivers/xen/xenbus/xenbus.ko\n")
     t.link("/etc/redhat-release", "almalinux-release", ETC)
     t.link("/etc/system-release", "almalinux-release", ETC)
     t.dir("/etc", ETC)

@@ -307,3 +307,11 @@ def test_package_integrity_judges_changed_package_files_but_not_conffiles(tmp_pa
     assert integrity_findings(TreeImage(root)) == [
         "/usr/lib/python3/dist-packages/m.py: not the content pkg 1 installed"
     ]
+
+def test_a_distributions_own_example_secret_is_not_a_finding() -> None:
+    # Debian's openssl.cnf, once edited (its md5 no longer vouches for it), still carries the
+    # CMP demo's documented `secret = pass:insta`: an edit must not make it a credential
+    from validations.credentials import secrets_in
+
+    assert secrets_in(b"[insta]\nsecret = pass:insta # can be used for both sides\n") == []
+    assert secrets_in(b"[cmp]\nsecret = pass:Zk8-real-one\n") == ["a password assignment"]
