@@ -229,16 +229,25 @@ TOKENS = (
         accept=_not_a_reference,
     ),
 )
-# Example values the distributions' own configuration files carry, which any local edit of
-# those files (so their checksum no longer vouches for them) would otherwise expose to the
-# heuristic below: OpenSSL's openssl.cnf configures `openssl cmp` against Insta's public demo
-# CA with the documented password `pass:insta` (Debian, Ubuntu and EL ship it).
-STOCK_EXAMPLE_VALUES = frozenset({b"pass:insta"})
+# Lines of the distributions' own configuration files that look like secrets and are their
+# documented examples, which any local edit of those files (so that their checksum no longer
+# vouches for them) would otherwise expose to the heuristic below: OpenSSL's openssl.cnf
+# configures `openssl cmp` against Insta's public demo CA with the password `pass:insta`, and
+# shows `input_password = secret` commented out (Debian, Ubuntu and EL ship it). Whole lines,
+# lowercased and stripped, so the same value anywhere else is still a finding.
+STOCK_EXAMPLE_LINES = frozenset(
+    {
+        b"secret = pass:insta # can be used for both client and server side",
+        b"# input_password = secret",
+        b"# output_password = secret",
+    }
+)
 
 
 def _assigned_secret(m: re.Match[bytes]) -> bool:
-    value = m.group("value").strip(b"\"'")
-    return _not_a_reference(m) and value not in STOCK_EXAMPLE_VALUES
+    text = m.string
+    line = text[text.rfind(b"\n", 0, m.start()) + 1 : text.find(b"\n", m.end()) % (len(text) + 1)]
+    return _not_a_reference(m) and b" ".join(line.split()) not in STOCK_EXAMPLE_LINES
 
 
 # `password = hunter2` in a text file: the one heuristic, for text only, and never a value that

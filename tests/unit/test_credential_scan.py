@@ -308,10 +308,18 @@ def test_package_integrity_judges_changed_package_files_but_not_conffiles(tmp_pa
         "/usr/lib/python3/dist-packages/m.py: not the content pkg 1 installed"
     ]
 
+
 def test_a_distributions_own_example_secret_is_not_a_finding() -> None:
     # Debian's openssl.cnf, once edited (its md5 no longer vouches for it), still carries the
-    # CMP demo's documented `secret = pass:insta`: an edit must not make it a credential
+    # CMP demo's documented `secret = pass:insta` and commented `input_password = secret`: an
+    # edit must not make them credentials
     from validations.credentials import secrets_in
 
-    assert secrets_in(b"[insta]\nsecret = pass:insta # can be used for both sides\n") == []
-    assert secrets_in(b"[cmp]\nsecret = pass:Zk8-real-one\n") == ["a password assignment"]
+    stock = (
+        b"[insta]\nsecret = pass:insta # can be used for both client and server side\n"
+        b"[x]\n# input_password = secret\n# output_password = secret\n"
+    )
+    assert secrets_in(stock) == []
+    # the same values on any other line are findings
+    assert secrets_in(b"[cmp]\nsecret = pass:insta\n") == ["a password assignment"]
+    assert secrets_in(b"input_password = secret\n") == ["a password assignment"]
