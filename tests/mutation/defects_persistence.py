@@ -865,4 +865,7 @@ MECHANISMS: dict[str, tuple[str, ...]] = {
         "kernel-cmdline-debug-shell", "grub-default-rd-break", "kernel-cmdline-file-init-bash",
         "loader-entry-single",
     ),
+    "code fetched from the network and run as root": (
+        "cron-curl-pipe-sh", "timer-script-process-substitution",
+    ),
 }  # fmt: skip

@@ -44,7 +44,7 @@ READ_ON_THE_CLONE = frozenset(
         "container-getty-template-bash", "rescue-without-sulogin", "emergency-sulogin-forced",
         "kernel-cmdline-debug-shell", "sysctl-core-pattern-var-tmp",
         "sysctl-conf-modprobe-group-writable", "binfmt-interpreter-nobody",
-        "root-unit-umask-0000", "new-root-unit-umask-0002",
+        "root-unit-umask-0000", "new-root-unit-umask-0002", "timer-script-process-substitution",
     }
 )  # fmt: skip
 OFFLINE_ROWS = [d for d in PERSISTENCE_DEFECTS if d.name not in READ_ON_THE_CLONE]
