@@ -117,9 +117,11 @@ def weakenings(settings: dict[str, str], where: str) -> list[str]:
     """What in a system_default section lets OpenSSL speak weaker TLS than a sound policy."""
     found = []
     for key, value in settings.items():
-        low = key.lower()
+        # EL's crypto-policies write TLS.MinProtocol and DTLS.MinProtocol: the same settings,
+        # each for its protocol family
+        low = key.lower().removeprefix("tls.").removeprefix("dtls.")
         if low == "minprotocol" and value.strip().lower() in WEAK_PROTOCOLS:
-            found.append(f"{where}: MinProtocol = {value} (TLS below 1.2 allowed)")
+            found.append(f"{where}: {key} = {value} (TLS below 1.2 allowed)")
         elif low == "protocol":
             words = [w.strip() for w in value.split(",")]
             on = [w for w in words if w.lower() in WEAK_PROTOCOLS and not w.startswith("-")]

@@ -385,6 +385,17 @@ def make_good_tree(root: Path) -> Path:
         BACKEND_TEMPLATE_SSH.read_text(),
         ETC,
     )
+    # OpenSSL: EL 9's openssl.cnf hands the system section to the policy's back end
+    t.file(
+        "/etc/pki/tls/openssl.cnf",
+        "openssl_conf = openssl_init\n.include /etc/pki/tls/openssl.d\n[openssl_init]\n"
+        "providers = provider_sect\nssl_conf = ssl_module\nalg_section = evp_properties\n"
+        "[ssl_module]\nsystem_default = crypto_policy\n[evp_properties]\n[crypto_policy]\n"
+        ".include = /etc/crypto-policies/back-ends/opensslcnf.config\n"
+        "[provider_sect]\ndefault = default_sect\n[default_sect]\nactivate = 1\n",
+        ETC,
+    )
+    t.file("/etc/crypto-policies/back-ends/opensslcnf.config", OPENSSL_DEFAULT, ETC)
     t.file("/usr/share/crypto-policies/policies/DEFAULT.pol", "mac = AEAD HMAC-SHA2-256\n")
     t.file("/usr/share/crypto-policies/policies/LEGACY.pol", "mac = AEAD HMAC-SHA1\n")
     t.file("/usr/share/crypto-policies/DEFAULT/opensshserver.txt", DEFAULT_BACKEND)
@@ -625,6 +636,24 @@ def _d(name: str, description: str, apply: Callable[[Tree], None], *fails: str) 
     return ElDefect(name, description, apply, frozenset(fails))
 
 
+# crypto-policies' OpenSSL back end as `update-crypto-policies --set DEFAULT` (EL 9) and
+# `--set LEGACY` write it (cipher lists shortened; the settings the check reads are whole)
+OPENSSL_DEFAULT = (
+    "CipherString = @SECLEVEL=2:kEECDH:kRSA:kEDH:kPSK:kDHEPSK:kECDHEPSK:kRSAPSK:-aDSS:-3DES:"
+    "!DES:!RC4:!RC2:!IDEA:-SEED:!eNULL:!aNULL:!MD5:-SHA384:-CAMELLIA:-ARIA:-AESCCM8\n"
+    "Ciphersuites = TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256\n"
+    "TLS.MinProtocol = TLSv1.2\nTLS.MaxProtocol = TLSv1.3\n"
+    "DTLS.MinProtocol = DTLSv1.2\nDTLS.MaxProtocol = DTLSv1.2\n"
+)
+OPENSSL_LEGACY = OPENSSL_DEFAULT.replace("@SECLEVEL=2", "@SECLEVEL=1").replace(
+    "TLS.MinProtocol = TLSv1.2", "TLS.MinProtocol = TLSv1"
+)
+
+
+def _crypto_policy_legacy(t: Tree) -> None:
+    t.file("/etc/crypto-policies/back-ends/opensslcnf.config", OPENSSL_LEGACY, ETC)
+
+
 def _package_file_changed(t: Tree) -> None:
     t.file("/usr/bin/chage", "#!/bin/sh\nexit 0\n", mode=0o755)
 
@@ -632,6 +661,8 @@ def _package_file_changed(t: Tree) -> None:
 EL_DEFECTS: tuple[ElDefect, ...] = (
     _d("package-file-changed", "shadow-utils' /usr/bin/chage replaced by a script",
        _package_file_changed, "system-package-integrity"),
+    _d("openssl-backend-legacy", "crypto-policies' OpenSSL back end at LEGACY: TLS 1.0, level 1",
+       _crypto_policy_legacy, "trust-ca-bundle"),
     _d("selinux-permissive", "SELINUX=permissive in /etc/selinux/config", _set_selinux_mode,
        "el-selinux-enforcing"),
     _d("selinux-off-on-cmdline", "selinux=0 in the boot entry's kernel options",

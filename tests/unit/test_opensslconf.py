@@ -12,8 +12,14 @@ EL = (
     "ssl_conf = ssl_module\n[ssl_module]\nsystem_default = crypto_policy\n[crypto_policy]\n"
     ".include = /etc/crypto-policies/back-ends/opensslcnf.config\n[provider_sect]\n"
 )
-EL_POLICY = "CipherString = @SECLEVEL=2:kEECDH:kRSA:-aDSS\nMinProtocol = TLSv1.2\n"
-EL_LEGACY = "CipherString = @SECLEVEL=1:kEECDH:kRSA\nMinProtocol = TLSv1\n"
+# crypto-policies' back end as EL 9 writes it (DEFAULT, then LEGACY)
+EL_POLICY = (
+    "CipherString = @SECLEVEL=2:kEECDH:kRSA:kEDH:-aDSS:-3DES:!DES:!RC4:!eNULL:!aNULL:!MD5\n"
+    "TLS.MinProtocol = TLSv1.2\nDTLS.MinProtocol = DTLSv1.2\n"
+)
+EL_LEGACY = (
+    "CipherString = @SECLEVEL=1:kEECDH:kRSA\nTLS.MinProtocol = TLSv1\nDTLS.MinProtocol = DTLSv1\n"
+)
 WEAKENED = (
     "\n[openssl_init]\nssl_conf = ssl_sect\n[ssl_sect]\nsystem_default = sys\n[sys]\n"
     "MinProtocol = TLSv1\nCipherString = DEFAULT@SECLEVEL=0 # legacy peers\n"
@@ -50,7 +56,8 @@ def test_el_legacy_policy_through_the_include() -> None:
           "/etc/crypto-policies/back-ends/opensslcnf.config": EL_LEGACY}  # fmt: skip
     found = run(el, "/etc/pki/tls/openssl.cnf")
     assert any("security level 1" in f for f in found), found
-    assert any("MinProtocol = TLSv1 " in f for f in found), found
+    assert any("TLS.MinProtocol = TLSv1 " in f for f in found), found
+    assert any("DTLS.MinProtocol = DTLSv1 " in f for f in found), found
     assert all("section [crypto_policy]" in f for f in found)
 
 
