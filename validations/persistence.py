@@ -565,12 +565,13 @@ def loader_shell_findings(image: OfflineImage, inodes: Inodes) -> list[str]:
             hooks += [(path, what) for path in _files_in(image, folder)]
     for path, what in hooks:
         found += inodes.judge(what, path)
-        commands = hook_commands(path, _read(image, path))
+        text = _read(image, path)
+        commands = hook_commands(path, text)
         for command in commands:
             found += judge_command_text(f"{what}: {path} runs", command, inodes)
             lines += remotecode.findings(f"{what}: {path} runs", command)
-        if not commands:  # a hook folder's own scripts
-            lines += remotecode.findings(f"{what} {path}", script_text(image, path))
+        if not commands:  # a hook folder's own scripts, read once above
+            lines += remotecode.findings(f"{what} {path}", text)
     return _unique([str(f) for f in found] + lines)
 
 

@@ -291,12 +291,7 @@ def test_caches_logs(image: OfflineImage) -> None:
             found += [p for p, st in image.walk(d) if st.is_file]
     # pip, npm, go and the like cache downloads (and sometimes index credentials) in ~/.cache;
     # an empty file there (Ubuntu's motd.legal-displayed) is a marker, not a cache
-    homes = (
-        ["/root"] + [f"/home/{n}" for n in image.listdir("/home")]
-        if image.exists("/home")
-        else ["/root"]
-    )
-    for home in homes:
+    for home in homes(image):
         if image.exists(f"{home}/.cache"):
             found += [p for p, st in image.walk(f"{home}/.cache") if st.is_file and st.size]
     logs = [(p, st.size) for p, st in image.walk("/var/log") if st.is_file]

@@ -221,9 +221,10 @@ def test_logging(host: Any) -> None:
 
 # One command, in order: systemd's own verdict on the boot once its start-up jobs are done
 # (`--wait`), then each failed unit with the last lines it logged, then jobs still queued.
-BOOT_STATE = r"""
-state=$(timeout 120 systemctl is-system-running --wait 2>/dev/null)
-echo "state ${state:-unknown}"
+BOOT_WAIT_S = 120  # how long start-up jobs may still run after the login
+BOOT_STATE = (
+    (f"state=$(timeout {BOOT_WAIT_S} systemctl is-system-running --wait 2>/dev/null)\n")
+    + r"""echo "state ${state:-unknown}"
 failed=$(systemctl list-units --state=failed --plain --no-legend --no-pager)
 for u in $(printf '%s\n' "$failed" | awk '{ print ($1 == "●") ? $2 : $1 }')
 do
@@ -232,6 +233,7 @@ do
 done
 systemctl list-jobs --plain --no-legend --no-pager 2>/dev/null | awk '{print "job " $2 " " $3}'
 """
+)
 # Units whose failure says nothing about the image, by platform (none known so far).
 BOOT_FAILURES_ALLOWED: dict[str, frozenset[str]] = {}
 # Units another check judges, with the cause in its own terms: cloud-init's stages fail when a
@@ -261,7 +263,8 @@ def boot_findings(out: str, allowed: frozenset[str] = frozenset()) -> list[str]:
         found.append(f"{unit} failed: {log.strip() or '(no log)'}")
     if state in ("starting", "initializing"):
         found.append(
-            f"the boot had not finished 120 s after the login (queued: {', '.join(jobs[:8])})"
+            f"the boot had not finished {BOOT_WAIT_S} s after the login (queued: "
+            f"{', '.join(jobs[:8])})"
         )
     elif state not in ("running", "degraded") and not found:
         found.append(f"systemd says the system is {state}")

@@ -37,6 +37,7 @@ from validations import apt_trust, cabundle, opensslconf, pam, sshclient, tlscli
 from validations.homes import homes
 from validations.imagecopy import LocalCopies
 from validations.offline import OfflineImage, file_text, folder_names
+from validations.persistence import assignments
 from validations.remote import ask
 
 # -- the package manager (booted) -----------------------------------------------------------------
@@ -323,9 +324,8 @@ def openssl_problems(image: OfflineImage) -> list[str]:
     read, listdir = partial(file_text, image), partial(folder_names, image)
 
     confs = [c for c in opensslconf.CONF_FILES.values() if read(c) is not None]
-    env = read("/etc/environment") or ""
-    named = re.findall(r"^\s*(?:export\s+)?OPENSSL_CONF\s*=\s*[\"']?([^\"'\s]+)", env, re.M)
-    confs += named[-1:]
+    env = assignments(read("/etc/environment") or "")
+    confs += [value for name, value in env if name == "OPENSSL_CONF"][-1:]
     return [f for conf in dict.fromkeys(confs) for f in opensslconf.findings(conf, read, listdir)]
 
 
